@@ -1,0 +1,54 @@
+// Getting a device: the caller's own GPUDevice (library mode), or one requested from a GPU object
+// (navigator.gpu in the browser, Dawn in Node) with the adapter's limits asked for explicitly —
+// without requiredLimits a device only gets the spec defaults (128 MiB bindings, 16 KiB workgroup memory).
+
+import { Gpu, GpuError } from './device.js';
+
+export interface GpuOptions {
+  /** Use this device as is (library mode). */
+  device?: GPUDevice;
+  powerPreference?: GPUPowerPreference;
+  /** Per-dispatch timestamp queries (when the adapter has timestamp-query). */
+  profile?: boolean;
+}
+
+const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxUniformBufferBindingSize',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export async function gpuFrom(gpu: GPU | undefined, opts: GpuOptions, tried: string, howToFix: string): Promise<Gpu> {
+  if (opts.device) return new Gpu(opts.device, { profile: opts.profile });
+  if (!gpu) throw new GpuError(`WebGPU is not available (tried ${tried}). ${howToFix}`);
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  if (!adapter) throw new GpuError(`No WebGPU adapter found (tried ${tried}). ${howToFix}`);
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  return new Gpu(device, { adapterInfo: adapter.info, profile: opts.profile });
+}
+
+/** A one-line description of the adapter for reports. */
+export function describeAdapter(gpu: Gpu): Record<string, unknown> {
+  const info = gpu.adapterInfo;
+  const l = gpu.limits;
+  return {
+    vendor: info?.vendor,
+    architecture: info?.architecture,
+    device: info?.device,
+    description: info?.description,
+    subgroupMinSize: (info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize,
+    subgroupMaxSize: (info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize,
+    features: gpu.features,
+    limits: Object.fromEntries(WANTED_LIMITS.map((n) => [n, l[n]])),
+  };
+}

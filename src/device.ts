@@ -1,0 +1,298 @@
+// The thin device layer: one Gpu object owns the GPUDevice, caches pipelines and bind groups,
+// hands out per-dispatch uniform slots, records steps into command encoders, and reads back.
+
+import { UniformArena } from './uniforms.js';
+import { Profiler, type KernelTiming } from './profiler.js';
+
+export type Storage = 'read' | 'write';
+export interface KernelDef {
+  /** Pipeline-cache name; the defines complete the key. */
+  name: string;
+  /** Storage bindings at @group(0) @binding(i): 'read' = read-only storage, 'write' = read_write storage. */
+  bindings: Storage[];
+  /** WGSL source. Params (if any) live at @group(1) @binding(0) as var<uniform>. */
+  code: string;
+  entryPoint?: string;
+}
+export interface Kernel {
+  def: KernelDef;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+export class GpuError extends Error {
+  override name = 'GpuError';
+}
+
+export interface GpuFeatures {
+  f16: boolean;
+  subgroups: boolean;
+  timestamps: boolean;
+}
+
+const ids = new WeakMap<GPUBuffer, number>();
+let nextId = 1;
+function bufferId(b: GPUBuffer): number {
+  let id = ids.get(b);
+  if (id === undefined) ids.set(b, (id = nextId++));
+  return id;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How many dispatches go into one command buffer before it is submitted (GPU starts while we encode). */
+const DISPATCHES_PER_SUBMIT = 48;
+
+export class Gpu {
+  readonly features: GpuFeatures;
+  readonly limits: GPUSupportedLimits;
+  readonly adapterInfo: GPUAdapterInfo | undefined;
+  readonly uniforms: UniformArena;
+  readonly profiler: Profiler | undefined;
+  private readonly kernels = new Map<string, Kernel>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly readPool: GPUBuffer[] = [];
+  private readonly waitEstimates = new Map<string, number>();
+  private lostReason: string | undefined;
+  private errors: string[] = [];
+
+  constructor(readonly device: GPUDevice, opts: { adapterInfo?: GPUAdapterInfo; profile?: boolean } = {}) {
+    this.adapterInfo = opts.adapterInfo ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    this.limits = device.limits;
+    this.features = {
+      f16: device.features.has('shader-f16'),
+      subgroups: device.features.has('subgroups'),
+      timestamps: device.features.has('timestamp-query'),
+    };
+    this.uniforms = new UniformArena(device);
+    this.profiler = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
+    device.lost.then((info) => {
+      this.lostReason = `${info.reason}: ${info.message}`;
+    });
+    device.addEventListener('uncapturederror', (e) => {
+      this.errors.push((e as GPUUncapturedErrorEvent).error.message);
+    });
+  }
+
+  /** Throws if the device was lost or reported an error since the last check. */
+  check(): void {
+    if (this.lostReason !== undefined) throw new GpuError(`GPU device lost (${this.lostReason})`);
+    if (this.errors.length) {
+      const msg = this.errors.join('\n');
+      this.errors = [];
+      throw new GpuError(`GPU error: ${msg}`);
+    }
+  }
+
+  /** Compiles (once) the pipeline for a kernel definition; WGSL errors are thrown with the kernel's name. */
+  kernel(def: KernelDef): Kernel {
+    const key = `${def.name}\0${def.code}`;
+    let k = this.kernels.get(key);
+    if (k) return k;
+    const device = this.device;
+    device.pushErrorScope('validation');
+    const layout = device.createBindGroupLayout({
+      label: def.name,
+      entries: def.bindings.map((b, i) => ({
+        binding: i,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b === 'read' ? 'read-only-storage' : 'storage' },
+      })),
+    });
+    const module = device.createShaderModule({ label: def.name, code: def.code });
+    const pipeline = device.createComputePipeline({
+      label: def.name,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout, this.uniforms.layout] }),
+      compute: { module, entryPoint: def.entryPoint ?? 'main' },
+    });
+    // Validation errors surface asynchronously; kernels are built at setup, so check them then.
+    void device.popErrorScope().then((err) => {
+      if (err) this.errors.push(`kernel ${def.name}: ${err.message}`);
+    });
+    k = { def, pipeline, layout };
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  /** Bind groups are cached by buffer identity and range, so a static buffer plan builds each one once. */
+  bindGroup(kernel: Kernel, bindings: Binding[]): GPUBindGroup {
+    if (bindings.length !== kernel.def.bindings.length) {
+      throw new GpuError(`${kernel.def.name}: expected ${kernel.def.bindings.length} bindings, got ${bindings.length}`);
+    }
+    const entries: GPUBindGroupEntry[] = [];
+    let key = kernel.def.name;
+    bindings.forEach((b, i) => {
+      const buffer = 'buffer' in b ? b.buffer : b;
+      const offset = 'buffer' in b ? (b.offset ?? 0) : 0;
+      const size = 'buffer' in b ? (b.size ?? buffer.size - offset) : buffer.size;
+      key += `|${bufferId(buffer)}:${offset}:${size}`;
+      entries.push({ binding: i, resource: { buffer, offset, size } });
+    });
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      bg = this.device.createBindGroup({ layout: kernel.layout, entries });
+      this.bindGroups.set(key, bg);
+    }
+    return bg;
+  }
+
+  /** Forget cached bind groups that name a buffer about to be destroyed. */
+  forgetBuffer(buffer: GPUBuffer): void {
+    const tag = `|${bufferId(buffer)}:`;
+    for (const k of this.bindGroups.keys()) if (k.includes(tag)) this.bindGroups.delete(k);
+  }
+
+  buffer(size: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
+    this.check();
+    return this.device.createBuffer({ label, size: Math.max(4, Math.ceil(size / 4) * 4), usage });
+  }
+
+  /** A storage buffer holding `data` (padded to 4 bytes). */
+  upload(data: ArrayBufferView, label: string): GPUBuffer {
+    const buf = this.buffer(data.byteLength, label);
+    this.write(buf, data);
+    return buf;
+  }
+
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const whole = bytes.byteLength & ~3;
+    if (whole) this.device.queue.writeBuffer(buffer, offset, bytes, 0, whole);
+    if (whole !== bytes.byteLength) {
+      const tail = new Uint8Array(4);
+      tail.set(bytes.subarray(whole));
+      this.device.queue.writeBuffer(buffer, offset + whole, tail);
+    }
+  }
+
+  step(label: string): Step {
+    this.check();
+    return new Step(this, label);
+  }
+
+  /**
+   * Waits for submitted work without letting Dawn-node busy-poll a core the whole time: sleep for
+   * most of the time this kind of work took before (or `hintMs`), then await.
+   */
+  async settle<T>(label: string, promise: () => Promise<T>, hintMs = 0): Promise<T> {
+    const t0 = performance.now();
+    const expected = this.waitEstimates.get(label) ?? hintMs;
+    if (expected > 2) await sleep(expected * 0.9 - 1);
+    const lost = this.device.lost.then((info) => {
+      throw new GpuError(`GPU device lost while waiting for ${label} (${info.reason}: ${info.message})`);
+    });
+    const value = await Promise.race([promise(), lost]);
+    const took = performance.now() - t0;
+    const prev = this.waitEstimates.get(label);
+    this.waitEstimates.set(label, prev === undefined ? took : 0.5 * prev + 0.5 * took);
+    this.check();
+    return value;
+  }
+
+  /** Waits until all submitted work is done. */
+  finish(label = 'finish', hintMs = 0): Promise<void> {
+    return this.settle(label, () => this.device.queue.onSubmittedWorkDone(), hintMs);
+  }
+
+  /** Copies a buffer range to a pooled MAP_READ buffer and returns the bytes. */
+  async read(src: GPUBuffer, offset = 0, size = src.size - offset, label = 'read', hintMs = 0): Promise<ArrayBuffer> {
+    this.check();
+    const padded = Math.ceil(size / 4) * 4;
+    const i = this.readPool.findIndex((b) => b.size >= padded);
+    const staging =
+      i >= 0
+        ? this.readPool.splice(i, 1)[0]!
+        : this.device.createBuffer({ label: 'readback', size: Math.max(256, padded), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(src, offset, staging, 0, padded);
+    this.device.queue.submit([enc.finish()]);
+    await this.settle(label, () => staging.mapAsync(GPUMapMode.READ, 0, padded), hintMs);
+    const out = staging.getMappedRange(0, padded).slice(0, size);
+    staging.unmap();
+    this.readPool.push(staging);
+    return out;
+  }
+
+  async readF32(src: GPUBuffer, offset = 0, count?: number, label?: string): Promise<Float32Array> {
+    const size = count === undefined ? src.size - offset : count * 4;
+    return new Float32Array(await this.read(src, offset, size, label));
+  }
+
+  destroy(): void {
+    for (const b of this.readPool) b.destroy();
+    this.readPool.length = 0;
+    this.bindGroups.clear();
+    this.uniforms.destroy();
+    this.profiler?.destroy();
+  }
+}
+
+/**
+ * One step of work (a layer, a prefill, a decode token): dispatches are recorded into a command
+ * encoder and submitted every DISPATCHES_PER_SUBMIT, each with its own uniform slot.
+ */
+export class Step {
+  private encoder: GPUCommandEncoder;
+  private pass: GPUComputePassEncoder | undefined;
+  private pending = 0;
+
+  constructor(readonly gpu: Gpu, readonly label: string) {
+    this.encoder = gpu.device.createCommandEncoder({ label });
+  }
+
+  /**
+   * Records one dispatch. `params` is the kernel's uniform struct as 32-bit words (u32/i32/f32
+   * written with the `params()` helper); `groups` is the workgroup count in x, y, z.
+   */
+  dispatch(kernel: Kernel, bindings: Binding[], params: ArrayBuffer | undefined, groups: [number, number?, number?], label?: string): void {
+    const [x, y = 1, z = 1] = groups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new GpuError(`${kernel.def.name}: ${x}×${y}×${z} workgroups exceed the device limit ${max} per dimension`);
+    }
+    const slot = this.gpu.uniforms.take(params);
+    const profiler = this.gpu.profiler;
+    if (profiler) {
+      this.endPass();
+      this.pass = this.encoder.beginComputePass({ timestampWrites: profiler.next(label ?? kernel.def.name) });
+    } else if (!this.pass) {
+      this.pass = this.encoder.beginComputePass();
+    }
+    const pass = this.pass;
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, this.gpu.bindGroup(kernel, bindings));
+    pass.setBindGroup(1, this.gpu.uniforms.bindGroup, [slot]);
+    pass.dispatchWorkgroups(x, y, z);
+    if (profiler) this.endPass();
+    if (++this.pending >= DISPATCHES_PER_SUBMIT || this.gpu.uniforms.nearlyFull()) this.flush();
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.endPass();
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  /** Submits what was recorded so far; the step can go on recording. */
+  flush(): void {
+    this.endPass();
+    this.gpu.profiler?.resolve(this.encoder);
+    this.gpu.uniforms.upload();
+    this.gpu.device.queue.submit([this.encoder.finish()]);
+    this.encoder = this.gpu.device.createCommandEncoder({ label: this.label });
+    this.pending = 0;
+  }
+
+  /** Submits the rest. Call `gpu.finish()` / `gpu.read()` to wait. */
+  end(): void {
+    this.flush();
+  }
+}
+
+export type { KernelTiming };

@@ -1,0 +1,5 @@
+// Everything that runs the same in Node and the browser.
+export { Gpu, GpuError, Step, type Binding, type Kernel, type KernelDef } from './device.js';
+export { describeAdapter, type GpuOptions } from './adapter.js';
+export { params, paramsWgsl } from './uniforms.js';
+export { add } from './kernels/add.js';

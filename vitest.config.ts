@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// WebGPU runs on lavapipe (CPU): one test file at a time keeps the two cores for the GPU work.
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    fileParallelism: false,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    env: { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+  },
+});
