@@ -3,6 +3,7 @@
 
 import { requestGpu } from '../../src/node/gpu.js';
 import type { Gpu } from '../../src/device.js';
+import type { GpuWeight } from '../../src/weights.js';
 
 let gpuPromise: Promise<Gpu> | undefined;
 export function testGpu(): Promise<Gpu> {
@@ -73,4 +74,16 @@ export function normErr(cand: ArrayLike<number>, ref: ArrayLike<number>): number
     max = Math.max(max, Math.abs(ref[i]!));
   }
   return max === 0 ? err : err / max;
+}
+
+/** Uploads bf16 words as a GpuWeight, split into shards of at most `shardRows` rows (like the loader does for big tensors). */
+export function uploadWeight(gpu: Gpu, words: Uint16Array, shape: number[], shardRows = shape[0]!, name = 'w'): GpuWeight {
+  const row = shape.slice(1).reduce((a, b) => a * b, 1);
+  const shards: GpuWeight['shards'] = [];
+  for (let rowStart = 0; rowStart < shape[0]!; rowStart += shardRows) {
+    const rows = Math.min(shardRows, shape[0]! - rowStart);
+    const part = words.slice(rowStart * row, (rowStart + rows) * row);
+    shards.push({ buffer: gpu.upload(part, `${name}[${rowStart}]`), rowStart, rows });
+  }
+  return { name, shape, dtype: 'bf16', shards };
 }
