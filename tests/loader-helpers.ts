@@ -1,0 +1,63 @@
+// Helpers for the loader tests: build safetensors files in memory and read fixture folders.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MemoryFileSource } from '../src/loader/memory-source.js';
+
+export const FIXTURES = join(import.meta.dirname, 'fixtures');
+export const fixtureDir = (name: string) => join(FIXTURES, name, 'checkpoint');
+
+export interface RawTensor { dtype: string; shape: number[]; data: Uint8Array }
+
+/** A safetensors file laid out like the HF writer (sorted, contiguous, header padded to 8). */
+export function buildSafetensors(tensors: Record<string, RawTensor>, metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  const names = Object.keys(tensors).sort();
+  for (const n of names) {
+    const t = tensors[n]!;
+    header[n] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
+    offset += t.data.length;
+  }
+  return assemble(JSON.stringify(header), names.map((n) => tensors[n]!.data));
+}
+
+/** prefix + header text (padded to 8) + data parts, for hand-written (possibly broken) headers. */
+export function assemble(headerText: string, parts: Uint8Array[] = [], pad = true): Uint8Array {
+  let h = new TextEncoder().encode(headerText);
+  if (pad && h.length % 8) h = new TextEncoder().encode(headerText + ' '.repeat(8 - (h.length % 8)));
+  const dataLen = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(8 + h.length + dataLen);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  let o = 8 + h.length;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Every file of a fixture checkpoint folder, in memory. */
+export function readFolder(dir: string): Map<string, Uint8Array | string> {
+  const files = new Map<string, Uint8Array | string>();
+  for (const f of readdirSync(dir)) {
+    const bytes = readFileSync(join(dir, f));
+    files.set(f, f.endsWith('.json') ? bytes.toString('utf8') : new Uint8Array(bytes));
+  }
+  return files;
+}
+
+export function memorySource(files: Map<string, Uint8Array | string>, name = 'mem'): MemoryFileSource {
+  return new MemoryFileSource(name, files);
+}
+
+/** Seeded bytes. */
+export function randomBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = s & 0xff;
+  }
+  return out;
+}
