@@ -61,3 +61,26 @@ export function randomBytes(n: number, seed: number): Uint8Array {
   }
   return out;
 }
+
+/** All tensors of a fixture checkpoint (any layout), by their on-disk names. */
+export function fixtureTensors(dir: string): Record<string, RawTensor> {
+  const out: Record<string, RawTensor> = {};
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.safetensors'))) {
+    const bytes = new Uint8Array(readFileSync(join(dir, f)));
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    for (const [name, e] of Object.entries(header)) {
+      if (name === '__metadata__') continue;
+      out[name] = { dtype: e.dtype, shape: e.shape, data: bytes.slice(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) };
+    }
+  }
+  return out;
+}
+
+/** A single-file checkpoint folder (in memory) from a config text and tensors. */
+export function singleFileCheckpoint(configText: string, tensors: Record<string, RawTensor>): Map<string, Uint8Array | string> {
+  return new Map<string, Uint8Array | string>([
+    ['config.json', configText],
+    ['model.safetensors', buildSafetensors(tensors)],
+  ]);
+}

@@ -1,0 +1,83 @@
+import type { PaliGemmaConfig } from './config.js';
+import type { GenerationConfig, PreprocessorConfig } from './extra-config.js';
+import { planCheckpoint } from './layout.js';
+import { EMBED, LM_HEAD } from './names.js';
+import type { FileSource } from './source.js';
+import { allocateWeight, rowsPerShard, streamTensors, type GpuWeight, type LoadProgress } from './upload.js';
+
+export type { GpuWeight, LoadProgress, WeightShard } from './upload.js';
+
+export interface LoadOptions {
+  onProgress?: (p: LoadProgress) => void;
+  /** Size of each of the two staging arrays (default 64 MiB). */
+  stagingBytes?: number;
+  /** Largest single GPU buffer per weight (default device.limits.maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
+}
+
+export interface LoadedCheckpoint {
+  config: PaliGemmaConfig;
+  preprocessor: PreprocessorConfig | null;
+  generation: GenerationConfig | null;
+  /**
+   * Canonical name (old HF naming, names.ts) -> weight. The LM head is always present under
+   * 'language_model.lm_head.weight'; when the file has none it is the very same object as
+   * embed_tokens (tied, no copy).
+   */
+  weights: Map<string, GpuWeight>;
+  warnings: string[];
+  bytesRead: number;
+  seconds: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Validate a PaliGemma-1 checkpoint completely (config, every header, names, shapes, dtypes),
+ * then stream its tensors into bf16 GPU buffers. Nothing is allocated on the GPU until the
+ * whole checkpoint has been checked, and on failure the buffers made so far are destroyed.
+ * Bad input throws CheckpointError; GPU or I/O failures throw their own errors.
+ */
+export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
+  const started = performance.now();
+  try {
+    const plan = await planCheckpoint(source);
+    const maxBindingBytes = Math.min(
+      opts.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize,
+      device.limits.maxBufferSize,
+    );
+    const stagingBytes = Math.max(16, Math.floor((opts.stagingBytes ?? 64 * MiB) / 4) * 4);
+    // Largest files first is not needed; keep file order so reads are sequential per shard.
+    const tensors = [...plan.tensors.values()].sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
+    for (const t of tensors) rowsPerShard(t, maxBindingBytes);
+
+    const weights = new Map<string, GpuWeight>();
+    try {
+      device.pushErrorScope('out-of-memory');
+      for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes));
+      const oom = await device.popErrorScope();
+      if (oom) throw new Error(`${source.name}: out of GPU memory while allocating weights: ${oom.message}`);
+      const bytesRead = await streamTensors(source, device, tensors, weights, { stagingBytes, onProgress: opts.onProgress });
+      if (plan.tiedLmHead) weights.set(LM_HEAD, weights.get(EMBED)!);
+      return {
+        config: plan.config,
+        preprocessor: plan.preprocessor,
+        generation: plan.generation,
+        weights,
+        warnings: plan.warnings,
+        bytesRead,
+        seconds: (performance.now() - started) / 1000,
+      };
+    } catch (e) {
+      for (const w of weights.values()) for (const s of w.shards) s.buffer.destroy();
+      throw e;
+    }
+  } finally {
+    await source.close?.();
+  }
+}
+
+/** Destroy every GPU buffer of a loaded checkpoint (tied weights are destroyed once). */
+export function destroyWeights(weights: Map<string, GpuWeight>): void {
+  for (const w of new Set(weights.values())) for (const s of w.shards) s.buffer.destroy();
+}

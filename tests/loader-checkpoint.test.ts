@@ -1,0 +1,189 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint, destroyWeights } from '../src/loader/checkpoint.js';
+import { CheckpointError } from '../src/loader/errors.js';
+import { planCheckpoint } from '../src/loader/layout.js';
+import { canonicalName, EMBED, LM_HEAD } from '../src/loader/names.js';
+import { loadCheckpointFromDir } from '../src/loader/node.js';
+import type { Gpu } from '../src/device.js';
+import type { GpuWeight } from '../src/weights.js';
+import { testGpu } from './helpers/gpu.js';
+import { fixtureDir, fixtureTensors, memorySource, readFolder, singleFileCheckpoint, type RawTensor } from './loader-helpers.js';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+/** Read every shard back and check it holds exactly `bytes` (plus zero padding). */
+async function expectGpuBytes(w: GpuWeight, bytes: Uint8Array): Promise<void> {
+  const rowBytes = w.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
+  let covered = 0;
+  for (const s of w.shards) {
+    const got = new Uint8Array(await gpu.read(s.buffer));
+    const want = bytes.subarray(s.rowStart * rowBytes, (s.rowStart + s.rows) * rowBytes);
+    expect(got.length).toBe(Math.max(4, Math.ceil(want.length / 4) * 4));
+    expect(Buffer.compare(got.subarray(0, want.length), want)).toBe(0);
+    expect(got.subarray(want.length).every((b) => b === 0)).toBe(true);
+    covered += want.length;
+  }
+  expect(covered).toBe(bytes.length);
+}
+
+async function expectCheckpointError(p: Promise<unknown>, file: string, phrase: string): Promise<CheckpointError> {
+  const e = await p.then(() => null, (err: unknown) => err);
+  expect(e).toBeInstanceOf(CheckpointError);
+  expect((e as CheckpointError).file).toBe(file);
+  expect((e as CheckpointError).problem).toContain(phrase);
+  return e as CheckpointError;
+}
+
+const FIXTURES = ['pg-tiny-fullvocab-224', 'pg-tiny-v2048-224-newnames', 'pg-tiny-v2048-224-sharded'];
+
+describe('loading the fixtures', () => {
+  for (const name of FIXTURES) {
+    it(`${name}: every weight on the GPU equals the file bytes`, async () => {
+      const dir = fixtureDir(name);
+      const progress: number[] = [];
+      const ck = await loadCheckpointFromDir(dir, gpu.device, { onProgress: (p) => progress.push(p.bytesDone) });
+      const onDisk = fixtureTensors(dir);
+      expect(ck.weights.size).toBe(Object.keys(onDisk).length + 1);
+      expect(ck.weights.get(LM_HEAD)).toBe(ck.weights.get(EMBED));
+      expect(ck.warnings).toEqual([]);
+      const total = Object.values(onDisk).reduce((a, t) => a + t.data.length, 0);
+      expect(ck.bytesRead).toBe(total);
+      expect(progress.at(-1)).toBe(total);
+      for (const [fileName, t] of Object.entries(onDisk)) {
+        const w = ck.weights.get(canonicalName(fileName))!;
+        expect(w.shape).toEqual(t.shape);
+        expect(w.shards).toHaveLength(1);
+        await expectGpuBytes(w, t.data);
+      }
+      expect(ck.preprocessor?.width).toBe(224);
+      expect(ck.generation?.eosIds).toEqual([1]);
+      destroyWeights(ck.weights);
+    });
+  }
+
+  it('splits a tensor over the binding limit along dim 0 and streams through small staging buffers', async () => {
+    const dir = fixtureDir('pg-tiny-v2048-224-sharded');
+    // embed_tokens is [2048, 48] bf16 = 96 bytes per row: 50,000 bytes -> 520 rows per shard.
+    const ck = await loadCheckpointFromDir(dir, gpu.device, { maxBindingBytes: 50_000, stagingBytes: 1000 });
+    const embed = ck.weights.get(EMBED)!;
+    expect(embed.shards.map((s) => [s.rowStart, s.rows])).toEqual([[0, 520], [520, 520], [1040, 520], [1560, 488]]);
+    expect(embed.shards.map((s) => s.buffer.size)).toEqual([49920, 49920, 49920, 46848]);
+    const onDisk = fixtureTensors(dir);
+    for (const [fileName, t] of Object.entries(onDisk)) await expectGpuBytes(ck.weights.get(canonicalName(fileName))!, t.data);
+    destroyWeights(ck.weights);
+  });
+
+  it('keeps an explicit (untied) lm_head as its own weight', async () => {
+    const dir = fixtureDir('pg-tiny-v2048-224-sharded');
+    const tensors = fixtureTensors(dir);
+    const embed = tensors[EMBED]!;
+    const head = { ...embed, data: embed.data.map((b) => b ^ 0x5a) };
+    const files = singleFileCheckpoint(readFileSync(join(dir, 'config.json'), 'utf8'), { ...tensors, 'lm_head.weight': head });
+    const ck = await loadCheckpoint(memorySource(files), gpu.device);
+    expect(ck.weights.get(LM_HEAD)).not.toBe(ck.weights.get(EMBED));
+    await expectGpuBytes(ck.weights.get(LM_HEAD)!, head.data);
+    await expectGpuBytes(ck.weights.get(EMBED)!, embed.data);
+    destroyWeights(ck.weights);
+  });
+});
+
+describe('checkpoint errors', () => {
+  const sharded = fixtureDir('pg-tiny-v2048-224-sharded');
+  const config = () => readFileSync(join(sharded, 'config.json'), 'utf8');
+  const variant = (edit: (t: Record<string, RawTensor>) => void, configText = config()) => {
+    const t = fixtureTensors(sharded);
+    edit(t);
+    return memorySource(singleFileCheckpoint(configText, t));
+  };
+
+  it('reports a missing or invalid config.json', async () => {
+    const files = readFolder(sharded);
+    files.delete('config.json');
+    await expectCheckpointError(planCheckpoint(memorySource(files)), 'config.json', 'missing');
+    files.set('config.json', '{"text_config": 3');
+    await expectCheckpointError(planCheckpoint(memorySource(files)), 'config.json', 'not valid JSON');
+  });
+
+  it('reports a folder without weights', async () => {
+    const files = new Map<string, string>([['config.json', config()]]);
+    await expectCheckpointError(planCheckpoint(memorySource(files)), 'model.safetensors', 'neither model.safetensors nor model.safetensors.index.json (found: config.json)');
+  });
+
+  it('reports an index naming a missing shard file', async () => {
+    const files = readFolder(sharded);
+    files.delete('model-00002-of-00003.safetensors');
+    await expectCheckpointError(planCheckpoint(memorySource(files)), 'model.safetensors.index.json', 'shard file "model-00002-of-00003.safetensors" named in weight_map does not exist');
+  });
+
+  it('reports an index naming a tensor that is not in its shard', async () => {
+    const files = readFolder(sharded);
+    const index = JSON.parse(files.get('model.safetensors.index.json') as string);
+    index.weight_map['language_model.model.norm.weight'] = 'model-00001-of-00003.safetensors';
+    files.set('model.safetensors.index.json', JSON.stringify(index));
+    await expectCheckpointError(planCheckpoint(memorySource(files)), 'model-00001-of-00003.safetensors', 'tensor "language_model.model.norm.weight" is listed in model.safetensors.index.json for this shard but is not in it');
+  });
+
+  it('warns about shard tensors the index does not list, and about unknown tensors', async () => {
+    const files = readFolder(sharded);
+    const index = JSON.parse(files.get('model.safetensors.index.json') as string);
+    index.weight_map['extra.weight'] = 'model-00002-of-00003.safetensors';
+    delete index.weight_map['language_model.model.layers.0.input_layernorm.weight'];
+    index.weight_map['language_model.model.layers.0.input_layernorm.weight'] = 'model-00002-of-00003.safetensors';
+    files.set('model.safetensors.index.json', JSON.stringify(index));
+    // extra.weight is listed but absent: that is an error naming the shard.
+    await expectCheckpointError(planCheckpoint(memorySource(files)), 'model-00002-of-00003.safetensors', 'tensor "extra.weight" is listed');
+    const plan = await planCheckpoint(variant((t) => (t['vision_tower.vision_model.head.weight'] = { dtype: 'BF16', shape: [2], data: new Uint8Array(4) })));
+    expect(plan.warnings).toEqual(['model.safetensors: ignoring unknown tensor "vision_tower.vision_model.head.weight"']);
+    const unlisted = readFolder(sharded);
+    const idx2 = JSON.parse(unlisted.get('model.safetensors.index.json') as string);
+    idx2.weight_map = Object.fromEntries(Object.entries(idx2.weight_map).filter(([k]) => k !== 'multi_modal_projector.linear.bias'));
+    unlisted.set('model.safetensors.index.json', JSON.stringify(idx2));
+    const e = await expectCheckpointError(planCheckpoint(memorySource(unlisted)), 'model.safetensors.index.json', 'missing 1 tensor(s)');
+    expect(e.problem).toContain('multi_modal_projector.linear.bias');
+  });
+
+  it('lists every missing tensor', async () => {
+    const gone = ['language_model.model.norm.weight', 'vision_tower.vision_model.encoder.layers.1.mlp.fc2.bias', 'multi_modal_projector.linear.weight'];
+    const e = await expectCheckpointError(planCheckpoint(variant((t) => gone.forEach((n) => delete t[n]))), 'model.safetensors', 'missing 3 tensor(s) required by config.json');
+    for (const n of gone) expect(e.problem).toContain(n);
+  });
+
+  it('reports shape mismatches with tensor, expected and found shapes', async () => {
+    const k = 'language_model.model.layers.1.self_attn.k_proj.weight';
+    await expectCheckpointError(planCheckpoint(variant((t) => (t[k]!.shape = [48, 24]))), 'model.safetensors', `tensor "${k}" has shape [48, 24] but expected [24, 48]`);
+    const cfg = JSON.parse(config());
+    cfg.text_config.vocab_size = 2000;
+    cfg.image_token_index = 1999;
+    await expectCheckpointError(planCheckpoint(variant(() => {}, JSON.stringify(cfg))), 'model.safetensors', `tensor "${EMBED}" has shape [2048, 48] but expected [2000, 48] (config.json vocab_size 2000`);
+  });
+
+  it('reports a weight present under two naming families, and unsupported dtypes', async () => {
+    await expectCheckpointError(planCheckpoint(variant((t) => (t['model.language_model.norm.weight'] = t['language_model.model.norm.weight']!))), 'model.safetensors', 'both map to language_model.model.norm.weight');
+    const n = 'language_model.model.norm.weight';
+    await expectCheckpointError(planCheckpoint(variant((t) => (t[n] = { dtype: 'I16', shape: [48], data: t[n]!.data }))), 'model.safetensors', `tensor "${n}" has dtype I16; only BF16, F16 and F32`);
+  });
+
+  it('allocates no GPU buffer when validation fails', async () => {
+    let created = 0;
+    const device = gpu.device;
+    const counting = new Proxy(device, {
+      get(target, prop) {
+        if (prop === 'createBuffer') return (d: GPUBufferDescriptor) => (created++, target.createBuffer(d));
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const k = 'language_model.model.layers.2.mlp.up_proj.weight';
+    await expectCheckpointError(loadCheckpoint(variant((t) => (t[k]!.shape = [48, 96])), counting), 'model.safetensors', 'expected [96, 48]');
+    expect(created).toBe(0);
+    // The same wrapper does see allocations on a good load.
+    const ck = await loadCheckpoint(variant(() => {}), counting);
+    expect(created).toBe(ck.weights.size - 1);
+    destroyWeights(ck.weights);
+  });
+});
