@@ -2,6 +2,9 @@
 
 type Command = { run(argv: string[]): Promise<number>; summary: string };
 const commands: Record<string, () => Promise<Command>> = {
+  generate: () => import('./generate.js'),
+  dump: () => import('./dump.js'),
+  'make-checkpoint': () => import('./make-checkpoint.js'),
   selfcheck: () => import('./selfcheck.js'),
 };
 

@@ -1,0 +1,77 @@
+// `paligemma dump`: every intermediate the golden fixtures hold, as float32 safetensors, so a run
+// can be compared tensor by tensor with the Hugging Face reference.
+
+import { readFile } from 'node:fs/promises';
+import { dumpRun } from '../graph/dump.js';
+import { decodeImage } from '../image/decode.js';
+import { parseSafetensors } from '../loader/safetensors.js';
+import { loadModel } from '../node/load-model.js';
+import { writeSafetensors } from '../node/write-safetensors.js';
+import { int, parse, UsageError } from './args.js';
+
+export const summary = 'write the intermediate tensors of one run (for comparison with Hugging Face)';
+
+const USAGE = `usage: paligemma dump --model DIR (--image FILE | --pixel-values FILE.safetensors)
+        (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
+        [--logits-rows text|all] [--tokenizer FILE]`;
+
+async function pixelValues(file: string, size: number): Promise<Float32Array> {
+  const bytes = new Uint8Array(await readFile(file));
+  const header = parseSafetensors(file, bytes);
+  const t = header.tensors.get('pixel_values');
+  if (!t) throw new UsageError(`${file}: no tensor named pixel_values`);
+  if (t.dtype !== 'F32' || t.shape.join(',') !== `1,3,${size},${size}`) {
+    throw new UsageError(`${file}: pixel_values must be F32 [1, 3, ${size}, ${size}], got ${t.dtype} [${t.shape}]`);
+  }
+  const data = bytes.slice(header.dataStart + t.begin, header.dataStart + t.end);
+  return new Float32Array(data.buffer);
+}
+
+function parseIds(text: string): number[] {
+  const ids = text.split(',').map((s) => Number(s.trim()));
+  if (ids.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--ids must be comma-separated token ids, got '${text}'`);
+  return ids;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: o } = parse(
+    argv,
+    {
+      model: { type: 'string' },
+      image: { type: 'string' },
+      'pixel-values': { type: 'string' },
+      prompt: { type: 'string' },
+      ids: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      out: { type: 'string' },
+      'logits-rows': { type: 'string' },
+      tokenizer: { type: 'string' },
+      adapter: { type: 'string' },
+    },
+    USAGE,
+  );
+  if (o.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!o.model || !o.out) throw new UsageError(`--model and --out are required\n\n${USAGE}`);
+  if (Boolean(o.image) === Boolean(o['pixel-values'])) throw new UsageError(`give exactly one of --image and --pixel-values\n\n${USAGE}`);
+  if (Boolean(o.prompt !== undefined) === Boolean(o.ids)) throw new UsageError(`give exactly one of --prompt and --ids\n\n${USAGE}`);
+  const rowsMode = o['logits-rows'] ?? 'text';
+  if (rowsMode !== 'text' && rowsMode !== 'all') throw new UsageError(`--logits-rows must be text or all, got '${rowsMode}'`);
+  const maxNew = int(o['max-new-tokens'], 'max-new-tokens', 1, 1);
+
+  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter });
+  const model = pipeline.model;
+  const size = model.config.vision.imageSize;
+  const pixels = o.image
+    ? pipeline.pixels(decodeImage(new Uint8Array(await readFile(o.image)), o.image))
+    : await pixelValues(o['pixel-values']!, size);
+  const textIds = o.ids ? parseIds(o.ids) : pipeline.tokenizer.encodePrompt(o.prompt!);
+
+  const tensors = await dumpRun(model, { pixels, textIds, maxNewTokens: maxNew, logitsRows: rowsMode });
+  await writeSafetensors(o.out, tensors);
+  const ids = tensors.find((t) => t.name === 'generated_ids')!.data;
+  console.error(`wrote ${tensors.length} tensors to ${o.out} (generated ${[...ids].join(',')})`);
+  return 0;
+}

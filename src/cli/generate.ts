@@ -1,0 +1,102 @@
+// `paligemma generate`: image + prompt → text (and boxes), streaming on a terminal.
+
+import { readFile } from 'node:fs/promises';
+import { decodeImage } from '../image/decode.js';
+import { demoModelDir } from '../node/demo-model.js';
+import { loadModel } from '../node/load-model.js';
+import type { Request } from '../pipeline.js';
+import { int, num, parse, UsageError } from './args.js';
+import { progressBar } from './progress.js';
+
+export const summary = 'run PaliGemma on an image and a prompt';
+
+const USAGE = `usage: paligemma generate [--model DIR] --image FILE --prompt TEXT [--image FILE --prompt TEXT ...]
+        [--max-new-tokens N] [--json] [--temperature T --top-k K --top-p P --seed S] [--adapter NAME]
+
+  --model DIR        a PaliGemma folder in the Hugging Face layout (default: the demo checkpoint,
+                     random weights, generated on first use)
+  --image, --prompt  one pair per request; several pairs run as one left-padded batch
+  --json             print one JSON object: ids, text, boxes, timings`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: o } = parse(
+    argv,
+    {
+      model: { type: 'string' },
+      image: { type: 'string', multiple: true },
+      prompt: { type: 'string', multiple: true },
+      'max-new-tokens': { type: 'string' },
+      json: { type: 'boolean' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      tokenizer: { type: 'string' },
+      adapter: { type: 'string' },
+    },
+    USAGE,
+  );
+  if (o.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const images = o.image ?? [];
+  const prompts = o.prompt ?? [];
+  if (images.length === 0) throw new UsageError(`--image is required\n\n${USAGE}`);
+  if (prompts.length !== images.length) throw new UsageError(`give one --prompt per --image (${images.length} images, ${prompts.length} prompts)`);
+  const opts = {
+    maxNewTokens: int(o['max-new-tokens'], 'max-new-tokens', 32, 1),
+    temperature: num(o.temperature, 'temperature', 0),
+    topK: int(o['top-k'], 'top-k', 0),
+    topP: num(o['top-p'], 'top-p', 1, 0, 1),
+    seed: int(o.seed, 'seed', 0),
+  };
+  const requests: Request[] = [];
+  for (const [i, file] of images.entries()) {
+    const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read image ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    });
+    requests.push({ image: decodeImage(new Uint8Array(bytes), file), prompt: prompts[i]! });
+  }
+
+  const dir = o.model ?? (await demoModelDir(!o.json));
+  const tty = process.stderr.isTTY && !o.json;
+  const bar = tty ? progressBar('loading') : undefined;
+  const { pipeline, loadSeconds } = await loadModel(dir, { tokenizer: o.tokenizer, adapter: o.adapter, onProgress: bar && ((p) => bar.update(p.bytesDone, p.bytesTotal, p.tensor)) });
+  bar?.done();
+
+  const generation = pipeline.generate(requests, opts);
+  const streaming = process.stdout.isTTY && !o.json && requests.length === 1;
+  const decoder = pipeline.tokenizer.createStreamDecoder();
+  for await (const t of generation) {
+    if (streaming) process.stdout.write(decoder.push(t.id));
+  }
+  const results = pipeline.results(requests, generation.ids);
+  const tm = generation.timings;
+  const timings = {
+    load_s: loadSeconds,
+    vision_ms: tm.visionMs,
+    prefill_ms: tm.prefillMs,
+    first_token_ms: tm.firstTokenMs,
+    decode_tokens_per_s: tm.decodeSteps > 0 ? (tm.decodeSteps * requests.length) / (tm.decodeMs / 1000) : null,
+    decode_ms_per_token: tm.decodeSteps > 0 ? tm.decodeMs / tm.decodeSteps : null,
+    cpu_ms_per_decode_step: tm.cpuMsPerDecodeStep,
+  };
+  if (o.json) {
+    const out = results.map((r) => ({ ids: r.ids, text: r.text, boxes: r.detections, segments: r.segmentations }));
+    console.log(JSON.stringify({ model: dir, ...(out.length === 1 ? out[0] : { results: out }), timings }));
+    return 0;
+  }
+  if (streaming) process.stdout.write(decoder.flush() + '\n');
+  for (const [i, r] of results.entries()) {
+    if (!streaming) console.log(requests.length > 1 ? `[${i}] ${r.text}` : r.text);
+    for (const b of r.detections) console.log(`  box ${b.label}: (${b.x0}, ${b.y0}) – (${b.x1}, ${b.y1})`);
+    for (const s of r.segmentations) console.log(`  segment ${s.label}: box (${s.box.x0}, ${s.box.y0}) – (${s.box.x1}, ${s.box.y1}), codewords ${s.codewords.join(' ')}`);
+  }
+  if (o.model === undefined) console.error('(demo checkpoint: random weights, so the text is meaningless; pass --model DIR for a real PaliGemma)');
+  console.error(
+    `load ${loadSeconds.toFixed(2)} s · vision ${tm.visionMs.toFixed(0)} ms · prefill ${tm.prefillMs.toFixed(0)} ms · ` +
+      (timings.decode_tokens_per_s ? `decode ${timings.decode_tokens_per_s.toFixed(2)} tokens/s` : 'no decode steps'),
+  );
+  return 0;
+}

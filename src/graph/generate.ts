@@ -1,0 +1,146 @@
+// Token generation: greedy by default, or temperature / top-k / top-p sampling with a seed, on the
+// GPU — only the chosen ids come back. Tokens are yielded as they come; each sequence stops at an
+// end-of-sequence id, the whole batch at max new tokens or when every sequence has stopped.
+
+import { argmax } from '../kernels/argmax.js';
+import { sample } from '../kernels/sample.js';
+import type { PaliGemma, SequenceInput } from './paligemma.js';
+
+export interface Sampling {
+  /** 0 or absent: greedy. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = no limit). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probabilities add up to p (1 = no limit). */
+  topP?: number;
+  seed?: number;
+}
+
+export interface GenerateOptions extends Sampling {
+  maxNewTokens?: number;
+  /** Ids that end a sequence (default: the config's <eos>). */
+  stopIds?: number[];
+  signal?: AbortSignal;
+  /** Called for every token as it comes, like the async iterator. */
+  onToken?: (t: GeneratedToken) => void;
+  /** Called after each step with the logits buffer the tokens were chosen from (for dumps). */
+  onLogits?: (logits: GPUBuffer, step: number) => Promise<void>;
+}
+
+export interface GeneratedToken {
+  sequence: number;
+  id: number;
+  /** 0-based index among this sequence's generated tokens. */
+  index: number;
+}
+
+export interface GenerationTimings {
+  visionMs: number;
+  prefillMs: number;
+  firstTokenMs: number;
+  decodeMs: number;
+  decodeSteps: number;
+  /** Main-thread CPU time per decode step (how much the host spends encoding and waiting). */
+  cpuMsPerDecodeStep: number;
+}
+
+/** mulberry32: the seeded uniform source for sampling. */
+function uniforms(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Generation implements AsyncIterable<GeneratedToken> {
+  readonly timings: GenerationTimings = { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: 0 };
+  /** Generated ids per sequence (stop ids excluded). */
+  readonly ids: number[][];
+
+  constructor(
+    private readonly model: PaliGemma,
+    private readonly inputs: SequenceInput[],
+    private readonly opts: GenerateOptions = {},
+  ) {
+    this.ids = inputs.map(() => []);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<GeneratedToken> {
+    const { model, opts } = this;
+    const gpu = model.gpu;
+    const cfg = model.config;
+    const maxNew = opts.maxNewTokens ?? 20;
+    const stop = new Set(opts.stopIds ?? [cfg.eosId]);
+    const greedy = !opts.temperature || opts.temperature <= 0;
+    const random = uniforms(opts.seed ?? 0);
+    const vocab = cfg.text.vocabSize;
+    const t0 = performance.now();
+    const batch = await model.prefill(this.inputs, maxNew, this.timings);
+    const size = batch.size;
+    const chosen = gpu.buffer(size * 4, 'chosen');
+    const pick = gpu.buffer(4, 'pick');
+    const done = new Array<boolean>(size).fill(false);
+    const cpu0 = globalThis.process?.cpuUsage?.();
+    let decodeStart = 0;
+    try {
+      for (let k = 0; k < maxNew; k++) {
+        opts.signal?.throwIfAborted();
+        const step = gpu.step('select');
+        if (greedy) {
+          argmax(step, { x: model.logits, rows: size, cols: vocab, out: chosen });
+        } else {
+          for (let b = 0; b < size; b++) {
+            const row = { buffer: model.logits, offset: b * vocab * 4, size: vocab * 4 };
+            sample(step, { logits: row, cols: vocab, temperature: opts.temperature!, topK: opts.topK ?? 0, topP: opts.topP ?? 1, uniform: random(), out: pick });
+            step.copy(pick, 0, chosen, b * 4, 4);
+          }
+        }
+        step.end();
+        if (opts.onLogits) await opts.onLogits(model.logits, k);
+        const ids = new Uint32Array(await gpu.read(chosen, 0, size * 4, k === 0 ? 'first-token' : 'decode-token', model.decodeFlops(size)));
+        if (k === 0) {
+          this.timings.firstTokenMs = performance.now() - t0;
+          decodeStart = performance.now();
+        }
+        for (let b = 0; b < size; b++) {
+          if (done[b]) continue;
+          const id = ids[b]!;
+          if (stop.has(id)) {
+            done[b] = true;
+            continue;
+          }
+          const token = { sequence: b, id, index: this.ids[b]!.length };
+          this.ids[b]!.push(id);
+          opts.onToken?.(token);
+          yield token;
+        }
+        if (done.every(Boolean) || k === maxNew - 1) break;
+        model.decode(chosen);
+        this.timings.decodeSteps++;
+      }
+    } finally {
+      if (this.timings.decodeSteps > 0) {
+        this.timings.decodeMs = performance.now() - decodeStart;
+        const cpu = globalThis.process?.cpuUsage?.(cpu0);
+        if (cpu) this.timings.cpuMsPerDecodeStep = (cpu.user + cpu.system) / 1000 / this.timings.decodeSteps;
+      }
+      chosen.destroy();
+      pick.destroy();
+    }
+  }
+
+  /** Runs to the end and returns the ids per sequence. */
+  async run(): Promise<number[][]> {
+    for await (const _ of this) {
+      /* tokens are collected in this.ids */
+    }
+    return this.ids;
+  }
+}
+
+export function generate(model: PaliGemma, inputs: SequenceInput[], opts: GenerateOptions = {}): Generation {
+  return new Generation(model, inputs, opts);
+}

@@ -1,0 +1,257 @@
+// PaliGemma = SigLIP → projector → Gemma. This file merges image and text into one sequence per
+// request, lays out a (left-padded) batch, and runs the prefill and the decode steps up to the
+// next-token logits. Choosing tokens and streaming them live in generate.ts.
+
+import type { Gpu, Step } from '../device.js';
+import type { LoadedCheckpoint } from '../loader/checkpoint.js';
+import type { PaliGemmaConfig } from '../loader/config.js';
+import { Gemma, type Batch } from './gemma.js';
+import type { GenerationTimings } from './generate.js';
+import { Projector } from './projector.js';
+import { Siglip } from './siglip.js';
+
+export class ContextError extends Error {
+  override name = 'ContextError';
+}
+
+export interface SequenceInput {
+  /** [3, S, S] f32 in [-1, 1] (see image/preprocess.ts). */
+  pixels: Float32Array;
+  /** Text ids after the image tokens: <bos> + prompt + "\n". */
+  textIds: number[];
+}
+
+/** Buffers sized for one request shape, reused until a request needs more. */
+interface Plan {
+  batch: number;
+  length: number;
+  maxNew: number;
+  gemma: Gemma;
+  /** The residual stream: [batch·length, hidden] in prefill, [batch, hidden] in decode. */
+  x: GPUBuffer;
+  ids: GPUBuffer;
+  positions: GPUBuffer;
+  /** Final-normed hidden states of every prefill row. */
+  normed: GPUBuffer;
+  /** Final-normed hidden state of each sequence's newest position. */
+  last: GPUBuffer;
+  logits: GPUBuffer;
+  imageFeatures: GPUBuffer;
+}
+
+export class PaliGemma {
+  readonly config: PaliGemmaConfig;
+  readonly vision: Siglip;
+  readonly projector: Projector;
+  private readonly pixels: GPUBuffer;
+  /** The last encoded image's SigLIP output [N, visionHidden]. */
+  readonly visionOut: GPUBuffer;
+  /**
+   * Ablation: attend causally inside the prefix too, as causal-only runtimes wrongly do (the
+   * outputs then differ from PaliGemma's; tests use it to prove the prefix is bidirectional).
+   */
+  causalPrefix = false;
+  private plan: Plan | undefined;
+  private current: Batch | undefined;
+  /** Tokens so far per sequence (padded), i.e. the cache row of the next token. */
+  private length = 0;
+
+  constructor(readonly gpu: Gpu, readonly checkpoint: LoadedCheckpoint) {
+    this.config = checkpoint.config;
+    const v = this.config.vision;
+    this.vision = new Siglip(gpu, v, checkpoint.weights);
+    this.projector = new Projector(checkpoint.weights);
+    this.pixels = gpu.buffer(3 * v.imageSize * v.imageSize * 4, 'pixels');
+    this.visionOut = gpu.buffer(v.numPatches * v.hiddenSize * 4, 'vision.out');
+  }
+
+  /** The longest sequence (image tokens + text + generated) the model accepts. */
+  get contextLength(): number {
+    return this.config.text.maxPositionEmbeddings;
+  }
+
+  /** Checks a request against the context and returns its left-padded layout. */
+  layout(inputs: SequenceInput[], maxNewTokens: number): Batch {
+    if (inputs.length === 0) throw new ContextError('no input sequences');
+    const n = this.config.numImageTokens;
+    const size = this.config.vision.imageSize;
+    for (const s of inputs) {
+      if (s.pixels.length !== 3 * size * size) throw new ContextError(`pixel values must be [3, ${size}, ${size}], got ${s.pixels.length} floats`);
+      if (s.textIds.length === 0) throw new ContextError('text ids must start with <bos>');
+      const bad = s.textIds.find((id) => !Number.isInteger(id) || id < 0 || id >= this.config.text.vocabSize);
+      if (bad !== undefined) throw new ContextError(`token id ${bad} is outside the vocabulary (${this.config.text.vocabSize})`);
+    }
+    const lengths = inputs.map((s) => n + s.textIds.length);
+    const length = Math.max(...lengths);
+    if (length + maxNewTokens > this.contextLength) {
+      throw new ContextError(
+        `prompt too long: ${length} tokens (${n} image + ${length - n} text) + ${maxNewTokens} new tokens exceed the model's context of ${this.contextLength}`,
+      );
+    }
+    return { size: inputs.length, length, pads: lengths.map((l) => length - l), prefixLen: this.causalPrefix ? 0 : length };
+  }
+
+  private ensurePlan(batch: Batch, maxNew: number): Plan {
+    const p = this.plan;
+    if (p && p.batch === batch.size && p.length >= batch.length && p.length + p.maxNew >= batch.length + maxNew) return p;
+    this.destroyPlan();
+    const t = this.config.text;
+    const rows = batch.size * batch.length;
+    const g = this.gpu;
+    this.plan = {
+      batch: batch.size,
+      length: batch.length,
+      maxNew,
+      gemma: new Gemma(g, t, this.checkpoint.weights, rows, batch.length + maxNew, batch.size),
+      x: g.buffer(rows * t.hiddenSize * 4, 'x'),
+      ids: g.buffer(rows * 4, 'ids'),
+      positions: g.buffer(rows * 4, 'positions'),
+      normed: g.buffer(rows * t.hiddenSize * 4, 'normed'),
+      last: g.buffer(batch.size * t.hiddenSize * 4, 'last'),
+      logits: g.buffer(batch.size * t.vocabSize * 4, 'logits'),
+      imageFeatures: g.buffer(batch.size * this.config.numImageTokens * t.hiddenSize * 4, 'image_features'),
+    };
+    return this.plan;
+  }
+
+  private get active(): { plan: Plan; batch: Batch } {
+    if (!this.plan || !this.current) throw new Error('prefill() first');
+    return { plan: this.plan, batch: this.current };
+  }
+
+  /**
+   * Encodes the images, merges them with the scaled text embeddings (image features enter unscaled),
+   * and runs every layer over the whole prefix; leaves next-token logits of each sequence in `logits`.
+   */
+  async prefill(inputs: SequenceInput[], maxNewTokens: number, timings?: GenerationTimings): Promise<Batch> {
+    const batch = this.layout(inputs, maxNewTokens);
+    const plan = this.ensurePlan(batch, maxNewTokens);
+    const { numImageTokens: n, imageTokenId, padId } = this.config;
+    const rowBytes = this.config.text.hiddenSize * 4;
+    const ids = new Uint32Array(batch.size * batch.length);
+    const positions = new Uint32Array(batch.size * batch.length);
+    inputs.forEach((s, b) => {
+      const base = b * batch.length;
+      const pad = batch.pads[b]!;
+      ids.fill(padId, base, base + pad);
+      ids.fill(imageTokenId, base + pad, base + pad + n);
+      ids.set(s.textIds, base + pad + n);
+      // Hugging Face numbers positions from 1, pads included (a uniform shift per sequence).
+      for (let i = 0; i < batch.length; i++) positions[base + i] = i + 1;
+    });
+    this.gpu.write(plan.ids, ids);
+    this.gpu.write(plan.positions, positions);
+
+    const t0 = performance.now();
+    for (const [b, s] of inputs.entries()) {
+      this.gpu.write(this.pixels, s.pixels);
+      const step = this.gpu.step('vision');
+      this.vision.encode(step, this.pixels, this.visionOut);
+      this.projector.project(step, this.visionOut, { buffer: plan.imageFeatures, offset: b * n * rowBytes, size: n * rowBytes }, n);
+      step.end();
+    }
+    await this.gpu.finish('vision', inputs.length * this.visionFlops());
+    const t1 = performance.now();
+
+    const step = this.gpu.step('prefill');
+    const rows = batch.size * batch.length;
+    plan.gemma.embedTokens(step, plan.ids, plan.x, rows);
+    for (let b = 0; b < batch.size; b++) {
+      step.copy(plan.imageFeatures, b * n * rowBytes, plan.x, (b * batch.length + batch.pads[b]!) * rowBytes, n * rowBytes);
+    }
+    plan.gemma.prefill(step, plan.x, plan.positions, batch);
+    plan.gemma.finalNormalize(step, plan.x, plan.normed, rows);
+    for (let b = 0; b < batch.size; b++) {
+      step.copy(plan.normed, ((b + 1) * batch.length - 1) * rowBytes, plan.last, b * rowBytes, rowBytes);
+    }
+    plan.gemma.logits(step, plan.last, plan.logits, batch.size);
+    step.end();
+    await this.gpu.finish('prefill', this.prefillFlops(rows));
+    if (timings) {
+      timings.visionMs = t1 - t0;
+      timings.prefillMs = performance.now() - t1;
+    }
+    this.current = batch;
+    this.length = batch.length;
+    return batch;
+  }
+
+  /** Next-token logits [batch, vocab] of the latest prefill or decode step. */
+  get logits(): GPUBuffer {
+    return this.active.plan.logits;
+  }
+
+  /** Final-normed hidden states of every prefill row [batch·length, hidden] (valid after prefill). */
+  get prefillHidden(): GPUBuffer {
+    return this.active.plan.normed;
+  }
+
+  /** Image features (projector output) [batch·N, hidden] of the latest prefill. */
+  get imageFeatures(): GPUBuffer {
+    return this.active.plan.imageFeatures;
+  }
+
+  /** logits [rows, vocab] of final-normed rows (e.g. copies of `prefillHidden` rows). */
+  logitsOf(step: Step, normed: GPUBuffer, out: GPUBuffer, rows: number): void {
+    this.active.plan.gemma.logits(step, normed, out, rows);
+  }
+
+  /**
+   * Feeds one token per sequence (`ids`: a u32 buffer of batch ids on the GPU, e.g. what the sampler
+   * wrote) and leaves the next logits in `logits`.
+   */
+  decode(ids: GPUBuffer): void {
+    const { plan, batch } = this.active;
+    if (this.length >= plan.length + plan.maxNew) throw new ContextError('the KV cache is full (more tokens than planned)');
+    const positions = new Uint32Array(batch.size).fill(this.length + 1);
+    this.gpu.write(plan.positions, positions);
+    const step = this.gpu.step('decode');
+    plan.gemma.embedTokens(step, ids, plan.x, batch.size);
+    plan.gemma.decode(step, plan.x, plan.positions, batch, this.length);
+    plan.gemma.finalNormalize(step, plan.x, plan.last, batch.size);
+    plan.gemma.logits(step, plan.last, plan.logits, batch.size);
+    step.end();
+    this.length++;
+  }
+
+  /** Multiply-adds ×2 of one image through SigLIP and the projector. */
+  visionFlops(): number {
+    const v = this.config.vision;
+    const n = v.numPatches;
+    const perLayer = 2 * n * v.hiddenSize * (4 * v.hiddenSize + 2 * v.intermediateSize) + 4 * n * n * v.hiddenSize;
+    return v.numLayers * perLayer + 2 * n * v.hiddenSize * (3 * v.patchSize * v.patchSize + this.config.text.hiddenSize);
+  }
+
+  private textParamsPerLayer(): number {
+    const t = this.config.text;
+    return t.hiddenSize * (t.numHeads + 2 * t.numKvHeads) * t.headDim + t.numHeads * t.headDim * t.hiddenSize + 3 * t.hiddenSize * t.intermediateSize;
+  }
+
+  /** FLOPs of a Gemma prefill over `rows` rows (attention included, logits of one row per sequence). */
+  prefillFlops(rows: number): number {
+    const t = this.config.text;
+    return 2 * rows * t.numLayers * this.textParamsPerLayer() + 4 * rows * rows * t.numHeads * t.headDim * t.numLayers;
+  }
+
+  /** FLOPs of one decode step for `batch` sequences (all layers and the LM head). */
+  decodeFlops(batch: number): number {
+    const t = this.config.text;
+    return 2 * batch * (t.numLayers * this.textParamsPerLayer() + t.vocabSize * t.hiddenSize);
+  }
+
+  destroyPlan(): void {
+    const p = this.plan;
+    if (!p) return;
+    p.gemma.destroy();
+    for (const b of [p.x, p.ids, p.positions, p.normed, p.last, p.logits, p.imageFeatures]) b.destroy();
+    this.plan = undefined;
+    this.current = undefined;
+  }
+
+  destroy(): void {
+    this.destroyPlan();
+    this.vision.destroy();
+    this.pixels.destroy();
+    this.visionOut.destroy();
+  }
+}

@@ -1,0 +1,31 @@
+// Node: a model folder on disk → a ready Pipeline (weights on the GPU, tokenizer, preprocessing).
+
+import { PaliGemma } from '../graph/paligemma.js';
+import type { LoadProgress } from '../loader/checkpoint.js';
+import { loadCheckpointFromDir } from '../loader/node.js';
+import { Pipeline } from '../pipeline.js';
+import { loadTokenizer } from '../tokenizer/load.js';
+import type { Gpu } from '../device.js';
+import { requestGpu, type NodeGpuOptions } from './gpu.js';
+
+export interface LoadModelOptions extends NodeGpuOptions {
+  gpu?: Gpu;
+  /** tokenizer.json to use instead of the model folder's. */
+  tokenizer?: string;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface LoadedModel {
+  gpu: Gpu;
+  pipeline: Pipeline;
+  loadSeconds: number;
+  bytes: number;
+}
+
+export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const gpu = opts.gpu ?? (await requestGpu(opts));
+  const tokenizer = loadTokenizer(dir, opts.tokenizer);
+  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, { onProgress: opts.onProgress });
+  const model = new PaliGemma(gpu, checkpoint);
+  return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
+}

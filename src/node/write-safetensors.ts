@@ -1,0 +1,29 @@
+// Writes small tensors (debug dumps) as one safetensors file, header padded to 8 bytes like the
+// reference writer.
+
+import { writeFile } from 'node:fs/promises';
+
+export interface OutTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array | BigInt64Array;
+}
+
+export async function writeSafetensors(path: string, tensors: OutTensor[]): Promise<void> {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const t of sorted) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new Error(`${t.name}: shape [${t.shape}] holds ${count} values, data has ${t.data.length}`);
+    header[t.name] = { dtype: t.data instanceof Float32Array ? 'F32' : 'I64', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let text = JSON.stringify(header);
+  text += ' '.repeat((8 - (Buffer.byteLength(text) % 8)) % 8);
+  const head = Buffer.from(text, 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(head.length));
+  const parts = [prefix, head, ...sorted.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+  await writeFile(path, Buffer.concat(parts));
+}
