@@ -3,3 +3,4 @@ export { Gpu, GpuError, Step, type Binding, type Kernel, type KernelDef } from '
 export { describeAdapter, type GpuOptions } from './adapter.js';
 export { params, paramsWgsl } from './uniforms.js';
 export { add } from './kernels/add.js';
+export { rmsNorm, layerNorm, addRmsNorm } from './kernels/norm.js';

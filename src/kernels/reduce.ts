@@ -1,0 +1,93 @@
+// WGSL workgroup reductions shared by the row kernels (norms, softmax, argmax/topK). With the
+// `subgroups` feature a subgroup reduces in registers and one partial per subgroup goes through
+// workgroup memory; every lane then sums the partials itself at uniform addresses (cheap on
+// lavapipe, where per-lane workgroup loads cost as much as ~70 FMAs, and the same order on every
+// lane keeps the result identical across the workgroup). Without the feature: a classic tree.
+//
+// The subgroup variant stores partial `lid / sg` and so assumes subgroups are contiguous ranges of
+// local_invocation_index — true for 1-D workgroups on every Vulkan/Metal/D3D12 driver we know.
+// The functions must be called from workgroup-uniform control flow; `sg` is @builtin(subgroup_size)
+// (pass 1u in the fallback, where it is unused).
+
+/** `enable subgroups;` when the variant uses them (must open the shader). */
+export function reduceEnable(subgroups: boolean): string {
+  return subgroups ? 'enable subgroups;\n' : '';
+}
+
+/** The builtin parameter to add to the entry point (empty in the fallback). */
+export function sgParam(subgroups: boolean): string {
+  return subgroups ? ', @builtin(subgroup_size) sgSize: u32' : '';
+}
+
+/** The expression to pass as `sg`. */
+export function sgArg(subgroups: boolean): string {
+  return subgroups ? 'sgSize' : '1u';
+}
+
+/** `fn wgSum(v, lid, sg) -> f32` and `fn wgMax(v, lid, sg) -> f32` over a workgroup of `wg` lanes. */
+export function reduceF32Wgsl(wg: number, subgroups: boolean): string {
+  const fn = (name: string, op: (a: string, b: string) => string, sgOp: string) =>
+    subgroups
+      ? `
+fn ${name}(v: f32, lid: u32, sg: u32) -> f32 {
+  let s = ${sgOp}(v);
+  if (subgroupElect()) { redF[lid / sg] = s; }
+  workgroupBarrier();
+  var t = redF[0];
+  for (var i = 1u; i < ${wg}u / sg; i++) { t = ${op('t', 'redF[i]')}; }
+  workgroupBarrier(); // redF is reused by the next reduction
+  return t;
+}`
+      : `
+fn ${name}(v: f32, lid: u32, sg: u32) -> f32 {
+  redF[lid] = v;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { redF[lid] = ${op('redF[lid]', 'redF[lid + s]')}; }
+    workgroupBarrier();
+  }
+  let t = redF[0];
+  workgroupBarrier();
+  return t;
+}`;
+  return `var<workgroup> redF: array<f32, ${wg}>;
+${fn('wgSum', (a, b) => `${a} + ${b}`, 'subgroupAdd')}
+${fn('wgMax', (a, b) => `max(${a}, ${b})`, 'subgroupMax')}
+`;
+}
+
+/**
+ * `fn wgArgMax(key, idx, lid, sg) -> vec2u`: the (key, idx) pair with the largest u32 key, the
+ * smallest idx among equal keys (first index on ties).
+ */
+export function reduceArgMaxWgsl(wg: number, subgroups: boolean): string {
+  const better = `fn betterPair(a: vec2u, b: vec2u) -> vec2u {
+  return select(b, a, a.x > b.x || (a.x == b.x && a.y < b.y));
+}`;
+  return subgroups
+    ? `var<workgroup> redP: array<vec2u, ${wg}>;
+${better}
+fn wgArgMax(key: u32, idx: u32, lid: u32, sg: u32) -> vec2u {
+  let k = subgroupMax(key);
+  let i = subgroupMin(select(0xffffffffu, idx, key == k));
+  if (subgroupElect()) { redP[lid / sg] = vec2u(k, i); }
+  workgroupBarrier();
+  var t = redP[0];
+  for (var j = 1u; j < ${wg}u / sg; j++) { t = betterPair(t, redP[j]); }
+  workgroupBarrier();
+  return t;
+}`
+    : `var<workgroup> redP: array<vec2u, ${wg}>;
+${better}
+fn wgArgMax(key: u32, idx: u32, lid: u32, sg: u32) -> vec2u {
+  redP[lid] = vec2u(key, idx);
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { redP[lid] = betterPair(redP[lid], redP[lid + s]); }
+    workgroupBarrier();
+  }
+  let t = redP[0];
+  workgroupBarrier();
+  return t;
+}`;
+}
