@@ -4,3 +4,4 @@ export { describeAdapter, type GpuOptions } from './adapter.js';
 export { params, paramsWgsl } from './uniforms.js';
 export { add } from './kernels/add.js';
 export { rmsNorm, layerNorm, addRmsNorm } from './kernels/norm.js';
+export { rope, ropeInvFreq } from './kernels/rope.js';

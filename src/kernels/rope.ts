@@ -1,0 +1,112 @@
+// Rotary position embedding, rotate-half (split) form as in HF Gemma: for i < headDim/2,
+//   out[i] = x[i]·cos − x[i+h/2]·sin,  out[i+h/2] = x[i+h/2]·cos + x[i]·sin,
+// angle = pos · inv_freq_i with inv_freq_i = 1/theta^(2i/headDim). HF computes inv_freq and the
+// angle in float32; we do the same (inv_freq table built on the CPU exactly like HF's float32
+// expression, angle = the f32 product), then evaluate cos/sin of that f32 angle accurately: the
+// angle reaches ~8192 rad, where a GPU's sin/cos may be only absolutely accurate to 2^-11 (Vulkan's
+// minimum) and the f32 angle's own rounding (up to 5e-4 rad) must be kept, not "improved" by an
+// FMA contraction. So: Cody–Waite reduction by π/2 in three constants (the first two short enough
+// that k·C is exact for k < 2^13, i.e. angles < ~12868 rad; beyond that accuracy degrades slowly)
+// and minimax polynomials on [−π/4, π/4] (Cephes sinf/cosf), the same on every adapter.
+
+import type { Binding, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import { flatIndex, grid } from './grid.js';
+
+const P = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', outRowOffset: 'u32', zero: 'u32' } as const;
+const WG = 256;
+
+function code(inPlace: boolean): string {
+  const bindings = inPlace
+    ? `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> positions: array<u32>;
+@group(0) @binding(2) var<storage, read> invFreq: array<f32>;`
+    : `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> positions: array<u32>;
+@group(0) @binding(2) var<storage, read> invFreq: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
+  const dst = inPlace ? 'x' : 'out';
+  return `${paramsWgsl(P)}
+${bindings}
+
+// (sin, cos) of an f32 angle a ≥ 0.
+fn sinCos(a: f32) -> vec2f {
+  let k = round(a * 0.636619772367581343);
+  var r = a - k * 1.5703125;
+  r = r - k * 4.837512969970703125e-4;
+  r = r - k * 7.549790126404332e-8;
+  let z = r * r;
+  let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  switch (u32(k) & 3u) {
+    case 0u: { return vec2f(s, c); }
+    case 1u: { return vec2f(c, -s); }
+    case 2u: { return vec2f(-s, -c); }
+    default: { return vec2f(-c, s); }
+  }
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = ${flatIndex(WG)};
+  if (idx >= p.n) { return; }
+  let i = idx % p.half;
+  let t = idx / p.half;
+  let h = t % p.heads;
+  let row = t / p.heads;
+  // The f32 product HF computes; the xor with a runtime zero keeps the compiler from fusing this
+  // multiply into the reduction below (which would skip the rounding HF does).
+  let angle = bitcast<f32>(bitcast<u32>(f32(positions[row]) * invFreq[i]) ^ p.zero);
+  let sc = sinCos(angle);
+  let src = row * p.rowStride + h * p.headDim + i;
+  let dst = (p.outRowOffset + row) * p.heads * p.headDim + h * p.headDim + i;
+  let a = x[src];
+  let b = x[src + p.half];
+  ${dst}[dst] = a * sc.y - b * sc.x;
+  ${dst}[dst + p.half] = b * sc.y + a * sc.x;
+}`;
+}
+
+/** HF's inv_freq in float32: 1 / theta^(f32(2i) / headDim), each step rounded to f32. */
+export function ropeInvFreq(headDim: number, theta: number): Float32Array {
+  const f = Math.fround;
+  return Float32Array.from({ length: headDim / 2 }, (_, i) => f(1 / f(f(theta) ** f((2 * i) / headDim))));
+}
+
+const tables = new WeakMap<object, Map<string, GPUBuffer>>();
+function invFreqBuffer(step: Step, headDim: number, theta: number): GPUBuffer {
+  let m = tables.get(step.gpu);
+  if (!m) tables.set(step.gpu, (m = new Map()));
+  const key = `${headDim}:${theta}`;
+  let b = m.get(key);
+  if (!b) m.set(key, (b = step.gpu.upload(ropeInvFreq(headDim, theta), `rope inv_freq ${key}`)));
+  return b;
+}
+
+/**
+ * Rotates `rows` rows of `heads` heads of x (row r at r·rowStride, default heads·headDim) by
+ * positions[r]. In place without `out`; with `out`, row r goes to out row outRowOffset + r (rows of
+ * heads·headDim floats: a KV-cache append).
+ */
+export function rope(
+  step: Step,
+  a: { x: Binding; out?: Binding; positions: Binding; rows: number; heads: number; headDim: number; theta: number; rowStride?: number; outRowOffset?: number },
+): void {
+  if (a.headDim % 2) throw new Error(`rope: odd headDim ${a.headDim}`);
+  const gpu = step.gpu;
+  const half = a.headDim / 2;
+  const n = a.rows * a.heads * half;
+  const inPlace = a.out === undefined;
+  const k = gpu.kernel({
+    name: inPlace ? 'rope-inplace' : 'rope',
+    bindings: inPlace ? ['write', 'read', 'read'] : ['read', 'read', 'read', 'write'],
+    code: code(inPlace),
+  });
+  const table = invFreqBuffer(step, a.headDim, a.theta);
+  const bindings = inPlace ? [a.x, a.positions, table] : [a.x, a.positions, table, a.out!];
+  const p = params(
+    { n, half, heads: a.heads, headDim: a.headDim, rowStride: a.rowStride ?? a.heads * a.headDim, outRowOffset: a.outRowOffset ?? 0, zero: 0 },
+    P,
+  );
+  step.dispatch(k, bindings, p, grid(n, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
+}

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { rope } from '../src/kernels/rope.js';
+import { normErr, randInt, randomF32, rng, testGpu } from './helpers/gpu.js';
+import { expectErr } from './helpers/report.js';
+
+// Reference: HF's float32 inv_freq and f32 angle, then cos/sin in float64 of that f32 angle.
+// Tolerance (max|err|/max|ref|): the reduced argument is good to ~3e-7 absolute at angles ~8192.
+const TOL = 1e-6;
+
+function invFreqRef(headDim: number, theta: number): Float64Array {
+  const f = Math.fround;
+  const out = new Float64Array(headDim / 2);
+  for (let i = 0; i < headDim / 2; i++) out[i] = f(1 / f(Math.pow(theta, f(f(2 * i) / headDim))));
+  return out;
+}
+
+function ropeRef(x: Float32Array, pos: Uint32Array, rows: number, heads: number, headDim: number, theta: number, rowStride: number): Float64Array {
+  const half = headDim / 2;
+  const inv = invFreqRef(headDim, theta);
+  const out = new Float64Array(rows * heads * headDim);
+  for (let r = 0; r < rows; r++)
+    for (let h = 0; h < heads; h++)
+      for (let i = 0; i < half; i++) {
+        const ang = Math.fround(pos[r]! * inv[i]!);
+        const a = x[r * rowStride + h * headDim + i]!, b = x[r * rowStride + h * headDim + i + half]!;
+        const o = (r * heads + h) * headDim + i;
+        out[o] = a * Math.cos(ang) - b * Math.sin(ang);
+        out[o + half] = b * Math.cos(ang) + a * Math.sin(ang);
+      }
+  return out;
+}
+
+function randomPositions(rows: number, seed: number, max: number): Uint32Array {
+  const r = rng(seed);
+  const p = Uint32Array.from({ length: rows }, () => randInt(r, 0, max));
+  p[0] = max; // the largest angle at least once
+  return p;
+}
+
+// [rows, heads, headDim, maxPos]: odd sizes, random ones, Gemma q/k (8/1 heads × 256) at 8192.
+const r = rng(11);
+const shapes: [number, number, number, number][] = [[1, 1, 2, 1], [3, 3, 18, 100], [270, 8, 256, 8192], [17, 1, 256, 8192], [5, 16, 72, 1000]];
+for (let i = 0; i < 5; i++) shapes.push([randInt(r, 1, 40), randInt(r, 1, 12), 2 * randInt(r, 1, 128), randInt(r, 1, 9000)]);
+
+describe('rope', () => {
+  it.each(shapes)('in place rows=%i heads=%i headDim=%i pos≤%i', async (rows, heads, headDim, maxPos) => {
+    const gpu = await testGpu();
+    const x = randomF32(rows * heads * headDim, rows + heads * 7 + headDim);
+    const pos = randomPositions(rows, rows * 3 + 1, maxPos);
+    const gx = gpu.upload(x, 'x');
+    const step = gpu.step('rope');
+    rope(step, { x: gx, positions: gpu.upload(pos, 'pos'), rows, heads, headDim, theta: 10000 });
+    step.end();
+    const ref = ropeRef(x, pos, rows, heads, headDim, 10000, heads * headDim);
+    expectErr('rope in place', normErr(await gpu.readF32(gx, 0, ref.length), ref), TOL);
+  });
+
+  it.each(shapes)('strided input, out at a row offset rows=%i heads=%i headDim=%i pos≤%i', async (rows, heads, headDim, maxPos) => {
+    const gpu = await testGpu();
+    const stride = heads * headDim + 2 * headDim + 3; // q inside a fused qkv row, say
+    const x = randomF32(rows * stride, rows + heads + headDim);
+    const pos = randomPositions(rows, rows * 5 + 2, maxPos);
+    const offset = 7, width = heads * headDim;
+    const out = gpu.upload(new Float32Array((rows + offset + 1) * width).fill(42), 'cache');
+    const step = gpu.step('rope');
+    rope(step, { x: gpu.upload(x, 'x'), out, positions: gpu.upload(pos, 'pos'), rows, heads, headDim, theta: 10000, rowStride: stride, outRowOffset: offset });
+    step.end();
+    const got = await gpu.readF32(out, 0, (rows + offset + 1) * width);
+    const ref = ropeRef(x, pos, rows, heads, headDim, 10000, stride);
+    expectErr('rope to out', normErr(got.subarray(offset * width, (offset + rows) * width), ref), TOL);
+    expect(got.subarray(0, offset * width).every((v) => v === 42)).toBe(true); // rows around untouched
+    expect(got.subarray((offset + rows) * width).every((v) => v === 42)).toBe(true);
+  });
+});
