@@ -5,3 +5,4 @@ export { params, paramsWgsl } from './uniforms.js';
 export { add } from './kernels/add.js';
 export { rmsNorm, layerNorm, addRmsNorm } from './kernels/norm.js';
 export { rope, ropeInvFreq } from './kernels/rope.js';
+export { gelu, geglu } from './kernels/gelu.js';

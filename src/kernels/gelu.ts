@@ -1,0 +1,40 @@
+// Tanh-approximated GELU (HF GELUTanh / gelu_pytorch_tanh): 0.5·z·(1 + tanh(√(2/π)·(z + 0.044715·z³))),
+// alone (SigLIP MLP) or gating (Gemma GeGLU: gelu(gate)·up). The tanh argument is clamped to ±15
+// (tanh = ±1 in f32 there) because some drivers build tanh from exp and return NaN once exp
+// overflows.
+
+import type { Binding, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import { flatIndex, grid } from './grid.js';
+
+const P = { n: 'u32' } as const;
+const WG = 256;
+
+function code(gated: boolean): string {
+  return `${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+${gated ? '@group(0) @binding(1) var<storage, read> up: array<f32>;\n@group(0) @binding(2)' : '@group(0) @binding(1)'} var<storage, read_write> out: array<f32>;
+
+fn gelu(z: f32) -> f32 {
+  let t = tanh(clamp(0.7978845608028654 * (z + 0.044715 * z * z * z), -15.0, 15.0));
+  return 0.5 * z * (1.0 + t);
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex(WG)};
+  if (i < p.n) { out[i] = gelu(x[i])${gated ? ' * up[i]' : ''}; }
+}`;
+}
+
+/** out = gelu_tanh(x), n floats. */
+export function gelu(step: Step, a: { x: Binding; out: Binding; n: number }): void {
+  const k = step.gpu.kernel({ name: 'gelu', bindings: ['read', 'write'], code: code(false) });
+  step.dispatch(k, [a.x, a.out], params({ n: a.n }, P), grid(a.n, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
+}
+
+/** out = gelu_tanh(gate) · up, n floats. */
+export function geglu(step: Step, a: { gate: Binding; up: Binding; out: Binding; n: number }): void {
+  const k = step.gpu.kernel({ name: 'geglu', bindings: ['read', 'read', 'write'], code: code(true) });
+  step.dispatch(k, [a.gate, a.up, a.out], params({ n: a.n }, P), grid(a.n, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
+}
