@@ -6,3 +6,4 @@ export { add } from './kernels/add.js';
 export { rmsNorm, layerNorm, addRmsNorm } from './kernels/norm.js';
 export { rope, ropeInvFreq } from './kernels/rope.js';
 export { gelu, geglu } from './kernels/gelu.js';
+export { embed } from './kernels/embed.js';

@@ -1,0 +1,54 @@
+// Token embedding lookup: out[r] = table[ids[r]]·scale with a bf16 table split along the vocab into
+// shards (the real 257216×2048 table is 1 GiB: 8 shards of 32768 rows, each within the 128 MiB
+// binding limit). One dispatch per shard, one workgroup per row; a workgroup whose id lies outside
+// its shard returns at once (a uniform load and a branch), so the cost is one extra dispatch per
+// shard (~20 µs) whatever the shard count. Binding all shards at once would need the shard count
+// ≤ maxStorageBuffersPerShaderStage − 2 (only 6 at the default limit of 8) and one pipeline per
+// count; dispatching per shard works for any split.
+// Out-of-range ids (≥ vocab) produce a row of zeros (written by the first shard's dispatch) instead
+// of reading out of bounds.
+
+import type { Binding, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import type { GpuWeight } from '../weights.js';
+import { bf16At } from './bf16.js';
+import { grid } from './grid.js';
+
+const P = { rows: 'u32', dim: 'u32', rowStart: 'u32', shardRows: 'u32', vocab: 'u32', zeroMissing: 'u32', scale: 'f32' } as const;
+const WG = 256;
+
+const code = /* wgsl */ `
+${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> ids: array<u32>;
+@group(0) @binding(1) var<storage, read> table: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${bf16At('table')}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let id = ids[row];
+  let dst = row * p.dim;
+  if (id >= p.vocab) {
+    if (p.zeroMissing == 1u) {
+      for (var j = lid; j < p.dim; j += ${WG}u) { out[dst + j] = 0.0; }
+    }
+    return;
+  }
+  if (id < p.rowStart || id - p.rowStart >= p.shardRows) { return; }
+  let src = (id - p.rowStart) * p.dim;
+  for (var j = lid; j < p.dim; j += ${WG}u) { out[dst + j] = tableAt(src + j) * p.scale; }
+}`;
+
+/** out[r] = table[ids[r]]·scale for r < rows (ids u32; rows of out for ids ≥ vocab are zeroed). */
+export function embed(step: Step, a: { ids: Binding; table: GpuWeight; out: Binding; rows: number; dim: number; scale: number }): void {
+  const gpu = step.gpu;
+  const k = gpu.kernel({ name: 'embed', bindings: ['read', 'read', 'write'], code });
+  const vocab = a.table.shape[0]!;
+  const groups = grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension);
+  a.table.shards.forEach((s, i) => {
+    const p = params({ rows: a.rows, dim: a.dim, rowStart: s.rowStart, shardRows: s.rows, vocab, zeroMissing: i === 0 ? 1 : 0, scale: a.scale }, P);
+    step.dispatch(k, [a.ids, s.buffer, a.out], p, groups);
+  });
+}

@@ -1,0 +1,39 @@
+import { describe, it } from 'vitest';
+import { embed } from '../src/kernels/embed.js';
+import { normErr, randInt, randomBf16, rng, testGpu, uploadWeight } from './helpers/gpu.js';
+import { expectErr } from './helpers/report.js';
+
+// Exact up to the f32 rounding of value·scale (tolerance 1e-7 normwise).
+const TOL = 1e-7;
+
+// [vocab, dim, shardRows, rows]: one shard, uneven shards, odd dims (rows start mid-word), and the
+// real layout scaled down in vocab (257216 rows of 2048 would be 1 GiB): 8 shards, dim 2048.
+const r = rng(5);
+const cases: [number, number, number, number][] = [[10, 4, 10, 3], [37, 33, 8, 50], [1000, 7, 300, 129], [8 * 64, 2048, 64, 270], [8 * 64 + 5, 2048, 64, 1]];
+for (let i = 0; i < 4; i++) {
+  const vocab = randInt(r, 2, 3000);
+  cases.push([vocab, randInt(r, 1, 300), randInt(r, 1, vocab), randInt(r, 1, 300)]);
+}
+
+describe('embed', () => {
+  it.each(cases)('vocab=%i dim=%i shardRows=%i rows=%i (+ out-of-range ids)', async (vocab, dim, shardRows, rows) => {
+    const gpu = await testGpu();
+    const t = randomBf16(vocab * dim, vocab + dim, 0.1);
+    const table = uploadWeight(gpu, t.words, [vocab, dim], shardRows, 'embed');
+    const rr = rng(rows + vocab);
+    const ids = Uint32Array.from({ length: rows }, () => randInt(rr, 0, vocab - 1));
+    ids[rows - 1] = vocab - 1;
+    if (rows > 2) ids[1] = vocab + 3; // out of range: a zero row
+    if (rows > 3) ids[2] = 0xffffffff;
+    const scale = Math.fround(Math.sqrt(2048));
+    const out = gpu.upload(new Float32Array(rows * dim).fill(NaN), 'out');
+    const step = gpu.step('embed');
+    embed(step, { ids: gpu.upload(ids, 'ids'), table, out, rows, dim, scale });
+    step.end();
+    const ref = new Float64Array(rows * dim);
+    ids.forEach((id, i) => {
+      if (id < vocab) for (let j = 0; j < dim; j++) ref[i * dim + j] = t.values[id * dim + j]! * scale;
+    });
+    expectErr('embed', normErr(await gpu.readF32(out, 0, rows * dim), ref), TOL);
+  });
+});
