@@ -7,3 +7,4 @@ export { rmsNorm, layerNorm, addRmsNorm } from './kernels/norm.js';
 export { rope, ropeInvFreq } from './kernels/rope.js';
 export { gelu, geglu } from './kernels/gelu.js';
 export { embed } from './kernels/embed.js';
+export { softmax } from './kernels/softmax.js';
