@@ -82,6 +82,9 @@ describe('config.json', () => {
     o.text_config.num_hidden_layers = '3';
     expectError(cfg(o), 'config.json', 'text_config.num_hidden_layers must be an integer');
     o = base();
+    o.text_config.num_hidden_layers = 1e9;
+    expectError(cfg(o), 'config.json', 'text_config.num_hidden_layers 1000000000 is implausibly large');
+    o = base();
     o.text_config.rms_norm_eps = 0;
     expectError(cfg(o), 'config.json', 'text_config.rms_norm_eps must be a positive number');
     o = base();

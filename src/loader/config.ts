@@ -44,6 +44,13 @@ export interface PaliGemmaConfig {
 
 type Json = Record<string, unknown>;
 
+// Generous sanity bounds (PaliGemma-3B: 27/18 layers, 16 heads, hidden 2048, MLP 16384).
+const LAYERS = 1024;
+const HEADS = 1024;
+const SIZE = 1 << 20;
+const VOCAB = 1 << 24;
+const IMAGE = 16384;
+
 /**
  * Turn config.json (as written by HF for PaliGemma 1) into a typed config.
  * Fields HF usually omits get the values HF and big_vision use: head_dim 256, rope_theta
@@ -70,17 +77,17 @@ export function parseConfig(text: string, file = 'config.json'): PaliGemmaConfig
   }
   const g = new Getter(file);
 
-  const vHidden = g.int(v, 'vision_config.hidden_size', 1152);
-  const vHeads = g.int(v, 'vision_config.num_attention_heads', 16);
+  const vHidden = g.int(v, 'vision_config.hidden_size', 1152, 1, SIZE);
+  const vHeads = g.int(v, 'vision_config.num_attention_heads', 16, 1, HEADS);
   if (vHidden % vHeads !== 0) throw bad(`vision_config.hidden_size ${vHidden} is not divisible by num_attention_heads ${vHeads}`);
-  const imageSize = g.int(v, 'vision_config.image_size', 224);
-  const patchSize = g.int(v, 'vision_config.patch_size', 14);
+  const imageSize = g.int(v, 'vision_config.image_size', 224, 1, IMAGE);
+  const patchSize = g.int(v, 'vision_config.patch_size', 14, 1, IMAGE);
   if (imageSize % patchSize !== 0) throw bad(`vision_config.image_size ${imageSize} is not a multiple of patch_size ${patchSize}`);
   const numPatches = (imageSize / patchSize) ** 2;
   const vision: VisionConfig = {
     hiddenSize: vHidden,
-    intermediateSize: g.int(v, 'vision_config.intermediate_size', 4304),
-    numLayers: g.int(v, 'vision_config.num_hidden_layers', 27),
+    intermediateSize: g.int(v, 'vision_config.intermediate_size', 4304, 1, SIZE),
+    numLayers: g.int(v, 'vision_config.num_hidden_layers', 27, 1, LAYERS),
     numHeads: vHeads,
     headDim: vHidden / vHeads,
     patchSize,
@@ -90,18 +97,18 @@ export function parseConfig(text: string, file = 'config.json'): PaliGemmaConfig
     act: activation(file, 'vision_config.hidden_act', v.hidden_act ?? 'gelu_pytorch_tanh'),
   };
 
-  const heads = g.int(t, 'text_config.num_attention_heads', 8);
-  const kvHeads = g.int(t, 'text_config.num_key_value_heads', 1);
+  const heads = g.int(t, 'text_config.num_attention_heads', 8, 1, HEADS);
+  const kvHeads = g.int(t, 'text_config.num_key_value_heads', 1, 1, HEADS);
   if (heads % kvHeads !== 0) throw bad(`text_config.num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`);
   // Newer configs drop the top-level vocab_size; the embedding shape is checked against it later.
-  const vocab = g.int(t, 'text_config.vocab_size', g.int(root, 'vocab_size', 257216));
+  const vocab = g.int(t, 'text_config.vocab_size', g.int(root, 'vocab_size', 257216, 1, VOCAB), 1, VOCAB);
   const textCfg: TextConfig = {
-    hiddenSize: g.int(t, 'text_config.hidden_size', 2048),
-    intermediateSize: g.int(t, 'text_config.intermediate_size', 16384),
-    numLayers: g.int(t, 'text_config.num_hidden_layers', 18),
+    hiddenSize: g.int(t, 'text_config.hidden_size', 2048, 1, SIZE),
+    intermediateSize: g.int(t, 'text_config.intermediate_size', 16384, 1, SIZE),
+    numLayers: g.int(t, 'text_config.num_hidden_layers', 18, 1, LAYERS),
     numHeads: heads,
     numKvHeads: kvHeads,
-    headDim: g.int(t, 'text_config.head_dim', 256),
+    headDim: g.int(t, 'text_config.head_dim', 256, 1, SIZE),
     vocabSize: vocab,
     rmsNormEps: g.num(t, 'text_config.rms_norm_eps', 1e-6),
     ropeTheta: g.num(t, 'text_config.rope_theta', 10000),
@@ -169,13 +176,17 @@ export class Getter {
     return o[key.slice(key.lastIndexOf('.') + 1)];
   }
 
-  /** A positive (or >= min) safe integer, or the fallback when absent/null. */
-  int(o: Json, key: string, fallback: number, min = 1): number {
+  /**
+   * A safe integer in [min, max], or the fallback when absent/null. The upper bounds keep a
+   * corrupt config (say 1e9 layers) from making the loader enumerate billions of tensors.
+   */
+  int(o: Json, key: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.raw(o, key);
     if (v === undefined || v === null) return fallback;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
       throw new CheckpointError(this.file, `${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     }
+    if (v > max) throw new CheckpointError(this.file, `${key} ${v} is implausibly large (limit ${max})`);
     return v;
   }
 
