@@ -8,3 +8,4 @@ export { rope, ropeInvFreq } from './kernels/rope.js';
 export { gelu, geglu } from './kernels/gelu.js';
 export { embed } from './kernels/embed.js';
 export { softmax } from './kernels/softmax.js';
+export { argmax, topK } from './kernels/argmax.js';
