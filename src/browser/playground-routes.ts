@@ -1,0 +1,13 @@
+// URLs the playground server offers and the page asks for (browser-safe: shared by both sides).
+
+/** Model files are served under this prefix (read-only, Range requests). */
+export const MODEL_PREFIX = '/model/';
+/** JSON `{ name, files: [{ path, size }] }` describing the served model folder. */
+export const MODEL_INFO_PATH = '/api/model';
+/** The real Gemma tokenizer.json + PaliGemma's tokens, for model folders without a tokenizer.json. */
+export const FALLBACK_TOKENIZER_PATH = '/tokenizer/gemma-paligemma.json';
+
+export interface ModelInfo {
+  name: string;
+  files: { path: string; size: number }[];
+}

@@ -1,0 +1,121 @@
+// The playground's HTTP server: the built page, the model folder (read-only, Range requests) and
+// the fallback tokenizer, on 127.0.0.1 only. Nothing else on the machine is reachable through it.
+
+import { existsSync } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FALLBACK_TOKENIZER_PATH, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
+import { buildPaligemmaTokenizerJson } from '../tokenizer/paligemma-tokenizer-json.js';
+import { HttpError, resolveInside, sendFile } from './serve-files.js';
+
+export interface PlaygroundServerOptions {
+  modelDir: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** The built page (dist/playground); found next to this module by default. */
+  pageDir?: string;
+}
+
+export interface PlaygroundServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** dist/playground, seen from the bundled CLI (dist/node) or from the sources (src/node, tests). */
+export function defaultPageDir(): string {
+  const candidates = ['../playground/', '../../dist/playground/'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+  const found = candidates.find((d) => existsSync(join(d, 'index.html')));
+  if (!found) throw new Error(`the playground page is not built (looked in ${candidates.join(', ')}); run \`npm run build\``);
+  return found;
+}
+
+async function modelInfo(root: string, name: string): Promise<string> {
+  const files: ModelInfo['files'] = [];
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    if (!entry.isFile()) continue; // symlinks and folders are not served, so not listed either
+    files.push({ path: entry.name, size: (await stat(join(root, entry.name))).size });
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return JSON.stringify({ name, files } satisfies ModelInfo);
+}
+
+export async function startPlaygroundServer(opts: PlaygroundServerOptions): Promise<PlaygroundServer> {
+  const modelRoot = await realpath(opts.modelDir).catch(() => {
+    throw new Error(`model folder not found: ${opts.modelDir}`);
+  });
+  if (!(await stat(modelRoot)).isDirectory()) throw new Error(`not a folder: ${opts.modelDir}`);
+  const pageRoot = await realpath(opts.pageDir ?? defaultPageDir());
+  const modelName = basename(modelRoot);
+  // Built on first request: it parses the 17 MB Gemma tokenizer.json.
+  let tokenizer: Buffer | undefined;
+  let port = 0;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Cache-Control', 'no-store');
+    // A web page elsewhere could point its own host name at 127.0.0.1 (DNS rebinding) and read the
+    // model through the victim's browser; only our own host names are answered.
+    const host = req.headers.host ?? '';
+    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) throw new HttpError(403, 'unexpected Host header');
+    if (req.method !== 'GET') {
+      res.setHeader('Allow', 'GET');
+      throw new HttpError(405, 'read-only: only GET is allowed');
+    }
+    const target = req.url ?? '';
+    if (!target.startsWith('/')) throw new HttpError(400, 'bad request target');
+    const path = target.split('?', 1)[0]!;
+    if (path === '/') {
+      res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:");
+      return sendFile(res, join(pageRoot, 'index.html'), undefined);
+    }
+    if (path === MODEL_INFO_PATH) {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(await modelInfo(modelRoot, modelName));
+      return;
+    }
+    if (path === FALLBACK_TOKENIZER_PATH) {
+      tokenizer ??= Buffer.from(buildPaligemmaTokenizerJson());
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('Content-Length', tokenizer.length);
+      res.end(tokenizer);
+      return;
+    }
+    if (path.startsWith(MODEL_PREFIX)) {
+      return sendFile(res, await resolveInside(modelRoot, path.slice(MODEL_PREFIX.length)), req.headers.range);
+    }
+    return sendFile(res, await resolveInside(pageRoot, path.slice(1)), undefined);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const status = e instanceof HttpError ? e.status : 500;
+      if (status === 500) console.error(`playground: ${req.method} ${req.url}: ${e instanceof Error ? e.message : String(e)}`);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.statusCode = status;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end(`${status} ${e instanceof HttpError ? e.message : 'internal error'}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // Loopback only: the model and the page are never offered to the network.
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
