@@ -71,4 +71,19 @@ describe('rope', () => {
     expect(got.subarray(0, offset * width).every((v) => v === 42)).toBe(true); // rows around untouched
     expect(got.subarray((offset + rows) * width).every((v) => v === 42)).toBe(true);
   });
+
+  it('reads rows from a row offset (one sequence of a batch into its cache rows)', async () => {
+    const gpu = await testGpu();
+    const [rows, heads, headDim, skip] = [5, 2, 12, 3];
+    const width = heads * headDim;
+    const x = randomF32((rows + skip) * width, 77);
+    const pos = randomPositions(rows + skip, 78, 300);
+    const out = gpu.buffer((rows + 4) * width * 4, 'cache');
+    const step = gpu.step('rope');
+    rope(step, { x: gpu.upload(x, 'x'), out, positions: gpu.upload(pos, 'pos'), rows, heads, headDim, theta: 10000, rowOffset: skip, outRowOffset: 4 });
+    step.end();
+    const got = await gpu.readF32(out, 4 * width * 4, rows * width);
+    const ref = ropeRef(x.subarray(skip * width), pos.subarray(skip), rows, heads, headDim, 10000, width);
+    expectErr('rope from a row offset', normErr(got, ref), TOL);
+  });
 });

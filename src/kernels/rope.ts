@@ -13,7 +13,7 @@ import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
 
-const P = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', outRowOffset: 'u32', zero: 'u32' } as const;
+const P = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', rowOffset: 'u32', outRowOffset: 'u32', zero: 'u32' } as const;
 const WG = 256;
 
 function code(inPlace: boolean): string {
@@ -53,13 +53,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = idx % p.half;
   let t = idx / p.half;
   let h = t % p.heads;
-  let row = t / p.heads;
+  let row = p.rowOffset + t / p.heads;
   // The f32 product HF computes; the xor with a runtime zero keeps the compiler from fusing this
   // multiply into the reduction below (which would skip the rounding HF does).
   let angle = bitcast<f32>(bitcast<u32>(f32(positions[row]) * invFreq[i]) ^ p.zero);
   let sc = sinCos(angle);
   let src = row * p.rowStride + h * p.headDim + i;
-  let dst = (p.outRowOffset + row) * p.heads * p.headDim + h * p.headDim + i;
+  let dst = (p.outRowOffset + row - p.rowOffset) * p.heads * p.headDim + h * p.headDim + i;
   let a = x[src];
   let b = x[src + p.half];
   ${dst}[dst] = a * sc.y - b * sc.x;
@@ -84,13 +84,13 @@ function invFreqBuffer(step: Step, headDim: number, theta: number): GPUBuffer {
 }
 
 /**
- * Rotates `rows` rows of `heads` heads of x (row r at r·rowStride, default heads·headDim) by
- * positions[r]. In place without `out`; with `out`, row r goes to out row outRowOffset + r (rows of
- * heads·headDim floats: a KV-cache append).
+ * Rotates rows rowOffset … rowOffset+rows−1 of x (`heads` heads each; row r at r·rowStride, default
+ * heads·headDim) by positions[r]. In place without `out`; with `out`, row rowOffset + i goes to out
+ * row outRowOffset + i (rows of heads·headDim floats: a KV-cache append).
  */
 export function rope(
   step: Step,
-  a: { x: Binding; out?: Binding; positions: Binding; rows: number; heads: number; headDim: number; theta: number; rowStride?: number; outRowOffset?: number },
+  a: { x: Binding; out?: Binding; positions: Binding; rows: number; heads: number; headDim: number; theta: number; rowStride?: number; rowOffset?: number; outRowOffset?: number },
 ): void {
   if (a.headDim % 2) throw new Error(`rope: odd headDim ${a.headDim}`);
   const gpu = step.gpu;
@@ -105,7 +105,7 @@ export function rope(
   const table = invFreqBuffer(step, a.headDim, a.theta);
   const bindings = inPlace ? [a.x, a.positions, table] : [a.x, a.positions, table, a.out!];
   const p = params(
-    { n, half, heads: a.heads, headDim: a.headDim, rowStride: a.rowStride ?? a.heads * a.headDim, outRowOffset: a.outRowOffset ?? 0, zero: 0 },
+    { n, half, heads: a.heads, headDim: a.headDim, rowStride: a.rowStride ?? a.heads * a.headDim, rowOffset: a.rowOffset ?? 0, outRowOffset: a.outRowOffset ?? 0, zero: 0 },
     P,
   );
   step.dispatch(k, bindings, p, grid(n, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
