@@ -4,11 +4,16 @@
 import { UniformArena } from './uniforms.js';
 import { Profiler, type KernelTiming } from './profiler.js';
 
-export type Storage = 'read' | 'write';
+/**
+ * What a @group(0) binding is: 'read' = read-only storage buffer, 'write' = read_write storage buffer,
+ * 'uniform' = uniform buffer (cheap broadcast loads on CPU adapters), 'texture' = texture_2d_array<u32>
+ * (sampled without a sampler via textureLoad), 'storage-texture' = texture_storage_2d_array<rgba32uint, write>.
+ */
+export type Storage = 'read' | 'write' | 'uniform' | 'texture' | 'storage-texture';
 export interface KernelDef {
   /** Pipeline-cache name; the defines complete the key. */
   name: string;
-  /** Storage bindings at @group(0) @binding(i): 'read' = read-only storage, 'write' = read_write storage. */
+  /** Bindings at @group(0) @binding(i), in order. */
   bindings: Storage[];
   /** WGSL source. Params (if any) live at @group(1) @binding(0) as var<uniform>. */
   code: string;
@@ -19,7 +24,9 @@ export interface Kernel {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
 }
-export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+/** A buffer (range) for buffer kinds, a texture view for 'texture' / 'storage-texture'. */
+export type Binding = BufferBinding | GPUTextureView;
 
 export class GpuError extends Error {
   override name = 'GpuError';
@@ -31,12 +38,28 @@ export interface GpuFeatures {
   timestamps: boolean;
 }
 
-const ids = new WeakMap<GPUBuffer, number>();
+const ids = new WeakMap<GPUBuffer | GPUTextureView, number>();
 let nextId = 1;
-function bufferId(b: GPUBuffer): number {
+function resourceId(b: GPUBuffer | GPUTextureView): number {
   let id = ids.get(b);
   if (id === undefined) ids.set(b, (id = nextId++));
   return id;
+}
+
+function layoutEntry(kind: Storage, binding: number): GPUBindGroupLayoutEntry {
+  const visibility = GPUShaderStage.COMPUTE;
+  switch (kind) {
+    case 'read':
+      return { binding, visibility, buffer: { type: 'read-only-storage' } };
+    case 'write':
+      return { binding, visibility, buffer: { type: 'storage' } };
+    case 'uniform':
+      return { binding, visibility, buffer: { type: 'uniform' } };
+    case 'texture':
+      return { binding, visibility, texture: { sampleType: 'uint', viewDimension: '2d-array' } };
+    case 'storage-texture':
+      return { binding, visibility, storageTexture: { access: 'write-only', format: 'rgba32uint', viewDimension: '2d-array' } };
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -94,11 +117,7 @@ export class Gpu {
     device.pushErrorScope('validation');
     const layout = device.createBindGroupLayout({
       label: def.name,
-      entries: def.bindings.map((b, i) => ({
-        binding: i,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: b === 'read' ? 'read-only-storage' : 'storage' },
-      })),
+      entries: def.bindings.map((b, i) => layoutEntry(b, i)),
     });
     const module = device.createShaderModule({ label: def.name, code: def.code });
     const pipeline = device.createComputePipeline({
@@ -123,10 +142,18 @@ export class Gpu {
     const entries: GPUBindGroupEntry[] = [];
     let key = kernel.def.name;
     bindings.forEach((b, i) => {
-      const buffer = 'buffer' in b ? b.buffer : b;
-      const offset = 'buffer' in b ? (b.offset ?? 0) : 0;
-      const size = 'buffer' in b ? (b.size ?? buffer.size - offset) : buffer.size;
-      key += `|${bufferId(buffer)}:${offset}:${size}`;
+      const kind = kernel.def.bindings[i]!;
+      if (kind === 'texture' || kind === 'storage-texture') {
+        const view = b as GPUTextureView;
+        key += `|${resourceId(view)}:`;
+        entries.push({ binding: i, resource: view });
+        return;
+      }
+      const bb = b as BufferBinding;
+      const buffer = 'buffer' in bb ? bb.buffer : bb;
+      const offset = 'buffer' in bb ? (bb.offset ?? 0) : 0;
+      const size = 'buffer' in bb ? (bb.size ?? buffer.size - offset) : buffer.size;
+      key += `|${resourceId(buffer)}:${offset}:${size}`;
       entries.push({ binding: i, resource: { buffer, offset, size } });
     });
     let bg = this.bindGroups.get(key);
@@ -137,9 +164,9 @@ export class Gpu {
     return bg;
   }
 
-  /** Forget cached bind groups that name a buffer about to be destroyed. */
-  forgetBuffer(buffer: GPUBuffer): void {
-    const tag = `|${bufferId(buffer)}:`;
+  /** Forget cached bind groups that name a buffer (or texture view) about to be destroyed. */
+  forgetBuffer(buffer: GPUBuffer | GPUTextureView): void {
+    const tag = `|${resourceId(buffer)}:`;
     for (const k of this.bindGroups.keys()) if (k.includes(tag)) this.bindGroups.delete(k);
   }
 

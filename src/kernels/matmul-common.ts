@@ -1,0 +1,80 @@
+// What every matmul variant shares: the option flags, the params struct, and the WGSL of the bf16
+// unpack and the epilogue (bias, accumulate, GEGLU), so that each variant's file holds only its loop.
+
+import type { Binding } from '../device.js';
+
+/** out[m, colOff + n] (+)= epilogue(x[m]·w[n]), n < N: one dispatch covers one shard's columns. */
+export interface MatmulShape {
+  M: number;
+  K: number;
+  /** Columns this dispatch computes (a shard's rows). */
+  N: number;
+  /** Row stride of out (the full N when w is sharded). */
+  ldo: number;
+  /** First output column (the shard's rowStart). */
+  colOff: number;
+}
+
+export interface Epilogue {
+  bias: boolean;
+  accumulate: boolean;
+  /** Two weights (gate, up); out = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ). */
+  geglu: boolean;
+}
+
+/** The buffers of one dispatch; `up` only with GEGLU, `bias` only with a bias. */
+export interface MatmulBuffers {
+  x: Binding;
+  w: Binding;
+  up?: Binding;
+  bias?: Binding;
+  out: Binding;
+}
+
+export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32' } as const;
+
+export function epilogueKey(e: Epilogue): string {
+  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}`;
+}
+
+/** WGSL: bf16 element e of a packed u32 array (element e lives in word e >> 1, low half when even). */
+export function bf16At(array: string): string {
+  return `fn bf16_${array}(e: u32) -> f32 {
+  let w = ${array}[e >> 1u];
+  return bitcast<f32>(select(w & 0xffff0000u, w << 16u, (e & 1u) == 0u));
+}`;
+}
+
+/** WGSL: both bf16 halves of a word as (low, high) = (element 2i, element 2i+1). */
+export const unpackWgsl = /* wgsl */ `
+fn lo16(w: u32) -> f32 { return bitcast<f32>(w << 16u); }
+fn hi16(w: u32) -> f32 { return bitcast<f32>(w & 0xffff0000u); }`;
+
+/**
+ * WGSL: `fn store(m, n, g, u)` writing out[m, colOff + n]; g is x·wᵀ (x·gateᵀ with GEGLU), u is x·upᵀ
+ * (ignored without GEGLU). Declares the `bias` / `out` bindings after the kernel's own ones.
+ */
+export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
+  let b = firstBinding;
+  const decls: string[] = [];
+  if (e.bias) decls.push(`@group(0) @binding(${b++}) var<storage, read> bias: array<u32>;`);
+  decls.push(`@group(0) @binding(${b++}) var<storage, read_write> out: array<f32>;`);
+  const value = e.geglu
+    ? // tanh form of GELU, as Gemma's gelu_pytorch_tanh; tanh saturates, so large |g| stays finite.
+      `let gelu = 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));\n  var v = gelu * u;`
+    : `var v = g;`;
+  return `${decls.join('\n')}
+${e.bias ? bf16At('bias') : ''}
+fn store(m: u32, n: u32, g: f32, u: f32) {
+  ${value}
+  let c = p.colOff + n;
+  ${e.bias ? 'v += bf16_bias(c);' : ''}
+  let o = m * p.ldo + c;
+  ${e.accumulate ? 'out[o] += v;' : 'out[o] = v;'}
+}`;
+}
+
+/** The bindings in the order the WGSL above declares them, after the kernel's leading ones. */
+export function epilogueBindings(b: MatmulBuffers): Binding[] {
+  return b.bias ? [b.bias, b.out] : [b.out];
+}

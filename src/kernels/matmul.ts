@@ -1,0 +1,123 @@
+// The matmul decisions layer: linear / linearGeglu / linearMany check shapes, walk weight shards
+// (each shard writes its column block of out) and hand each dispatch to the variant the adapter
+// wants. The choice is made once per Gpu (matmulPlan), never per call.
+
+import type { Binding, Gpu, Step } from '../device.js';
+import type { GpuWeight } from '../weights.js';
+import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
+import { GEMV_MAX_ROWS, matmulGemv } from './matmul-gemv.js';
+import { matmulTiled } from './matmul-tiled.js';
+
+/** Every kernel that can compute a linear layer; tests and benches force one through `variant`. */
+export type MatmulVariant = 'tiled' | 'gemv';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'gemv'];
+
+/** Which variant serves many rows (GEMM) and which serves M ≤ GEMV_MAX_ROWS (decode). */
+export interface MatmulPlan {
+  gemm: MatmulVariant;
+  gemv: MatmulVariant;
+}
+
+const plans = new WeakMap<Gpu, MatmulPlan>();
+
+export function matmulPlan(gpu: Gpu): MatmulPlan {
+  let plan = plans.get(gpu);
+  if (!plan) plans.set(gpu, (plan = { gemm: 'tiled', gemv: 'gemv' }));
+  return plan;
+}
+
+/** The largest M a variant takes (GEMV kernels keep all rows' accumulators in registers). */
+export function variantMaxRows(v: MatmulVariant): number {
+  return v === 'gemv' ? GEMV_MAX_ROWS : Infinity;
+}
+
+export interface LinearArgs {
+  x: Binding;
+  /** bf16 [N, K] (PyTorch Linear layout), possibly sharded along N. */
+  w: GpuWeight;
+  /** bf16 [N]. */
+  bias?: GpuWeight;
+  out: Binding;
+  M: number;
+  K: number;
+  N: number;
+  /** out += result instead of out = result (fuses the residual add). */
+  accumulate?: boolean;
+  /** Force a variant (tests, benches); default: matmulPlan(gpu). */
+  variant?: MatmulVariant;
+}
+
+/** out[M, N] (+)= x[M, K] · wᵀ (+ bias). */
+export function linear(step: Step, a: LinearArgs): void {
+  checkWeight(a.w, a.N, a.K);
+  if (a.bias) checkWeight(a.bias, a.N);
+  run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false });
+}
+
+export interface LinearGegluArgs {
+  x: Binding;
+  gate: GpuWeight;
+  up: GpuWeight;
+  out: Binding;
+  M: number;
+  K: number;
+  N: number;
+  variant?: MatmulVariant;
+}
+
+/** out = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ): the Gemma MLP's first half in one pass over x. */
+export function linearGeglu(step: Step, a: LinearGegluArgs): void {
+  checkWeight(a.gate, a.N, a.K);
+  checkWeight(a.up, a.N, a.K);
+  const same = a.gate.shards.length === a.up.shards.length && a.gate.shards.every((s, i) => s.rows === a.up.shards[i]!.rows);
+  if (!same) throw new Error(`linearGeglu: ${a.gate.name} and ${a.up.name} are sharded differently`);
+  run(step, { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant }, [a.gate, a.up], { bias: false, accumulate: false, geglu: true });
+}
+
+export interface LinearManyArgs {
+  x: Binding;
+  ws: GpuWeight[];
+  outs: Binding[];
+  M: number;
+  K: number;
+  variant?: MatmulVariant;
+}
+
+/** outs[i][M, ws[i].shape[0]] = x · ws[i]ᵀ for weights sharing x (Q, K, V). */
+export function linearMany(step: Step, a: LinearManyArgs): void {
+  if (a.ws.length !== a.outs.length) throw new Error(`linearMany: ${a.ws.length} weights, ${a.outs.length} outputs`);
+  a.ws.forEach((w, i) => linear(step, { x: a.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: w.shape[0]!, variant: a.variant }));
+}
+
+function checkWeight(w: GpuWeight, N: number, K?: number): void {
+  const want = K === undefined ? [N] : [N, K];
+  if (w.shape.length !== want.length || w.shape.some((d, i) => d !== want[i])) {
+    throw new Error(`matmul: weight ${w.name} has shape [${w.shape.join(', ')}], expected [${want.join(', ')}]`);
+  }
+  if (w.shards.length === 0) throw new Error(`matmul: weight ${w.name} has no data`);
+}
+
+interface RunArgs {
+  x: Binding;
+  out: Binding;
+  bias?: GpuWeight;
+  M: number;
+  K: number;
+  N: number;
+  variant?: MatmulVariant;
+}
+
+function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue): void {
+  if (a.M === 0 || a.N === 0) return;
+  const plan = matmulPlan(step.gpu);
+  const variant = a.variant ?? (a.M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm);
+  if (a.M > variantMaxRows(variant)) throw new Error(`matmul: variant ${variant} takes at most ${variantMaxRows(variant)} rows, got M=${a.M}`);
+  if (a.bias && a.bias.shards.length !== 1) throw new Error(`matmul: sharded bias ${a.bias.name} is not supported`);
+  const [w, up] = ws as [GpuWeight, GpuWeight?];
+  w.shards.forEach((shard, i) => {
+    const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias: a.bias?.shards[0]!.buffer, out: a.out };
+    const s: MatmulShape = { M: a.M, K: a.K, N: shard.rows, ldo: a.N, colOff: shard.rowStart };
+    if (variant === 'gemv') matmulGemv(step, b, s, e);
+    else matmulTiled(step, b, s, e);
+  });
+}

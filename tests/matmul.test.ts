@@ -1,0 +1,133 @@
+// Every matmul variant, forced, against a float64 reference: random shapes (M = 1, odd K, sizes off
+// the tiles, bias, accumulate, shards, GEGLU) and the real PaliGemma shapes with few rows.
+// Tolerance: normErr = max|gpu − ref| / max|ref| ≤ 1e-5 (f32 accumulation over K ≤ 16384 terms).
+
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../src/device.js';
+import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
+import { normErr, randInt, randomBf16, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
+
+const TOL = 1e-5;
+
+interface Case {
+  M: number;
+  K: number;
+  N: number;
+  bias: boolean;
+  accumulate: boolean;
+  geglu: boolean;
+  shardRows: number;
+  seed: number;
+}
+
+function dot(x: Float32Array, m: number, w: Float64Array, n: number, K: number): number {
+  let s = 0;
+  for (let k = 0; k < K; k++) s += x[m * K + k]! * w[n * K + k]!;
+  return s;
+}
+
+const gelu = (z: number) => 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
+
+/** Runs one case through `variant` and returns the normwise error against float64. */
+async function runCase(gpu: Gpu, variant: MatmulVariant, c: Case): Promise<number> {
+  const { M, K, N } = c;
+  const x = randomF32(M * K, c.seed);
+  const w = randomBf16(N * K, c.seed + 1, 0.5);
+  const u = randomBf16(N * K, c.seed + 2, 0.5);
+  const bias = randomBf16(N, c.seed + 3);
+  const init = randomF32(M * N, c.seed + 4);
+  const gx = gpu.upload(x, 'x');
+  const gw = uploadWeight(gpu, w.words, [N, K], c.shardRows, 'w');
+  const gu = uploadWeight(gpu, u.words, [N, K], c.shardRows, 'up');
+  const gb = uploadWeight(gpu, bias.words, [N], N, 'bias');
+  const out = gpu.upload(init, 'out');
+  const step = gpu.step('matmul test');
+  if (c.geglu) linearGeglu(step, { x: gx, gate: gw, up: gu, out, M, K, N, variant });
+  else linear(step, { x: gx, w: gw, bias: c.bias ? gb : undefined, out, M, K, N, accumulate: c.accumulate, variant });
+  step.end();
+  const got = await gpu.readF32(out, 0, M * N);
+  const ref = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      const g = dot(x, m, w.values, n, K);
+      let v = c.geglu ? gelu(g) * dot(x, m, u.values, n, K) : g + (c.bias ? bias.values[n]! : 0);
+      if (c.accumulate && !c.geglu) v += init[m * N + n]!;
+      ref[m * N + n] = v;
+    }
+  }
+  for (const b of [gx, out, ...gw.shards.map((s) => s.buffer), ...gu.shards.map((s) => s.buffer), gb.shards[0]!.buffer]) b.destroy();
+  return normErr(got, ref);
+}
+
+function randomCase(seed: number, maxRows: number): Case {
+  const r = rng(seed);
+  const M = r() < 0.3 ? 1 : randInt(r, 1, Math.min(maxRows, 150));
+  const K = r() < 0.5 ? randInt(r, 1, 40) * 2 + 1 : randInt(r, 1, 80) * 8; // odd K straddles rows
+  const N = randInt(r, 1, 300);
+  return {
+    M, K, N,
+    bias: r() < 0.5,
+    accumulate: r() < 0.5,
+    geglu: r() < 0.25,
+    shardRows: r() < 0.3 ? randInt(r, 1, N) : N,
+    seed,
+  };
+}
+
+describe.each(MATMUL_VARIANTS)('matmul variant %s', (variant) => {
+  it('matches float64 on random shapes', async () => {
+    const gpu = await testGpu();
+    for (let i = 0; i < 24; i++) {
+      const c = randomCase(1000 * i + variant.length, variantMaxRows(variant));
+      const err = await runCase(gpu, variant, c);
+      expect(err, JSON.stringify(c)).toBeLessThanOrEqual(TOL);
+    }
+  });
+
+  // [K, N] of every PaliGemma linear layer (SigLIP so400m, projector, Gemma-2B); few rows keep the reference quick.
+  it.each([
+    [1152, 1152], [1152, 4304], [4304, 1152], [1152, 2048],
+    [2048, 2048], [2048, 256], [2048, 16384], [16384, 2048],
+  ])('real shape K=%i N=%i', async (K, N) => {
+    const gpu = await testGpu();
+    const M = Math.min(3, variantMaxRows(variant));
+    for (const geglu of N === 16384 ? [false, true] : [false]) {
+      const err = await runCase(gpu, variant, { M, K, N, bias: K === 1152, accumulate: N === 2048, geglu, shardRows: N, seed: K + N });
+      expect(err).toBeLessThanOrEqual(TOL);
+    }
+  });
+
+  it('LM-head-like sharding: 32768-row shards, the last one partial', async () => {
+    const gpu = await testGpu();
+    const err = await runCase(gpu, variant, { M: 1, K: 2048, N: 32768 + 1000, bias: false, accumulate: false, geglu: false, shardRows: 32768, seed: 7 });
+    expect(err).toBeLessThanOrEqual(TOL);
+  });
+});
+
+describe('matmul decisions', () => {
+  it('linearMany equals separate linears (fused QKV)', async () => {
+    const gpu = await testGpu();
+    const K = 64, M = 1;
+    const x = randomF32(M * K, 1);
+    const shapes = [48, 16, 16];
+    const ws = shapes.map((N, i) => randomBf16(N * K, 10 + i));
+    const gx = gpu.upload(x, 'x');
+    const gws = ws.map((w, i) => uploadWeight(gpu, w.words, [shapes[i]!, K]));
+    const outs = shapes.map((N) => gpu.buffer(M * N * 4, 'out'));
+    const step = gpu.step('linearMany');
+    linearMany(step, { x: gx, ws: gws, outs, M, K });
+    step.end();
+    for (let i = 0; i < shapes.length; i++) {
+      const got = await gpu.readF32(outs[i]!, 0, M * shapes[i]!);
+      const ref = Float64Array.from({ length: shapes[i]! }, (_, n) => dot(x, 0, ws[i]!.values, n, K));
+      expect(normErr(got, ref)).toBeLessThanOrEqual(TOL);
+    }
+  });
+
+  it('rejects mismatched weight shapes', async () => {
+    const gpu = await testGpu();
+    const w = uploadWeight(gpu, randomBf16(8 * 4, 1).words, [8, 4]);
+    const step = gpu.step('bad');
+    expect(() => linear(step, { x: gpu.buffer(16, 'x'), w, out: gpu.buffer(32, 'o'), M: 1, K: 4, N: 9 })).toThrow(/shape/);
+  });
+});
