@@ -37,6 +37,7 @@ const MiB = 1024 * 1024;
  * then stream its tensors into bf16 GPU buffers. Nothing is allocated on the GPU until the
  * whole checkpoint has been checked, and on failure the buffers made so far are destroyed.
  * Bad input throws CheckpointError; GPU or I/O failures throw their own errors.
+ * The source is closed (source.close) when loading ends, successfully or not.
  */
 export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
   const started = performance.now();
