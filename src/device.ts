@@ -78,6 +78,10 @@ export class Gpu {
   private readonly readPool: GPUBuffer[] = [];
   private readonly waitEstimates = new Map<string, number>();
   private lostReason: string | undefined;
+  /** Work rate seen by settle(), used to guess how long new work takes. */
+  private flopsPerMs = 0;
+  /** A software adapter (lavapipe, SwiftShader) shares the CPU cores with our own thread. */
+  readonly cpuAdapter: boolean;
   private errors: string[] = [];
 
   constructor(readonly device: GPUDevice, opts: { adapterInfo?: GPUAdapterInfo; profile?: boolean } = {}) {
@@ -88,6 +92,10 @@ export class Gpu {
       subgroups: device.features.has('subgroups'),
       timestamps: device.features.has('timestamp-query'),
     };
+    const name = `${this.adapterInfo?.vendor} ${this.adapterInfo?.architecture} ${this.adapterInfo?.device} ${this.adapterInfo?.description}`;
+    this.cpuAdapter = /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(name);
+    // Until something was measured, assume a few GFLOP/s on a CPU adapter (what lavapipe reaches).
+    if (this.cpuAdapter) this.flopsPerMs = 3e6;
     this.uniforms = new UniformArena(device);
     this.profiler = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
     device.lost.then((info) => {
@@ -199,12 +207,13 @@ export class Gpu {
   }
 
   /**
-   * Waits for submitted work without letting Dawn-node busy-poll a core the whole time: sleep for
-   * most of the time this kind of work took before (or `hintMs`), then await.
+   * Waits for submitted work without letting Dawn-node busy-poll a core the whole time (on a CPU
+   * adapter that core is half the machine): sleep for most of the time this kind of work took
+   * before — or, the first time, `flops` at the rate seen so far — then await.
    */
-  async settle<T>(label: string, promise: () => Promise<T>, hintMs = 0): Promise<T> {
+  async settle<T>(label: string, promise: () => Promise<T>, flops = 0): Promise<T> {
     const t0 = performance.now();
-    const expected = this.waitEstimates.get(label) ?? hintMs;
+    const expected = this.waitEstimates.get(label) ?? (this.cpuAdapter && this.flopsPerMs ? flops / this.flopsPerMs : 0);
     if (expected > 2) await sleep(expected * 0.9 - 1);
     const lost = this.device.lost.then((info) => {
       throw new GpuError(`GPU device lost while waiting for ${label} (${info.reason}: ${info.message})`);
@@ -213,17 +222,18 @@ export class Gpu {
     const took = performance.now() - t0;
     const prev = this.waitEstimates.get(label);
     this.waitEstimates.set(label, prev === undefined ? took : 0.5 * prev + 0.5 * took);
+    if (flops > 0 && took > 20) this.flopsPerMs = flops / took;
     this.check();
     return value;
   }
 
   /** Waits until all submitted work is done. */
-  finish(label = 'finish', hintMs = 0): Promise<void> {
-    return this.settle(label, () => this.device.queue.onSubmittedWorkDone(), hintMs);
+  finish(label = 'finish', flops = 0): Promise<void> {
+    return this.settle(label, () => this.device.queue.onSubmittedWorkDone(), flops);
   }
 
   /** Copies a buffer range to a pooled MAP_READ buffer and returns the bytes. */
-  async read(src: GPUBuffer, offset = 0, size = src.size - offset, label = 'read', hintMs = 0): Promise<ArrayBuffer> {
+  async read(src: GPUBuffer, offset = 0, size = src.size - offset, label = 'read', flops = 0): Promise<ArrayBuffer> {
     this.check();
     const padded = Math.ceil(size / 4) * 4;
     const i = this.readPool.findIndex((b) => b.size >= padded);
@@ -234,16 +244,16 @@ export class Gpu {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(src, offset, staging, 0, padded);
     this.device.queue.submit([enc.finish()]);
-    await this.settle(label, () => staging.mapAsync(GPUMapMode.READ, 0, padded), hintMs);
+    await this.settle(label, () => staging.mapAsync(GPUMapMode.READ, 0, padded), flops);
     const out = staging.getMappedRange(0, padded).slice(0, size);
     staging.unmap();
     this.readPool.push(staging);
     return out;
   }
 
-  async readF32(src: GPUBuffer, offset = 0, count?: number, label?: string): Promise<Float32Array> {
+  async readF32(src: GPUBuffer, offset = 0, count?: number, label?: string, flops = 0): Promise<Float32Array> {
     const size = count === undefined ? src.size - offset : count * 4;
-    return new Float32Array(await this.read(src, offset, size, label));
+    return new Float32Array(await this.read(src, offset, size, label, flops));
   }
 
   destroy(): void {
