@@ -54,6 +54,8 @@ export class Gemma {
   private readonly attn: GPUBuffer;
   private readonly mlp: GPUBuffer;
   private readonly mlpRows: number;
+  /** Post-RoPE queries kept for attention maps (see recordQueries); absent unless asked for. */
+  private queryLog: { buffer: GPUBuffer; slots: number } | undefined;
 
   constructor(
     private readonly gpu: Gpu,
@@ -119,6 +121,7 @@ export class Gemma {
       linear(step, { x: this.normed, w: l.k, out: this.kNew, M: rows, K: d, N: kvDim });
       linear(step, { x: this.normed, w: l.v, out: this.vNew, M: rows, K: d, N: kvDim });
       rope(step, { x: this.q, positions, rows, heads: numHeads, headDim, theta });
+      for (let b = 0; b < batch.size; b++) this.logQuery(step, i, 0, b, (b + 1) * batch.length - 1, 1);
       for (let b = 0; b < batch.size; b++) {
         const cacheRow = b * this.maxLen;
         rope(step, {
@@ -151,6 +154,7 @@ export class Gemma {
       rmsNorm(step, { x, w: l.inputNorm, out: this.normed, rows, dim: d, eps });
       linearMany(step, { x: this.normed, ws: [l.q, l.k, l.v], outs: [this.q, this.kNew, this.vNew], M: rows, K: d });
       rope(step, { x: this.q, positions, rows, heads: numHeads, headDim, theta });
+      this.logQuery(step, i, row - batch.length + 1, 0, 0, rows);
       for (let b = 0; b < rows; b++) {
         const cacheRow = b * this.maxLen + row;
         rope(step, { x: this.kNew, out: this.kCache[i]!, positions, rows: 1, heads: numKvHeads, headDim, theta, rowOffset: b, outRowOffset: cacheRow });
@@ -164,6 +168,59 @@ export class Gemma {
       linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
       this.mlpBlock(step, l, x, rows);
     });
+  }
+
+  /**
+   * From now on keep each layer's post-RoPE query of every sequence's newest row, for `slots`
+   * generated tokens: slot 0 is the last prefill row (it chose token 0), slot k the decode step
+   * that chose token k. With the KV cache this is all attentionWeights() needs. 0 stops recording.
+   */
+  recordQueries(slots: number): void {
+    if (this.queryLog && this.queryLog.slots >= slots && slots > 0) return;
+    this.queryLog?.buffer.destroy();
+    this.queryLog = undefined;
+    if (slots <= 0) return;
+    const bytes = slots * this.cfg.numLayers * this.maxBatch * this.cfg.numHeads * this.cfg.headDim * 4;
+    this.queryLog = { buffer: this.gpu.buffer(bytes, 'gemma.query_log'), slots };
+  }
+
+  /** Copies `rows` query rows starting at `qRow` of layer `layer` into the log at (slot, sequence b). */
+  private logQuery(step: Step, layer: number, slot: number, b: number, qRow: number, rows: number): void {
+    const log = this.queryLog;
+    if (!log || slot < 0 || slot >= log.slots) return;
+    const qBytes = this.cfg.numHeads * this.cfg.headDim * 4;
+    step.copy(this.q, qRow * qBytes, log.buffer, ((slot * this.cfg.numLayers + layer) * this.maxBatch + b) * qBytes, rows * qBytes);
+  }
+
+  /**
+   * Softmax attention probabilities of one query head of `layer`, for the query logged at `slot` of
+   * sequence `b`, over that sequence's cache rows 0..keys-1 (rows before `keyStart`, padding, get 0).
+   * Computed on the CPU from read-back q and cached k (a few hundred kB), in float64.
+   */
+  async attentionWeights(layer: number, head: number, slot: number, b: number, keys: number, keyStart: number): Promise<Float64Array> {
+    const log = this.queryLog;
+    if (!log || slot >= log.slots) throw new Error(`attention weights: no query recorded for slot ${slot} (call recordQueries before prefill)`);
+    const { numHeads, numKvHeads, headDim, numLayers } = this.cfg;
+    const qOffset = (((slot * numLayers + layer) * this.maxBatch + b) * numHeads + head) * headDim * 4;
+    const q = await this.gpu.readF32(log.buffer, qOffset, headDim, 'attention-map');
+    const kvDim = numKvHeads * headDim;
+    const k = await this.gpu.readF32(this.kCache[layer]!, b * this.maxLen * kvDim * 4, keys * kvDim, 'attention-map');
+    const kvHead = Math.floor(head / (numHeads / numKvHeads));
+    const scale = 1 / Math.sqrt(headDim);
+    const scores = new Float64Array(keys).fill(-Infinity);
+    let max = -Infinity;
+    for (let j = keyStart; j < keys; j++) {
+      let dot = 0;
+      for (let d = 0; d < headDim; d++) dot += q[d]! * k[j * kvDim + kvHead * headDim + d]!;
+      scores[j] = dot * scale;
+      max = Math.max(max, scores[j]!);
+    }
+    let sum = 0;
+    for (let j = 0; j < keys; j++) {
+      scores[j] = j < keyStart ? 0 : Math.exp(scores[j]! - max);
+      sum += scores[j]!;
+    }
+    return scores.map((p) => p / sum);
   }
 
   private mlpBlock(step: Step, l: GemmaLayer, x: GPUBuffer, rows: number): void {
@@ -190,5 +247,6 @@ export class Gemma {
 
   destroy(): void {
     for (const b of [...this.kCache, ...this.vCache, this.normed, this.q, this.kNew, this.vNew, this.attn, this.mlp]) b.destroy();
+    this.queryLog?.buffer.destroy();
   }
 }

@@ -55,6 +55,8 @@ export class PaliGemma {
   private current: Batch | undefined;
   /** Tokens so far per sequence (padded), i.e. the cache row of the next token. */
   private length = 0;
+  /** Keep the queries that attentionMap() needs (one small copy per layer and step); set before generating. */
+  recordQueries = false;
 
   constructor(readonly gpu: Gpu, readonly checkpoint: LoadedCheckpoint) {
     this.config = checkpoint.config;
@@ -126,6 +128,7 @@ export class PaliGemma {
   async prefill(inputs: SequenceInput[], maxNewTokens: number, timings?: GenerationTimings): Promise<Batch> {
     const batch = this.layout(inputs, maxNewTokens);
     const plan = this.ensurePlan(batch, maxNewTokens);
+    plan.gemma.recordQueries(this.recordQueries ? maxNewTokens : 0);
     const { numImageTokens: n, imageTokenId, padId } = this.config;
     const rowBytes = this.config.text.hiddenSize * 4;
     const ids = new Uint32Array(batch.size * batch.length);
@@ -212,6 +215,25 @@ export class PaliGemma {
     plan.gemma.logits(step, plan.last, plan.logits, batch.size);
     step.end();
     this.length++;
+  }
+
+  /**
+   * Where generated token `token` of `sequence` looked: the attention probabilities of one head of
+   * `layer` (from the query that chose the token) over the sequence's positions, padding removed —
+   * image patches first (numImageTokens of them), then the text and the tokens generated before it.
+   * Needs `recordQueries` set before the prefill; valid until the next prefill.
+   */
+  async attentionMap(layer: number, head: number, token: number, sequence = 0): Promise<Float64Array> {
+    const { plan, batch } = this.active;
+    const t = this.config.text;
+    if (!(layer >= 0 && layer < t.numLayers && head >= 0 && head < t.numHeads)) throw new RangeError(`no layer ${layer} / head ${head}`);
+    if (!(sequence >= 0 && sequence < batch.size)) throw new RangeError(`no sequence ${sequence} in the batch`);
+    // Token k was chosen by the query at cache row length-1+k, which exists once k decode steps ran.
+    if (!(token >= 0 && token <= this.length - batch.length)) throw new RangeError(`token ${token} was not generated`);
+    const pad = batch.pads[sequence]!;
+    const keys = batch.length + token;
+    const weights = await plan.gemma.attentionWeights(layer, head, token, sequence, keys, pad);
+    return weights.subarray(pad);
   }
 
   /** Multiply-adds ×2 of one image through SigLIP and the projector. */

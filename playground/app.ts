@@ -1,0 +1,425 @@
+// The playground page: load a model (from the playground server or a local folder), pick an image
+// and a task, stream the generated tokens, draw boxes, show timings and attention maps.
+
+import { BrowserFileSource } from '../src/browser/file-source.js';
+import { HttpFileSource } from '../src/browser/http-source.js';
+import { MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../src/browser/playground-routes.js';
+import type { Generation } from '../src/graph/generate.js';
+import type { FileSource } from '../src/loader/source.js';
+import type { Request, Result } from '../src/pipeline.js';
+import { parseDetections, parseSegmentations, taskPrompt, type Task } from '../src/tasks.js';
+import { byId, el, formatBytes } from './dom.js';
+import { clearHeatmap, drawHeatmap } from './heatmap.js';
+import { drawImage, readImage, type PageImage } from './image.js';
+import { drawObjects, listObjects, type Objects } from './overlay.js';
+import { closeSession, explainError, openSession, pageGpu, type Session } from './session.js';
+import { renderProfile, renderTimings, summarizeProfile } from './timings.js';
+
+const ui = {
+  adapter: byId('adapter'),
+  error: byId('error'),
+  loadServed: byId<HTMLButtonElement>('load-served'),
+  openFolder: byId<HTMLButtonElement>('open-folder'),
+  folderInput: byId<HTMLInputElement>('folder-input'),
+  profile: byId<HTMLInputElement>('profile'),
+  served: byId('served'),
+  progress: byId<HTMLProgressElement>('load-progress'),
+  loadStatus: byId('load-status'),
+  tokenizerNote: byId('tokenizer-note'),
+  stage: byId('stage'),
+  imageCanvas: byId<HTMLCanvasElement>('image-canvas'),
+  heatCanvas: byId<HTMLCanvasElement>('heat-canvas'),
+  overlayCanvas: byId<HTMLCanvasElement>('overlay-canvas'),
+  stageHint: byId('stage-hint'),
+  pickImage: byId<HTMLButtonElement>('pick-image'),
+  imageInput: byId<HTMLInputElement>('image-input'),
+  imageInfo: byId('image-info'),
+  task: byId<HTMLSelectElement>('task'),
+  langLabel: byId('lang-label'),
+  lang: byId<HTMLInputElement>('lang'),
+  textLabel: byId('text-label'),
+  taskText: byId<HTMLInputElement>('task-text'),
+  prompt: byId<HTMLInputElement>('prompt'),
+  maxTokens: byId<HTMLInputElement>('max-tokens'),
+  generate: byId<HTMLButtonElement>('generate'),
+  stop: byId<HTMLButtonElement>('stop'),
+  output: byId('output'),
+  genStatus: byId('gen-status'),
+  tokens: byId('tokens'),
+  objects: byId('objects'),
+  timings: byId<HTMLTableElement>('timings'),
+  profileBox: byId<HTMLDetailsElement>('profile-box'),
+  profileTable: byId<HTMLTableElement>('profile-table'),
+  attnLayer: byId<HTMLSelectElement>('attn-layer'),
+  attnHead: byId<HTMLSelectElement>('attn-head'),
+  attnShow: byId<HTMLInputElement>('attn-show'),
+  attnStatus: byId('attn-status'),
+};
+
+/** What the last generation produced (also read by the end-to-end tests through window.playground). */
+export interface RunRecord {
+  prompt: string;
+  ids: number[];
+  /** The text as it was streamed: one entry per token (possibly empty while a character is incomplete). */
+  deltas: string[];
+  text: string;
+  result: Result | undefined;
+  stopped: boolean;
+}
+
+const state: {
+  session?: Session;
+  image?: PageImage;
+  controller?: AbortController;
+  loading: boolean;
+  run?: RunRecord;
+  selectedToken?: number;
+} = { loading: false };
+
+function showError(e: unknown): void {
+  const { title, detail } = explainError(e);
+  ui.error.replaceChildren(el('strong', {}, title), detail);
+  ui.error.hidden = false;
+  console.error(e);
+}
+
+function clearError(): void {
+  ui.error.hidden = true;
+  ui.error.replaceChildren();
+}
+
+function updateButtons(): void {
+  const busy = state.loading || state.controller !== undefined;
+  ui.generate.disabled = busy || !state.session || !state.image;
+  ui.stop.disabled = state.controller === undefined;
+  ui.loadServed.disabled = busy || ui.loadServed.dataset.available !== 'yes';
+  ui.openFolder.disabled = busy;
+}
+
+// ---- adapter ----
+
+async function describeGpu(): Promise<void> {
+  try {
+    const gpu = await pageGpu(ui.profile.checked);
+    const info = gpu.adapterInfo;
+    const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+    const yes = (b: boolean) => (b ? 'yes' : 'no');
+    ui.adapter.textContent =
+      `${name}${gpu.cpuAdapter ? ' (software: slow)' : ''} · f16 ${yes(gpu.features.f16)} · subgroups ${yes(gpu.features.subgroups)} · ` +
+      `timestamps ${yes(gpu.features.timestamps)} · max binding ${formatBytes(gpu.limits.maxStorageBufferBindingSize)}`;
+    if (!gpu.features.timestamps) {
+      ui.profile.checked = false;
+      ui.profile.disabled = true;
+      ui.profile.parentElement!.title = 'this adapter has no timestamp-query feature';
+    }
+  } catch (e) {
+    ui.adapter.textContent = 'WebGPU unavailable';
+    showError(e);
+  }
+}
+
+// ---- model ----
+
+async function servedModel(): Promise<ModelInfo | undefined> {
+  const res = await fetch(MODEL_INFO_PATH).catch(() => undefined);
+  return res?.ok ? ((await res.json()) as ModelInfo) : undefined;
+}
+
+async function loadModel(source: FileSource): Promise<void> {
+  if (state.loading) return;
+  state.loading = true;
+  updateButtons();
+  clearError();
+  ui.progress.value = 0;
+  ui.tokenizerNote.textContent = '';
+  ui.loadStatus.textContent = `Opening ${source.name} …`;
+  ui.loadStatus.dataset.state = 'loading';
+  try {
+    if (state.session) {
+      closeSession(state.session);
+      state.session = undefined;
+    }
+    const gpu = await pageGpu(ui.profile.checked);
+    const session = await openSession(source, gpu, (p) => {
+      ui.progress.value = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 1;
+      ui.loadStatus.textContent = `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)} · ${p.mbPerSec.toFixed(0)} MB/s · ${p.tensor}`;
+    });
+    session.pipeline.model.recordQueries = true;
+    state.session = session;
+    const c = session.checkpoint;
+    ui.progress.value = 1;
+    ui.loadStatus.textContent =
+      `Loaded ${session.sourceName}: ${formatBytes(c.bytesRead)} in ${c.seconds.toFixed(2)} s · ` +
+      `${c.config.vision.imageSize} px, ${c.config.text.numLayers} text layers` +
+      (c.warnings.length ? ` · ${c.warnings.length} warning(s), see console` : '');
+    for (const w of c.warnings) console.warn(w);
+    ui.tokenizerNote.textContent = session.tokenizerNote;
+    fillAttentionControls(session);
+    renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, undefined, 0);
+    ui.loadStatus.dataset.state = 'loaded';
+  } catch (e) {
+    ui.progress.value = 0;
+    ui.loadStatus.textContent = 'No model loaded.';
+    ui.loadStatus.dataset.state = 'failed';
+    showError(e);
+  } finally {
+    state.loading = false;
+    updateButtons();
+  }
+}
+
+async function loadServed(): Promise<void> {
+  const info = await servedModel();
+  if (!info) return showError(new Error('the playground server offers no model (start it with `paligemma playground --model DIR`)'));
+  await loadModel(new HttpFileSource(new URL(MODEL_PREFIX, location.href), { name: info.name, files: info.files.map((f) => f.path) }));
+}
+
+async function openFolder(): Promise<void> {
+  // showDirectoryPicker (Chromium) lists the folder without reading it; elsewhere the file input.
+  const picker = (window as { showDirectoryPicker?: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker;
+  if (!picker) return ui.folderInput.click();
+  let dir: FileSystemDirectoryHandle;
+  try {
+    dir = await picker();
+  } catch {
+    return; // cancelled
+  }
+  await loadModel(await BrowserFileSource.fromDirectoryHandle(dir));
+}
+
+// ---- image ----
+
+async function setImage(blob: Blob, name: string): Promise<void> {
+  clearError();
+  try {
+    const img = await readImage(blob, name);
+    state.image = img;
+    drawImage([ui.imageCanvas, ui.heatCanvas, ui.overlayCanvas], img.image);
+    ui.stageHint.hidden = true;
+    ui.imageInfo.textContent = `${name} · ${img.image.width}×${img.image.height}${img.note ? ` · ${img.note}` : ''}`;
+    state.run = undefined;
+    state.selectedToken = undefined;
+    renderOutput();
+  } catch (e) {
+    showError(e);
+  }
+  updateButtons();
+}
+
+async function onDrop(ev: DragEvent): Promise<void> {
+  ev.preventDefault();
+  ui.stage.classList.remove('drag');
+  const item = ev.dataTransfer?.items[0];
+  const entry = item?.webkitGetAsEntry();
+  if (entry?.isDirectory) return loadModel(await BrowserFileSource.fromDirectoryEntry(entry as FileSystemDirectoryEntry));
+  const file = ev.dataTransfer?.files[0];
+  if (file) await setImage(file, file.name);
+}
+
+// ---- prompt ----
+
+const TEXT_LABEL: Partial<Record<Task, string>> = { answer: 'question', detect: 'objects (a ; b)', segment: 'objects (a ; b)' };
+
+function composePrompt(): void {
+  const task = ui.task.value;
+  const t = task as Task;
+  ui.langLabel.hidden = !['caption', 'answer'].includes(task);
+  ui.textLabel.hidden = TEXT_LABEL[t] === undefined;
+  ui.textLabel.firstChild!.textContent = `${TEXT_LABEL[t] ?? ''} `;
+  if (task === 'custom') return;
+  const text = ui.taskText.value.split(';').map((s) => s.trim()).filter(Boolean);
+  try {
+    ui.prompt.value = taskPrompt(t, { lang: ui.lang.value.trim() || 'en', text: t === 'answer' ? ui.taskText.value : text });
+  } catch {
+    ui.prompt.value = `${task} `; // the task still needs its text
+  }
+}
+
+// ---- generation ----
+
+/** The output text with <loc>/<seg> tokens set apart. */
+function renderText(text: string): void {
+  ui.output.replaceChildren(
+    ...text.split(/(<loc\d{4}>|<seg\d{3}>)/).map((part) => (/^<(loc|seg)/.test(part) ? el('span', { className: part.slice(1, 4) }, part) : part)),
+  );
+}
+
+function renderOutput(): void {
+  const run = state.run;
+  renderText(run ? run.deltas.join('') : '');
+  ui.tokens.replaceChildren(
+    ...(run?.ids ?? []).map((id, k) => {
+      const piece = state.session?.pipeline.tokenizer.tokenToString(id) ?? '?';
+      const b = el('button', { className: k === state.selectedToken ? 'sel' : '', title: `token ${k}: id ${id} · click for its attention map` }, piece.replace(/▁/g, '␣'), el('small', {}, String(id)));
+      b.dataset.index = String(k);
+      b.dataset.id = String(id);
+      b.addEventListener('click', () => void selectToken(k));
+      return b;
+    }),
+  );
+  const objs: Objects = { detections: run?.result?.detections ?? [], segmentations: run?.result?.segmentations ?? [] };
+  drawObjects(ui.overlayCanvas, objs);
+  listObjects(ui.objects, objs);
+  if (state.selectedToken === undefined) clearHeatmap(ui.heatCanvas);
+}
+
+async function generate(): Promise<void> {
+  const session = state.session;
+  const image = state.image;
+  if (!session || !image || state.controller) return;
+  clearError();
+  const prompt = ui.prompt.value.trim();
+  const request: Request = { image: image.image, prompt };
+  const controller = new AbortController();
+  state.controller = controller;
+  const run: RunRecord = { prompt, ids: [], deltas: [], text: '', result: undefined, stopped: false };
+  state.run = run;
+  state.selectedToken = undefined;
+  ui.genStatus.dataset.state = 'running';
+  ui.genStatus.textContent = 'Encoding the image and prefilling …';
+  renderOutput();
+  updateButtons();
+  const { pipeline, gpu } = session;
+  const maxNewTokens = Math.max(1, Math.min(256, Number(ui.maxTokens.value) || 16));
+  let generation: Generation | undefined;
+  try {
+    await gpu.profiler?.collect(); // start the profile from this generation
+    generation = pipeline.generate([request], { maxNewTokens, signal: controller.signal });
+    const decoder = pipeline.tokenizer.createStreamDecoder();
+    for await (const t of generation) {
+      run.ids.push(t.id);
+      run.deltas.push(decoder.push(t.id));
+      ui.genStatus.textContent = `Generating … ${run.ids.length} token${run.ids.length === 1 ? '' : 's'}`;
+      renderOutput();
+    }
+    run.deltas.push(decoder.flush());
+  } catch (e) {
+    if (!controller.signal.aborted) showError(e);
+    run.stopped = controller.signal.aborted;
+  } finally {
+    state.controller = undefined;
+  }
+  try {
+    run.text = pipeline.tokenizer.decode(run.ids);
+    run.result = pipeline.results([request], [run.ids])[0];
+    await gpu.finish(); // a stopped generation may still have a step in flight
+    const profile = gpu.profiler ? summarizeProfile(await gpu.profiler.collect()) : [];
+    ui.profileBox.hidden = profile.length === 0;
+    if (profile.length) renderProfile(ui.profileTable, profile);
+    const c = session.checkpoint;
+    renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, generation?.timings, run.ids.length);
+  } catch (e) {
+    showError(e);
+  }
+  renderOutput();
+  ui.genStatus.textContent = `${run.stopped ? 'Stopped' : 'Done'} · ${run.ids.length} token${run.ids.length === 1 ? '' : 's'}` + (run.ids.length ? ' · click a token for its attention map' : '');
+  ui.genStatus.dataset.state = 'done';
+  updateButtons();
+}
+
+// ---- attention ----
+
+function fillAttentionControls(s: Session): void {
+  const t = s.checkpoint.config.text;
+  const opts = (n: number) => Array.from({ length: n }, (_, i) => el('option', { value: String(i) }, String(i)));
+  ui.attnLayer.replaceChildren(...opts(t.numLayers));
+  ui.attnLayer.value = String(t.numLayers - 1);
+  ui.attnHead.replaceChildren(el('option', { value: 'mean' }, 'mean'), ...opts(t.numHeads));
+}
+
+async function selectToken(k: number): Promise<void> {
+  state.selectedToken = k;
+  renderOutput();
+  await showAttention();
+}
+
+async function showAttention(): Promise<void> {
+  const { session, run, selectedToken: k } = state;
+  if (!session || !run || k === undefined || state.controller) return;
+  if (!ui.attnShow.checked) return clearHeatmap(ui.heatCanvas);
+  const model = session.pipeline.model;
+  const layer = Number(ui.attnLayer.value);
+  const heads = ui.attnHead.value === 'mean' ? [...Array(model.config.text.numHeads).keys()] : [Number(ui.attnHead.value)];
+  const n = model.config.numImageTokens;
+  try {
+    const image = new Float32Array(n);
+    let total = 0;
+    for (const h of heads) {
+      const w = await model.attentionMap(layer, h, k);
+      for (let i = 0; i < n; i++) image[i]! += w[i]! / heads.length;
+    }
+    for (const v of image) total += v;
+    drawHeatmap(ui.heatCanvas, image, Math.round(Math.sqrt(n)));
+    const piece = session.pipeline.tokenizer.tokenToString(run.ids[k]!) ?? '?';
+    ui.attnStatus.textContent = `token ${k} “${piece}” · layer ${layer} · head ${ui.attnHead.value}: ${(total * 100).toFixed(1)}% of its attention is on the ${n} image patches`;
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---- wiring ----
+
+ui.loadServed.addEventListener('click', () => void loadServed());
+ui.openFolder.addEventListener('click', () => void openFolder());
+ui.folderInput.addEventListener('change', () => {
+  if (ui.folderInput.files?.length) void loadModel(BrowserFileSource.fromFileList(ui.folderInput.files));
+});
+ui.pickImage.addEventListener('click', () => ui.imageInput.click());
+ui.imageInput.addEventListener('change', () => {
+  const f = ui.imageInput.files?.[0];
+  if (f) void setImage(f, f.name);
+});
+ui.stage.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  ui.stage.classList.add('drag');
+});
+ui.stage.addEventListener('dragleave', () => ui.stage.classList.remove('drag'));
+ui.stage.addEventListener('drop', (e) => void onDrop(e));
+for (const input of [ui.task, ui.lang, ui.taskText]) input.addEventListener('input', composePrompt);
+ui.prompt.addEventListener('input', () => (ui.task.value = 'custom'));
+ui.generate.addEventListener('click', () => void generate());
+ui.stop.addEventListener('click', () => state.controller?.abort());
+for (const input of [ui.attnLayer, ui.attnHead, ui.attnShow]) input.addEventListener('change', () => void showAttention());
+
+/** A handle for the end-to-end tests and for poking at the page from the console. */
+const playground = {
+  state,
+  /** Parses `text` as the given task's output for the current image and draws it (as after a generation). */
+  drawResultText(text: string, task: 'detect' | 'segment'): Objects {
+    const img = state.image?.image;
+    if (!img) throw new Error('no image');
+    const objs: Objects = {
+      detections: task === 'detect' ? parseDetections(text, img.width, img.height) : [],
+      segmentations: task === 'segment' ? parseSegmentations(text, img.width, img.height) : [],
+    };
+    drawObjects(ui.overlayCanvas, objs);
+    listObjects(ui.objects, objs);
+    renderText(text);
+    return objs;
+  },
+  /** Whether navigator.gpu hands out an adapter at all (checked before anything else in the tests). */
+  async webgpuAvailable(): Promise<boolean> {
+    return (await navigator.gpu?.requestAdapter()) != null;
+  },
+};
+(window as unknown as { playground: typeof playground }).playground = playground;
+
+async function start(): Promise<void> {
+  composePrompt();
+  updateButtons();
+  const info = await servedModel();
+  if (info) {
+    ui.loadServed.dataset.available = 'yes';
+    const total = info.files.reduce((a, f) => a + f.size, 0);
+    ui.served.textContent = `Served by the playground: ${info.name} (${info.files.length} files, ${formatBytes(total)})`;
+  } else {
+    ui.served.textContent = 'No model served here: open a PaliGemma folder from your disk.';
+  }
+  updateButtons();
+  const sample = await fetch('sample.png').catch(() => undefined);
+  if (sample?.ok) await setImage(await sample.blob(), 'sample.png');
+  await describeGpu();
+  document.body.dataset.ready = 'yes';
+}
+
+void start();

@@ -1,0 +1,86 @@
+// Opening a model in the page: WebGPU device, tokenizer, weights streamed from a FileSource (the
+// playground server over HTTP Range requests, or a folder from the user's disk), then a Pipeline.
+
+import { requestGpu } from '../src/browser/gpu.js';
+import { FALLBACK_TOKENIZER_PATH } from '../src/browser/playground-routes.js';
+import type { Gpu } from '../src/device.js';
+import { GpuError } from '../src/device.js';
+import { PaliGemma } from '../src/graph/paligemma.js';
+import { destroyWeights, loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from '../src/loader/checkpoint.js';
+import { CheckpointError } from '../src/loader/errors.js';
+import type { FileSource } from '../src/loader/source.js';
+import { Pipeline } from '../src/pipeline.js';
+import { PaliGemmaTokenizer } from '../src/tokenizer/tokenizer.js';
+
+export interface Session {
+  gpu: Gpu;
+  checkpoint: LoadedCheckpoint;
+  pipeline: Pipeline;
+  /** Where the tokenizer came from, said in the page. */
+  tokenizerNote: string;
+  sourceName: string;
+}
+
+let gpuPromise: Promise<Gpu> | undefined;
+let gpuProfiles = false;
+
+/** One device for the page; a new one only when profiling is switched (the profiler is fixed per device). */
+export function pageGpu(profile: boolean): Promise<Gpu> {
+  if (!gpuPromise || profile !== gpuProfiles) {
+    const old = gpuPromise;
+    gpuProfiles = profile;
+    gpuPromise = requestGpu({ profile });
+    gpuPromise.catch(() => (gpuPromise = undefined));
+    void old?.then((g) => g.device.destroy(), () => {});
+  }
+  return gpuPromise;
+}
+
+async function loadTokenizer(source: FileSource): Promise<{ tokenizer: PaliGemmaTokenizer; note: string }> {
+  if (await source.exists('tokenizer.json')) {
+    return { tokenizer: new PaliGemmaTokenizer(await source.readText('tokenizer.json'), `${source.name}/tokenizer.json`), note: "tokenizer: the model folder's tokenizer.json" };
+  }
+  const res = await fetch(FALLBACK_TOKENIZER_PATH).catch(() => undefined);
+  if (!res?.ok) {
+    throw new CheckpointError(source.name, `no tokenizer.json in the model folder, and the fallback tokenizer (${FALLBACK_TOKENIZER_PATH}) is only offered by \`paligemma playground\``);
+  }
+  return {
+    tokenizer: new PaliGemmaTokenizer(await res.text(), FALLBACK_TOKENIZER_PATH),
+    note: `This folder has no tokenizer.json: using the real Gemma tokenizer + PaliGemma's <loc>/<seg>/<image> tokens, served by the playground at ${FALLBACK_TOKENIZER_PATH}.`,
+  };
+}
+
+export async function openSession(source: FileSource, gpu: Gpu, onProgress: (p: LoadProgress) => void): Promise<Session> {
+  // The tokenizer first: a folder without one fails before megabytes of weights are streamed.
+  const { tokenizer, note } = await loadTokenizer(source);
+  const checkpoint = await loadCheckpoint(source, gpu.device, { onProgress });
+  try {
+    const model = new PaliGemma(gpu, checkpoint);
+    gpu.check();
+    return { gpu, checkpoint, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), tokenizerNote: note, sourceName: source.name };
+  } catch (e) {
+    destroyWeights(checkpoint.weights);
+    throw e;
+  }
+}
+
+export function closeSession(s: Session): void {
+  s.pipeline.model.destroy();
+  destroyWeights(s.checkpoint.weights);
+}
+
+/** A headline and details for the error banner: what went wrong in the user's terms. */
+export function explainError(e: unknown): { title: string; detail: string } {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof GpuError && /not available|No WebGPU adapter/.test(msg)) {
+    const insecure = typeof window !== 'undefined' && !window.isSecureContext;
+    return {
+      title: 'WebGPU is not available in this browser',
+      detail: insecure ? `${msg}\nThis page is not a secure context: WebGPU needs https, or http on 127.0.0.1 / localhost.` : msg,
+    };
+  }
+  if (e instanceof GpuError && /limit/i.test(msg)) return { title: 'This GPU adapter lacks a limit the model needs', detail: msg };
+  if (e instanceof CheckpointError) return { title: 'The model folder is incomplete or invalid', detail: msg };
+  if (e instanceof GpuError) return { title: 'GPU error', detail: msg };
+  return { title: 'Something went wrong', detail: msg };
+}
