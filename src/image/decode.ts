@@ -2,14 +2,14 @@
 // in Node and in the browser bundle:
 //  - PNG: fast-png (inflate through fflate; no Node zlib/Buffer/streams, which
 //    rules out pngjs for the browser build),
-//  - JPEG: jpeg-js with typed-array output (no Buffer), chroma upsampling and
-//    colour conversion redone the libjpeg-turbo way (see jpeg.ts).
+//  - JPEG: our own decoder, bit-exact with libjpeg-turbo's defaults as PIL
+//    uses them (islow IDCT, fancy upsampling; see jpeg.ts).
 // Every decoded image is converted to 8-bit RGB the way PIL's convert('RGB')
 // does for the common modes (alpha dropped, not composited).
 import { decode as decodePngFile } from 'fast-png';
 import type { DecodedPng } from 'fast-png';
 import { ImageError } from './errors.js';
-import { decodeJpegPixels, readJpegHeader } from './jpeg.js';
+import { decodeJpeg as decodeJpegFile } from './jpeg.js';
 
 export interface RgbImage {
   width: number;
@@ -144,9 +144,7 @@ function decodePng(name: string, bytes: Uint8Array): RgbImage {
 }
 
 function decodeJpeg(name: string, bytes: Uint8Array): RgbImage {
-  const header = readJpegHeader(name, bytes);
-  checkDimensions(name, header.width, header.height);
-  return { width: header.width, height: header.height, rgb: decodeJpegPixels(name, bytes, header) };
+  return decodeJpegFile(name, bytes, (width, height) => checkDimensions(name, width, height));
 }
 
 /**
