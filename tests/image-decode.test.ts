@@ -1,7 +1,6 @@
 // PNG colour types / bit depths converted to RGB, and every refusal path.
 import { readFileSync } from 'node:fs';
 import { encode as encodePng } from 'fast-png';
-import jpeg from 'jpeg-js';
 import { describe, expect, it } from 'vitest';
 import { decodeImage, detectImageFormat } from '../src/image/decode.js';
 import { ImageError } from '../src/image/errors.js';
@@ -97,23 +96,6 @@ describe('PNG colour types', () => {
     const data = new Uint8Array(pattern(9 * 7 * 3, 29, 256));
     const img = decodeImage(encodePng({ width: 9, height: 7, data, channels: 3, depth: 8 }, { interlace: 'Adam7' }), 'i.png');
     expect(img.rgb).toEqual(data);
-  });
-});
-
-describe('JPEG variants', () => {
-  it('a jpeg-js encoded image decodes close to its source', () => {
-    const w = 16;
-    const h = 16;
-    const rgba = new Uint8Array(w * h * 4).fill(255);
-    for (let i = 0; i < w * h; i++) rgba.set([120, 60, 200], i * 4);
-    const encoded = jpeg.encode({ width: w, height: h, data: rgba }, 95).data;
-    const img = decodeImage(new Uint8Array(encoded), 'flat.jpg');
-    expect([img.width, img.height]).toEqual([w, h]);
-    for (let i = 0; i < w * h; i++) {
-      expect(Math.abs(img.rgb[i * 3] - 120)).toBeLessThanOrEqual(3);
-      expect(Math.abs(img.rgb[i * 3 + 1] - 60)).toBeLessThanOrEqual(3);
-      expect(Math.abs(img.rgb[i * 3 + 2] - 200)).toBeLessThanOrEqual(3);
-    }
   });
 });
 
