@@ -9,3 +9,4 @@ export { gelu, geglu } from './kernels/gelu.js';
 export { embed } from './kernels/embed.js';
 export { softmax } from './kernels/softmax.js';
 export { argmax, topK } from './kernels/argmax.js';
+export { sample } from './kernels/sample.js';
