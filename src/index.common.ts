@@ -10,3 +10,4 @@ export { embed } from './kernels/embed.js';
 export { softmax } from './kernels/softmax.js';
 export { argmax, topK } from './kernels/argmax.js';
 export { sample } from './kernels/sample.js';
+export { patchEmbed } from './kernels/patch-embed.js';

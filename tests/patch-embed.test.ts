@@ -1,0 +1,48 @@
+import { describe, it } from 'vitest';
+import { patchEmbed } from '../src/kernels/patch-embed.js';
+import { normErr, randomBf16, randomF32, testGpu, uploadWeight } from './helpers/gpu.js';
+import { expectErr } from './helpers/report.js';
+
+// Tolerance (max|err|/max|ref|): f32 accumulation over K = channels·patch² ≤ 588 products.
+const TOL = 1e-5;
+
+function ref(px: Float32Array, w: Float64Array, b: Float64Array, pos: Float64Array, size: number, patch: number, dim: number, ch: number): Float64Array {
+  const g = size / patch, n = g * g;
+  const out = new Float64Array(n * dim);
+  for (let py = 0; py < g; py++)
+    for (let pxi = 0; pxi < g; pxi++) {
+      const t = py * g + pxi;
+      for (let d = 0; d < dim; d++) {
+        let s = b[d]! + pos[t * dim + d]!;
+        for (let c = 0; c < ch; c++)
+          for (let ky = 0; ky < patch; ky++)
+            for (let kx = 0; kx < patch; kx++)
+              s += w[((d * ch + c) * patch + ky) * patch + kx]! * px[(c * size + py * patch + ky) * size + pxi * patch + kx]!;
+        out[t * dim + d] = s;
+      }
+    }
+  return out;
+}
+
+// [size, patch, dim, channels]: small odd ones and SigLIP at 224 px (256 patches × 1152, K = 588).
+const cases: [number, number, number, number][] = [[14, 14, 8, 3], [42, 14, 37, 3], [20, 5, 16, 1], [36, 6, 130, 2], [224, 14, 1152, 3]];
+
+describe('patchEmbed', () => {
+  it.each(cases)('size=%i patch=%i dim=%i channels=%i', async (size, patch, dim, ch) => {
+    const gpu = await testGpu();
+    const n = (size / patch) ** 2;
+    const pixels = randomF32(ch * size * size, size + dim);
+    const w = randomBf16(dim * ch * patch * patch, dim, 0.05), b = randomBf16(dim, dim + 1, 0.5), pos = randomBf16(n * dim, dim + 2, 0.5);
+    const out = gpu.buffer(n * dim * 4, 'out');
+    const step = gpu.step('patch');
+    patchEmbed(step, {
+      pixels: gpu.upload(pixels, 'px'),
+      w: uploadWeight(gpu, w.words, [dim, ch, patch, patch], dim, 'patch.w'),
+      b: uploadWeight(gpu, b.words, [dim], dim, 'patch.b'),
+      pos: uploadWeight(gpu, pos.words, [n, dim], n, 'pos'),
+      out, size, patch, dim, channels: ch,
+    });
+    step.end();
+    expectErr('patchEmbed', normErr(await gpu.readF32(out, 0, n * dim), ref(pixels, w.values, b.values, pos.values, size, patch, dim, ch)), TOL);
+  });
+});
