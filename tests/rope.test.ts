@@ -14,15 +14,16 @@ function invFreqRef(headDim: number, theta: number): Float64Array {
   return out;
 }
 
-function ropeRef(x: Float32Array, pos: Uint32Array, rows: number, heads: number, headDim: number, theta: number, rowStride: number): Float64Array {
+function ropeRef(x: Float32Array, pos: Uint32Array, rows: number, heads: number, headDim: number, theta: number, rowStride: number, rowOffset = 0): Float64Array {
   const half = headDim / 2;
   const inv = invFreqRef(headDim, theta);
   const out = new Float64Array(rows * heads * headDim);
   for (let r = 0; r < rows; r++)
     for (let h = 0; h < heads; h++)
       for (let i = 0; i < half; i++) {
-        const ang = Math.fround(pos[r]! * inv[i]!);
-        const a = x[r * rowStride + h * headDim + i]!, b = x[r * rowStride + h * headDim + i + half]!;
+        const ang = Math.fround(pos[rowOffset + r]! * inv[i]!);
+        const src = (rowOffset + r) * rowStride + h * headDim + i;
+        const a = x[src]!, b = x[src + half]!;
         const o = (r * heads + h) * headDim + i;
         out[o] = a * Math.cos(ang) - b * Math.sin(ang);
         out[o + half] = b * Math.cos(ang) + a * Math.sin(ang);
@@ -55,18 +56,36 @@ describe('rope', () => {
     expectErr('rope in place', normErr(await gpu.readF32(gx, 0, ref.length), ref), TOL);
   });
 
+  it.each(shapes)('in place, strided, from a row offset rows=%i heads=%i headDim=%i pos≤%i', async (rows, heads, headDim, maxPos) => {
+    const gpu = await testGpu();
+    const stride = heads * headDim + headDim + 1, skip = 2;
+    const x = randomF32((rows + skip) * stride, rows + heads + headDim + 1);
+    const pos = randomPositions(rows + skip, rows * 7 + 2, maxPos);
+    const gx = gpu.upload(x, 'x');
+    const step = gpu.step('rope');
+    rope(step, { x: gx, positions: gpu.upload(pos, 'pos'), rows, heads, headDim, theta: 10000, rowStride: stride, rowOffset: skip });
+    step.end();
+    const got = await gpu.readF32(gx, 0, x.length);
+    const ref = ropeRef(x, pos, rows, heads, headDim, 10000, stride, skip);
+    const picked = new Float32Array(ref.length);
+    for (let r = 0; r < rows; r++) picked.set(got.subarray((skip + r) * stride, (skip + r) * stride + heads * headDim), r * heads * headDim);
+    expectErr('rope in place strided', normErr(picked, ref), TOL);
+    const untouched = (i: number) => i < skip * stride || i % stride >= heads * headDim;
+    expect(got.every((v, i) => !untouched(i) || v === x[i])).toBe(true);
+  });
+
   it.each(shapes)('strided input, out at a row offset rows=%i heads=%i headDim=%i pos≤%i', async (rows, heads, headDim, maxPos) => {
     const gpu = await testGpu();
     const stride = heads * headDim + 2 * headDim + 3; // q inside a fused qkv row, say
-    const x = randomF32(rows * stride, rows + heads + headDim);
-    const pos = randomPositions(rows, rows * 5 + 2, maxPos);
+    const x = randomF32((rows + 1) * stride, rows + heads + headDim); // rows 1.. (rowOffset 1)
+    const pos = randomPositions(rows + 1, rows * 5 + 2, maxPos);
     const offset = 7, width = heads * headDim;
     const out = gpu.upload(new Float32Array((rows + offset + 1) * width).fill(42), 'cache');
     const step = gpu.step('rope');
-    rope(step, { x: gpu.upload(x, 'x'), out, positions: gpu.upload(pos, 'pos'), rows, heads, headDim, theta: 10000, rowStride: stride, outRowOffset: offset });
+    rope(step, { x: gpu.upload(x, 'x'), out, positions: gpu.upload(pos, 'pos'), rows, heads, headDim, theta: 10000, rowStride: stride, rowOffset: 1, outRowOffset: offset });
     step.end();
     const got = await gpu.readF32(out, 0, (rows + offset + 1) * width);
-    const ref = ropeRef(x, pos, rows, heads, headDim, 10000, stride);
+    const ref = ropeRef(x, pos, rows, heads, headDim, 10000, stride, 1);
     expectErr('rope to out', normErr(got.subarray(offset * width, (offset + rows) * width), ref), TOL);
     expect(got.subarray(0, offset * width).every((v) => v === 42)).toBe(true); // rows around untouched
     expect(got.subarray((offset + rows) * width).every((v) => v === 42)).toBe(true);

@@ -25,7 +25,7 @@ function code(inPlace: boolean): string {
 @group(0) @binding(1) var<storage, read> positions: array<u32>;
 @group(0) @binding(2) var<storage, read> invFreq: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
-  const dst = inPlace ? 'x' : 'out';
+  const buf = inPlace ? 'x' : 'out';
   return `${paramsWgsl(P)}
 ${bindings}
 
@@ -59,11 +59,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let angle = bitcast<f32>(bitcast<u32>(f32(positions[row]) * invFreq[i]) ^ p.zero);
   let sc = sinCos(angle);
   let src = row * p.rowStride + h * p.headDim + i;
-  let dst = (p.outRowOffset + row - p.rowOffset) * p.heads * p.headDim + h * p.headDim + i;
+  let dst = ${inPlace ? 'src' : '(p.outRowOffset + row - p.rowOffset) * p.heads * p.headDim + h * p.headDim + i'};
   let a = x[src];
   let b = x[src + p.half];
-  ${dst}[dst] = a * sc.y - b * sc.x;
-  ${dst}[dst + p.half] = b * sc.y + a * sc.x;
+  ${buf}[dst] = a * sc.y - b * sc.x;
+  ${buf}[dst + p.half] = b * sc.y + a * sc.x;
 }`;
 }
 
@@ -85,8 +85,8 @@ function invFreqBuffer(step: Step, headDim: number, theta: number): GPUBuffer {
 
 /**
  * Rotates rows rowOffset … rowOffset+rows−1 of x (`heads` heads each; row r at r·rowStride, default
- * heads·headDim) by positions[r]. In place without `out`; with `out`, row rowOffset + i goes to out
- * row outRowOffset + i (rows of heads·headDim floats: a KV-cache append).
+ * heads·headDim) by positions[r]. In place (same rows, same stride) without `out`; with `out`, row
+ * rowOffset + i goes to out row outRowOffset + i (rows of heads·headDim floats: a KV-cache append).
  */
 export function rope(
   step: Step,
