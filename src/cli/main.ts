@@ -6,6 +6,7 @@ const commands: Record<string, () => Promise<Command>> = {
   dump: () => import('./dump.js'),
   'make-checkpoint': () => import('./make-checkpoint.js'),
   selfcheck: () => import('./selfcheck.js'),
+  bench: () => import('./bench.js'),
   playground: () => import('./playground.js'),
 };
 

@@ -1,0 +1,212 @@
+// The kernel cases: each of our kernels on the shapes PaliGemma-3B-224 runs them on (or on tiny
+// shapes with --quick), with the work each one does so that times become GFLOP/s or GB/s.
+
+import type { Gpu, Step } from '../src/device.js';
+import { attention } from '../src/kernels/attention.js';
+import { linear, linearGeglu } from '../src/kernels/matmul.js';
+import { geglu as gegluElementwise } from '../src/kernels/gelu.js';
+import { layerNorm, rmsNorm } from '../src/kernels/norm.js';
+import { rope } from '../src/kernels/rope.js';
+import { activation, destroyWeight, weight } from './data.js';
+
+export interface Instance {
+  record(step: Step): void;
+  destroy(): void;
+}
+
+export interface Case {
+  /** Kernel name in the JSON (`matmul` = GEMM, `gemv` = decode GEMV). */
+  name: string;
+  /** Where PaliGemma runs it. */
+  label: string;
+  shape: Record<string, number>;
+  flops?: number;
+  /** Bytes a memory-bound kernel must move (weights for GEMV; in + out for elementwise kernels). */
+  bytes?: number;
+  /** The least traffic the kernel can have (each input read once, output written once): the roofline's x = flops / traffic. */
+  traffic: number;
+  /** The plain matmul [M,K]·[K,N] the peers run for comparison. */
+  peer?: { M: number; K: number; N: number };
+  setup(gpu: Gpu): Instance;
+}
+
+function buffers(gpu: Gpu, sizes: Record<string, number>): Record<string, GPUBuffer> {
+  return Object.fromEntries(Object.entries(sizes).map(([k, n], i) => [k, activation(gpu, n, k, i + 2)]));
+}
+
+function release(gpu: Gpu, bufs: Record<string, GPUBuffer>): void {
+  for (const b of Object.values(bufs)) {
+    gpu.forgetBuffer(b);
+    b.destroy();
+  }
+}
+
+/** out[M,N] = x[M,K]·wᵀ; M = 1 is the decode GEMV (reported as GB/s of weights too). */
+export function matmul(label: string, M: number, K: number, N: number): Case {
+  const gemv = M === 1;
+  return {
+    name: gemv ? 'gemv' : 'matmul',
+    label,
+    shape: { M, K, N },
+    flops: 2 * M * K * N,
+    bytes: gemv ? 2 * K * N : undefined,
+    traffic: 4 * M * K + 2 * K * N + 4 * M * N,
+    // The f32 LM head (2.1 GB) is past ONNX's 2 GiB protobuf limit and tfjs's binding limit: no peer.
+    peer: 4 * K * N < 2 ** 30 ? { M, K, N } : undefined,
+    setup(gpu) {
+      const w = weight(gpu, label, [N, K]);
+      const b = buffers(gpu, { x: M * K, out: M * N });
+      return {
+        record: (step) => linear(step, { x: b.x!, w, out: b.out!, M, K, N }),
+        destroy: () => (destroyWeight(gpu, w), release(gpu, b)),
+      };
+    },
+  };
+}
+
+/** gelu(x·gateᵀ) ⊙ (x·upᵀ) in one kernel: two weights of [N, K]. */
+export function geglu(label: string, M: number, K: number, N: number): Case {
+  return {
+    name: M === 1 ? 'gemv-geglu' : 'matmul-geglu',
+    label,
+    shape: { M, K, N },
+    flops: 4 * M * K * N,
+    bytes: M === 1 ? 4 * K * N : undefined,
+    traffic: 4 * M * K + 4 * K * N + 4 * M * N,
+    setup(gpu) {
+      const gate = weight(gpu, `${label}.gate`, [N, K]);
+      const up = weight(gpu, `${label}.up`, [N, K]);
+      const b = buffers(gpu, { x: M * K, out: M * N });
+      return {
+        record: (step) => linearGeglu(step, { x: b.x!, gate, up, out: b.out!, M, K, N }),
+        destroy: () => (destroyWeight(gpu, gate), destroyWeight(gpu, up), release(gpu, b)),
+      };
+    },
+  };
+}
+
+/** Prefill attention, every query seeing the whole prefix (PaliGemma's prefix mask with the prompt all prefix; SigLIP: no mask). */
+function attn(label: string, seq: number, heads: number, kvHeads: number, headDim: number): Case {
+  return {
+    name: 'attention',
+    label,
+    shape: { seqQ: seq, seqK: seq, heads, kvHeads, headDim },
+    flops: 4 * seq * seq * heads * headDim,
+    traffic: 4 * seq * headDim * (2 * heads + 2 * kvHeads),
+    setup(gpu) {
+      const b = buffers(gpu, { q: seq * heads * headDim, k: seq * kvHeads * headDim, v: seq * kvHeads * headDim, out: seq * heads * headDim });
+      const scale = 1 / Math.sqrt(headDim);
+      return {
+        record: (step) => attention(step, { q: b.q!, k: b.k!, v: b.v!, out: b.out!, seqQ: seq, seqK: seq, heads, kvHeads, headDim, scale, prefixLen: seq, qStart: 0 }),
+        destroy: () => release(gpu, b),
+      };
+    },
+  };
+}
+
+function norm(kind: 'rms-norm' | 'layer-norm', label: string, rows: number, dim: number): Case {
+  return {
+    name: kind,
+    label,
+    shape: { rows, dim },
+    bytes: 8 * rows * dim,
+    traffic: 8 * rows * dim,
+    setup(gpu) {
+      const w = weight(gpu, `${label}.w`, [dim]);
+      const bias = weight(gpu, `${label}.b`, [dim]);
+      const b = buffers(gpu, { x: rows * dim, out: rows * dim });
+      const eps = 1e-6;
+      return {
+        record: (step) =>
+          kind === 'rms-norm'
+            ? rmsNorm(step, { x: b.x!, w, out: b.out!, rows, dim, eps })
+            : layerNorm(step, { x: b.x!, w, b: bias, out: b.out!, rows, dim, eps }),
+        destroy: () => (destroyWeight(gpu, w), destroyWeight(gpu, bias), release(gpu, b)),
+      };
+    },
+  };
+}
+
+/** RoPE in place over rows × heads × headDim (positions 0…rows−1): reads and writes every element. */
+function ropeCase(label: string, rows: number, heads: number, headDim: number): Case {
+  const n = rows * heads * headDim;
+  return {
+    name: 'rope',
+    label,
+    shape: { rows, heads, headDim },
+    bytes: 8 * n,
+    traffic: 8 * n,
+    setup(gpu) {
+      const b = buffers(gpu, { x: n });
+      const positions = gpu.upload(Uint32Array.from({ length: rows }, (_, i) => i), 'positions');
+      return {
+        record: (step) => rope(step, { x: b.x!, positions, rows, heads, headDim, theta: 10000 }),
+        destroy: () => release(gpu, { ...b, positions }),
+      };
+    },
+  };
+}
+
+/** The elementwise gelu(gate)·up (used where the GEMM does not fuse it). */
+function gegluCase(label: string, n: number): Case {
+  return {
+    name: 'geglu',
+    label,
+    shape: { n },
+    bytes: 12 * n,
+    traffic: 12 * n,
+    setup(gpu) {
+      const b = buffers(gpu, { gate: n, up: n, out: n });
+      return {
+        record: (step) => gegluElementwise(step, { gate: b.gate!, up: b.up!, out: b.out!, n }),
+        destroy: () => release(gpu, b),
+      };
+    },
+  };
+}
+
+/** PaliGemma-3B-224: SigLIP So400m/14 (1152 wide, MLP 4304, 16×72 heads, 256 patches) and Gemma-2B (2048 wide, MLP 16384, 8 heads + 1 KV head of 256, vocab 257216). */
+export function kernelCases(quick: boolean): Case[] {
+  if (quick) {
+    return [
+      matmul('tiny GEMM', 24, 128, 96),
+      matmul('tiny GEMV', 1, 256, 384),
+      geglu('tiny GEGLU GEMM', 16, 128, 64),
+      attn('tiny prefix attention', 40, 4, 1, 64),
+      norm('rms-norm', 'tiny RMSNorm', 8, 256),
+      norm('layer-norm', 'tiny LayerNorm', 8, 192),
+      ropeCase('tiny RoPE', 8, 2, 64),
+      gegluCase('tiny GeGLU', 1000),
+    ];
+  }
+  const V = 256; // image tokens
+  const T = 260; // 256 image tokens + <bos> + "caption en" + "\n"
+  return [
+    matmul('siglip patch embedding (conv14 as GEMM)', V, 588, 1152),
+    matmul('siglip q/k/v/o', V, 1152, 1152),
+    matmul('siglip mlp.fc1', V, 1152, 4304),
+    matmul('siglip mlp.fc2', V, 4304, 1152),
+    matmul('projector', V, 1152, 2048),
+    matmul('gemma q/o prefill', T, 2048, 2048),
+    matmul('gemma k/v prefill', T, 2048, 256),
+    matmul('gemma gate or up prefill', T, 2048, 16384),
+    geglu('gemma gate+up+GEGLU prefill', T, 2048, 16384),
+    matmul('gemma down prefill', T, 16384, 2048),
+    matmul('gemma q/o decode', 1, 2048, 2048),
+    matmul('gemma k/v decode', 1, 2048, 256),
+    matmul('gemma gate or up decode', 1, 2048, 16384),
+    geglu('gemma gate+up+GEGLU decode', 1, 2048, 16384),
+    matmul('gemma down decode', 1, 16384, 2048),
+    matmul('gemma LM head decode (sharded)', 1, 2048, 257216),
+    attn('gemma prefill attention 8×256, MQA', T, 8, 1, 256),
+    attn('siglip attention 16×72, 224 px', 256, 16, 16, 72),
+    attn('siglip attention 16×72, 448 px', 1024, 16, 16, 72),
+    attn('siglip attention 16×72, 896 px', 4096, 16, 16, 72),
+    norm('rms-norm', 'gemma RMSNorm prefill', T, 2048),
+    norm('rms-norm', 'gemma RMSNorm decode', 1, 2048),
+    norm('layer-norm', 'siglip LayerNorm', V, 1152),
+    ropeCase('gemma RoPE q prefill', T, 8, 256),
+    ropeCase('gemma RoPE k prefill', T, 1, 256),
+    gegluCase('gemma GeGLU prefill (elementwise)', T * 16384),
+  ];
+}

@@ -1,0 +1,101 @@
+// The machine's ceilings, measured in the same run as the kernels: a plain streaming-read WGSL
+// kernel (the adapter's read bandwidth: what a GEMV can hope for), host memcpy (Buffer.copy), and
+// the best BLAS-class f32 GEMM available (onnxruntime-node's MLAS on the CPU).
+
+import type { Gpu } from '../src/device.js';
+import { params, paramsWgsl } from '../src/uniforms.js';
+import type { Case } from './cases.js';
+import { activation } from './data.js';
+import { timeCase, type RunOptions, type Timing } from './measure.js';
+import { ortMatmul } from './peers/ort.js';
+import { median } from './stats.js';
+
+const P = { n: 'u32', perLane: 'u32' } as const;
+const WG = 64;
+const GROUPS = 1024;
+
+// Two plain layouts: 'strided' (neighbouring lanes read neighbouring words: what GPUs coalesce) and
+// 'chunked' (each lane streams its own contiguous run: what a CPU's prefetcher likes). The best of
+// the two is the read ceiling. Each lane XORs what it read and stores it so nothing is optimised away.
+function readCode(layout: 'strided' | 'chunked'): string {
+  const index = layout === 'strided' ? 'i * nLanes + lane' : 'lane * p.perLane + i';
+  return /* wgsl */ `
+${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> src: array<vec4u>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let lane = gid.x;
+  let nLanes = nwg.x * ${WG}u;
+  var acc = vec4u(0u);
+  for (var i = 0u; i < p.perLane; i++) {
+    let j = ${index};
+    if (j < p.n) { acc ^= src[j]; }
+  }
+  out[lane] = acc.x ^ acc.y ^ acc.z ^ acc.w;
+}`;
+}
+
+function readCase(layout: 'strided' | 'chunked', bytes: number): Case {
+  const n = bytes / 16;
+  const lanes = WG * GROUPS;
+  return {
+    name: 'read',
+    label: `streaming read (${layout})`,
+    shape: { bytes },
+    bytes,
+    traffic: bytes,
+    setup(gpu) {
+      const src = activation(gpu, bytes / 4, 'read.src');
+      const out = gpu.buffer(lanes * 4, 'read.out');
+      const k = gpu.kernel({ name: `bench-read-${layout}`, bindings: ['read', 'write'], code: readCode(layout) });
+      return {
+        record: (step) => step.dispatch(k, [src, out], params({ n, perLane: Math.ceil(n / lanes) }, P), [GROUPS]),
+        destroy: () => {
+          for (const b of [src, out]) (gpu.forgetBuffer(b), b.destroy());
+        },
+      };
+    },
+  };
+}
+
+export interface Ceilings {
+  /** Best onnxruntime-node (MLAS) f32 GEMM rate seen in this run. */
+  blas_gflops: number;
+  blas_shape: { M: number; K: number; N: number };
+  /** Best plain WGSL streaming read of `read_bytes` on the adapter. */
+  read_gbps: number;
+  read_bytes: number;
+  read_variants: { layout: string; gbps: number; runs: number[] }[];
+  /** Host memcpy (Buffer.copy), bytes copied per second (count ×2 for read + write traffic). */
+  memcpy_gbps: number;
+  memcpy_runs_ms: number[];
+}
+
+export async function gpuRead(gpu: Gpu, bytes: number, o: RunOptions): Promise<Pick<Ceilings, 'read_gbps' | 'read_bytes' | 'read_variants'>> {
+  const variants: Ceilings['read_variants'] = [];
+  for (const layout of ['strided', 'chunked'] as const) {
+    const t = await timeCase(gpu, readCase(layout, bytes), o);
+    variants.push({ layout, gbps: bytes / t.ms / 1e6, runs: t.runs });
+  }
+  return { read_gbps: Math.max(...variants.map((v) => v.gbps)), read_bytes: bytes, read_variants: variants };
+}
+
+export function hostMemcpy(bytes: number, o: RunOptions): Pick<Ceilings, 'memcpy_gbps' | 'memcpy_runs_ms'> {
+  const src = Buffer.alloc(bytes, 7);
+  const dst = Buffer.alloc(bytes);
+  const runs: number[] = [];
+  for (let i = 0; i < o.warmup + o.runs; i++) {
+    const t0 = performance.now();
+    src.copy(dst);
+    const ms = performance.now() - t0;
+    if (i >= o.warmup) runs.push(ms);
+  }
+  return { memcpy_gbps: bytes / median(runs) / 1e6, memcpy_runs_ms: runs };
+}
+
+export async function blasCeiling(size: number, o: RunOptions): Promise<{ gflops: number; timing: Timing }> {
+  const timing = await ortMatmul(size, size, size, o);
+  return { gflops: (2 * size ** 3) / timing.ms / 1e6, timing };
+}

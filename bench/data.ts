@@ -1,0 +1,71 @@
+// Bench inputs: random activations and bf16 weights, made by tiling one random block so that a
+// 1 GB LM head is filled in a moment. Values stay in a normal range (no denormals, NaN or Inf,
+// which would change CPU timings).
+
+import type { Gpu } from '../src/device.js';
+import { rowsPerShard } from '../src/loader/upload.js';
+import type { GpuWeight } from '../src/weights.js';
+
+const BLOCK = 1 << 20; // random 16-bit words per block (2 MiB)
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+}
+
+let bf16Block: Uint16Array | undefined;
+/** bf16 words with random sign and mantissa and magnitudes in [2^-7, 2^-3). */
+function bf16Words(): Uint16Array {
+  if (!bf16Block) {
+    const r = lcg(1);
+    bf16Block = new Uint16Array(BLOCK);
+    for (let i = 0; i < BLOCK; i++) {
+      const v = r();
+      bf16Block[i] = ((v >>> 31) << 15) | ((120 + ((v >>> 8) & 3)) << 7) | (v & 0x7f);
+    }
+  }
+  return bf16Block;
+}
+
+/** Random f32 in [-scale, scale). */
+export function randomF32(n: number, seed = 2, scale = 1): Float32Array {
+  const r = lcg(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() / 2 ** 31 - 1) * scale;
+  return out;
+}
+
+/** An f32 activation buffer of n random values. */
+export function activation(gpu: Gpu, n: number, label: string, seed = 2): GPUBuffer {
+  const buf = gpu.buffer(n * 4, label);
+  const chunk = randomF32(Math.min(n, BLOCK), seed);
+  for (let o = 0; o < n; o += chunk.length) gpu.write(buf, chunk.subarray(0, Math.min(chunk.length, n - o)), o * 4);
+  return buf;
+}
+
+/** A bf16 weight of the given shape, sharded along dim 0 exactly as the loader would shard it. */
+export function weight(gpu: Gpu, name: string, shape: number[]): GpuWeight {
+  const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  const per = rowsPerShard({ name, file: 'bench', shape }, maxBinding);
+  const rowWords = shape.slice(1).reduce((a, b) => a * b, 1);
+  const words = bf16Words();
+  const shards: GpuWeight['shards'] = [];
+  for (let rowStart = 0; rowStart < shape[0]!; rowStart += per) {
+    const rows = Math.min(per, shape[0]! - rowStart);
+    const n = rows * rowWords;
+    const buffer = gpu.buffer(n * 2, `${name}#${shards.length}`);
+    for (let o = 0; o < n; o += BLOCK) {
+      const part = words.subarray(0, Math.min(BLOCK, n - o));
+      gpu.write(buffer, part, o * 2);
+    }
+    shards.push({ buffer, rowStart, rows });
+  }
+  return { name, shape, dtype: 'bf16', shards };
+}
+
+export function destroyWeight(gpu: Gpu, w: GpuWeight): void {
+  for (const s of w.shards) {
+    gpu.forgetBuffer(s.buffer);
+    s.buffer.destroy();
+  }
+}

@@ -1,0 +1,50 @@
+// The e2e report on the terminal.
+
+import type { E2eReport, ShapeRate } from './e2e.js';
+import { adapterText, targetsText } from './report.js';
+import { fmt, table } from './stats.js';
+
+const GB = 1e9;
+const MiB = 2 ** 20;
+
+function ratesTable(rs: ShapeRate[]): string {
+  return table(
+    ['shape', 'M K N', 'count', 'ms', 'GFLOP/s', 'GB/s', 'total ms'],
+    rs.map((r) => [r.label, `${r.shape.M} ${r.shape.K} ${r.shape.N}`, String(r.count), fmt(r.ms), fmt(r.gflops), fmt(r.gbps), fmt(r.count * r.ms)]),
+  );
+}
+
+export function e2eText(r: E2eReport): string {
+  const m = r.machine;
+  const keys = ['visionMs', 'prefillMs', 'prefillTokensPerSec', 'firstTokenMs', 'decodeTokensPerSec', 'msPerToken', 'decodeSteps', 'cpuMsPerDecodeStep', 'prefillGpuMs'] as const;
+  return [
+    `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB), load ${m.load.join(' ')}`,
+    adapterText(r.adapter),
+    `model: ${r.model}`,
+    '',
+    `raw read (${r.cache} cache): ${(r.raw.bytes / GB).toFixed(2)} GB in ${r.raw.seconds.toFixed(2)} s = ${fmt(r.raw.gbps)} GB/s`,
+    `load (${r.cache} cache, loadModel wall time): ${(r.load.bytes / GB).toFixed(2)} GB in ${r.load.seconds.toFixed(2)} s = ${fmt(r.load.gbps)} GB/s`,
+    `peak RSS: ${(r.rss.peakBytes / MiB).toFixed(0)} MiB sampled, VmHWM ${r.rss.vmHwmBytes ? (r.rss.vmHwmBytes / MiB).toFixed(0) : '–'} MiB; weight files ${(r.rss.weightBytes / MiB).toFixed(0)} MiB`,
+    '',
+    `generation (prompt ${r.median.prefillTokens} tokens incl. image, ${r.median.decodeSteps} decode steps), median of ${r.runs.length} runs, raw runs after the median:`,
+    table(
+      ['', 'median', 'runs'],
+      keys.map((k) => [k, fmt(r.median[k]), r.runs.map((x) => fmt(x[k])).join(' ')]),
+    ),
+    '',
+    'one decode step by kernel (GPU time, timestamp queries):',
+    table(
+      ['kernel', 'ms', 'dispatches'],
+      r.decodeStep.map((d) => [d.label, fmt(d.ms), String(d.count)]),
+    ),
+    `  total ${fmt(r.decodeStep.reduce((s, d) => s + d.ms, 0))} ms`,
+    '',
+    `prefill GEMMs at the rates measured in this run → ${fmt(r.predicted.prefillMs)} ms:`,
+    ratesTable(r.prefillRates),
+    '',
+    `decode GEMVs at the rates measured in this run → ${fmt(r.predicted.decodeMsPerToken)} ms/token:`,
+    ratesTable(r.decodeRates),
+    '',
+    targetsText(r.targets),
+  ].join('\n');
+}

@@ -1,0 +1,139 @@
+// `paligemma bench kernels`: our kernels on PaliGemma's shapes, the machine's ceilings and the
+// peers (tfjs WebGPU, onnxruntime CPU), all in one run, one thing at a time (lavapipe and ORT
+// both use every core).
+
+import type { Gpu } from '../src/device.js';
+import { describeAdapter } from '../src/adapter.js';
+import { kernelCases } from './cases.js';
+import { blasCeiling, gpuRead, hostMemcpy, type Ceilings } from './ceilings.js';
+import { machine, type Machine } from './machine.js';
+import { timeCase, type RunOptions, type Timing } from './measure.js';
+import { ortMatmul } from './peers/ort.js';
+import { tfjsMatmul } from './peers/tfjs.js';
+import { kernelTargets, type Target } from './targets.js';
+
+export type PeerName = 'tfjs' | 'ort';
+
+export interface KernelResult {
+  name: string;
+  label: string;
+  shape: Record<string, number>;
+  /** Median GPU time (timestamp queries). */
+  ms: number;
+  runs: number[];
+  wallMs: number;
+  dispatches: number;
+  /** Least bytes the kernel must move (for the roofline). */
+  traffic: number;
+  gflops?: number;
+  gbps?: number;
+}
+
+export interface PeerResult {
+  name: 'tfjs-webgpu' | 'onnxruntime-cpu';
+  /** Which of our kernels it stands beside (`matmul` or `gemv`). */
+  kernel: string;
+  label: string;
+  shape: { M: number; K: number; N: number };
+  ms: number;
+  runs: number[];
+  wallMs: number;
+  /** What `ms` is: GPU timestamps (tfjs kernel time) or wall clock (ORT on the CPU). */
+  timing: 'gpu-timestamps' | 'wall';
+  gflops: number;
+  gbps?: number;
+}
+
+export interface KernelsReport {
+  date: string;
+  command: string;
+  machine: Machine;
+  adapter: Record<string, unknown>;
+  runs: RunOptions;
+  ceilings: Ceilings;
+  kernels: KernelResult[];
+  peers: PeerResult[];
+  /** Peers that could not run, and why. */
+  peerErrors: { name: string; error: string }[];
+  targets: Target[];
+}
+
+export interface KernelsOptions {
+  quick: boolean;
+  peers: PeerName[];
+  /** Dawn flags of the Gpu (tfjs must use the same Dawn instance and adapter). */
+  dawnFlags: string[];
+  command: string;
+  runs?: number;
+  /** Kernel names to leave out (e.g. one being rewritten). */
+  skip?: string[];
+  log?: (line: string) => void;
+}
+
+function rates(t: Timing, flops?: number, bytes?: number): { gflops?: number; gbps?: number } {
+  return { gflops: flops ? flops / t.ms / 1e6 : undefined, gbps: bytes ? bytes / t.ms / 1e6 : undefined };
+}
+
+export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<KernelsReport> {
+  const log = o.log ?? (() => {});
+  const runs: RunOptions = { warmup: 1, runs: o.runs ?? 3 };
+  const loadBefore = machine();
+  const cases = kernelCases(o.quick).filter((c) => !o.skip?.includes(c.name));
+
+  log('ceiling: WGSL streaming read');
+  const read = await gpuRead(gpu, o.quick ? 4 << 20 : 64 << 20, runs);
+
+  const kernels: KernelResult[] = [];
+  for (const c of cases) {
+    log(`kernel ${c.name}: ${c.label}`);
+    const t = await timeCase(gpu, c, runs);
+    kernels.push({ name: c.name, label: c.label, shape: c.shape, ms: t.ms, runs: t.runs, wallMs: t.wallMs, dispatches: t.dispatches, traffic: c.traffic, ...rates(t, c.flops, c.bytes) });
+  }
+
+  const peers: PeerResult[] = [];
+  const peerErrors: KernelsReport['peerErrors'] = [];
+  const peerCases = cases.filter((c) => c.peer);
+  for (const p of o.peers) {
+    const name = p === 'tfjs' ? 'tfjs-webgpu' : 'onnxruntime-cpu';
+    try {
+      for (const c of peerCases) {
+        const { M, K, N } = c.peer!;
+        log(`peer ${name}: ${c.label}`);
+        const t = p === 'tfjs' ? await tfjsMatmul(o.dawnFlags, M, K, N, runs) : await ortMatmul(M, K, N, runs);
+        const timing = p === 'tfjs' && (t as { kernelMs?: number }).kernelMs !== undefined ? 'gpu-timestamps' : 'wall';
+        const r = rates(t, 2 * M * K * N, c.bytes !== undefined ? 4 * K * N : undefined);
+        peers.push({ name, kernel: c.name, label: c.label, shape: { M, K, N }, ms: t.ms, runs: t.runs, wallMs: t.wallMs, timing, gflops: r.gflops!, gbps: r.gbps });
+      }
+    } catch (e) {
+      peerErrors.push({ name, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  log('ceiling: onnxruntime MLAS GEMM');
+  const size = o.quick ? 256 : 2048;
+  let blas = { gflops: NaN, shape: { M: size, K: size, N: size } };
+  try {
+    blas = { gflops: (await blasCeiling(size, runs)).gflops, shape: blas.shape };
+  } catch (e) {
+    peerErrors.push({ name: 'onnxruntime-cpu (ceiling)', error: e instanceof Error ? e.message : String(e) });
+  }
+  // The ceiling is the best MLAS rate seen anywhere in this run, the peer shapes included.
+  for (const p of peers) if (p.name === 'onnxruntime-cpu' && p.kernel === 'matmul' && !(p.gflops <= blas.gflops)) blas = { gflops: p.gflops, shape: p.shape };
+  log('ceiling: host memcpy');
+  const ceilings: Ceilings = { blas_gflops: blas.gflops, blas_shape: blas.shape, ...read, ...hostMemcpy(o.quick ? 4 << 20 : 256 << 20, runs) };
+
+  const report: KernelsReport = {
+    date: new Date().toISOString(),
+    command: o.command,
+    machine: { ...loadBefore, loadAfter: machine().load },
+    adapter: describeAdapter(gpu),
+    runs,
+    ceilings,
+    kernels,
+    peers,
+    peerErrors,
+    targets: [],
+  };
+  report.targets = kernelTargets(report);
+  return report;
+}

@@ -1,0 +1,52 @@
+// Timing our kernels: warm-up runs first (pipeline compiles, first-touch of memory), then each run
+// in its own step, GPU time from per-dispatch timestamp queries summed over the case's dispatches,
+// wall time around record + submit + wait. Waiting goes through gpu.finish so that Dawn-node does
+// not busy-poll a core that lavapipe needs.
+
+import type { Gpu } from '../src/device.js';
+import type { Case } from './cases.js';
+import { median } from './stats.js';
+
+export interface Timing {
+  /** Median GPU time per run (timestamp queries). */
+  ms: number;
+  /** GPU time of every measured run. */
+  runs: number[];
+  /** Median wall time per run (record, submit, wait). */
+  wallMs: number;
+  dispatches: number;
+}
+
+export interface RunOptions {
+  warmup: number;
+  runs: number;
+}
+
+export async function timeCase(gpu: Gpu, c: Case, o: RunOptions): Promise<Timing> {
+  const profiler = gpu.profiler;
+  if (!profiler) throw new Error('bench: the adapter has no timestamp-query feature, so kernel times cannot be measured');
+  const inst = c.setup(gpu);
+  try {
+    await gpu.finish('bench-upload');
+    await profiler.collect();
+    const gpuMs: number[] = [];
+    const wall: number[] = [];
+    let dispatches = 0;
+    for (let i = 0; i < o.warmup + o.runs; i++) {
+      const t0 = performance.now();
+      const step = gpu.step(c.label);
+      inst.record(step);
+      step.end();
+      await gpu.finish(`bench ${c.label}`, c.flops ?? 0);
+      const t1 = performance.now();
+      const t = await profiler.collect();
+      if (i < o.warmup) continue;
+      gpuMs.push(t.reduce((s, x) => s + x.ms, 0));
+      wall.push(t1 - t0);
+      dispatches = t.length;
+    }
+    return { ms: median(gpuMs), runs: gpuMs, wallMs: median(wall), dispatches };
+  } finally {
+    inst.destroy();
+  }
+}

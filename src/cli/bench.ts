@@ -1,0 +1,88 @@
+// `paligemma bench kernels|e2e`: the benchmark harness (bench/). Every report starts with the
+// adapter, its features and limits; --json prints one object for other tools instead.
+
+import { writeFileSync } from 'node:fs';
+import { benchE2e } from '../../bench/e2e.js';
+import { e2eText } from '../../bench/e2e-report.js';
+import { benchKernels, type PeerName } from '../../bench/kernels.js';
+import { kernelsText } from '../../bench/report.js';
+import { chartHtml, chartSvg } from '../../bench/chart.js';
+import { requestGpu, type NodeGpuOptions } from '../node/gpu.js';
+import { int, parse, UsageError } from './args.js';
+
+export const summary = 'benchmark the kernels (vs ceilings and peers) or the whole model';
+
+const USAGE = `usage:
+  paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…]
+  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME]
+
+kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
+  the machine's ceilings (onnxruntime MLAS GEMM, WGSL streaming read, memcpy) and the peers, same run.
+e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 3) on --model DIR
+  (default: the 3B-shaped synthetic checkpoint pt-224, made once into the cache: 5.9 GB, minutes).
+  On lavapipe prefill takes minutes and decode ≈ 1.6 s/token: keep --runs and --max-new-tokens small.
+--device: Dawn's adapter name filter (adapter=…), e.g. llvmpipe or NVIDIA; --backend: vulkan, metal, d3d12.`;
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  chart: { type: 'string' },
+  device: { type: 'string' },
+  backend: { type: 'string' },
+  peers: { type: 'string' },
+  quick: { type: 'boolean' },
+  skip: { type: 'string' },
+  runs: { type: 'string' },
+  model: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  prompt: { type: 'string' },
+} as const;
+
+/** The Dawn flags requestGpu uses for these options (tfjs must share the instance and adapter). */
+function dawnFlags(g: NodeGpuOptions): string[] {
+  const flags = ['disable-dawn-features=timestamp_quantization'];
+  if (g.adapter) flags.push(`adapter=${g.adapter}`);
+  if (g.backend) flags.push(`backend=${g.backend}`);
+  return flags;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === '--help' || what === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (what !== 'kernels' && what !== 'e2e') throw new UsageError(`bench: expected 'kernels' or 'e2e', got '${what ?? ''}'\n\n${USAGE}`);
+  const { values: v } = parse(rest, OPTIONS, USAGE);
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const g: NodeGpuOptions = { adapter: v.device, backend: v.backend, profile: true };
+  const command = `paligemma bench ${argv.join(' ')}`;
+  // Progress goes to stderr so that --json output stays one clean object.
+  const log = (s: string) => process.stderr.write(`… ${s}\n`);
+
+  if (what === 'kernels') {
+    const peers = (v.peers ?? 'tfjs,ort').split(',').filter((p) => p && p !== 'none');
+    for (const p of peers) if (p !== 'tfjs' && p !== 'ort') throw new UsageError(`--peers: unknown peer '${p}' (tfjs, ort, none)`);
+    const gpu = await requestGpu(g);
+    const report = await benchKernels(gpu, { quick: !!v.quick, peers: peers as PeerName[], dawnFlags: dawnFlags(g), command, runs: int(v.runs, 'runs', 3, 1), skip: v.skip?.split(','), log });
+    if (v.chart) {
+      writeFileSync(v.chart, v.chart.endsWith('.svg') ? chartSvg(report) : chartHtml(report));
+      log(`chart written to ${v.chart}`);
+    }
+    console.log(v.json ? JSON.stringify(report, null, 2) : kernelsText(report));
+    return 0;
+  }
+  const report = await benchE2e({
+    model: v.model,
+    runs: int(v.runs, 'runs', 3, 1),
+    maxNewTokens: int(v['max-new-tokens'], 'max-new-tokens', 8, 3),
+    prompt: v.prompt ?? 'caption en',
+    gpu: () => requestGpu(g),
+    command,
+    log,
+  });
+  console.log(v.json ? JSON.stringify(report, null, 2) : e2eText(report));
+  return 0;
+}

@@ -1,0 +1,46 @@
+// The kernels bench in --quick mode (tiny shapes): the JSON report has the fields other tools read.
+// No timing assertions: only that every number is there and positive.
+
+import { describe, expect, it } from 'vitest';
+import { benchKernels } from '../bench/kernels.js';
+import { matmulModel } from '../bench/onnx-model.js';
+import { loadOrt } from '../bench/peers/ort.js';
+import { requestGpu } from '../src/node/gpu.js';
+
+describe('bench kernels --quick', () => {
+  it('writes a MatMul model onnxruntime runs correctly', async () => {
+    const { InferenceSession, Tensor } = await loadOrt();
+    const b = Float32Array.from({ length: 8 }, (_, i) => i); // [4, 2]
+    const s = await InferenceSession.create(matmulModel(3, 4, 2, b));
+    const a = Float32Array.from({ length: 12 }, (_, i) => i % 3);
+    const y = (await s.run({ a: new Tensor('float32', a, [3, 4]) })).y!;
+    expect(y.dims).toEqual([3, 2]);
+    expect(Array.from(y.data as Float32Array)).toEqual([10, 13, 10, 14, 16, 21]);
+    await s.release();
+  });
+
+  it('reports kernels, ceilings, peers and targets', async () => {
+    const gpu = await requestGpu({ profile: true });
+    // BENCH_TEST_SKIP=attention,… leaves out kernels that are mid-rewrite (the rest still gets checked).
+    const skip = process.env.BENCH_TEST_SKIP?.split(",");
+    const r = JSON.parse(JSON.stringify(await benchKernels(gpu, { quick: true, peers: ['tfjs', 'ort'], dawnFlags: ['disable-dawn-features=timestamp_quantization'], command: 'test', runs: 1, skip })));
+    expect(r.adapter.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
+    for (const k of ['blas_gflops', 'read_gbps', 'memcpy_gbps']) expect(r.ceilings[k]).toBeGreaterThan(0);
+    const names = r.kernels.map((k: { name: string }) => k.name);
+    for (const n of ['matmul', 'gemv', 'matmul-geglu', 'rms-norm', 'layer-norm', 'rope', 'geglu']) expect(names).toContain(n);
+    for (const k of r.kernels) {
+      expect(k.ms).toBeGreaterThan(0);
+      expect(k.gflops ?? k.gbps).toBeGreaterThan(0);
+      expect(Object.keys(k.shape).length).toBeGreaterThan(0);
+    }
+    const gemm = r.kernels.find((k: { name: string }) => k.name === 'matmul');
+    expect(Object.keys(gemm.shape)).toEqual(['M', 'K', 'N']);
+    expect(r.peerErrors).toEqual([]);
+    for (const peer of ['tfjs-webgpu', 'onnxruntime-cpu']) {
+      const ps = r.peers.filter((p: { name: string }) => p.name === peer);
+      expect(ps.map((p: { kernel: string }) => p.kernel).sort()).toEqual(['gemv', 'matmul']);
+      for (const p of ps) expect(p.ms).toBeGreaterThan(0);
+    }
+    expect(r.targets.length).toBeGreaterThan(0);
+  });
+});
