@@ -22,7 +22,7 @@ describe('bench kernels --quick', () => {
   it('reports kernels, ceilings, peers and targets', async () => {
     const gpu = await requestGpu({ profile: true });
     // BENCH_TEST_SKIP=attention,… leaves out kernels that are mid-rewrite (the rest still gets checked).
-    const skip = process.env.BENCH_TEST_SKIP?.split(",");
+    const skip = process.env.BENCH_TEST_SKIP?.split(',');
     const r = JSON.parse(JSON.stringify(await benchKernels(gpu, { quick: true, peers: ['tfjs', 'ort'], dawnFlags: ['disable-dawn-features=timestamp_quantization'], command: 'test', runs: 1, skip })));
     expect(r.adapter.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     for (const k of ['blas_gflops', 'read_gbps', 'memcpy_gbps']) expect(r.ceilings[k]).toBeGreaterThan(0);
