@@ -78,8 +78,9 @@ export class Gpu {
   private readonly readPool: GPUBuffer[] = [];
   private readonly waitEstimates = new Map<string, number>();
   private lostReason: string | undefined;
-  /** Work rate seen by settle(), used to guess how long new work takes. */
-  private flopsPerMs = 0;
+  /** The best work rate settle() has seen, used to guess how long new work takes; starts above
+   *  what lavapipe reaches (≈10 GFLOP/s) so a first guess errs short. */
+  private flopsPerMs = 2e7;
   /** A software adapter (lavapipe, SwiftShader) shares the CPU cores with our own thread. */
   readonly cpuAdapter: boolean;
   private errors: string[] = [];
@@ -94,8 +95,6 @@ export class Gpu {
     };
     const name = `${this.adapterInfo?.vendor} ${this.adapterInfo?.architecture} ${this.adapterInfo?.device} ${this.adapterInfo?.description}`;
     this.cpuAdapter = /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(name);
-    // Until something was measured, assume a few GFLOP/s on a CPU adapter (what lavapipe reaches).
-    if (this.cpuAdapter) this.flopsPerMs = 3e6;
     this.uniforms = new UniformArena(device);
     this.profiler = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
     device.lost.then((info) => {
@@ -191,7 +190,7 @@ export class Gpu {
   }
 
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const whole = bytes.byteLength & ~3;
     if (whole) this.device.queue.writeBuffer(buffer, offset, bytes, 0, whole);
     if (whole !== bytes.byteLength) {
@@ -208,32 +207,34 @@ export class Gpu {
 
   /**
    * Waits for submitted work without letting Dawn-node busy-poll a core the whole time (on a CPU
-   * adapter that core is half the machine): sleep for most of the time this kind of work took
-   * before — or, the first time, `flops` at the rate seen so far — then await.
+   * adapter that core is half the machine): sleep for most of the expected time, then await. The
+   * expectation is the time this labelled work took last time, or for new work its FLOPs at the
+   * best rate seen so far (an underestimate: sleeping too long would cost latency, too short only
+   * some polling). Unlabelled work without FLOPs is awaited directly.
    */
-  async settle<T>(label: string, promise: () => Promise<T>, flops = 0): Promise<T> {
+  async settle<T>(label: string | undefined, promise: () => Promise<T>, flops = 0): Promise<T> {
     const t0 = performance.now();
-    const expected = this.waitEstimates.get(label) ?? (this.cpuAdapter && this.flopsPerMs ? flops / this.flopsPerMs : 0);
+    const known = label === undefined ? undefined : this.waitEstimates.get(label);
+    const expected = known ?? (this.cpuAdapter && flops > 0 ? flops / this.flopsPerMs : 0);
     if (expected > 2) await sleep(expected * 0.9 - 1);
     const lost = this.device.lost.then((info) => {
-      throw new GpuError(`GPU device lost while waiting for ${label} (${info.reason}: ${info.message})`);
+      throw new GpuError(`GPU device lost while waiting for ${label ?? 'GPU work'} (${info.reason}: ${info.message})`);
     });
     const value = await Promise.race([promise(), lost]);
     const took = performance.now() - t0;
-    const prev = this.waitEstimates.get(label);
-    this.waitEstimates.set(label, prev === undefined ? took : 0.5 * prev + 0.5 * took);
-    if (flops > 0 && took > 20) this.flopsPerMs = flops / took;
+    if (label !== undefined) this.waitEstimates.set(label, known === undefined ? took : 0.5 * known + 0.5 * took);
+    if (flops > 0 && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
     this.check();
     return value;
   }
 
   /** Waits until all submitted work is done. */
-  finish(label = 'finish', flops = 0): Promise<void> {
+  finish(label?: string, flops = 0): Promise<void> {
     return this.settle(label, () => this.device.queue.onSubmittedWorkDone(), flops);
   }
 
   /** Copies a buffer range to a pooled MAP_READ buffer and returns the bytes. */
-  async read(src: GPUBuffer, offset = 0, size = src.size - offset, label = 'read', flops = 0): Promise<ArrayBuffer> {
+  async read(src: GPUBuffer, offset = 0, size = src.size - offset, label?: string, flops = 0): Promise<ArrayBuffer> {
     this.check();
     const padded = Math.ceil(size / 4) * 4;
     const i = this.readPool.findIndex((b) => b.size >= padded);

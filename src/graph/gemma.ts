@@ -4,7 +4,6 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { attention } from '../kernels/attention.js';
-import { decodeAttention } from '../kernels/attention-decode.js';
 import { embed } from '../kernels/embed.js';
 import { linear, linearGeglu, linearMany } from '../kernels/matmul.js';
 import { rmsNorm } from '../kernels/norm.js';
@@ -54,6 +53,8 @@ export class Gemma {
   private readonly attn: GPUBuffer;
   private readonly mlp: GPUBuffer;
   private readonly mlpRows: number;
+  /** Leading pad positions of each sequence (u32), masked as keys. */
+  private readonly keyStarts: GPUBuffer;
   /** Post-RoPE queries kept for attention maps (see recordQueries); absent unless asked for. */
   private queryLog: { buffer: GPUBuffer; slots: number } | undefined;
 
@@ -97,8 +98,11 @@ export class Gemma {
     this.attn = gpu.buffer(maxRows * numHeads * headDim * 4, 'gemma.attn');
     // The MLP's intermediate activations can exceed one binding (4k rows × 16384): run it in row chunks.
     const maxBinding = gpu.limits.maxStorageBufferBindingSize;
-    this.mlpRows = Math.max(1, Math.min(maxRows, Math.floor(maxBinding / (inter * 4 * 64)) * 64 || Math.floor(maxBinding / (inter * 4))));
+    // Chunks start at multiples of 64 rows so their binding offsets stay 256-byte aligned.
+    const fit = Math.floor(maxBinding / (inter * 4));
+    this.mlpRows = maxRows <= fit ? maxRows : Math.floor(fit / 64) * 64 || fit;
     this.mlp = gpu.buffer(this.mlpRows * inter * 4, 'gemma.mlp');
+    this.keyStarts = gpu.buffer(maxBatch * 4, 'gemma.key_starts');
   }
 
   /** out[r] = E[ids[r]] · sqrt(hidden). */
@@ -115,6 +119,7 @@ export class Gemma {
     const { hiddenSize: d, numHeads, numKvHeads, headDim, rmsNormEps: eps, ropeTheta: theta } = this.cfg;
     const qDim = numHeads * headDim;
     const kvDim = numKvHeads * headDim;
+    step.gpu.write(this.keyStarts, Uint32Array.from(batch.pads));
     this.layers.forEach((l, i) => {
       rmsNorm(step, { x, w: l.inputNorm, out: this.normed, rows, dim: d, eps });
       linear(step, { x: this.normed, w: l.q, out: this.q, M: rows, K: d, N: qDim });
@@ -123,19 +128,18 @@ export class Gemma {
       rope(step, { x: this.q, positions, rows, heads: numHeads, headDim, theta });
       for (let b = 0; b < batch.size; b++) this.logQuery(step, i, 0, b, (b + 1) * batch.length - 1, 1);
       for (let b = 0; b < batch.size; b++) {
-        const cacheRow = b * this.maxLen;
         rope(step, {
           x: this.kNew, out: this.kCache[i]!, positions, rows: batch.length, heads: numKvHeads, headDim, theta,
-          rowOffset: b * batch.length, outRowOffset: cacheRow,
+          rowOffset: b * batch.length, outRowOffset: b * this.maxLen,
         });
-        step.copy(this.vNew, b * batch.length * kvDim * 4, this.vCache[i]!, cacheRow * kvDim * 4, batch.length * kvDim * 4);
-        attention(step, {
-          q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
-          seqQ: batch.length, seqK: batch.length, heads: numHeads, kvHeads: numKvHeads, headDim,
-          scale: 1 / Math.sqrt(headDim), prefixLen: batch.prefixLen, qStart: 0, keyStart: batch.pads[b]!,
-          qRowOffset: b * batch.length, kvRowOffset: cacheRow,
-        });
+        step.copy(this.vNew, b * batch.length * kvDim * 4, this.vCache[i]!, b * this.maxLen * kvDim * 4, batch.length * kvDim * 4);
       }
+      attention(step, {
+        q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
+        seqQ: batch.length, seqK: batch.length, heads: numHeads, kvHeads: numKvHeads, headDim,
+        scale: 1 / Math.sqrt(headDim), prefixLen: batch.prefixLen, qStart: 0,
+        keyStarts: this.keyStarts, batch: batch.size, kvBatchRows: this.maxLen,
+      });
       linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
       this.mlpBlock(step, l, x, rows);
     });
@@ -159,12 +163,14 @@ export class Gemma {
         const cacheRow = b * this.maxLen + row;
         rope(step, { x: this.kNew, out: this.kCache[i]!, positions, rows: 1, heads: numKvHeads, headDim, theta, rowOffset: b, outRowOffset: cacheRow });
         step.copy(this.vNew, b * kvDim * 4, this.vCache[i]!, cacheRow * kvDim * 4, kvDim * 4);
-        decodeAttention(step, {
-          q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
-          heads: numHeads, kvHeads: numKvHeads, headDim, scale: 1 / Math.sqrt(headDim),
-          seqK: row + 1, keyStart: batch.pads[b]!, qRowOffset: b, kvRowOffset: b * this.maxLen,
-        });
       }
+      // The new token (at cache row `row`) sees every earlier key of its sequence and itself.
+      attention(step, {
+        q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
+        seqQ: 1, seqK: row + 1, heads: numHeads, kvHeads: numKvHeads, headDim,
+        scale: 1 / Math.sqrt(headDim), prefixLen: 0, qStart: row,
+        keyStarts: this.keyStarts, batch: rows, kvBatchRows: this.maxLen,
+      });
       linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
       this.mlpBlock(step, l, x, rows);
     });
@@ -246,7 +252,7 @@ export class Gemma {
   }
 
   destroy(): void {
-    for (const b of [...this.kCache, ...this.vCache, this.normed, this.q, this.kNew, this.vNew, this.attn, this.mlp]) b.destroy();
+    for (const b of [...this.kCache, ...this.vCache, this.normed, this.q, this.kNew, this.vNew, this.attn, this.mlp, this.keyStarts]) b.destroy();
     this.queryLog?.buffer.destroy();
   }
 }
