@@ -7,11 +7,14 @@ import { MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../src/browser/pl
 import type { Generation } from '../src/graph/generate.js';
 import type { FileSource } from '../src/loader/source.js';
 import type { Request, Result } from '../src/pipeline.js';
-import { parseDetections, parseSegmentations, taskPrompt, type Task } from '../src/tasks.js';
+import { parseDetections, parseSegmentations } from '../src/tasks.js';
+import { fillAttentionControls, imageAttention } from './attention.js';
 import { byId, el, formatBytes } from './dom.js';
 import { clearHeatmap, drawHeatmap } from './heatmap.js';
 import { drawImage, readImage, type PageImage } from './image.js';
+import { renderText, renderTokens } from './output.js';
 import { drawObjects, listObjects, type Objects } from './overlay.js';
+import { composePrompt } from './prompt.js';
 import { closeSession, explainError, openSession, pageGpu, type Session } from './session.js';
 import { renderProfile, renderTimings, summarizeProfile } from './timings.js';
 
@@ -65,6 +68,8 @@ export interface RunRecord {
   text: string;
   result: Result | undefined;
   stopped: boolean;
+  /** Why the generation failed, if it did. */
+  error?: unknown;
 }
 
 const state: {
@@ -78,7 +83,7 @@ const state: {
 
 function showError(e: unknown): void {
   const { title, detail } = explainError(e);
-  ui.error.replaceChildren(el('strong', {}, title), detail);
+  ui.error.replaceChildren(el('strong', {}, title), el('div', { className: 'detail' }, detail));
   ui.error.hidden = false;
   console.error(e);
 }
@@ -154,7 +159,7 @@ async function loadModel(source: FileSource): Promise<void> {
       (c.warnings.length ? ` · ${c.warnings.length} warning(s), see console` : '');
     for (const w of c.warnings) console.warn(w);
     ui.tokenizerNote.textContent = session.tokenizerNote;
-    fillAttentionControls(session);
+    fillAttentionControls(ui.attnLayer, ui.attnHead, session.pipeline.model);
     renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, undefined, 0);
     ui.loadStatus.dataset.state = 'loaded';
   } catch (e) {
@@ -216,47 +221,13 @@ async function onDrop(ev: DragEvent): Promise<void> {
   if (file) await setImage(file, file.name);
 }
 
-// ---- prompt ----
-
-const TEXT_LABEL: Partial<Record<Task, string>> = { answer: 'question', detect: 'objects (a ; b)', segment: 'objects (a ; b)' };
-
-function composePrompt(): void {
-  const task = ui.task.value;
-  const t = task as Task;
-  ui.langLabel.hidden = !['caption', 'answer'].includes(task);
-  ui.textLabel.hidden = TEXT_LABEL[t] === undefined;
-  ui.textLabel.firstChild!.textContent = `${TEXT_LABEL[t] ?? ''} `;
-  if (task === 'custom') return;
-  const text = ui.taskText.value.split(';').map((s) => s.trim()).filter(Boolean);
-  try {
-    ui.prompt.value = taskPrompt(t, { lang: ui.lang.value.trim() || 'en', text: t === 'answer' ? ui.taskText.value : text });
-  } catch {
-    ui.prompt.value = `${task} `; // the task still needs its text
-  }
-}
-
 // ---- generation ----
-
-/** The output text with <loc>/<seg> tokens set apart. */
-function renderText(text: string): void {
-  ui.output.replaceChildren(
-    ...text.split(/(<loc\d{4}>|<seg\d{3}>)/).map((part) => (/^<(loc|seg)/.test(part) ? el('span', { className: part.slice(1, 4) }, part) : part)),
-  );
-}
 
 function renderOutput(): void {
   const run = state.run;
-  renderText(run ? run.deltas.join('') : '');
-  ui.tokens.replaceChildren(
-    ...(run?.ids ?? []).map((id, k) => {
-      const piece = state.session?.pipeline.tokenizer.tokenToString(id) ?? '?';
-      const b = el('button', { className: k === state.selectedToken ? 'sel' : '', title: `token ${k}: id ${id} · click for its attention map` }, piece.replace(/▁/g, '␣'), el('small', {}, String(id)));
-      b.dataset.index = String(k);
-      b.dataset.id = String(id);
-      b.addEventListener('click', () => void selectToken(k));
-      return b;
-    }),
-  );
+  renderText(ui.output, run ? run.deltas.join('') : '');
+  const piece = (id: number) => state.session?.pipeline.tokenizer.tokenToString(id) ?? '?';
+  renderTokens(ui.tokens, run?.ids ?? [], piece, state.selectedToken, (k) => void selectToken(k));
   const objs: Objects = { detections: run?.result?.detections ?? [], segmentations: run?.result?.segmentations ?? [] };
   drawObjects(ui.overlayCanvas, objs);
   listObjects(ui.objects, objs);
@@ -294,10 +265,18 @@ async function generate(): Promise<void> {
     }
     run.deltas.push(decoder.flush());
   } catch (e) {
-    if (!controller.signal.aborted) showError(e);
     run.stopped = controller.signal.aborted;
+    if (!run.stopped) run.error = e;
   } finally {
     state.controller = undefined;
+  }
+  if (run.error !== undefined) {
+    showError(run.error);
+    renderOutput();
+    ui.genStatus.textContent = 'Failed (see the message above).';
+    ui.genStatus.dataset.state = 'done';
+    updateButtons();
+    return;
   }
   try {
     run.text = pipeline.tokenizer.decode(run.ids);
@@ -319,14 +298,6 @@ async function generate(): Promise<void> {
 
 // ---- attention ----
 
-function fillAttentionControls(s: Session): void {
-  const t = s.checkpoint.config.text;
-  const opts = (n: number) => Array.from({ length: n }, (_, i) => el('option', { value: String(i) }, String(i)));
-  ui.attnLayer.replaceChildren(...opts(t.numLayers));
-  ui.attnLayer.value = String(t.numLayers - 1);
-  ui.attnHead.replaceChildren(el('option', { value: 'mean' }, 'mean'), ...opts(t.numHeads));
-}
-
 async function selectToken(k: number): Promise<void> {
   state.selectedToken = k;
   renderOutput();
@@ -337,21 +308,13 @@ async function showAttention(): Promise<void> {
   const { session, run, selectedToken: k } = state;
   if (!session || !run || k === undefined || state.controller) return;
   if (!ui.attnShow.checked) return clearHeatmap(ui.heatCanvas);
-  const model = session.pipeline.model;
   const layer = Number(ui.attnLayer.value);
-  const heads = ui.attnHead.value === 'mean' ? [...Array(model.config.text.numHeads).keys()] : [Number(ui.attnHead.value)];
-  const n = model.config.numImageTokens;
+  const head = ui.attnHead.value === 'mean' ? 'mean' : Number(ui.attnHead.value);
   try {
-    const image = new Float32Array(n);
-    let total = 0;
-    for (const h of heads) {
-      const w = await model.attentionMap(layer, h, k);
-      for (let i = 0; i < n; i++) image[i]! += w[i]! / heads.length;
-    }
-    for (const v of image) total += v;
-    drawHeatmap(ui.heatCanvas, image, Math.round(Math.sqrt(n)));
+    const { patches, mass } = await imageAttention(session.pipeline.model, layer, head, k);
+    drawHeatmap(ui.heatCanvas, patches, Math.round(Math.sqrt(patches.length)));
     const piece = session.pipeline.tokenizer.tokenToString(run.ids[k]!) ?? '?';
-    ui.attnStatus.textContent = `token ${k} “${piece}” · layer ${layer} · head ${ui.attnHead.value}: ${(total * 100).toFixed(1)}% of its attention is on the ${n} image patches`;
+    ui.attnStatus.textContent = `token ${k} “${piece}” · layer ${layer} · head ${ui.attnHead.value}: ${(mass * 100).toFixed(1)}% of its attention is on the ${patches.length} image patches`;
   } catch (e) {
     showError(e);
   }
@@ -375,7 +338,7 @@ ui.stage.addEventListener('dragover', (e) => {
 });
 ui.stage.addEventListener('dragleave', () => ui.stage.classList.remove('drag'));
 ui.stage.addEventListener('drop', (e) => void onDrop(e));
-for (const input of [ui.task, ui.lang, ui.taskText]) input.addEventListener('input', composePrompt);
+for (const input of [ui.task, ui.lang, ui.taskText]) input.addEventListener('input', () => composePrompt(ui));
 ui.prompt.addEventListener('input', () => (ui.task.value = 'custom'));
 ui.generate.addEventListener('click', () => void generate());
 ui.stop.addEventListener('click', () => state.controller?.abort());
@@ -394,7 +357,7 @@ const playground = {
     };
     drawObjects(ui.overlayCanvas, objs);
     listObjects(ui.objects, objs);
-    renderText(text);
+    renderText(ui.output, text);
     return objs;
   },
   /** Whether navigator.gpu hands out an adapter at all (checked before anything else in the tests). */
@@ -405,7 +368,7 @@ const playground = {
 (window as unknown as { playground: typeof playground }).playground = playground;
 
 async function start(): Promise<void> {
-  composePrompt();
+  composePrompt(ui);
   updateButtons();
   const info = await servedModel();
   if (info) {

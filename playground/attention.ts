@@ -1,0 +1,25 @@
+// Attention maps for the page: one head (or the mean of all heads) of one layer, for one generated
+// token, restricted to the image patches (PaliGemma.attentionMap gives the whole sequence).
+
+import type { PaliGemma } from '../src/graph/paligemma.js';
+import { el } from './dom.js';
+
+export function fillAttentionControls(layer: HTMLSelectElement, head: HTMLSelectElement, model: PaliGemma): void {
+  const t = model.config.text;
+  const opts = (n: number) => Array.from({ length: n }, (_, i) => el('option', { value: String(i) }, String(i)));
+  layer.replaceChildren(...opts(t.numLayers));
+  layer.value = String(t.numLayers - 1);
+  head.replaceChildren(el('option', { value: 'mean' }, 'mean'), ...opts(t.numHeads));
+}
+
+/** Attention of generated token `token` over the image patches, and the share of its attention they get. */
+export async function imageAttention(model: PaliGemma, layer: number, head: number | 'mean', token: number): Promise<{ patches: Float32Array; mass: number }> {
+  const heads = head === 'mean' ? [...Array(model.config.text.numHeads).keys()] : [head];
+  const n = model.config.numImageTokens;
+  const patches = new Float32Array(n);
+  for (const h of heads) {
+    const w = await model.attentionMap(layer, h, token);
+    for (let i = 0; i < n; i++) patches[i]! += w[i]! / heads.length;
+  }
+  return { patches, mass: patches.reduce((a, b) => a + b, 0) };
+}
