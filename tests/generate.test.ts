@@ -1,0 +1,99 @@
+// Generation behaviour on a real (tiny) checkpoint: batching with left padding, sampling with a
+// seed, stopping, streaming, and the context limit.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generate } from '../src/graph/generate.js';
+import { ContextError, PaliGemma } from '../src/graph/paligemma.js';
+import { loadCheckpointFromDir } from '../src/loader/node.js';
+import { parseSafetensors } from '../src/loader/safetensors.js';
+import { testGpu } from './helpers/gpu.js';
+
+const dir = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded');
+const meta = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
+
+function fixturePixels(): Float32Array {
+  const file = join(dir, 'expected.safetensors');
+  const bytes = new Uint8Array(readFileSync(file));
+  const h = parseSafetensors(file, bytes);
+  const t = h.tensors.get('pixel_values')!;
+  return new Float32Array(bytes.slice(h.dataStart + t.begin, h.dataStart + t.end).buffer);
+}
+
+describe('generate', () => {
+  let model: PaliGemma;
+  let pixels: Float32Array;
+  beforeAll(async () => {
+    const gpu = await testGpu();
+    model = new PaliGemma(gpu, await loadCheckpointFromDir(join(dir, 'checkpoint'), gpu.device));
+    pixels = fixturePixels();
+  });
+
+  it('greedy decoding reproduces the reference ids, streamed through the iterator and the callback alike', async () => {
+    const seen: number[] = [];
+    const g = generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: meta.max_new_tokens, onToken: (t) => seen.push(t.id) });
+    const streamed: number[] = [];
+    for await (const t of g) streamed.push(t.id);
+    expect(streamed).toEqual(meta.generated_ids);
+    expect(seen).toEqual(meta.generated_ids);
+    expect(g.ids[0]).toEqual(meta.generated_ids);
+  });
+
+  it('a left-padded batch gives each sequence what it gets alone', async () => {
+    const short = [2, 1017, 108];
+    const inputs = [
+      { pixels, textIds: meta.text_ids },
+      { pixels: pixels.map((v) => -v), textIds: short },
+    ];
+    const alone = [];
+    for (const input of inputs) alone.push((await generate(model, [input], { maxNewTokens: 6 }).run())[0]);
+    const batched = await generate(model, inputs, { maxNewTokens: 6 }).run();
+    expect(batched).toEqual(alone);
+  });
+
+  it('sampling is reproducible with a seed and differs across seeds', async () => {
+    const run = (seed: number) => generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: 8, temperature: 5, seed }).run();
+    const a = await run(1);
+    expect(await run(1)).toEqual(a);
+    const others = [await run(2), await run(3)];
+    expect(others.some((o) => JSON.stringify(o) !== JSON.stringify(a))).toBe(true);
+  });
+
+  it('top-k 1 sampling is greedy', async () => {
+    const ids = await generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: 5, temperature: 0.7, topK: 1, seed: 9 }).run();
+    expect(ids[0]).toEqual(meta.generated_ids.slice(0, 5));
+  });
+
+  it('stops at a stop id, which is not part of the output', async () => {
+    const stopAt = meta.generated_ids[3];
+    const ids = await generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: 10, stopIds: [stopAt] }).run();
+    expect(ids[0]).toEqual(meta.generated_ids.slice(0, meta.generated_ids.indexOf(stopAt)));
+  });
+
+  it('refuses prompts longer than the context with a clear error', () => {
+    const long = [2, ...new Array<number>(model.contextLength).fill(5), 108];
+    expect(() => model.layout([{ pixels, textIds: long }], 4)).toThrow(ContextError);
+    expect(() => model.layout([{ pixels, textIds: long }], 4)).toThrow(/prompt too long: .* exceed the model's context of 8192/);
+  });
+
+  it('refuses ids outside the vocabulary and pixels of the wrong size', () => {
+    expect(() => model.layout([{ pixels, textIds: [2, 99999, 108] }], 4)).toThrow(/token id 99999 is outside the vocabulary \(2048\)/);
+    expect(() => model.layout([{ pixels: new Float32Array(10), textIds: [2, 108] }], 4)).toThrow(/pixel values must be \[3, 224, 224\]/);
+  });
+
+  it('can be stopped with an AbortSignal', async () => {
+    const ctrl = new AbortController();
+    const got: number[] = [];
+    const g = generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: 10, signal: ctrl.signal });
+    await expect(
+      (async () => {
+        for await (const t of g) {
+          got.push(t.id);
+          if (got.length === 2) ctrl.abort();
+        }
+      })(),
+    ).rejects.toThrow(/abort/i);
+    expect(got).toEqual(meta.generated_ids.slice(0, 2));
+  });
+});
