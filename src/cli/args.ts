@@ -6,9 +6,12 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, usage: string) {
+type Options = NonNullable<ParseArgsConfig['options']>;
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+export function parse<T extends Options>(argv: string[], options: T, usage: string) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    return parseArgs({ args: argv, options: { ...options, ...HELP } as T & typeof HELP, allowPositionals: false, strict: true });
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n\n${usage}`);
   }
