@@ -28,7 +28,12 @@ const WANTED_LIMITS = [
 export async function gpuFrom(gpu: GPU | undefined, opts: GpuOptions, tried: string, howToFix: string): Promise<Gpu> {
   if (opts.device) return new Gpu(opts.device, { profile: opts.profile });
   if (!gpu) throw new GpuError(`WebGPU is not available (tried ${tried}). ${howToFix}`);
-  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  } catch (e) {
+    throw new GpuError(`No WebGPU adapter found (tried ${tried}: ${(e as Error).message}). ${howToFix}`);
+  }
   if (!adapter) throw new GpuError(`No WebGPU adapter found (tried ${tried}). ${howToFix}`);
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
   const requiredLimits: Record<string, number> = {};

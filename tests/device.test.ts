@@ -1,0 +1,84 @@
+// The device layer: uniform slots per dispatch, bind-group and pipeline caches, profiling, and
+// errors that surface instead of being swallowed.
+
+import { describe, expect, it } from 'vitest';
+import { Gpu, GpuError } from '../src/device.js';
+import { requestGpu } from '../src/node/gpu.js';
+import { params, paramsWgsl } from '../src/uniforms.js';
+import { testGpu } from './helpers/gpu.js';
+
+const P = { index: 'u32', value: 'f32' } as const;
+const WRITE_ONE = {
+  name: 'test-write-one',
+  bindings: ['write'] as const,
+  code: `${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1) fn main() { out[p.index] = p.value; }`,
+};
+
+describe('device layer', () => {
+  it('gives every dispatch its own uniform slot, across submits and a wrap of the arena', async () => {
+    const gpu = await testGpu();
+    const n = 9000; // more dispatches than the arena has slots, so it wraps within one step
+    const out = gpu.buffer(n * 4, 'out');
+    const k = gpu.kernel({ ...WRITE_ONE, bindings: [...WRITE_ONE.bindings] });
+    const step = gpu.step('many');
+    for (let i = 0; i < n; i++) step.dispatch(k, [out], params({ index: i, value: i * 0.5 }, P), [1]);
+    step.end();
+    const got = await gpu.readF32(out, 0, n);
+    expect(Array.from(got)).toEqual(Array.from({ length: n }, (_, i) => i * 0.5));
+  });
+
+  it('compiles a kernel once and builds a bind group once per buffer set', async () => {
+    const gpu = await testGpu();
+    const def = { ...WRITE_ONE, bindings: [...WRITE_ONE.bindings] };
+    expect(gpu.kernel(def)).toBe(gpu.kernel({ ...def }));
+    const a = gpu.buffer(16, 'a');
+    const b = gpu.buffer(16, 'b');
+    const k = gpu.kernel(def);
+    expect(gpu.bindGroup(k, [a])).toBe(gpu.bindGroup(k, [a]));
+    expect(gpu.bindGroup(k, [a])).not.toBe(gpu.bindGroup(k, [b]));
+    expect(gpu.bindGroup(k, [{ buffer: a, offset: 0, size: 16 }])).toBe(gpu.bindGroup(k, [a]));
+  });
+
+  it('reports per-dispatch GPU time when profiling', async () => {
+    const gpu = await requestGpu({ profile: true });
+    if (!gpu.features.timestamps) return; // nothing to profile on this adapter
+    const out = gpu.buffer(64, 'out');
+    const k = gpu.kernel({ ...WRITE_ONE, bindings: [...WRITE_ONE.bindings] });
+    const step = gpu.step('profiled');
+    for (let i = 0; i < 3; i++) step.dispatch(k, [out], params({ index: i, value: 1 }, P), [1], `write-${i}`);
+    step.end();
+    await gpu.finish();
+    const t = await gpu.profiler!.collect();
+    expect(t.map((x) => x.label)).toEqual(['write-0', 'write-1', 'write-2']);
+    expect(t.every((x) => x.ms >= 0 && x.ms < 1000)).toBe(true);
+  });
+
+  it('surfaces WGSL errors with the kernel name', async () => {
+    const gpu = await requestGpu();
+    gpu.kernel({ name: 'broken-kernel', bindings: [], code: '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }' });
+    await expect(gpu.finish()).rejects.toThrow(/kernel broken-kernel/);
+  });
+
+  it('turns a lost device into an error on the next use, and on a pending wait', async () => {
+    const gpu = await requestGpu();
+    const buf = gpu.buffer(16, 'x');
+    gpu.device.destroy();
+    await expect(gpu.read(buf)).rejects.toThrow(GpuError);
+    expect(() => gpu.step('after loss')).toThrow(/GPU device lost/);
+  });
+
+  it('explains what was tried and how to install a driver when there is no adapter', async () => {
+    await expect(requestGpu({ adapter: 'no-such-adapter-anywhere' })).rejects.toThrow(
+      /No WebGPU adapter found \(tried Dawn from npm 'webgpu'.*adapter=no-such-adapter-anywhere.*mesa-vulkan-drivers/s,
+    );
+  });
+
+  it('takes a caller-supplied device as is (library mode)', async () => {
+    const own = await testGpu();
+    const gpu = await requestGpu({ device: own.device });
+    expect(gpu).toBeInstanceOf(Gpu);
+    expect(gpu.device).toBe(own.device);
+  });
+});
