@@ -1,0 +1,315 @@
+// Flash-style attention (prefill, and the split half of decode): K/V streamed in tiles of TK keys,
+// running max m and denominator l per query, accumulator rescaled by exp(m_old − m_new), so the
+// [seqQ, seqK] score matrix never exists (SigLIP at 896 px would need 4096²·16 floats per layer).
+//
+// Work unit: a "slot" = (query row i, query head g of the KV head's group). Slots are numbered
+// row-major (i·group + g), so with MQA (Gemma: 8 query heads on one KV head) the 8 lanes of a
+// subgroup are the 8 heads of one query row, and every slot of a workgroup reads the same K/V rows.
+// Each workgroup owns SL·R slots of one KV head (SL slot-lanes × R slots per lane) and streams the
+// keys its last row can see, so the K/V addresses are uniform across the workgroup.
+//
+// Two variants, chosen per adapter by `attentionConfig`:
+// - CPU (lavapipe/llvmpipe): one lane owns R whole query rows (L = 1). lavapipe turns a per-lane
+//   storage load into a scalar loop over lanes (~70 FMAs each) but a load at a uniform address costs
+//   ~8 FMAs, so K/V are read at uniform addresses and each element loaded feeds R·8 lanes of FMAs.
+// - GPU: L lanes split the head dim (a thread holding a 256-float query row and accumulator would
+//   spill registers); the L partial dot products are summed through workgroup memory (portable:
+//   no assumption on subgroup size or lane numbering). K/V rows are read coalesced by the L lanes
+//   and shared through the cache by all slots of the workgroup.
+//
+// Split mode (decode, flash-decoding): grid y splits the keys into chunks of `splitLen`; each
+// workgroup writes its unnormalised accumulator and (m, l) for the reduce in attention-decode.ts.
+//
+// Batch: grid z = batch·kvHeads. Sequence b reads q/out rows b·seqQ + i and K/V rows
+// b·kvBatchRows + j (kvBatchRows = seqK for packed prefill K/V, the cache length for a KV cache).
+// Sequences are left-padded to one length, so prefixLen and qStart are shared and only the first
+// real key differs: `keyStarts` (u32 per sequence) replaces `keyStart` when given.
+
+import type { Binding, Gpu, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+
+const P = {
+  seqQ: 'u32',
+  seqK: 'u32',
+  kvHeads: 'u32',
+  group: 'u32',
+  qStrideW: 'u32',
+  kvStrideW: 'u32',
+  outStrideW: 'u32',
+  kvBatchRows: 'u32',
+  prefixLen: 'u32',
+  qStart: 'u32',
+  keyStart: 'u32',
+  splitLen: 'u32',
+  nSplit: 'u32',
+  scale: 'f32',
+} as const;
+
+/** How the work is laid out on the adapter: lanes per workgroup, lanes per query (head-dim split), query slots per lane, keys per tile. */
+export interface AttentionConfig {
+  wg: number;
+  lanesPerSlot: number;
+  slotsPerLane: number;
+  tile: number;
+}
+
+/** Software rasterisers (lavapipe/llvmpipe, SwiftShader) report themselves in the adapter info. */
+export function isCpuAdapter(gpu: Gpu): boolean {
+  const info = gpu.adapterInfo;
+  if (!info) return false;
+  if ((info as { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+}
+
+/**
+ * The variant for this adapter and head size. CPU numbers were measured on lavapipe (bench/attention.ts);
+ * the GPU variant follows the usual register budget (≤ 8 vec4 of query + 8 of accumulator per thread).
+ */
+export function attentionConfig(gpu: Gpu, headDim: number): AttentionConfig {
+  if (isCpuAdapter(gpu)) return { wg: 8, lanesPerSlot: 1, slotsPerLane: headDim > 128 ? 2 : 4, tile: 8 };
+  const hdw = headDim % 4 === 0 ? headDim / 4 : headDim;
+  let l = 8;
+  while (hdw % l !== 0) l /= 2;
+  return { wg: 64, lanesPerSlot: l, slotsPerLane: 1, tile: 16 };
+}
+
+interface Variant extends AttentionConfig {
+  headDim: number;
+  vec: number;
+  split: boolean;
+  perSeqKeyStart: boolean;
+}
+
+function kernelCode(c: Variant): string {
+  const W = c.vec;
+  const HDW = c.headDim / W;
+  const L = c.lanesPerSlot;
+  const DW = HDW / L;
+  const SL = c.wg / L;
+  const VT = W === 4 ? 'vec4f' : 'f32';
+  const vdot = W === 4 ? 'dot(a, b)' : 'a * b';
+  let b = 4;
+  const splitDecl = c.split ? `@group(0) @binding(${b++}) var<storage, read_write> ml: array<vec2f>;` : '';
+  const ksDecl = c.perSeqKeyStart ? `@group(0) @binding(${b++}) var<storage, read> keyStarts: array<u32>;` : '';
+  // L > 1: the L lanes of a slot each hold a slice of the dot product; sum them through workgroup memory.
+  const reduce =
+    L === 1
+      ? ''
+      : /* wgsl */ `
+    workgroupBarrier();
+    for (var r = 0u; r < R; r++) { for (var jj = 0u; jj < TK; jj++) { red[(r * TK + jj) * WG + tid] = s[r][jj]; } }
+    workgroupBarrier();
+    for (var r = 0u; r < R; r++) {
+      for (var jj = 0u; jj < TK; jj++) {
+        var t = 0.0;
+        for (var x = 0u; x < L; x++) { t += red[(r * TK + jj) * WG + sub * L + x]; }
+        s[r][jj] = t;
+      }
+    }`;
+  const write = c.split
+    ? /* wgsl */ `
+      let pi = ((b * p.seqQ + i) * p.kvHeads * p.group + h) * p.nSplit + wg.y;
+      for (var d = 0u; d < DW; d++) { out[pi * HDW + li + d * L] = acc[r][d]; }
+      if (li == 0u) { ml[pi] = vec2f(m[r], l[r]); }`
+    : /* wgsl */ `
+      let o = (b * p.seqQ + i) * p.outStrideW + h * HDW + li;
+      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0); // a query that sees no key gets zeros
+      for (var d = 0u; d < DW; d++) { out[o + d * L] = acc[r][d] * inv; }`;
+  return /* wgsl */ `
+${paramsWgsl(P)}
+alias VT = ${VT};
+@group(0) @binding(0) var<storage, read> q: array<VT>;
+@group(0) @binding(1) var<storage, read> k: array<VT>;
+@group(0) @binding(2) var<storage, read> v: array<VT>;
+@group(0) @binding(3) var<storage, read_write> out: array<VT>;
+${splitDecl}
+${ksDecl}
+const WG = ${c.wg}u;
+const L = ${L}u;
+const SL = ${SL}u;
+const R = ${c.slotsPerLane}u;
+const TK = ${c.tile}u;
+const HDW = ${HDW}u;
+const DW = ${DW}u;
+const NEG = -3.0e38; // masked score; exp(NEG - m) underflows to 0 for any real m
+${L > 1 ? 'var<workgroup> red: array<f32, R * TK * WG>;' : ''}
+
+fn vdot(a: VT, b: VT) -> f32 { return ${vdot}; }
+
+@compute @workgroup_size(${c.wg})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let b = wg.z / p.kvHeads;
+  let kvh = wg.z % p.kvHeads;
+  let sub = tid / L;
+  let li = tid % L;
+  let nSlots = p.seqQ * p.group;
+  let slot0 = wg.x * SL * R;
+  // Keys the block needs: up to what its last row sees (uniform over the workgroup).
+  let lastRow = (min(slot0 + SL * R, nSlots) - 1u) / p.group;
+  var kBeg = ${c.perSeqKeyStart ? 'keyStarts[b]' : 'p.keyStart'};
+  var kEnd = min(p.seqK, max(p.prefixLen, p.qStart + lastRow + 1u));
+  kBeg = max(kBeg, wg.y * p.splitLen);
+  kEnd = min(kEnd, (wg.y + 1u) * p.splitLen);
+
+  var qr: array<array<VT, DW>, R>;
+  var acc: array<array<VT, DW>, R>;
+  var m: array<f32, R>;
+  var l: array<f32, R>;
+  var qpos: array<u32, R>;
+  for (var r = 0u; r < R; r++) {
+    let slot = min(slot0 + r * SL + sub, nSlots - 1u);
+    let i = slot / p.group;
+    let h = kvh * p.group + slot % p.group;
+    let qb = (b * p.seqQ + i) * p.qStrideW + h * HDW + li;
+    for (var d = 0u; d < DW; d++) { qr[r][d] = q[qb + d * L] * p.scale; }
+    m[r] = NEG;
+    qpos[r] = p.qStart + i;
+  }
+  let kvb = b * p.kvBatchRows * p.kvStrideW + kvh * HDW + li;
+
+  for (var t0 = kBeg; t0 < kEnd; t0 += TK) {
+    // Explicit zeros: a bare 'var s;' here kept the previous tile's scores on Dawn + lavapipe.
+    var s = array<array<f32, TK>, R>();
+    for (var jj = 0u; jj < TK; jj++) {
+      let kr = kvb + min(t0 + jj, kEnd - 1u) * p.kvStrideW;
+      for (var d = 0u; d < DW; d++) {
+        let kd = k[kr + d * L];
+        for (var r = 0u; r < R; r++) { s[r][jj] += vdot(qr[r][d], kd); }
+      }
+    }${reduce}
+    for (var r = 0u; r < R; r++) {
+      var mt = m[r];
+      for (var jj = 0u; jj < TK; jj++) {
+        let j = t0 + jj;
+        let ok = j < kEnd && (j < p.prefixLen || j <= qpos[r]);
+        s[r][jj] = select(NEG, s[r][jj], ok);
+        mt = max(mt, s[r][jj]);
+      }
+      let corr = exp(m[r] - mt);
+      m[r] = mt;
+      var ps = 0.0;
+      for (var jj = 0u; jj < TK; jj++) {
+        // Test the score, not exp(NEG - mt): while every key so far is masked mt is NEG too.
+        let e = select(0.0, exp(s[r][jj] - mt), s[r][jj] > -1.0e38);
+        s[r][jj] = e;
+        ps += e;
+      }
+      l[r] = l[r] * corr + ps;
+      for (var d = 0u; d < DW; d++) { acc[r][d] *= corr; }
+    }
+    for (var jj = 0u; jj < TK; jj++) {
+      let vr = kvb + min(t0 + jj, kEnd - 1u) * p.kvStrideW;
+      for (var d = 0u; d < DW; d++) {
+        let vd = v[vr + d * L];
+        for (var r = 0u; r < R; r++) { acc[r][d] += s[r][jj] * vd; }
+      }
+    }
+  }
+
+  for (var r = 0u; r < R; r++) {
+    let slot = slot0 + r * SL + sub;
+    if (slot < nSlots) {
+      let i = slot / p.group;
+      let h = kvh * p.group + slot % p.group;${write}
+    }
+  }
+}`;
+}
+
+export interface AttentionArgs {
+  /** [batch·seqQ, heads·headDim] rows (row stride `qStride` floats). */
+  q: Binding;
+  /** [batch·kvBatchRows, kvHeads·headDim] rows (row stride `kvStride`). */
+  k: Binding;
+  v: Binding;
+  /** [batch·seqQ, heads·headDim] rows (row stride `outStride`). */
+  out: Binding;
+  seqQ: number;
+  /** Keys 0..seqK−1 of each sequence are valid. */
+  seqK: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  scale: number;
+  /** Keys below prefixLen are seen by every query (bidirectional prefix); later keys causally. seqK = no mask. */
+  prefixLen: number;
+  /** Absolute position of query row 0 (queries continuing a cache). */
+  qStart: number;
+  /** Keys below keyStart are masked (left padding). */
+  keyStart?: number;
+  /** u32 per sequence: per-sequence keyStart (batched left-padded sequences); overrides keyStart. */
+  keyStarts?: Binding;
+  qStride?: number;
+  kvStride?: number;
+  outStride?: number;
+  batch?: number;
+  /** Rows between two sequences' K/V (default seqK; the cache length for a KV cache). */
+  kvBatchRows?: number;
+  /** Override the adapter's variant (tests, benchmarks). */
+  config?: AttentionConfig;
+}
+
+/** Partial results of a split-K run: `acc` [rows·heads·nSplit, headDim] unnormalised, `ml` [.., 2] = (max, sum). */
+export interface SplitOutput {
+  acc: Binding;
+  ml: Binding;
+  splitLen: number;
+  nSplit: number;
+}
+
+/** Shared by the prefill launcher and decode (split mode); validates shapes and records one dispatch. */
+export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutput): void {
+  const { seqQ, seqK, heads, kvHeads, headDim } = a;
+  const qStride = a.qStride ?? heads * headDim;
+  const kvStride = a.kvStride ?? kvHeads * headDim;
+  const outStride = a.outStride ?? heads * headDim;
+  const batch = a.batch ?? 1;
+  if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} not a multiple of kvHeads ${kvHeads}`);
+  const vec = [headDim, qStride, kvStride, outStride].every((x) => x % 4 === 0) ? 4 : 1;
+  const base = a.config ?? attentionConfig(step.gpu, headDim);
+  const hdw = headDim / vec;
+  let lanesPerSlot = base.lanesPerSlot;
+  while (hdw % lanesPerSlot !== 0) lanesPerSlot /= 2;
+  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts };
+  const group = heads / kvHeads;
+  const slotsPerGroup = (c.wg / lanesPerSlot) * c.slotsPerLane;
+  const blocks = Math.ceil((seqQ * group) / slotsPerGroup);
+  const nSplit = split?.nSplit ?? 1;
+  const name = `attention_${headDim}_${vec}_${c.wg}_${lanesPerSlot}_${c.slotsPerLane}_${c.tile}${split ? '_split' : ''}${a.keyStarts ? '_ks' : ''}`;
+  const bindings: ('read' | 'write')[] = ['read', 'read', 'read', 'write'];
+  if (split) bindings.push('write');
+  if (a.keyStarts) bindings.push('read');
+  const kernel = step.gpu.kernel({ name, bindings, code: kernelCode(c) });
+  const buffers: Binding[] = [a.q, a.k, a.v, split ? split.acc : a.out];
+  if (split) buffers.push(split.ml);
+  if (a.keyStarts) buffers.push(a.keyStarts);
+  const u = params(
+    {
+      seqQ,
+      seqK,
+      kvHeads,
+      group,
+      qStrideW: qStride / vec,
+      kvStrideW: kvStride / vec,
+      outStrideW: outStride / vec,
+      kvBatchRows: a.kvBatchRows ?? seqK,
+      prefixLen: a.prefixLen,
+      qStart: a.qStart,
+      keyStart: a.keyStart ?? 0,
+      splitLen: split?.splitLen ?? 0xffffffff,
+      nSplit,
+      scale: a.scale,
+    },
+    P,
+  );
+  step.dispatch(kernel, buffers, u, [blocks, nSplit, batch * kvHeads], name);
+}
+
+/**
+ * Prefill attention: out[i, h] = softmax_j(scale·q[i,h]·k[j,kvh]) v[j,kvh] over the visible keys
+ * (query i at absolute position qStart+i sees key j iff keyStart ≤ j and (j < prefixLen or j ≤ qStart+i)),
+ * kvh = floor(h / (heads/kvHeads)). A query that sees no key gets zeros.
+ */
+export function attention(step: Step, a: AttentionArgs): void {
+  recordAttention(step, a);
+}
