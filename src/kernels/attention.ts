@@ -42,6 +42,7 @@ const P = {
   keyStart: 'u32',
   splitLen: 'u32',
   nSplit: 'u32',
+  zero: 'u32',
   scale: 'f32',
 } as const;
 
@@ -66,7 +67,7 @@ export function isCpuAdapter(gpu: Gpu): boolean {
  * the GPU variant follows the usual register budget (≤ 8 vec4 of query + 8 of accumulator per thread).
  */
 export function attentionConfig(gpu: Gpu, headDim: number): AttentionConfig {
-  if (isCpuAdapter(gpu)) return { wg: 8, lanesPerSlot: 1, slotsPerLane: headDim > 128 ? 2 : 4, tile: 8 };
+  if (isCpuAdapter(gpu)) return { wg: 8, lanesPerSlot: 1, slotsPerLane: 2, tile: 8 };
   const hdw = headDim % 4 === 0 ? headDim / 4 : headDim;
   let l = 8;
   while (hdw % l !== 0) l /= 2;
@@ -78,6 +79,8 @@ interface Variant extends AttentionConfig {
   vec: number;
   split: boolean;
   perSeqKeyStart: boolean;
+  /** Loop bounds the compiler cannot see (CPU adapters, see kernelCode). */
+  opaqueLoops: boolean;
 }
 
 function kernelCode(c: Variant): string {
@@ -97,24 +100,29 @@ function kernelCode(c: Variant): string {
       ? ''
       : /* wgsl */ `
     workgroupBarrier();
-    for (var r = 0u; r < R; r++) { for (var jj = 0u; jj < TK; jj++) { red[(r * TK + jj) * WG + tid] = s[r][jj]; } }
+    for (var r = 0u; r < nR; r++) { for (var jj = 0u; jj < nT; jj++) { red[(r * TK + jj) * WG + tid] = s[r][jj]; } }
     workgroupBarrier();
-    for (var r = 0u; r < R; r++) {
-      for (var jj = 0u; jj < TK; jj++) {
+    for (var r = 0u; r < nR; r++) {
+      for (var jj = 0u; jj < nT; jj++) {
         var t = 0.0;
         for (var x = 0u; x < L; x++) { t += red[(r * TK + jj) * WG + sub * L + x]; }
         s[r][jj] = t;
       }
     }`;
+  // llvmpipe fully unrolls constant-bound loops over these private arrays, and LLVM then needs
+  // from 0.1 s to many minutes per pipeline depending on the sizes (measured: hd 72 with R 1 took
+  // 435 s, R 4 0.3 s). On CPU adapters the bounds go through a uniform that is always 0, so the
+  // loops stay loops (arrays indexed at uniform indices: plain vector loads there). GPUs get constants.
+  const bounds = c.opaqueLoops ? 'let nD = DW + p.zero; let nR = R + p.zero; let nT = TK + p.zero;' : 'const nD = DW; const nR = R; const nT = TK;';
   const write = c.split
     ? /* wgsl */ `
       let pi = ((b * p.seqQ + i) * p.kvHeads * p.group + h) * p.nSplit + wg.y;
-      for (var d = 0u; d < DW; d++) { out[pi * HDW + li + d * L] = acc[r][d]; }
+      for (var d = 0u; d < nD; d++) { out[pi * HDW + li + d * L] = acc[r][d]; }
       if (li == 0u) { ml[pi] = vec2f(m[r], l[r]); }`
     : /* wgsl */ `
       let o = (b * p.seqQ + i) * p.outStrideW + h * HDW + li;
       let inv = select(0.0, 1.0 / l[r], l[r] > 0.0); // a query that sees no key gets zeros
-      for (var d = 0u; d < DW; d++) { out[o + d * L] = acc[r][d] * inv; }`;
+      for (var d = 0u; d < nD; d++) { out[o + d * L] = acc[r][d] * inv; }`;
   return /* wgsl */ `
 ${paramsWgsl(P)}
 alias VT = ${VT};
@@ -138,6 +146,7 @@ fn vdot(a: VT, b: VT) -> f32 { return ${vdot}; }
 
 @compute @workgroup_size(${c.wg})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  ${bounds}
   let b = wg.z / p.kvHeads;
   let kvh = wg.z % p.kvHeads;
   let sub = tid / L;
@@ -156,12 +165,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
   var m: array<f32, R>;
   var l: array<f32, R>;
   var qpos: array<u32, R>;
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < nR; r++) {
     let slot = min(slot0 + r * SL + sub, nSlots - 1u);
     let i = slot / p.group;
     let h = kvh * p.group + slot % p.group;
     let qb = (b * p.seqQ + i) * p.qStrideW + h * HDW + li;
-    for (var d = 0u; d < DW; d++) { qr[r][d] = q[qb + d * L] * p.scale; }
+    for (var d = 0u; d < nD; d++) { qr[r][d] = q[qb + d * L] * p.scale; }
     m[r] = NEG;
     qpos[r] = p.qStart + i;
   }
@@ -170,16 +179,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
   for (var t0 = kBeg; t0 < kEnd; t0 += TK) {
     // Explicit zeros: a bare 'var s;' here kept the previous tile's scores on Dawn + lavapipe.
     var s = array<array<f32, TK>, R>();
-    for (var jj = 0u; jj < TK; jj++) {
+    for (var jj = 0u; jj < nT; jj++) {
       let kr = kvb + min(t0 + jj, kEnd - 1u) * p.kvStrideW;
-      for (var d = 0u; d < DW; d++) {
+      for (var d = 0u; d < nD; d++) {
         let kd = k[kr + d * L];
-        for (var r = 0u; r < R; r++) { s[r][jj] += vdot(qr[r][d], kd); }
+        for (var r = 0u; r < nR; r++) { s[r][jj] += vdot(qr[r][d], kd); }
       }
     }${reduce}
-    for (var r = 0u; r < R; r++) {
+    for (var r = 0u; r < nR; r++) {
       var mt = m[r];
-      for (var jj = 0u; jj < TK; jj++) {
+      for (var jj = 0u; jj < nT; jj++) {
         let j = t0 + jj;
         let ok = j < kEnd && (j < p.prefixLen || j <= qpos[r]);
         s[r][jj] = select(NEG, s[r][jj], ok);
@@ -188,25 +197,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
       let corr = exp(m[r] - mt);
       m[r] = mt;
       var ps = 0.0;
-      for (var jj = 0u; jj < TK; jj++) {
+      for (var jj = 0u; jj < nT; jj++) {
         // Test the score, not exp(NEG - mt): while every key so far is masked mt is NEG too.
         let e = select(0.0, exp(s[r][jj] - mt), s[r][jj] > -1.0e38);
         s[r][jj] = e;
         ps += e;
       }
       l[r] = l[r] * corr + ps;
-      for (var d = 0u; d < DW; d++) { acc[r][d] *= corr; }
+      for (var d = 0u; d < nD; d++) { acc[r][d] *= corr; }
     }
-    for (var jj = 0u; jj < TK; jj++) {
+    for (var jj = 0u; jj < nT; jj++) {
       let vr = kvb + min(t0 + jj, kEnd - 1u) * p.kvStrideW;
-      for (var d = 0u; d < DW; d++) {
+      for (var d = 0u; d < nD; d++) {
         let vd = v[vr + d * L];
-        for (var r = 0u; r < R; r++) { acc[r][d] += s[r][jj] * vd; }
+        for (var r = 0u; r < nR; r++) { acc[r][d] += s[r][jj] * vd; }
       }
     }
   }
 
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < nR; r++) {
     let slot = slot0 + r * SL + sub;
     if (slot < nSlots) {
       let i = slot / p.group;
@@ -270,12 +279,13 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   const hdw = headDim / vec;
   let lanesPerSlot = base.lanesPerSlot;
   while (hdw % lanesPerSlot !== 0) lanesPerSlot /= 2;
-  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts };
+  const opaqueLoops = isCpuAdapter(step.gpu);
+  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops };
   const group = heads / kvHeads;
   const slotsPerGroup = (c.wg / lanesPerSlot) * c.slotsPerLane;
   const blocks = Math.ceil((seqQ * group) / slotsPerGroup);
   const nSplit = split?.nSplit ?? 1;
-  const name = `attention_${headDim}_${vec}_${c.wg}_${lanesPerSlot}_${c.slotsPerLane}_${c.tile}${split ? '_split' : ''}${a.keyStarts ? '_ks' : ''}`;
+  const name = `attention_${headDim}_${vec}_${c.wg}_${lanesPerSlot}_${c.slotsPerLane}_${c.tile}${split ? '_split' : ''}${a.keyStarts ? '_ks' : ''}${opaqueLoops ? '_opaque' : ''}`;
   const bindings: ('read' | 'write')[] = ['read', 'read', 'read', 'write'];
   if (split) bindings.push('write');
   if (a.keyStarts) bindings.push('read');
@@ -298,6 +308,7 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
       keyStart: a.keyStart ?? 0,
       splitLen: split?.splitLen ?? 0xffffffff,
       nSplit,
+      zero: 0,
       scale: a.scale,
     },
     P,

@@ -1,0 +1,128 @@
+// Decode attention (flash-decoding): one query row per head over a KV cache. The keys are split into
+// chunks spread over workgroups (the split mode of the attention kernel in attention.ts writes each
+// chunk's unnormalised accumulator and its running (max, sum)); this file's kernel merges the chunks:
+// out = Σ_s e^(m_s−M)·acc_s / Σ_s e^(m_s−M)·l_s with M = max_s m_s. Without the split a 4096-token
+// cache would run on one workgroup per KV head.
+
+import type { Binding, Gpu, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import { attentionConfig, isCpuAdapter, recordAttention, type AttentionConfig } from './attention.js';
+
+const P = { heads: 'u32', headDim: 'u32', nSplit: 'u32', outStride: 'u32' } as const;
+const WG = 64;
+
+const code = /* wgsl */ `
+${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> acc: array<f32>;
+@group(0) @binding(1) var<storage, read> ml: array<vec2f>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+// One workgroup per (row, head): the (max, sum) loads are at uniform addresses, the lanes run over the head dim.
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let h = wg.x;
+  let row = wg.y;
+  let base = (row * p.heads + h) * p.nSplit;
+  var mx = -3.0e38;
+  for (var s = 0u; s < p.nSplit; s++) { mx = max(mx, ml[base + s].x); }
+  var l = 0.0;
+  for (var s = 0u; s < p.nSplit; s++) { l += exp(ml[base + s].x - mx) * ml[base + s].y; }
+  let inv = select(0.0, 1.0 / l, l > 0.0); // no visible key: zeros, as in prefill
+  for (var e = tid; e < p.headDim; e += ${WG}u) {
+    var a = 0.0;
+    for (var s = 0u; s < p.nSplit; s++) { a += exp(ml[base + s].x - mx) * acc[(base + s) * p.headDim + e]; }
+    out[row * p.outStride + h * p.headDim + e] = a * inv;
+  }
+}`;
+
+export interface DecodeAttentionArgs {
+  /** [batch, heads·headDim]: this step's query row per sequence. */
+  q: Binding;
+  /** KV cache [batch·maxLen, kvHeads·headDim]; keys 0..seqK−1 valid. */
+  k: Binding;
+  v: Binding;
+  /** [batch, heads·headDim]. */
+  out: Binding;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  scale: number;
+  seqK: number;
+  /** Keys below keyStart are masked (left padding). */
+  keyStart?: number;
+  /** u32 per sequence, overrides keyStart. */
+  keyStarts?: Binding;
+  batch?: number;
+  /** Cache rows per sequence (default seqK). */
+  maxLen?: number;
+  qStride?: number;
+  kvStride?: number;
+  outStride?: number;
+  /** Keys per chunk (default: by adapter, see `decodeSplitLen`). */
+  splitLen?: number;
+  config?: AttentionConfig;
+}
+
+/**
+ * Keys per chunk: enough chunks to fill the device (a CPU has 2 worker threads here, a GPU ~100
+ * multiprocessors), but no chunk under 64 keys so the reduce stays small next to the chunk work.
+ */
+export function decodeSplitLen(gpu: Gpu, seqK: number, kvHeads: number, batch: number): number {
+  const target = isCpuAdapter(gpu) ? 8 : 128;
+  const splits = Math.max(1, Math.floor(target / (kvHeads * batch)));
+  return Math.max(64, Math.ceil(seqK / splits / 16) * 16);
+}
+
+/** Scratch for the partial results, one per device, grown on demand (dispatches run in order, so reuse is safe). */
+const scratch = new WeakMap<Gpu, { acc: GPUBuffer; ml: GPUBuffer }>();
+function scratchFor(gpu: Gpu, records: number, headDim: number): { acc: GPUBuffer; ml: GPUBuffer } {
+  let s = scratch.get(gpu);
+  if (!s || s.acc.size < records * headDim * 4 || s.ml.size < records * 8) {
+    if (s) {
+      gpu.forgetBuffer(s.acc);
+      gpu.forgetBuffer(s.ml);
+    }
+    const accBytes = Math.max(records * headDim * 4, s?.acc.size ?? 0);
+    const mlBytes = Math.max(records * 8, s?.ml.size ?? 0);
+    s = { acc: gpu.buffer(accBytes, 'decode attention partials'), ml: gpu.buffer(mlBytes, 'decode attention max/sum') };
+    scratch.set(gpu, s);
+  }
+  return s;
+}
+
+/** out[h] = softmax_j(scale·q[h]·k[j]) v[j] over keys keyStart ≤ j < seqK of the cache (KV head floor(h/(heads/kvHeads))). */
+export function decodeAttention(step: Step, a: DecodeAttentionArgs): void {
+  const batch = a.batch ?? 1;
+  const splitLen = a.splitLen ?? decodeSplitLen(step.gpu, a.seqK, a.kvHeads, batch);
+  const nSplit = Math.max(1, Math.ceil(a.seqK / splitLen));
+  const { acc, ml } = scratchFor(step.gpu, batch * a.heads * nSplit, a.headDim);
+  recordAttention(
+    step,
+    {
+      q: a.q,
+      k: a.k,
+      v: a.v,
+      out: a.out,
+      seqQ: 1,
+      seqK: a.seqK,
+      heads: a.heads,
+      kvHeads: a.kvHeads,
+      headDim: a.headDim,
+      scale: a.scale,
+      prefixLen: a.seqK,
+      qStart: a.seqK - 1,
+      keyStart: a.keyStart,
+      keyStarts: a.keyStarts,
+      qStride: a.qStride,
+      kvStride: a.kvStride,
+      outStride: a.outStride,
+      batch,
+      kvBatchRows: a.maxLen ?? a.seqK,
+      config: a.config ?? attentionConfig(step.gpu, a.headDim),
+    },
+    { acc, ml, splitLen, nSplit },
+  );
+  const k = step.gpu.kernel({ name: 'attention_decode_reduce', bindings: ['read', 'read', 'write'], code });
+  const outStride = a.outStride ?? a.heads * a.headDim;
+  step.dispatch(k, [acc, ml, a.out], params({ heads: a.heads, headDim: a.headDim, nSplit, outStride }, P), [a.heads, batch]);
+}
