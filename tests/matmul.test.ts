@@ -4,8 +4,9 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
-import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
-import { normErr, randInt, randomBf16, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
+import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, prepareWeights, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
+import { weightTexture } from '../src/kernels/weight-texture.js';
+import { normErr, randInt, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
 
 const TOL = 1e-5;
 
@@ -20,49 +21,81 @@ interface Case {
   seed: number;
 }
 
-function dot(x: Float32Array, m: number, w: Float64Array, n: number, K: number): number {
+/** bf16 word → its value, for the reference. */
+const BF16 = (() => {
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer), t = new Float64Array(65536);
+  for (let i = 0; i < 65536; i++) {
+    u[0] = i << 16;
+    t[i] = f[0]!;
+  }
+  return t;
+})();
+
+/** Random bf16 words with |value| in [2^-8, 0.5): fast enough for the 33 M-element real shapes. */
+function randomWords(n: number, seed: number): Uint16Array {
+  const r = rng(seed);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = (r() * 0x100000) >>> 0;
+    out[i] = ((b & 1) << 15) | ((119 + ((b >>> 1) % 7)) << 7) | ((b >>> 4) & 0x7f);
+  }
+  return out;
+}
+
+function dot(x: Float32Array, m: number, w: Uint16Array, n: number, K: number): number {
   let s = 0;
-  for (let k = 0; k < K; k++) s += x[m * K + k]! * w[n * K + k]!;
+  for (let k = 0; k < K; k++) s += x[m * K + k]! * BF16[w[n * K + k]!]!;
   return s;
 }
 
 const gelu = (z: number) => 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
 
-/** Runs one case through `variant` and returns the normwise error against float64. */
+/**
+ * Runs one case through `variant` and returns the normwise error against float64 — over all
+ * columns, or for big weights over 97 random columns plus the first and last (the GPU still
+ * computes them all).
+ */
 async function runCase(gpu: Gpu, variant: MatmulVariant, c: Case): Promise<number> {
   const { M, K, N } = c;
   const x = randomF32(M * K, c.seed);
-  const w = randomBf16(N * K, c.seed + 1, 0.5);
-  const u = randomBf16(N * K, c.seed + 2, 0.5);
-  const bias = randomBf16(N, c.seed + 3);
+  const w = randomWords(N * K, c.seed + 1);
+  const u = c.geglu ? randomWords(N * K, c.seed + 2) : w;
+  const bias = randomWords(N, c.seed + 3);
   const init = randomF32(M * N, c.seed + 4);
   const gx = gpu.upload(x, 'x');
-  const gw = uploadWeight(gpu, w.words, [N, K], c.shardRows, 'w');
-  const gu = uploadWeight(gpu, u.words, [N, K], c.shardRows, 'up');
-  const gb = uploadWeight(gpu, bias.words, [N], N, 'bias');
+  const gw = uploadWeight(gpu, w, [N, K], c.shardRows, 'w');
+  const gu = uploadWeight(gpu, u, [N, K], c.shardRows, 'up');
+  const gb = uploadWeight(gpu, bias, [N], N, 'bias');
   const out = gpu.upload(init, 'out');
+  if (variant === 'texture') await prepareWeights(gpu, [gw, gu], 'texture');
   const step = gpu.step('matmul test');
   if (c.geglu) linearGeglu(step, { x: gx, gate: gw, up: gu, out, M, K, N, variant });
   else linear(step, { x: gx, w: gw, bias: c.bias ? gb : undefined, out, M, K, N, accumulate: c.accumulate, variant });
   step.end();
-  const got = await gpu.readF32(out, 0, M * N);
-  const ref = new Float64Array(M * N);
+  const all = await gpu.readF32(out, 0, M * N);
+  for (const b of [gx, out, ...gw.shards.map((s) => s.buffer), ...gu.shards.map((s) => s.buffer), gb.shards[0]!.buffer]) b.destroy();
+  for (const t of [weightTexture(gw), weightTexture(gu)]) t?.texture.destroy();
+  const r = rng(c.seed + 5);
+  const cols = N * K <= 1 << 20 ? [...Array(N).keys()] : [0, N - 1, ...Array.from({ length: 97 }, () => Math.floor(r() * N))];
+  const got: number[] = [];
+  const ref: number[] = [];
   for (let m = 0; m < M; m++) {
-    for (let n = 0; n < N; n++) {
-      const g = dot(x, m, w.values, n, K);
-      let v = c.geglu ? gelu(g) * dot(x, m, u.values, n, K) : g + (c.bias ? bias.values[n]! : 0);
+    for (const n of cols) {
+      const g = dot(x, m, w, n, K);
+      let v = c.geglu ? gelu(g) * dot(x, m, u, n, K) : g + (c.bias ? BF16[bias[n]!]! : 0);
       if (c.accumulate && !c.geglu) v += init[m * N + n]!;
-      ref[m * N + n] = v;
+      ref.push(v);
+      got.push(all[m * N + n]!);
     }
   }
-  for (const b of [gx, out, ...gw.shards.map((s) => s.buffer), ...gu.shards.map((s) => s.buffer), gb.shards[0]!.buffer]) b.destroy();
   return normErr(got, ref);
 }
 
-function randomCase(seed: number, maxRows: number): Case {
+function randomCase(seed: number, variant: MatmulVariant): Case {
   const r = rng(seed);
-  const M = r() < 0.3 ? 1 : randInt(r, 1, Math.min(maxRows, 150));
-  const K = r() < 0.5 ? randInt(r, 1, 40) * 2 + 1 : randInt(r, 1, 80) * 8; // odd K straddles rows
+  const M = r() < 0.3 ? 1 : randInt(r, 1, Math.min(variantMaxRows(variant), 150));
+  // Odd K straddles rows (buffer variants); the texture variant takes K % 8 == 0.
+  const K = r() < 0.5 && variant !== 'texture' ? randInt(r, 1, 40) * 2 + 1 : randInt(r, 1, 80) * 8;
   const N = randInt(r, 1, 300);
   return {
     M, K, N,
@@ -77,8 +110,8 @@ function randomCase(seed: number, maxRows: number): Case {
 describe.each(MATMUL_VARIANTS)('matmul variant %s', (variant) => {
   it('matches float64 on random shapes', async () => {
     const gpu = await testGpu();
-    for (let i = 0; i < 24; i++) {
-      const c = randomCase(1000 * i + variant.length, variantMaxRows(variant));
+    for (let i = 0; i < 14; i++) {
+      const c = randomCase(1000 * i + variant.length, variant);
       const err = await runCase(gpu, variant, c);
       expect(err, JSON.stringify(c)).toBeLessThanOrEqual(TOL);
     }
@@ -97,7 +130,8 @@ describe.each(MATMUL_VARIANTS)('matmul variant %s', (variant) => {
     }
   });
 
-  it('LM-head-like sharding: 32768-row shards, the last one partial', async () => {
+  // The tied LM head stays in buffer shards (the embedding gather reads them): buffer variants only.
+  it.skipIf(variant === 'texture')('LM-head-like sharding: 32768-row shards, the last one partial', async () => {
     const gpu = await testGpu();
     const err = await runCase(gpu, variant, { M: 1, K: 2048, N: 32768 + 1000, bias: false, accumulate: false, geglu: false, shardRows: 32768, seed: 7 });
     expect(err).toBeLessThanOrEqual(TOL);
@@ -110,23 +144,23 @@ describe('matmul decisions', () => {
     const K = 64, M = 1;
     const x = randomF32(M * K, 1);
     const shapes = [48, 16, 16];
-    const ws = shapes.map((N, i) => randomBf16(N * K, 10 + i));
+    const ws = shapes.map((N, i) => randomWords(N * K, 10 + i));
     const gx = gpu.upload(x, 'x');
-    const gws = ws.map((w, i) => uploadWeight(gpu, w.words, [shapes[i]!, K]));
+    const gws = ws.map((w, i) => uploadWeight(gpu, w, [shapes[i]!, K]));
     const outs = shapes.map((N) => gpu.buffer(M * N * 4, 'out'));
     const step = gpu.step('linearMany');
     linearMany(step, { x: gx, ws: gws, outs, M, K });
     step.end();
     for (let i = 0; i < shapes.length; i++) {
       const got = await gpu.readF32(outs[i]!, 0, M * shapes[i]!);
-      const ref = Float64Array.from({ length: shapes[i]! }, (_, n) => dot(x, 0, ws[i]!.values, n, K));
+      const ref = Float64Array.from({ length: shapes[i]! }, (_, n) => dot(x, 0, ws[i]!, n, K));
       expect(normErr(got, ref)).toBeLessThanOrEqual(TOL);
     }
   });
 
   it('rejects mismatched weight shapes', async () => {
     const gpu = await testGpu();
-    const w = uploadWeight(gpu, randomBf16(8 * 4, 1).words, [8, 4]);
+    const w = uploadWeight(gpu, randomWords(8 * 4, 1), [8, 4]);
     const step = gpu.step('bad');
     expect(() => linear(step, { x: gpu.buffer(16, 'x'), w, out: gpu.buffer(32, 'o'), M: 1, K: 4, N: 9 })).toThrow(/shape/);
   });

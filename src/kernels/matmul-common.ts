@@ -75,6 +75,6 @@ fn store(m: u32, n: u32, g: f32, u: f32) {
 }
 
 /** The bindings in the order the WGSL above declares them, after the kernel's leading ones. */
-export function epilogueBindings(b: MatmulBuffers): Binding[] {
+export function epilogueBindings(b: Pick<MatmulBuffers, 'bias' | 'out'>): Binding[] {
   return b.bias ? [b.bias, b.out] : [b.out];
 }

@@ -6,28 +6,70 @@ import type { Binding, Gpu, Step } from '../device.js';
 import type { GpuWeight } from '../weights.js';
 import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
 import { GEMV_MAX_ROWS, matmulGemv } from './matmul-gemv.js';
+import { matmulTexture, textureTiling, type TextureTiling } from './matmul-texture.js';
 import { matmulTiled } from './matmul-tiled.js';
+import { packWeightTexture, texturable, weightTexture } from './weight-texture.js';
 
-/** Every kernel that can compute a linear layer; tests and benches force one through `variant`. */
-export type MatmulVariant = 'tiled' | 'gemv';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'gemv'];
+/**
+ * Every kernel that can compute a linear layer; tests and benches force one through `variant`.
+ * 'tiled' and 'gemv' read weights from buffers (the GPU variants); 'texture' reads weights packed by
+ * prepareWeights (the CPU-adapter variant, any M).
+ */
+export type MatmulVariant = 'tiled' | 'gemv' | 'texture';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'gemv', 'texture'];
 
-/** Which variant serves many rows (GEMM) and which serves M ≤ GEMV_MAX_ROWS (decode). */
+/**
+ * Per adapter: where prepareWeights puts weights, and which buffer variant serves many rows (GEMM)
+ * and M ≤ GEMV_MAX_ROWS (decode). Texture-packed weights always go to 'texture'.
+ */
 export interface MatmulPlan {
+  layout: 'buffer' | 'texture';
   gemm: MatmulVariant;
   gemv: MatmulVariant;
 }
 
 const plans = new WeakMap<Gpu, MatmulPlan>();
 
+/**
+ * Software adapters (lavapipe/llvmpipe, SwiftShader) scalarise per-lane buffer and shared-memory
+ * loads, which is what the GPU variants live on; textures and uniform-address loads stay cheap there.
+ */
+export function isCpuAdapter(gpu: Gpu): boolean {
+  const i = gpu.adapterInfo;
+  return /llvmpipe|lavapipe|swiftshader/i.test(`${i?.vendor} ${i?.architecture} ${i?.device} ${i?.description}`);
+}
+
 export function matmulPlan(gpu: Gpu): MatmulPlan {
   let plan = plans.get(gpu);
-  if (!plan) plans.set(gpu, (plan = { gemm: 'tiled', gemv: 'gemv' }));
+  if (!plan) {
+    plan = isCpuAdapter(gpu) ? { layout: 'texture', gemm: 'tiled', gemv: 'gemv' } : { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' };
+    plans.set(gpu, plan);
+  }
   return plan;
+}
+
+/** Overrides the plan (benches comparing layouts, tests). */
+export function setMatmulPlan(gpu: Gpu, plan: MatmulPlan): void {
+  plans.set(gpu, plan);
+}
+
+/**
+ * Moves weights into the layout the plan wants, one tensor at a time (each source buffer is
+ * destroyed as soon as its copy exists). Weights that do not fit the texture layout (sharded tables
+ * K % 8 ≠ 0) stay in buffers and use the buffer variants; leave out weights that other kernels read
+ * as buffers (the tied embedding / LM head, whose GEMV then reads the buffer shards).
+ */
+export async function prepareWeights(gpu: Gpu, weights: GpuWeight[], layout = matmulPlan(gpu).layout): Promise<void> {
+  if (layout === 'buffer') return;
+  for (const w of weights) {
+    if (weightTexture(w) || w.shape.length !== 2 || w.shape[1]! % 8 !== 0 || !texturable(gpu, w)) continue;
+    await packWeightTexture(gpu, w);
+  }
 }
 
 /** The largest M a variant takes (GEMV kernels keep all rows' accumulators in registers). */
 export function variantMaxRows(v: MatmulVariant): number {
+  // 'texture' serves any M (8 rows per lane when M > 8).
   return v === 'gemv' ? GEMV_MAX_ROWS : Infinity;
 }
 
@@ -45,6 +87,8 @@ export interface LinearArgs {
   accumulate?: boolean;
   /** Force a variant (tests, benches); default: matmulPlan(gpu). */
   variant?: MatmulVariant;
+  /** Force the texture variant's tiling (benches). */
+  tiling?: TextureTiling;
 }
 
 /** out[M, N] (+)= x[M, K] · wᵀ (+ bias). */
@@ -94,7 +138,7 @@ function checkWeight(w: GpuWeight, N: number, K?: number): void {
   if (w.shape.length !== want.length || w.shape.some((d, i) => d !== want[i])) {
     throw new Error(`matmul: weight ${w.name} has shape [${w.shape.join(', ')}], expected [${want.join(', ')}]`);
   }
-  if (w.shards.length === 0) throw new Error(`matmul: weight ${w.name} has no data`);
+  if (w.shards.length === 0 && !weightTexture(w)) throw new Error(`matmul: weight ${w.name} has no data`);
 }
 
 interface RunArgs {
@@ -105,17 +149,29 @@ interface RunArgs {
   K: number;
   N: number;
   variant?: MatmulVariant;
+  tiling?: TextureTiling;
 }
 
 function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue): void {
   if (a.M === 0 || a.N === 0) return;
-  const plan = matmulPlan(step.gpu);
-  const variant = a.variant ?? (a.M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm);
-  if (a.M > variantMaxRows(variant)) throw new Error(`matmul: variant ${variant} takes at most ${variantMaxRows(variant)} rows, got M=${a.M}`);
   if (a.bias && a.bias.shards.length !== 1) throw new Error(`matmul: sharded bias ${a.bias.name} is not supported`);
   const [w, up] = ws as [GpuWeight, GpuWeight?];
+  const bias = a.bias?.shards[0]!.buffer;
+  const tex = weightTexture(w);
+  if (tex) {
+    const upTex = up && weightTexture(up);
+    if (up && !upTex) throw new Error(`matmul: ${w.name} is a texture but ${up.name} is not`);
+    if (a.variant && a.variant !== 'texture') throw new Error(`matmul: ${w.name} is packed into a texture, variant ${a.variant} reads buffers`);
+    const s: MatmulShape = { M: a.M, K: a.K, N: a.N, ldo: a.N, colOff: 0 };
+    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu));
+    return;
+  }
+  const plan = matmulPlan(step.gpu);
+  const variant = a.variant ?? (a.M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm);
+  if (variant === 'texture') throw new Error(`matmul: ${w.name} was not packed by prepareWeights`);
+  if (a.M > variantMaxRows(variant)) throw new Error(`matmul: variant ${variant} takes at most ${variantMaxRows(variant)} rows, got M=${a.M}`);
   w.shards.forEach((shard, i) => {
-    const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias: a.bias?.shards[0]!.buffer, out: a.out };
+    const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias, out: a.out };
     const s: MatmulShape = { M: a.M, K: a.K, N: shard.rows, ldo: a.N, colOff: shard.rowStart };
     if (variant === 'gemv') matmulGemv(step, b, s, e);
     else matmulTiled(step, b, s, e);

@@ -1,0 +1,94 @@
+// The CPU-adapter (lavapipe) matmul: bf16 weights in an rgba32uint texture (weight-texture.ts),
+// every lane owns R rows × C columns of the output. Per 8-wide K slice a lane fetches C texels
+// (16 B = 8 bf16 each, the cheapest wide load llvmpipe has) and reads the R rows' 8 activations at
+// addresses that are the same for every lane, which llvmpipe turns into one scalar load instead of
+// its per-lane loop (a per-lane storage load costs ~70 FMAs there, see docs/lavapipe spec); with
+// `broadcast`, lane r of each subgroup loads row r and subgroupBroadcast shares it instead. No
+// shared memory, no barriers. R = 8 serves GEMM (each texel feeds 64 FMAs), R = M ≤ 8 serves decode
+// (each weight byte read once). Needs K % 8 == 0 (x is read as vec4).
+
+import type { Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import { P, epilogueBindings, epilogueKey, epilogueWgsl, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import type { WeightTexture } from './weight-texture.js';
+
+export interface TextureTiling {
+  /** Output rows per lane (= subgroup size with broadcast). */
+  rows: number;
+  /** Output columns per lane. */
+  cols: number;
+  /** Lanes per workgroup. */
+  lanes: number;
+  broadcast: boolean;
+}
+
+/** Tilings measured best on lavapipe (bench/matmul.ts): GEMM, and decode with M rows. */
+export function textureTiling(M: number, geglu: boolean): TextureTiling {
+  if (M > 4) return { rows: 8, cols: geglu ? 8 : 16, lanes: 16, broadcast: false };
+  return { rows: M, cols: 4, lanes: 16, broadcast: false };
+}
+
+// Everything is unrolled here in TypeScript: llvmpipe keeps loop-indexed private arrays in memory,
+// and named scalars are what lets the R×C accumulators live in registers.
+function code(e: Epilogue, t: TextureTiling): string {
+  const { rows: R, cols: C, lanes: L } = t;
+  const up = e.geglu;
+  const rs = [...Array(R).keys()];
+  const cs = [...Array(C).keys()];
+  const xLoad = t.broadcast
+    ? `let mine = x[xrow(m0 + sg) + 2u * t];
+    let mine1 = x[xrow(m0 + sg) + 2u * t + 1u];
+    ${rs.map((r) => `let xa${r} = subgroupBroadcast(mine, ${r}u); let xb${r} = subgroupBroadcast(mine1, ${r}u);`).join('\n    ')}`
+    : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + 2u * t]; let xb${r} = x[xrow(m0 + ${r}u) + 2u * t + 1u];`).join('\n    ');
+  const fetch = (tex: string, acc: string) =>
+    cs.map((j) => `{
+      let v = textureLoad(${tex}, vec2u(t, row${j}), layer${j}, 0);
+      let lo = vec4f(lo16(v.x), hi16(v.x), lo16(v.y), hi16(v.y));
+      let hi = vec4f(lo16(v.z), hi16(v.z), lo16(v.w), hi16(v.w));
+      ${rs.map((r) => `${acc}${r}_${j} = ${fmaChain(r, `${acc}${r}_${j}`)};`).join('\n      ')}
+    }`).join('\n    ');
+  // Eight chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
+  const fmaChain = (r: number, acc: string) =>
+    ['x', 'y', 'z', 'w'].flatMap((c) => [`xa${r}.${c}, lo.${c}`]).concat(['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
+      .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
+  const decl = (acc: string) => rs.flatMap((r) => cs.map((j) => `var ${acc}${r}_${j} = 0.0;`)).join(' ');
+  return /* wgsl */ `
+${t.broadcast ? 'enable subgroups;' : ''}
+${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var w: texture_2d_array<u32>;
+${up ? '@group(0) @binding(2) var wu: texture_2d_array<u32>;' : ''}
+${epilogueWgsl(e, up ? 3 : 2)}
+${unpackWgsl}
+
+// vec4 index of row m's first element; rows past M read row M-1 (their results are dropped).
+fn xrow(m: u32) -> u32 { return min(m, p.M - 1u) * (p.K / 4u); }
+
+@compute @workgroup_size(${L})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32${t.broadcast ? ', @builtin(subgroup_invocation_id) sg: u32' : ''}) {
+  let m0 = wg.y * ${R}u;
+  let c0 = wg.x * ${L * C}u + lane * ${C}u;
+  let H = textureDimensions(w).y; // rows per layer
+  // Columns past N fetch the last row (in bounds); their results are dropped.
+  ${cs.map((j) => `let n${j} = min(c0 + ${j}u, p.N - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
+  ${decl('a')}
+  ${up ? decl('u') : ''}
+  for (var t = 0u; t < p.K / 8u; t++) {
+    ${xLoad}
+    ${fetch('w', 'a')}
+    ${up ? fetch('wu', 'u') : ''}
+  }
+  ${rs.flatMap((r) => cs.map((j) => `if (m0 + ${r}u < p.M && c0 + ${j}u < p.N) { store(m0 + ${r}u, c0 + ${j}u, a${r}_${j}, ${up ? `u${r}_${j}` : '0.0'}); }`)).join('\n  ')}
+}`;
+}
+
+export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 'out'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
+  if (s.K % 8 !== 0) throw new Error(`matmulTexture: K=${s.K} is not a multiple of 8`);
+  const k = step.gpu.kernel({
+    name: `matmul-texture-${epilogueKey(e)}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}`,
+    bindings: ['read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
+    code: code(e, t),
+  });
+  const bindings = [b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
+  step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
+}

@@ -1,0 +1,93 @@
+// bf16 weights [N, K] repacked into an rgba32uint 2-D array texture for the CPU-adapter matmul:
+// texel (t, row, layer) holds elements 8t..8t+7 of weight row n = layer·H + row (K padded with
+// zeros to a multiple of 8), so one textureLoad fetches 16 bytes — on lavapipe a texture fetch costs
+// a third of a per-lane storage load. Tall weights fold into layers of H ≤ maxTextureDimension2D
+// rows. The pack kernel reads the loader's buffers element-wise (any K, any shard split).
+
+import type { Gpu } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import type { GpuWeight } from '../weights.js';
+import { flatIndex, grid } from './grid.js';
+
+export interface WeightTexture {
+  texture: GPUTexture;
+  view: GPUTextureView;
+  /** Rows per layer. */
+  H: number;
+  /** Texels per row: ceil(K / 8). */
+  W: number;
+}
+
+const textures = new WeakMap<GpuWeight, WeightTexture>();
+
+/** The texture a weight was packed into, if it was. */
+export function weightTexture(w: GpuWeight): WeightTexture | undefined {
+  return textures.get(w);
+}
+
+/** Whether a weight fits the texture layout on this device. */
+export function texturable(gpu: Gpu, w: GpuWeight): boolean {
+  if (w.shape.length !== 2) return false;
+  const [N, K] = w.shape as [number, number];
+  const H = Math.min(N, gpu.limits.maxTextureDimension2D);
+  return Math.ceil(K / 8) <= gpu.limits.maxTextureDimension2D && Math.ceil(N / H) <= gpu.limits.maxTextureArrayLayers;
+}
+
+const P = { K: 'u32', rows: 'u32', rowStart: 'u32', W: 'u32', H: 'u32' } as const;
+const WG = 64;
+
+const code = /* wgsl */ `
+${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var tex: texture_storage_2d_array<rgba32uint, write>;
+
+fn half(r: u32, k: u32) -> u32 {
+  if (k >= p.K) { return 0u; }
+  let e = r * p.K + k;
+  return (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex(WG)};
+  if (i >= p.rows * p.W) { return; }
+  let r = i / p.W;
+  let t = i % p.W;
+  var v: vec4u;
+  for (var j = 0u; j < 4u; j++) {
+    v[j] = half(r, 8u * t + 2u * j) | (half(r, 8u * t + 2u * j + 1u) << 16u);
+  }
+  let n = p.rowStart + r;
+  textureStore(tex, vec2u(t, n % p.H), n / p.H, v);
+}`;
+
+/**
+ * Packs `w` into a texture, then destroys its buffers (the texture is the only copy afterwards:
+ * `w.shards` becomes empty). Waits for the GPU so that only one tensor is ever held twice.
+ */
+export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightTexture> {
+  const [N, K] = w.shape as [number, number];
+  const H = Math.min(N, gpu.limits.maxTextureDimension2D);
+  const W = Math.ceil(K / 8);
+  const texture = gpu.device.createTexture({
+    label: w.name,
+    size: [W, H, Math.ceil(N / H)],
+    format: 'rgba32uint',
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+  });
+  const wt: WeightTexture = { texture, view: texture.createView({ dimension: '2d-array' }), H, W };
+  const kernel = gpu.kernel({ name: 'weight-texture-pack', bindings: ['read', 'storage-texture'], code });
+  const step = gpu.step(`pack ${w.name}`);
+  for (const s of w.shards) {
+    step.dispatch(kernel, [s.buffer, wt.view], params({ K, rows: s.rows, rowStart: s.rowStart, W, H }, P), grid(s.rows * W, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
+  }
+  step.end();
+  await gpu.finish(`pack ${w.name}`);
+  for (const s of w.shards) {
+    gpu.forgetBuffer(s.buffer);
+    s.buffer.destroy();
+  }
+  w.shards = [];
+  textures.set(w, wt);
+  return wt;
+}
