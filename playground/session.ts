@@ -79,7 +79,10 @@ export function explainError(e: unknown): { title: string; detail: string } {
       detail: insecure ? `${msg}\nThis page is not a secure context: WebGPU needs https, or http on 127.0.0.1 / localhost.` : msg,
     };
   }
-  if (e instanceof GpuError && /limit/i.test(msg)) return { title: 'This GPU adapter lacks a limit the model needs', detail: msg };
+  // Dawn's validation messages and the loader's binding check both name the limit that was hit.
+  if ((e instanceof GpuError || e instanceof CheckpointError) && /\blimit\b|larger than the maximum/i.test(msg)) {
+    return { title: 'This GPU adapter lacks a limit the model needs', detail: msg };
+  }
   if (e instanceof CheckpointError) return { title: 'The model folder is incomplete or invalid', detail: msg };
   if (e instanceof GpuError) return { title: 'GPU error', detail: msg };
   return { title: 'Something went wrong', detail: msg };

@@ -23,7 +23,9 @@ export async function run(argv: string[]): Promise<number> {
   const port = int(o.port, 'port', 8000);
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const modelDir = o.model ?? (await demoModelDir(true));
-  const server = await startPlaygroundServer({ modelDir, port });
+  const server = await startPlaygroundServer({ modelDir, port }).catch((e: NodeJS.ErrnoException) => {
+    throw e.code === 'EADDRINUSE' ? new UsageError(`port ${port} on 127.0.0.1 is in use; pick another with --port (0 = any free port)`) : e;
+  });
   console.log(`playground: ${server.url}  (model: ${modelDir}; Ctrl-C to stop)`);
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
