@@ -1,6 +1,7 @@
 // Attention timings from timestamp queries: prefill (Gemma 8×256 over 260 tokens with the prefix
 // mask; SigLIP 16×72 over 256/1024/4096 tokens) and decode over 300/1100 cached keys.
-// npx esbuild bench/attention.ts --bundle --platform=node --format=esm --packages=external --outfile=/tmp/att.mjs && node /tmp/att.mjs [reps]
+// npx esbuild bench/attention.ts --bundle --platform=node --format=esm --packages=external --outfile=node_modules/.att.mjs && node node_modules/.att.mjs [reps]
+// (bundled inside node_modules so that the external packages resolve)
 
 import { requestGpu } from '../src/node/gpu.js';
 import { attention, attentionConfig } from '../src/kernels/attention.js';
