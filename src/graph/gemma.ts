@@ -4,6 +4,7 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { attention } from '../kernels/attention.js';
+import { decodeAttention } from '../kernels/attention-decode.js';
 import { embed } from '../kernels/embed.js';
 import { linear, linearGeglu, linearMany } from '../kernels/matmul.js';
 import { rmsNorm } from '../kernels/norm.js';
@@ -105,6 +106,11 @@ export class Gemma {
     this.keyStarts = gpu.buffer(maxBatch * 4, 'gemma.key_starts');
   }
 
+  /** The weights only Linear layers read (not the tied embedding, which the gather reads too). */
+  linearWeights(): GpuWeight[] {
+    return this.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]);
+  }
+
   /** out[r] = E[ids[r]] · sqrt(hidden). */
   embedTokens(step: Step, ids: Binding, out: Binding, rows: number): void {
     embed(step, { ids, table: this.embedTable, out, rows, dim: this.cfg.hiddenSize, scale: this.embedScale });
@@ -165,11 +171,10 @@ export class Gemma {
         step.copy(this.vNew, b * kvDim * 4, this.vCache[i]!, cacheRow * kvDim * 4, kvDim * 4);
       }
       // The new token (at cache row `row`) sees every earlier key of its sequence and itself.
-      attention(step, {
+      decodeAttention(step, {
         q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
-        seqQ: 1, seqK: row + 1, heads: numHeads, kvHeads: numKvHeads, headDim,
-        scale: 1 / Math.sqrt(headDim), prefixLen: 0, qStart: row,
-        keyStarts: this.keyStarts, batch: rows, kvBatchRows: this.maxLen,
+        heads: numHeads, kvHeads: numKvHeads, headDim, scale: 1 / Math.sqrt(headDim),
+        seqK: row + 1, keyStarts: this.keyStarts, batch: rows, maxLen: this.maxLen,
       });
       linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
       this.mlpBlock(step, l, x, rows);

@@ -3,6 +3,7 @@
 // next-token logits. Choosing tokens and streaming them live in generate.ts.
 
 import type { Gpu, Step } from '../device.js';
+import { prepareWeights } from '../kernels/matmul.js';
 import type { LoadedCheckpoint } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import { Gemma, type Batch } from './gemma.js';
@@ -51,6 +52,7 @@ export class PaliGemma {
    * outputs then differ from PaliGemma's; tests use it to prove the prefix is bidirectional).
    */
   causalPrefix = false;
+  private weightsPrepared = false;
   private plan: Plan | undefined;
   private current: Batch | undefined;
   /** Tokens so far per sequence (padded), i.e. the cache row of the next token. */
@@ -116,6 +118,13 @@ export class PaliGemma {
     return this.plan;
   }
 
+  /** Once: Linear weights move into the layout the adapter's matmul kernels read fastest. */
+  private async prepareWeights(gemma: Gemma): Promise<void> {
+    if (this.weightsPrepared) return;
+    await prepareWeights(this.gpu, [...this.vision.linearWeights(), ...this.projector.linearWeights(), ...gemma.linearWeights()]);
+    this.weightsPrepared = true;
+  }
+
   private get active(): { plan: Plan; batch: Batch } {
     if (!this.plan || !this.current) throw new Error('prefill() first');
     return { plan: this.plan, batch: this.current };
@@ -128,6 +137,7 @@ export class PaliGemma {
   async prefill(inputs: SequenceInput[], maxNewTokens: number, timings?: GenerationTimings): Promise<Batch> {
     const batch = this.layout(inputs, maxNewTokens);
     const plan = this.ensurePlan(batch, maxNewTokens);
+    await this.prepareWeights(plan.gemma);
     plan.gemma.recordQueries(this.recordQueries ? maxNewTokens : 0);
     const { numImageTokens: n, imageTokenId, padId } = this.config;
     const rowBytes = this.config.text.hiddenSize * 4;

@@ -17,6 +17,10 @@ export class Projector {
     this.b = w('linear.bias');
   }
 
+  linearWeights(): GpuWeight[] {
+    return [this.w];
+  }
+
   /** x: [rows, visionHidden] → out: [rows, textHidden]. */
   project(step: Step, x: Binding, out: Binding, rows: number): void {
     const [n, k] = this.w.shape as [number, number];
