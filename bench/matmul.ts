@@ -129,6 +129,7 @@ async function main(): Promise<void> {
     ['texture Mx4x16', 'texture', (M) => T(M, 4, 16)],
     ['texture Mx8x16', 'texture', (M) => T(M, 8, 16)],
     ['texture Mx2x32', 'texture', (M) => T(M, 2, 32)],
+    ['lanes', 'lanes'],
     ['gemv', 'gemv'],
   ];
   for (const [M, K, N, geglu] of GEMVS) {

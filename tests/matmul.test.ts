@@ -94,8 +94,8 @@ async function runCase(gpu: Gpu, variant: MatmulVariant, c: Case): Promise<numbe
 function randomCase(seed: number, variant: MatmulVariant): Case {
   const r = rng(seed);
   const M = r() < 0.3 ? 1 : randInt(r, 1, Math.min(variantMaxRows(variant), 150));
-  // Odd K straddles rows (buffer variants); the texture variant takes K % 8 == 0.
-  const K = r() < 0.5 && variant !== 'texture' ? randInt(r, 1, 40) * 2 + 1 : randInt(r, 1, 80) * 8;
+  // Odd K straddles rows (tiled, gemv); texture and lanes take K % 8 == 0.
+  const K = r() < 0.5 && (variant === 'tiled' || variant === 'gemv') ? randInt(r, 1, 40) * 2 + 1 : randInt(r, 1, 80) * 8;
   const N = randInt(r, 1, 300);
   return {
     M, K, N,
@@ -124,7 +124,8 @@ describe.each(MATMUL_VARIANTS)('matmul variant %s', (variant) => {
   ])('real shape K=%i N=%i', async (K, N) => {
     const gpu = await testGpu();
     const M = Math.min(3, variantMaxRows(variant));
-    for (const geglu of N === 16384 ? [false, true] : [false]) {
+    // GEGLU at the real MLP shape for the decode/lavapipe variants (tiled pads M=3 to 64 rows: slow on a CPU adapter).
+    for (const geglu of N === 16384 && variant !== 'tiled' ? [false, true] : [false]) {
       const err = await runCase(gpu, variant, { M, K, N, bias: K === 1152, accumulate: N === 2048, geglu, shardRows: N, seed: K + N });
       expect(err).toBeLessThanOrEqual(TOL);
     }

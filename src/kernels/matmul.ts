@@ -6,6 +6,7 @@ import type { Binding, Gpu, Step } from '../device.js';
 import type { GpuWeight } from '../weights.js';
 import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
 import { GEMV_MAX_ROWS, matmulGemv } from './matmul-gemv.js';
+import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
 import { matmulTexture, textureTiling, type TextureTiling } from './matmul-texture.js';
 import { matmulTiled } from './matmul-tiled.js';
 import { packWeightTexture, texturable, weightTexture } from './weight-texture.js';
@@ -13,10 +14,11 @@ import { packWeightTexture, texturable, weightTexture } from './weight-texture.j
 /**
  * Every kernel that can compute a linear layer; tests and benches force one through `variant`.
  * 'tiled' and 'gemv' read weights from buffers (the GPU variants); 'texture' reads weights packed by
- * prepareWeights (the CPU-adapter variant, any M).
+ * prepareWeights (the CPU-adapter variant, any M); 'lanes' is the CPU-adapter GEMV over buffer
+ * weights (the LM head), K % 8 == 0.
  */
-export type MatmulVariant = 'tiled' | 'gemv' | 'texture';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'gemv', 'texture'];
+export type MatmulVariant = 'tiled' | 'gemv' | 'texture' | 'lanes';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'gemv', 'texture', 'lanes'];
 
 /**
  * Per adapter: where prepareWeights puts weights, and which buffer variant serves many rows (GEMM)
@@ -39,10 +41,16 @@ export function isCpuAdapter(gpu: Gpu): boolean {
   return /llvmpipe|lavapipe|swiftshader/i.test(`${i?.vendor} ${i?.architecture} ${i?.device} ${i?.description}`);
 }
 
+/** Subgroups of exactly 8 lanes (lavapipe): matmul-texture can share x rows by subgroupBroadcast. */
+function subgroupsOf8(gpu: Gpu): boolean {
+  const i = gpu.adapterInfo as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
+  return gpu.features.subgroups && i?.subgroupMinSize === 8 && i.subgroupMaxSize === 8;
+}
+
 export function matmulPlan(gpu: Gpu): MatmulPlan {
   let plan = plans.get(gpu);
   if (!plan) {
-    plan = isCpuAdapter(gpu) ? { layout: 'texture', gemm: 'tiled', gemv: 'gemv' } : { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' };
+    plan = isCpuAdapter(gpu) ? { layout: 'texture', gemm: 'tiled', gemv: 'lanes' } : { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' };
     plans.set(gpu, plan);
   }
   return plan;
@@ -70,7 +78,7 @@ export async function prepareWeights(gpu: Gpu, weights: GpuWeight[], layout = ma
 /** The largest M a variant takes (GEMV kernels keep all rows' accumulators in registers). */
 export function variantMaxRows(v: MatmulVariant): number {
   // 'texture' serves any M (8 rows per lane when M > 8).
-  return v === 'gemv' ? GEMV_MAX_ROWS : Infinity;
+  return v === 'gemv' ? GEMV_MAX_ROWS : v === 'lanes' ? LANES_MAX_ROWS : Infinity;
 }
 
 export interface LinearArgs {
@@ -107,6 +115,7 @@ export interface LinearGegluArgs {
   K: number;
   N: number;
   variant?: MatmulVariant;
+  tiling?: TextureTiling;
 }
 
 /** out = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ): the Gemma MLP's first half in one pass over x. */
@@ -115,7 +124,7 @@ export function linearGeglu(step: Step, a: LinearGegluArgs): void {
   checkWeight(a.up, a.N, a.K);
   const same = a.gate.shards.length === a.up.shards.length && a.gate.shards.every((s, i) => s.rows === a.up.shards[i]!.rows);
   if (!same) throw new Error(`linearGeglu: ${a.gate.name} and ${a.up.name} are sharded differently`);
-  run(step, { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant }, [a.gate, a.up], { bias: false, accumulate: false, geglu: true });
+  run(step, { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant, tiling: a.tiling }, [a.gate, a.up], { bias: false, accumulate: false, geglu: true });
 }
 
 export interface LinearManyArgs {
@@ -163,17 +172,20 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue): void {
     if (up && !upTex) throw new Error(`matmul: ${w.name} is a texture but ${up.name} is not`);
     if (a.variant && a.variant !== 'texture') throw new Error(`matmul: ${w.name} is packed into a texture, variant ${a.variant} reads buffers`);
     const s: MatmulShape = { M: a.M, K: a.K, N: a.N, ldo: a.N, colOff: 0 };
-    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu));
+    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu, subgroupsOf8(step.gpu)));
     return;
   }
   const plan = matmulPlan(step.gpu);
-  const variant = a.variant ?? (a.M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm);
+  const planned = a.M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm;
+  // 'lanes' reads 16-byte words of whole rows: odd-sized K goes to the portable GEMV.
+  const variant = a.variant ?? (planned === 'lanes' && a.K % 8 !== 0 ? 'gemv' : planned);
   if (variant === 'texture') throw new Error(`matmul: ${w.name} was not packed by prepareWeights`);
   if (a.M > variantMaxRows(variant)) throw new Error(`matmul: variant ${variant} takes at most ${variantMaxRows(variant)} rows, got M=${a.M}`);
   w.shards.forEach((shard, i) => {
     const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias, out: a.out };
     const s: MatmulShape = { M: a.M, K: a.K, N: shard.rows, ldo: a.N, colOff: shard.rowStart };
     if (variant === 'gemv') matmulGemv(step, b, s, e);
+    else if (variant === 'lanes') matmulLanes(step, b, s, e);
     else matmulTiled(step, b, s, e);
   });
 }
