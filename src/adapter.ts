@@ -23,6 +23,8 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupSizeY',
   'maxUniformBufferBindingSize',
   'maxComputeWorkgroupsPerDimension',
+  'maxTextureDimension2D',
+  'maxTextureArrayLayers',
 ] as const;
 
 export async function gpuFrom(gpu: GPU | undefined, opts: GpuOptions, tried: string, howToFix: string): Promise<Gpu> {

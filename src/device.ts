@@ -94,7 +94,9 @@ export class Gpu {
       timestamps: device.features.has('timestamp-query'),
     };
     const name = `${this.adapterInfo?.vendor} ${this.adapterInfo?.architecture} ${this.adapterInfo?.device} ${this.adapterInfo?.description}`;
-    this.cpuAdapter = /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(name);
+    this.cpuAdapter =
+      Boolean((this.adapterInfo as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) ||
+      /llvmpipe|lavapipe|swiftshader|software/i.test(name);
     this.uniforms = new UniformArena(device);
     this.profiler = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
     device.lost.then((info) => {

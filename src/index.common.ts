@@ -11,6 +11,6 @@ export { softmax } from './kernels/softmax.js';
 export { argmax, topK } from './kernels/argmax.js';
 export { sample } from './kernels/sample.js';
 export { patchEmbed } from './kernels/patch-embed.js';
-export { attention, attentionConfig, isCpuAdapter, type AttentionArgs, type AttentionConfig } from './kernels/attention.js';
+export { attention, attentionConfig, type AttentionArgs, type AttentionConfig } from './kernels/attention.js';
 export { decodeAttention, decodeSplitLen, type DecodeAttentionArgs } from './kernels/attention-decode.js';
 export { attentionWeights, type AttentionWeightsArgs } from './kernels/attention-weights.js';

@@ -6,7 +6,7 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { attentionConfig, isCpuAdapter, recordAttention, type AttentionConfig } from './attention.js';
+import { attentionConfig, recordAttention, type AttentionConfig } from './attention.js';
 
 const P = { heads: 'u32', headDim: 'u32', nSplit: 'u32', outStride: 'u32' } as const;
 const WG = 64;
@@ -68,7 +68,7 @@ export interface DecodeAttentionArgs {
  * multiprocessors), but no chunk under 64 keys so the reduce stays small next to the chunk work.
  */
 export function decodeSplitLen(gpu: Gpu, seqK: number, kvHeads: number, batch: number): number {
-  const target = isCpuAdapter(gpu) ? 8 : 128;
+  const target = gpu.cpuAdapter ? 8 : 128;
   const splits = Math.max(1, Math.floor(target / (kvHeads * batch)));
   return Math.max(64, Math.ceil(seqK / splits / 16) * 16);
 }

@@ -55,19 +55,12 @@ export interface AttentionConfig {
 }
 
 /** Software rasterisers (lavapipe/llvmpipe, SwiftShader) report themselves in the adapter info. */
-export function isCpuAdapter(gpu: Gpu): boolean {
-  const info = gpu.adapterInfo;
-  if (!info) return false;
-  if ((info as { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
-}
-
 /**
  * The variant for this adapter and head size. CPU numbers were measured on lavapipe (bench/attention.ts);
  * the GPU variant follows the usual register budget (≤ 8 vec4 of query + 8 of accumulator per thread).
  */
 export function attentionConfig(gpu: Gpu, headDim: number): AttentionConfig {
-  if (isCpuAdapter(gpu)) return { wg: 8, lanesPerSlot: 1, slotsPerLane: 2, tile: 8 };
+  if (gpu.cpuAdapter) return { wg: 8, lanesPerSlot: 1, slotsPerLane: 2, tile: 8 };
   const hdw = headDim % 4 === 0 ? headDim / 4 : headDim;
   let l = 8;
   while (hdw % l !== 0) l /= 2;
@@ -279,7 +272,7 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   const hdw = headDim / vec;
   let lanesPerSlot = base.lanesPerSlot;
   while (hdw % lanesPerSlot !== 0) lanesPerSlot /= 2;
-  const opaqueLoops = isCpuAdapter(step.gpu);
+  const opaqueLoops = step.gpu.cpuAdapter;
   const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops };
   const group = heads / kvHeads;
   const slotsPerGroup = (c.wg / lanesPerSlot) * c.slotsPerLane;

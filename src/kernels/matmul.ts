@@ -32,15 +32,6 @@ export interface MatmulPlan {
 
 const plans = new WeakMap<Gpu, MatmulPlan>();
 
-/**
- * Software adapters (lavapipe/llvmpipe, SwiftShader) scalarise per-lane buffer and shared-memory
- * loads, which is what the GPU variants live on; textures and uniform-address loads stay cheap there.
- */
-export function isCpuAdapter(gpu: Gpu): boolean {
-  const i = gpu.adapterInfo;
-  return /llvmpipe|lavapipe|swiftshader/i.test(`${i?.vendor} ${i?.architecture} ${i?.device} ${i?.description}`);
-}
-
 /** Subgroups of exactly 8 lanes (lavapipe): matmul-texture can share x rows by subgroupBroadcast. */
 function subgroupsOf8(gpu: Gpu): boolean {
   const i = gpu.adapterInfo as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
@@ -50,7 +41,9 @@ function subgroupsOf8(gpu: Gpu): boolean {
 export function matmulPlan(gpu: Gpu): MatmulPlan {
   let plan = plans.get(gpu);
   if (!plan) {
-    plan = isCpuAdapter(gpu) ? { layout: 'texture', gemm: 'tiled', gemv: 'lanes' } : { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' };
+    // Software adapters (lavapipe, SwiftShader) scalarise per-lane buffer and shared-memory loads,
+    // which the GPU variants live on; textures and uniform-address loads stay cheap there.
+    plan = gpu.cpuAdapter ? { layout: 'texture', gemm: 'tiled', gemv: 'lanes' } : { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' };
     plans.set(gpu, plan);
   }
   return plan;
