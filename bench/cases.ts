@@ -3,7 +3,7 @@
 
 import type { Gpu, Step } from '../src/device.js';
 import { attention } from '../src/kernels/attention.js';
-import { linear, linearGeglu } from '../src/kernels/matmul.js';
+import { linear, linearGeglu, linearVariant, prepareWeights } from '../src/kernels/matmul.js';
 import { geglu as gegluElementwise } from '../src/kernels/gelu.js';
 import { layerNorm, rmsNorm } from '../src/kernels/norm.js';
 import { rope } from '../src/kernels/rope.js';
@@ -12,6 +12,8 @@ import { activation, destroyWeight, weight } from './data.js';
 export interface Instance {
   record(step: Step): void;
   destroy(): void;
+  /** The matmul variant the case runs (what linear() picks for the weights as the model holds them). */
+  variant?: string;
 }
 
 export interface Case {
@@ -27,7 +29,7 @@ export interface Case {
   traffic: number;
   /** The plain matmul [M,K]·[K,N] the peers run for comparison. */
   peer?: { M: number; K: number; N: number };
-  setup(gpu: Gpu): Instance;
+  setup(gpu: Gpu): Instance | Promise<Instance>;
 }
 
 function buffers(gpu: Gpu, sizes: Record<string, number>): Record<string, GPUBuffer> {
@@ -41,8 +43,12 @@ function release(gpu: Gpu, bufs: Record<string, GPUBuffer>): void {
   }
 }
 
-/** out[M,N] = x[M,K]·wᵀ; M = 1 is the decode GEMV (reported as GB/s of weights too). */
-export function matmul(label: string, M: number, K: number, N: number): Case {
+/**
+ * out[M,N] = x[M,K]·wᵀ; M = 1 is the decode GEMV (reported as GB/s of weights too). The weight is
+ * laid out as the model lays out its Linear weights (prepareWeights: textures on CPU adapters),
+ * except with `lmHead`: the tied embedding stays in the loader's buffer shards.
+ */
+export function matmul(label: string, M: number, K: number, N: number, lmHead = false): Case {
   const gemv = M === 1;
   return {
     name: gemv ? 'gemv' : 'matmul',
@@ -53,10 +59,12 @@ export function matmul(label: string, M: number, K: number, N: number): Case {
     traffic: 4 * M * K + 2 * K * N + 4 * M * N,
     // The f32 LM head (2.1 GB) is past ONNX's 2 GiB protobuf limit and tfjs's binding limit: no peer.
     peer: 4 * K * N < 2 ** 30 ? { M, K, N } : undefined,
-    setup(gpu) {
+    async setup(gpu) {
       const w = weight(gpu, label, [N, K]);
+      if (!lmHead) await prepareWeights(gpu, [w]);
       const b = buffers(gpu, { x: M * K, out: M * N });
       return {
+        variant: linearVariant(gpu, w, M, K),
         record: (step) => linear(step, { x: b.x!, w, out: b.out!, M, K, N }),
         destroy: () => (destroyWeight(gpu, w), release(gpu, b)),
       };
@@ -73,11 +81,13 @@ export function geglu(label: string, M: number, K: number, N: number): Case {
     flops: 4 * M * K * N,
     bytes: M === 1 ? 4 * K * N : undefined,
     traffic: 4 * M * K + 4 * K * N + 4 * M * N,
-    setup(gpu) {
+    async setup(gpu) {
       const gate = weight(gpu, `${label}.gate`, [N, K]);
       const up = weight(gpu, `${label}.up`, [N, K]);
+      await prepareWeights(gpu, [gate, up]);
       const b = buffers(gpu, { x: M * K, out: M * N });
       return {
+        variant: linearVariant(gpu, gate, M, K),
         record: (step) => linearGeglu(step, { x: b.x!, gate, up, out: b.out!, M, K, N }),
         destroy: () => (destroyWeight(gpu, gate), destroyWeight(gpu, up), release(gpu, b)),
       };
@@ -197,7 +207,7 @@ export function kernelCases(quick: boolean): Case[] {
     matmul('gemma gate or up decode', 1, 2048, 16384),
     geglu('gemma gate+up+GEGLU decode', 1, 2048, 16384),
     matmul('gemma down decode', 1, 16384, 2048),
-    matmul('gemma LM head decode (sharded)', 1, 2048, 257216),
+    matmul('gemma LM head decode (sharded)', 1, 2048, 257216, true),
     attn('gemma prefill attention 8×256, MQA', T, 8, 1, 256),
     attn('siglip attention 16×72, 224 px', 256, 16, 16, 72),
     attn('siglip attention 16×72, 448 px', 1024, 16, 16, 72),

@@ -3,6 +3,7 @@
 // which would change CPU timings).
 
 import type { Gpu } from '../src/device.js';
+import { weightTexture } from '../src/kernels/weight-texture.js';
 import { rowsPerShard } from '../src/loader/upload.js';
 import type { GpuWeight } from '../src/weights.js';
 
@@ -63,7 +64,9 @@ export function weight(gpu: Gpu, name: string, shape: number[]): GpuWeight {
   return { name, shape, dtype: 'bf16', shards };
 }
 
+/** Frees a weight's buffers, or its texture when prepareWeights packed it. */
 export function destroyWeight(gpu: Gpu, w: GpuWeight): void {
+  weightTexture(w)?.texture.destroy();
   for (const s of w.shards) {
     gpu.forgetBuffer(s.buffer);
     s.buffer.destroy();

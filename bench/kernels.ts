@@ -23,6 +23,8 @@ export interface KernelResult {
   runs: number[];
   wallMs: number;
   dispatches: number;
+  /** Matmul cases: the variant that ran ('texture', 'lanes', 'tiled', 'gemv'), on weights laid out as the model lays them out. */
+  variant?: string;
   /** Least bytes the kernel must move (for the roofline). */
   traffic: number;
   gflops?: number;
@@ -87,7 +89,7 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
   for (const c of cases) {
     log(`kernel ${c.name}: ${c.label}`);
     const t = await timeCase(gpu, c, runs);
-    kernels.push({ name: c.name, label: c.label, shape: c.shape, ms: t.ms, runs: t.runs, wallMs: t.wallMs, dispatches: t.dispatches, traffic: c.traffic, ...rates(t, c.flops, c.bytes) });
+    kernels.push({ name: c.name, label: c.label, shape: c.shape, variant: t.variant, ms: t.ms, runs: t.runs, wallMs: t.wallMs, dispatches: t.dispatches, traffic: c.traffic, ...rates(t, c.flops, c.bytes) });
   }
 
   const peers: PeerResult[] = [];

@@ -58,7 +58,8 @@ export async function timeLinear(gpu: Gpu, c: MatmulCase, reps = 5): Promise<Tim
     if (c.geglu) linearGeglu(step, { x, gate: ws[0]!, up: ws[1]!, out, M, K, N, variant: c.variant, tiling: c.tiling });
     else linear(step, { x, w: ws[0]!, out, M, K, N, variant: c.variant, tiling: c.tiling });
     step.end();
-    await gpu.finish('bench');
+    // One wait estimate per case, so that the sleep before the wait fits this kernel (device.ts settle).
+    await gpu.finish(`bench ${M}x${K}x${N} ${c.variant} ${JSON.stringify(c.tiling)}`);
     const t = await gpu.profiler.collect();
     times.push(t.reduce((s, d) => s + d.ms, 0));
   }

@@ -15,6 +15,8 @@ export interface Timing {
   /** Median wall time per run (record, submit, wait). */
   wallMs: number;
   dispatches: number;
+  /** The matmul variant the case ran, when it is a matmul. */
+  variant?: string;
 }
 
 export interface RunOptions {
@@ -25,7 +27,7 @@ export interface RunOptions {
 export async function timeCase(gpu: Gpu, c: Case, o: RunOptions): Promise<Timing> {
   const profiler = gpu.profiler;
   if (!profiler) throw new Error('bench: the adapter has no timestamp-query feature, so kernel times cannot be measured');
-  const inst = c.setup(gpu);
+  const inst = await c.setup(gpu);
   try {
     await gpu.finish('bench-upload');
     await profiler.collect();
@@ -45,7 +47,7 @@ export async function timeCase(gpu: Gpu, c: Case, o: RunOptions): Promise<Timing
       wall.push(t1 - t0);
       dispatches = t.length;
     }
-    return { ms: median(gpuMs), runs: gpuMs, wallMs: median(wall), dispatches };
+    return { ms: median(gpuMs), runs: gpuMs, wallMs: median(wall), dispatches, variant: inst.variant };
   } finally {
     inst.destroy();
   }

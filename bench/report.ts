@@ -42,9 +42,10 @@ export function kernelsText(r: KernelsReport): string {
     `  host memcpy (Buffer.copy): ${fmt(c.memcpy_gbps)} GB/s copied`,
     '',
     table(
-      ['kernel', 'where', 'shape', 'ms', 'runs', 'wall ms', 'GFLOP/s', '% BLAS', 'GB/s', '% read'],
+      ['kernel', 'variant', 'where', 'shape', 'ms', 'runs', 'wall ms', 'GFLOP/s', '% BLAS', 'GB/s', '% read'],
       r.kernels.map((k) => [
         k.name,
+        k.variant ?? '–',
         k.label,
         shapeText(k.shape),
         fmt(k.ms),

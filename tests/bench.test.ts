@@ -35,6 +35,8 @@ describe('bench kernels --quick', () => {
     }
     const gemm = r.kernels.find((k: { name: string }) => k.name === 'matmul');
     expect(Object.keys(gemm.shape)).toEqual(['M', 'K', 'N']);
+    // Matmul cases name the variant that ran on the weights as the model prepares them.
+    for (const k of r.kernels.filter((k: { name: string }) => /^(matmul|gemv)/.test(k.name))) expect(k.variant).toMatch(/^(texture|lanes|tiled|gemv)$/);
     expect(r.peerErrors).toEqual([]);
     for (const peer of ['tfjs-webgpu', 'onnxruntime-cpu']) {
       const ps = r.peers.filter((p: { name: string }) => p.name === peer);

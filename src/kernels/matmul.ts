@@ -74,6 +74,15 @@ export function variantMaxRows(v: MatmulVariant): number {
   return v === 'gemv' ? GEMV_MAX_ROWS : v === 'lanes' ? LANES_MAX_ROWS : Infinity;
 }
 
+/** The variant linear() runs for weight w with M rows and depth K unless one is forced (benches label their results with it). */
+export function linearVariant(gpu: Gpu, w: GpuWeight, M: number, K: number): MatmulVariant {
+  if (weightTexture(w)) return 'texture';
+  const plan = matmulPlan(gpu);
+  const planned = M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm;
+  // 'lanes' reads 16-byte words of whole rows: odd-sized K goes to the portable GEMV.
+  return planned === 'lanes' && K % 8 !== 0 ? 'gemv' : planned;
+}
+
 export interface LinearArgs {
   x: Binding;
   /** bf16 [N, K] (PyTorch Linear layout), possibly sharded along N. */
@@ -168,10 +177,7 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue): void {
     matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu, subgroupsOf8(step.gpu)));
     return;
   }
-  const plan = matmulPlan(step.gpu);
-  const planned = a.M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm;
-  // 'lanes' reads 16-byte words of whole rows: odd-sized K goes to the portable GEMV.
-  const variant = a.variant ?? (planned === 'lanes' && a.K % 8 !== 0 ? 'gemv' : planned);
+  const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);
   if (variant === 'texture') throw new Error(`matmul: ${w.name} was not packed by prepareWeights`);
   if (a.M > variantMaxRows(variant)) throw new Error(`matmul: variant ${variant} takes at most ${variantMaxRows(variant)} rows, got M=${a.M}`);
   w.shards.forEach((shard, i) => {
