@@ -284,7 +284,10 @@ async function generate(): Promise<void> {
     await gpu.finish(); // a stopped generation may still have a step in flight
     const profile = gpu.profiler ? summarizeProfile(await gpu.profiler.collect()) : [];
     ui.profileBox.hidden = profile.length === 0;
-    if (profile.length) renderProfile(ui.profileTable, profile);
+    if (profile.length) {
+      renderProfile(ui.profileTable, profile);
+      ui.profileBox.open = true;
+    }
     const c = session.checkpoint;
     renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, generation?.timings, run.ids.length);
   } catch (e) {

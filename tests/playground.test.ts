@@ -1,0 +1,281 @@
+// The playground end to end: `paligemma playground` serving the tiny full-vocabulary fixture, the
+// page in headless Chromium (WebGPU on SwiftShader), generations compared token for token with the
+// Node pipeline (Dawn), boxes drawn, timings, the kernel profile, attention maps, stop, local
+// folders without the server, and the error messages. Screenshots go to test-output/.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '../src/image/decode.js';
+import { loadModel } from '../src/node/load-model.js';
+import type { Pipeline } from '../src/pipeline.js';
+import { buildPaligemmaTokenizerJson } from '../src/tokenizer/paligemma-tokenizer-json.js';
+import { testGpu } from './helpers/gpu.js';
+
+const ROOT = join(__dirname, '..');
+const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
+const CHECKPOINT = join(FIXTURE, 'checkpoint');
+const IMAGE = join(FIXTURE, 'shapes_300x200.png');
+const OUT = join(ROOT, 'test-output');
+const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+// SwiftShader needs ~40 s per token for the tiny model's 257k-row LM head (the subgroup GEMV is slow
+// there), so generations stay short.
+const MAX_NEW = 3;
+
+/** What the page recorded for its last generation (see RunRecord in playground/app.ts). */
+interface PageRun {
+  ids: number[];
+  deltas: string[];
+  text: string;
+  stopped: boolean;
+  detections: unknown[];
+}
+
+interface PlaygroundHook {
+  state: {
+    run?: { ids: number[]; deltas: string[]; text: string; stopped: boolean; result?: { detections: unknown[] } };
+    session?: { pipeline: { model: { attentionMap(l: number, h: number, t: number): Promise<Float64Array> } } };
+  };
+  drawResultText(text: string, task: 'detect' | 'segment'): { detections: { label: string; x0: number; y0: number; x1: number; y1: number }[] };
+}
+/** The page's window, as seen inside page.evaluate callbacks (which cannot close over test code). */
+type PageWindow = { playground: PlaygroundHook; seen: number[] };
+
+/** Starts `paligemma playground` on a free port and returns its URL. */
+function startCli(): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, ['bin/paligemma.mjs', 'playground', '--model', CHECKPOINT, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /playground: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) resolve({ proc, url: m[1]! });
+    });
+    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.on('exit', (code) => reject(new Error(`paligemma playground exited (${code}):\n${out}`)));
+  });
+}
+
+async function generateInPage(page: Page, prompt: string, maxNew = MAX_NEW): Promise<PageRun> {
+  await page.selectOption('#task', 'custom');
+  await page.fill('#prompt', prompt);
+  await page.fill('#max-tokens', String(maxNew));
+  await page.click('#generate');
+  await page.waitForSelector('#gen-status[data-state=done]', { timeout: 280_000 });
+  return page.evaluate(() => {
+    const r = (window as unknown as PageWindow).playground.state.run!;
+    return { ids: r.ids, deltas: r.deltas, text: r.text, stopped: r.stopped, detections: r.result?.detections ?? [] };
+  });
+}
+
+describe('playground in Chromium', { timeout: 300_000 }, () => {
+  let cli: { proc: ChildProcess; url: string };
+  let browser: Browser;
+  let page: Page;
+  let node: Pipeline;
+  let webgpu = false;
+  const pageErrors: string[] = [];
+  const image = decodeImage(new Uint8Array(readFileSync(IMAGE)), IMAGE);
+
+  const needWebGpu = () => expect(webgpu, 'Chromium offers no WebGPU adapter (see the first test)').toBe(true);
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, ['build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+    await mkdir(OUT, { recursive: true });
+    cli = await startCli();
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(cli.url);
+    node = (await loadModel(CHECKPOINT, { gpu: await testGpu() })).pipeline;
+    node.model.recordQueries = true;
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (cli) {
+      const exited = new Promise<number | null>((r) => cli.proc.on('exit', r));
+      cli.proc.kill('SIGINT');
+      expect(await exited).toBe(0);
+    }
+  });
+
+  it('Chromium offers WebGPU', async () => {
+    const adapter = await page.evaluate(async () => {
+      const a = await navigator.gpu?.requestAdapter();
+      return a ? `${a.info.vendor} ${a.info.architecture}` : null;
+    });
+    webgpu = adapter !== null;
+    expect(adapter, `navigator.gpu.requestAdapter() gave nothing in /usr/bin/chromium with ${CHROMIUM_ARGS.join(' ')}`).not.toBeNull();
+  });
+
+  it('loads the served model with the fallback tokenizer, and says so', async () => {
+    needWebGpu();
+    await page.waitForSelector('body[data-ready=yes]');
+    await page.check('#profile');
+    await page.click('#load-served');
+    await page.waitForSelector('#load-status[data-state=loaded], #load-status[data-state=failed]', { timeout: 200_000 });
+    expect(await page.textContent('#error'), 'error banner').toBe('');
+    expect(await page.textContent('#load-status')).toMatch(/^Loaded checkpoint: 16\.6 MB/);
+    expect(await page.textContent('#tokenizer-note')).toContain('/tokenizer/gemma-paligemma.json');
+    await page.setInputFiles('#image-input', IMAGE);
+    await page.waitForFunction(() => document.getElementById('image-info')!.textContent!.startsWith('shapes_300x200.png · 300×200'));
+  });
+
+  for (const prompt of ['caption en', 'detect circle ; square']) {
+    it(`streams "${prompt}" token for token as the Node pipeline does`, async () => {
+      needWebGpu();
+      // Count the token chips each time the output changes: streaming shows the tokens one by one.
+      await page.evaluate(() => {
+        const seen: number[] = [];
+        (window as unknown as PageWindow).seen = seen;
+        new MutationObserver(() => seen.push(document.querySelectorAll('#tokens button').length)).observe(document.getElementById('output')!, { childList: true, subtree: true, characterData: true });
+      });
+      const got = await generateInPage(page, prompt);
+      const request = { image, prompt };
+      const [want] = await node.run([request], { maxNewTokens: MAX_NEW });
+      expect(got.ids).toEqual(want!.ids);
+      expect(got.deltas.join('')).toBe(want!.text);
+      expect(got.text).toBe(want!.text);
+      expect(got.stopped).toBe(false);
+      expect(await page.textContent('#output')).toBe(want!.text);
+      const shown = await page.$$eval('#tokens button', (bs) => bs.map((b) => Number((b as HTMLElement).dataset.id)));
+      expect(shown).toEqual(want!.ids);
+      const seen = await page.evaluate(() => (window as unknown as PageWindow).seen);
+      // Every intermediate token count was on screen at some point.
+      const partial = new Set(seen.filter((n) => n > 0 && n < want!.ids.length));
+      expect(partial.size).toBe(want!.ids.length - 1);
+      expect(got.detections).toEqual(JSON.parse(JSON.stringify(want!.detections)));
+      await page.screenshot({ path: join(OUT, `playground-${prompt.split(' ')[0]}.png`), fullPage: true });
+    });
+  }
+
+  it('shows timings and the per-kernel profile', async () => {
+    needWebGpu();
+    const timings = await page.textContent('#timings');
+    for (const label of ['load', 'vision', 'prefill', 'first token', 'decode per token', 'decode tokens/s']) expect(timings).toContain(label);
+    expect(await page.isHidden('#profile-box')).toBe(false);
+    const kernels = await page.$$eval('#profile-table tbody tr', (rows) => rows.length);
+    expect(kernels).toBeGreaterThan(3);
+  });
+
+  it('shows where a generated token looked, as the Node graph computes it', async () => {
+    needWebGpu();
+    await page.click('#tokens button[data-index="2"]');
+    await page.waitForFunction(() => /of its attention is on the 256 image patches/.test(document.getElementById('attn-status')!.textContent!));
+    const heat = await page.$eval('#heat-canvas', (c) => {
+      const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data;
+      let opaque = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) opaque++;
+      return opaque;
+    });
+    expect(heat).toBeGreaterThan(0);
+    // The page's last generation was the detect prompt: redo it in Node and compare one map.
+    await node.run([{ image, prompt: 'detect circle ; square' }], { maxNewTokens: MAX_NEW });
+    const inPage = await page.evaluate(async () => Array.from(await (window as unknown as PageWindow).playground.state.session!.pipeline.model.attentionMap(1, 2, 2)));
+    const inNode = Array.from(await node.model.attentionMap(1, 2, 2));
+    // Image patches, <bos> + prompt + "\n", and the 2 tokens generated before.
+    expect(inPage.length).toBe(256 + node.tokenizer.encodePrompt('detect circle ; square').length + 2);
+    expect(inNode.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
+    for (let i = 0; i < inNode.length; i++) expect(Math.abs(inPage[i]! - inNode[i]!)).toBeLessThan(1e-4);
+    await page.screenshot({ path: join(OUT, 'playground-attention.png'), fullPage: true });
+  });
+
+  it('draws boxes and labels for output with <loc> tokens', async () => {
+    needWebGpu();
+    await page.uncheck('#attn-show');
+    const text = '<loc0205><loc0070><loc0700><loc0330> square ; <loc0300><loc0600><loc0900><loc0980> circle';
+    const objs = await page.evaluate((t) => (window as unknown as PageWindow).playground.drawResultText(t, 'detect'), text);
+    expect(objs.detections.map((d) => d.label)).toEqual(['square', 'circle']);
+    expect(objs.detections[0]).toMatchObject({ x0: (70 / 1024) * 300, y0: (205 / 1024) * 200 });
+    expect(await page.$$eval('#objects li', (li) => li.map((l) => l.textContent))).toEqual([expect.stringMatching(/^square /), expect.stringMatching(/^circle /)]);
+    // The first box's left edge is drawn in the first palette colour (#e8710a, up to antialiasing);
+    // away from the boxes the overlay stays transparent.
+    const pixel = (x: number, y: number) =>
+      page.$eval('#overlay-canvas', (c, [px, py]) => Array.from((c as HTMLCanvasElement).getContext('2d')!.getImageData(px!, py!, 1, 1).data), [x, y]);
+    const edge = await pixel(Math.floor((70 / 1024) * 300), 100); // the 1.5 px line is centred on x0 = 20.5
+    [0xe8, 0x71, 0x0a, 0xff].forEach((v, i) => expect(Math.abs(edge[i]! - v)).toBeLessThanOrEqual(8));
+    expect((await pixel(2, 195))[3]).toBe(0);
+    await page.screenshot({ path: join(OUT, 'playground-boxes.png'), fullPage: true });
+  });
+
+  it('stops a generation', async () => {
+    needWebGpu();
+    await page.selectOption('#task', 'custom');
+    await page.fill('#prompt', 'caption en');
+    await page.fill('#max-tokens', '200');
+    await page.click('#generate');
+    await page.waitForSelector('#tokens button', { timeout: 200_000 });
+    await page.click('#stop');
+    await page.waitForSelector('#gen-status[data-state=done]', { timeout: 200_000 });
+    const run = await page.evaluate(() => (window as unknown as PageWindow).playground.state.run!);
+    expect(run.stopped).toBe(true);
+    expect(run.ids.length).toBeLessThan(200);
+    expect(await page.textContent('#gen-status')).toMatch(/^Stopped/);
+    expect(await page.textContent('#error')).toBe('');
+  });
+
+  it('opens a local folder without asking the server for anything', async () => {
+    needWebGpu();
+    const dir = await mkdtemp(join(tmpdir(), 'pg-local-'));
+    try {
+      const folder = join(dir, 'my-paligemma');
+      await mkdir(folder);
+      for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'model.safetensors']) await copyFile(join(CHECKPOINT, f), join(folder, f));
+      await writeFile(join(folder, 'tokenizer.json'), buildPaligemmaTokenizerJson());
+      const requests: string[] = [];
+      const onRequest = (r: { url(): string }) => requests.push(r.url());
+      page.on('request', onRequest);
+      await page.setInputFiles('#folder-input', folder);
+      await page.waitForSelector('#load-status[data-state=loaded], #load-status[data-state=failed]', { timeout: 200_000 });
+      expect(await page.textContent('#load-status')).toMatch(/^Loaded my-paligemma/);
+      expect(await page.textContent('#tokenizer-note')).toContain("model folder's tokenizer.json");
+      const got = await generateInPage(page, 'caption en');
+      const [want] = await node.run([{ image, prompt: 'caption en' }], { maxNewTokens: MAX_NEW });
+      expect(got.ids).toEqual(want!.ids);
+      page.off('request', onRequest);
+      expect(requests).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains an incomplete model folder', async () => {
+    needWebGpu();
+    const dir = await mkdtemp(join(tmpdir(), 'pg-broken-'));
+    try {
+      const folder = join(dir, 'half-a-model');
+      await mkdir(folder);
+      await copyFile(join(CHECKPOINT, 'config.json'), join(folder, 'config.json'));
+      await page.setInputFiles('#folder-input', folder);
+      await page.waitForSelector('#load-status[data-state=failed]', { timeout: 60_000 });
+      const banner = await page.textContent('#error');
+      expect(banner).toMatch(/^The model folder is incomplete or invalid/);
+      expect(banner).toContain('half-a-model');
+      expect(banner).toMatch(/safetensors/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains a browser without WebGPU', async () => {
+    const bare = await browser.newPage();
+    try {
+      await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+      await bare.goto(cli.url);
+      await bare.waitForSelector('body[data-ready=yes]');
+      expect(await bare.textContent('#error')).toMatch(/^WebGPU is not available in this browser/);
+      expect(await bare.textContent('#adapter')).toBe('WebGPU unavailable');
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('raised no uncaught errors in the page', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
