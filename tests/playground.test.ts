@@ -22,8 +22,8 @@ const CHECKPOINT = join(FIXTURE, 'checkpoint');
 const IMAGE = join(FIXTURE, 'shapes_300x200.png');
 const OUT = join(ROOT, 'test-output');
 const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-// SwiftShader needs ~40 s per token for the tiny model's 257k-row LM head (the subgroup GEMV is slow
-// there), so generations stay short.
+// SwiftShader runs on the CPU cores the rest of the suite shares: short generations keep this file
+// within minutes (3 tokens still cover prefill, decode steps and a token with two before it).
 const MAX_NEW = 3;
 
 /** What the page recorded for its last generation (see RunRecord in playground/app.ts). */
