@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
 import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, prepareWeights, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
+import type { TextureTiling } from '../src/kernels/matmul-texture.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { normErr, randInt, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
 
@@ -19,6 +20,8 @@ interface Case {
   geglu: boolean;
   shardRows: number;
   seed: number;
+  /** Force the texture variant's tiling (default: the adapter's). */
+  tiling?: TextureTiling;
 }
 
 /** bf16 word → its value, for the reference. */
@@ -69,8 +72,9 @@ async function runCase(gpu: Gpu, variant: MatmulVariant, c: Case): Promise<numbe
   const out = gpu.upload(init, 'out');
   if (variant === 'texture') await prepareWeights(gpu, [gw, gu], 'texture');
   const step = gpu.step('matmul test');
-  if (c.geglu) linearGeglu(step, { x: gx, gate: gw, up: gu, out, M, K, N, variant });
-  else linear(step, { x: gx, w: gw, bias: c.bias ? gb : undefined, out, M, K, N, accumulate: c.accumulate, variant });
+  const tiling = c.tiling;
+  if (c.geglu) linearGeglu(step, { x: gx, gate: gw, up: gu, out, M, K, N, variant, tiling });
+  else linear(step, { x: gx, w: gw, bias: c.bias ? gb : undefined, out, M, K, N, accumulate: c.accumulate, variant, tiling });
   step.end();
   const all = await gpu.readF32(out, 0, M * N);
   for (const b of [gx, out, ...gw.shards.map((s) => s.buffer), ...gu.shards.map((s) => s.buffer), gb.shards[0]!.buffer]) b.destroy();
@@ -137,6 +141,16 @@ describe.each(MATMUL_VARIANTS)('matmul variant %s', (variant) => {
     const err = await runCase(gpu, variant, { M: 1, K: 2048, N: 32768 + 1000, bias: false, accumulate: false, geglu: false, shardRows: 32768, seed: 7 });
     expect(err).toBeLessThanOrEqual(TOL);
   });
+});
+
+// The GEMM path for adapters whose subgroups are not 8 wide (x rows loaded at uniform addresses, no
+// subgroupBroadcast), which lavapipe's plan never picks on its own. 4 columns per lane instead of
+// the plan's 16: same code path, a fraction of the 16-column kernel's ~30 s LLVM compile.
+it('matmul texture GEMM without subgroupBroadcast matches float64', async () => {
+  const gpu = await testGpu();
+  const tiling: TextureTiling = { rows: 8, cols: 4, lanes: 16, broadcast: false };
+  const c = { M: 37, K: 200, N: 300, bias: true, accumulate: true, geglu: false, shardRows: 300, seed: 11, tiling };
+  expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
 });
 
 describe('matmul decisions', () => {

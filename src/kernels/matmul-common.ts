@@ -1,7 +1,7 @@
 // What every matmul variant shares: the option flags, the params struct, and the WGSL of the bf16
 // unpack and the epilogue (bias, accumulate, GEGLU), so that each variant's file holds only its loop.
 
-import type { Binding } from '../device.js';
+import type { Binding, Gpu, Step } from '../device.js';
 
 /** out[m, colOff + n] (+)= epilogue(x[m]·w[n]), n < N: one dispatch covers one shard's columns. */
 export interface MatmulShape {
@@ -77,4 +77,27 @@ fn store(m: u32, n: u32, g: f32, u: f32) {
 /** The bindings in the order the WGSL above declares them, after the kernel's leading ones. */
 export function epilogueBindings(b: Pick<MatmulBuffers, 'bias' | 'out'>): Binding[] {
   return b.bias ? [b.bias, b.out] : [b.out];
+}
+
+/** The most f32 of x a uniform binding holds: 64 KiB, WebGPU's default maxUniformBufferBindingSize. */
+export const UNIFORM_X_FLOATS = 16384;
+const uniformScratch = new WeakMap<Gpu, GPUBuffer>();
+
+/**
+ * Copies `floats` f32 of x into the device's 64 KiB uniform scratch and returns it, for GEMVs
+ * that read x at lane-uniform addresses: on lavapipe a uniform-buffer load costs about half a
+ * uniform-address storage load (docs spec: 9 vs 16 ns). Copies are ordered with the dispatches
+ * around them, so every GEMV of a step can reuse the one scratch.
+ */
+export function uniformX(step: Step, x: Binding, floats: number): GPUBuffer {
+  if (floats > UNIFORM_X_FLOATS) throw new Error(`uniformX: ${floats} floats exceed the ${UNIFORM_X_FLOATS} a uniform binding holds`);
+  const gpu = step.gpu;
+  let u = uniformScratch.get(gpu);
+  if (!u) {
+    u = gpu.buffer(UNIFORM_X_FLOATS * 4, 'matmul x (uniform)', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    uniformScratch.set(gpu, u);
+  }
+  const src = 'buffer' in x ? x : { buffer: x as GPUBuffer, offset: 0 };
+  step.copy(src.buffer, src.offset ?? 0, u, 0, floats * 4);
+  return u;
 }

@@ -5,11 +5,12 @@
 // its per-lane loop (a per-lane storage load costs ~70 FMAs there, see docs/lavapipe spec); with
 // `broadcast`, lane r of each subgroup loads row r and subgroupBroadcast shares it instead. No
 // shared memory, no barriers. R = 8 serves GEMM (each texel feeds 64 FMAs), R = M ≤ 8 serves decode
-// (each weight byte read once). Needs K % 8 == 0 (x is read as vec4).
+// (each weight byte read once). Decode reads x from a uniform copy when it fits 64 KiB (uniformX).
+// Needs K % 8 == 0 (x is read as vec4).
 
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { P, epilogueBindings, epilogueKey, epilogueWgsl, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueWgsl, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import type { WeightTexture } from './weight-texture.js';
 
 export interface TextureTiling {
@@ -23,18 +24,21 @@ export interface TextureTiling {
 }
 
 /**
- * Tilings measured best on lavapipe (bench/matmul.ts): GEMM (broadcast sharing of x measured
- * ~5–25 % faster than uniform-address loads, where subgroups are exactly 8 lanes), and decode
- * with M rows.
+ * Tilings measured best on lavapipe (bench/matmul.ts, 2026-11-28, same-run medians). GEMM: 8 rows ×
+ * 16 columns per lane, x shared by subgroupBroadcast where subgroups are exactly 8 lanes (11.5–14.3
+ * GFLOP/s on the PaliGemma shapes; uniform-address x loads 6.9–10.2, 8 columns 4.7–6.7). Decode
+ * (M ≤ 4): 8 columns per lane beat 4 on most same-run pairs (more texel fetches in flight per x
+ * load; M = 4: 10.6 vs 5.6 GFLOP/s), but small N (k/v, 256 columns) keeps 2 so that enough
+ * workgroups feed both worker threads.
  */
-export function textureTiling(M: number, geglu: boolean, subgroupsOf8: boolean): TextureTiling {
+export function textureTiling(M: number, N: number, geglu: boolean, subgroupsOf8: boolean): TextureTiling {
   if (M > 4) return { rows: 8, cols: geglu ? 8 : 16, lanes: 16, broadcast: subgroupsOf8 };
-  return { rows: M, cols: 4, lanes: 16, broadcast: false };
+  return { rows: M, cols: N >= 1024 ? 8 : 2, lanes: 16, broadcast: false };
 }
 
 // Everything is unrolled here in TypeScript: llvmpipe keeps loop-indexed private arrays in memory,
 // and named scalars are what lets the R×C accumulators live in registers.
-function code(e: Epilogue, t: TextureTiling): string {
+function code(e: Epilogue, t: TextureTiling, ux: boolean): string {
   const { rows: R, cols: C, lanes: L } = t;
   const up = e.geglu;
   const rs = [...Array(R).keys()];
@@ -59,7 +63,7 @@ function code(e: Epilogue, t: TextureTiling): string {
   return /* wgsl */ `
 ${t.broadcast ? 'enable subgroups;' : ''}
 ${paramsWgsl(P)}
-@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+${ux ? `@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;` : '@group(0) @binding(0) var<storage, read> x: array<vec4f>;'}
 @group(0) @binding(1) var w: texture_2d_array<u32>;
 ${up ? '@group(0) @binding(2) var wu: texture_2d_array<u32>;' : ''}
 ${epilogueWgsl(e, up ? 3 : 2)}
@@ -88,11 +92,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane:
 
 export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 'out'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
   if (s.K % 8 !== 0) throw new Error(`matmulTexture: K=${s.K} is not a multiple of 8`);
+  const ux = !t.broadcast && s.M * s.K <= UNIFORM_X_FLOATS;
   const k = step.gpu.kernel({
-    name: `matmul-texture-${epilogueKey(e)}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}`,
-    bindings: ['read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: code(e, t),
+    name: `matmul-texture-${epilogueKey(e)}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}`,
+    bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
+    code: code(e, t, ux),
   });
-  const bindings = [b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
+  const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
 }
