@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describeAdapter } from '../src/adapter.js';
 import type { Gpu } from '../src/device.js';
 import { generate, type GenerationTimings } from '../src/graph/generate.js';
+import { mainThreadCpuMs } from '../src/node/thread-cpu.js';
 import type { PaliGemmaConfig } from '../src/loader/config.js';
 import { syntheticModelDir } from '../src/node/demo-model.js';
 import { loadModel } from '../src/node/load-model.js';
@@ -152,7 +153,7 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
     log(`run ${r + 1}/${o.runs}`);
     await profiler.collect();
     // No stop ids: random weights may well pick <eos>, and every run must decode the same count.
-    const g = generate(model, [{ pixels, textIds }], { maxNewTokens: o.maxNewTokens, stopIds: [] });
+    const g = generate(model, [{ pixels, textIds }], { maxNewTokens: o.maxNewTokens, stopIds: [], threadCpuMs: mainThreadCpuMs });
     let prefillGpuMs = 0;
     for await (const tok of g) {
       // Between two yields the GPU ran exactly one decode step and the next token's choice.

@@ -218,14 +218,20 @@ export class Gpu {
     const t0 = performance.now();
     const known = label === undefined ? undefined : this.waitEstimates.get(label);
     const expected = known ?? (this.cpuAdapter && flops > 0 ? flops / this.flopsPerMs : 0);
-    if (expected > 2) await sleep(expected * 0.9 - 1);
+    const slept = expected > 2;
+    if (slept) await sleep(expected * 0.9 - 1);
+    const t1 = performance.now();
     const lost = this.device.lost.then((info) => {
       throw new GpuError(`GPU device lost while waiting for ${label ?? 'GPU work'} (${info.reason}: ${info.message})`);
     });
     const value = await Promise.race([promise(), lost]);
-    const took = performance.now() - t0;
-    if (label !== undefined) this.waitEstimates.set(label, known === undefined ? took : 0.5 * known + 0.5 * took);
-    if (flops > 0 && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
+    const t2 = performance.now();
+    // Work that was (about) done when the sleep ended took an unknown, shorter time: guess lower
+    // next time, or the estimate would feed on its own sleeps. Otherwise t2 − t0 is the real time.
+    const overslept = slept && t2 - t1 < Math.max(2, 0.05 * expected);
+    const took = overslept ? 0.7 * expected : t2 - t0;
+    if (label !== undefined) this.waitEstimates.set(label, took);
+    if (flops > 0 && !overslept && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
     this.check();
     return value;
   }

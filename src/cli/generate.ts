@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { decodeImage } from '../image/decode.js';
 import { demoModelDir } from '../node/demo-model.js';
 import { loadModel } from '../node/load-model.js';
+import { mainThreadCpuMs } from '../node/thread-cpu.js';
 import type { Request } from '../pipeline.js';
 import { int, num, parse, UsageError } from './args.js';
 import { progressBar } from './progress.js';
@@ -65,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const { pipeline, loadSeconds } = await loadModel(dir, { tokenizer: o.tokenizer, adapter: o.adapter, onProgress: bar && ((p) => bar.update(p.bytesDone, p.bytesTotal, p.tensor)) });
   bar?.done();
 
-  const generation = pipeline.generate(requests, opts);
+  const generation = pipeline.generate(requests, { ...opts, threadCpuMs: mainThreadCpuMs });
   const streaming = process.stdout.isTTY && !o.json && requests.length === 1;
   const decoder = pipeline.tokenizer.createStreamDecoder();
   for await (const t of generation) {

@@ -23,6 +23,8 @@ export interface GenerateOptions extends Sampling {
   signal?: AbortSignal;
   /** Called for every token as it comes, like the async iterator. */
   onToken?: (t: GeneratedToken) => void;
+  /** CPU time of the calling thread in ms, for `cpuMsPerDecodeStep` (Node: src/node/thread-cpu.ts). */
+  threadCpuMs?: () => number | undefined;
   /** Called after each step with the logits buffer the tokens were chosen from (for dumps). */
   onLogits?: (logits: GPUBuffer, step: number) => Promise<void>;
 }
@@ -40,7 +42,7 @@ export interface GenerationTimings {
   firstTokenMs: number;
   decodeMs: number;
   decodeSteps: number;
-  /** Main-thread CPU time per decode step (how much the host spends encoding and waiting). */
+  /** Main-thread CPU time per decode step (encoding, and polling while waiting); NaN when unknown. */
   cpuMsPerDecodeStep: number;
 }
 
@@ -56,7 +58,7 @@ function uniforms(seed: number): () => number {
 }
 
 export class Generation implements AsyncIterable<GeneratedToken> {
-  readonly timings: GenerationTimings = { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: 0 };
+  readonly timings: GenerationTimings = { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN };
   /** Generated ids per sequence (stop ids excluded). */
   readonly ids: number[][];
 
@@ -83,8 +85,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const chosen = gpu.buffer(size * 4, 'chosen');
     const pick = gpu.buffer(4, 'pick');
     const done = new Array<boolean>(size).fill(false);
-    const cpu0 = globalThis.process?.cpuUsage?.();
     let decodeStart = 0;
+    let cpu0: number | undefined;
     try {
       for (let k = 0; k < maxNew; k++) {
         opts.signal?.throwIfAborted();
@@ -104,6 +106,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         if (k === 0) {
           this.timings.firstTokenMs = performance.now() - t0;
           decodeStart = performance.now();
+          cpu0 = opts.threadCpuMs?.();
         }
         for (let b = 0; b < size; b++) {
           if (done[b]) continue;
@@ -124,8 +127,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     } finally {
       if (this.timings.decodeSteps > 0) {
         this.timings.decodeMs = performance.now() - decodeStart;
-        const cpu = globalThis.process?.cpuUsage?.(cpu0);
-        if (cpu) this.timings.cpuMsPerDecodeStep = (cpu.user + cpu.system) / 1000 / this.timings.decodeSteps;
+        const cpu1 = opts.threadCpuMs?.();
+        this.timings.cpuMsPerDecodeStep = cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / this.timings.decodeSteps : NaN;
       }
       chosen.destroy();
       pick.destroy();
