@@ -1,5 +1,6 @@
 // Small helpers for reading command-line options with clear errors.
 
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class UsageError extends Error {
@@ -29,4 +30,14 @@ export function num(value: string | undefined, name: string, fallback: number, m
   const n = Number(value);
   if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number in [${min}, ${max}], got '${value}'`);
   return n;
+}
+
+/** The bytes of an input file named on the command line, or a usage error saying what is wrong. */
+export async function readInput(file: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UsageError(`cannot read ${what} ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
 }

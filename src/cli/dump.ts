@@ -1,13 +1,12 @@
 // `paligemma dump`: every intermediate the golden fixtures hold, as float32 safetensors, so a run
 // can be compared tensor by tensor with the Hugging Face reference.
 
-import { readFile } from 'node:fs/promises';
 import { dumpRun } from '../graph/dump.js';
 import { decodeImage } from '../image/decode.js';
 import { parseSafetensors } from '../loader/safetensors.js';
 import { loadModel } from '../node/load-model.js';
 import { writeSafetensors } from '../node/write-safetensors.js';
-import { int, parse, UsageError } from './args.js';
+import { int, parse, readInput, UsageError } from './args.js';
 
 export const summary = 'write the intermediate tensors of one run (for comparison with Hugging Face)';
 
@@ -16,7 +15,7 @@ const USAGE = `usage: paligemma dump --model DIR (--image FILE | --pixel-values 
         [--logits-rows text|all] [--tokenizer FILE]`;
 
 async function pixelValues(file: string, size: number): Promise<Float32Array> {
-  const bytes = new Uint8Array(await readFile(file));
+  const bytes = await readInput(file, 'pixel values');
   const header = parseSafetensors(file, bytes);
   const t = header.tensors.get('pixel_values');
   if (!t) throw new UsageError(`${file}: no tensor named pixel_values`);
@@ -65,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const model = pipeline.model;
   const size = model.config.vision.imageSize;
   const pixels = o.image
-    ? pipeline.pixels(decodeImage(new Uint8Array(await readFile(o.image)), o.image))
+    ? pipeline.pixels(decodeImage(await readInput(o.image, 'image'), o.image))
     : await pixelValues(o['pixel-values']!, size);
   const textIds = o.ids ? parseIds(o.ids) : pipeline.tokenizer.encodePrompt(o.prompt!);
 

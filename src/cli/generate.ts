@@ -1,12 +1,11 @@
 // `paligemma generate`: image + prompt → text (and boxes), streaming on a terminal.
 
-import { readFile } from 'node:fs/promises';
 import { decodeImage } from '../image/decode.js';
 import { demoModelDir } from '../node/demo-model.js';
 import { loadModel } from '../node/load-model.js';
 import { mainThreadCpuMs } from '../node/thread-cpu.js';
 import type { Request } from '../pipeline.js';
-import { int, num, parse, UsageError } from './args.js';
+import { int, num, parse, readInput, UsageError } from './args.js';
 import { progressBar } from './progress.js';
 
 export const summary = 'run PaliGemma on an image and a prompt';
@@ -54,10 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const requests: Request[] = [];
   for (const [i, file] of images.entries()) {
-    const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read image ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    });
-    requests.push({ image: decodeImage(new Uint8Array(bytes), file), prompt: prompts[i]! });
+    requests.push({ image: decodeImage(await readInput(file, 'image'), file), prompt: prompts[i]! });
   }
 
   const dir = o.model ?? (await demoModelDir(!o.json));

@@ -1,0 +1,65 @@
+// The command line as users run it (the built bin/paligemma.mjs): dump against a golden fixture,
+// generate --json, and clear errors for bad input.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseSafetensors } from '../src/loader/safetensors.js';
+
+const run = promisify(execFile);
+const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
+const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded');
+const meta = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8'));
+
+function cli(args: string[]) {
+  return run(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+describe('paligemma CLI', () => {
+  it('dump writes the fixture tensors with the reference ids', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'pg-dump-')), 'dump.safetensors');
+    const r = await cli([
+      'dump', '--model', join(FIXTURE, 'checkpoint'), '--pixel-values', join(FIXTURE, 'expected.safetensors'),
+      '--ids', meta.text_ids.join(','), '--max-new-tokens', String(meta.max_new_tokens), '--out', out,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const bytes = new Uint8Array(readFileSync(out));
+    const h = parseSafetensors(out, bytes);
+    const t = h.tensors.get('generated_ids')!;
+    const ids = Array.from(new BigInt64Array(bytes.slice(h.dataStart + t.begin, h.dataStart + t.end).buffer), Number);
+    expect(ids).toEqual(meta.generated_ids);
+    expect(h.tensors.get('final_hidden_states')!.shape).toEqual([1, meta.seq_len, 48]);
+  });
+
+  it('generate --json on an image and a prompt gives the reference ids, text and timings', async () => {
+    const full = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
+    const ref = JSON.parse(readFileSync(join(full, 'expected.json'), 'utf8'));
+    const r = await cli([
+      'generate', '--model', join(full, 'checkpoint'), '--image', join(full, 'shapes_300x200.png'),
+      '--prompt', 'caption en', '--max-new-tokens', '3', '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.ids).toEqual(ref.generated_ids.slice(0, 3));
+    expect(typeof out.text).toBe('string');
+    expect(out.timings.prefill_ms).toBeGreaterThan(0);
+    expect(out.timings.decode_tokens_per_s).toBeGreaterThan(0);
+  });
+
+  it('says what is wrong with a missing image or a bad option', async () => {
+    const missing = await cli(['generate', '--model', join(FIXTURE, 'checkpoint'), '--image', 'no-such.png', '--prompt', 'x']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/cannot read image no-such\.png: no such file/);
+    const bad = await cli(['generate', '--image', 'a.png', '--prompt', 'x', '--top-p', '2']);
+    expect(bad.stderr).toMatch(/--top-p must be a number in \[0, 1\], got '2'/);
+    const unknown = await cli(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
