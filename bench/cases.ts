@@ -202,6 +202,7 @@ export function kernelCases(quick: boolean): Case[] {
     matmul('gemma gate or up prefill', T, 2048, 16384),
     geglu('gemma gate+up+GEGLU prefill', T, 2048, 16384),
     matmul('gemma down prefill', T, 16384, 2048),
+    matmul('square 2048³ (reference shape)', 2048, 2048, 2048),
     matmul('gemma q/o decode', 1, 2048, 2048),
     matmul('gemma k/v decode', 1, 2048, 256),
     matmul('gemma gate or up decode', 1, 2048, 16384),
