@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode.js';
 import { preprocessImage } from '../src/image/preprocess.js';
 import { readSafetensors, tensor } from './helpers/safetensors.js';
+import { absErrors } from './helpers/gpu.js';
 
 const FIXTURES = [
   { dir: 'pg-tiny-fullvocab-224', image: 'shapes_300x200.png', width: 300, height: 200 },
@@ -15,17 +16,6 @@ const FIXTURES = [
 const BAR_MAX = 4 / 255;
 const BAR_MEAN = 2e-3;
 
-function errors(a: ArrayLike<number>, b: ArrayLike<number>) {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (d > max) max = d;
-    sum += d;
-  }
-  return { max, mean: sum / a.length };
-}
 
 describe.each(FIXTURES)('fixture $dir', ({ dir, image, width, height }) => {
   const base = new URL(`./fixtures/${dir}/`, import.meta.url);
@@ -42,7 +32,7 @@ describe.each(FIXTURES)('fixture $dir', ({ dir, image, width, height }) => {
   it('preprocesses the reference pixels bit-exactly (PIL bicubic port + HF float math)', () => {
     const ours = preprocessImage(referenceRgb.data, width, height, 224);
     expect(pixelValues.shape).toEqual([1, 3, 224, 224]);
-    const { max, mean } = errors(ours, pixelValues.data);
+    const { max, mean } = absErrors(ours, pixelValues.data);
     expect(max).toBe(0);
     expect(mean).toBe(0);
   });
@@ -51,8 +41,8 @@ describe.each(FIXTURES)('fixture $dir', ({ dir, image, width, height }) => {
   // (islow IDCT, fancy upsampling), so the whole pipeline is exact for all
   // three. The bar (max 4/255, mean 2e-3) is asserted too, as the contract.
   it('decodes exactly and the whole pipeline matches pixel_values (exact; bar max 4/255, mean 2e-3)', () => {
-    expect(errors(decoded.rgb, referenceRgb.data)).toEqual({ max: 0, mean: 0 });
-    const { max, mean } = errors(preprocessImage(decoded.rgb, width, height, 224), pixelValues.data);
+    expect(absErrors(decoded.rgb, referenceRgb.data)).toEqual({ max: 0, mean: 0 });
+    const { max, mean } = absErrors(preprocessImage(decoded.rgb, width, height, 224), pixelValues.data);
     expect(max).toBeLessThanOrEqual(BAR_MAX);
     expect(mean).toBeLessThanOrEqual(BAR_MEAN);
     expect(max).toBe(0);

@@ -9,6 +9,7 @@ import { decodeImage } from '../src/image/decode.js';
 import { ImageError } from '../src/image/errors.js';
 import { preprocessImage } from '../src/image/preprocess.js';
 import { readSafetensors, tensor } from './helpers/safetensors.js';
+import { absErrors } from './helpers/gpu.js';
 
 const IMAGES = new URL('./fixtures/images/', import.meta.url);
 const PHOTO_DIR = new URL('./fixtures/pg-tiny-v2048-224-sharded/', import.meta.url);
@@ -29,17 +30,6 @@ function readPnm(name: string): { width: number; height: number; rgb: Uint8Array
   return { width, height, rgb };
 }
 
-function errors(a: ArrayLike<number>, b: ArrayLike<number>) {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (d > max) max = d;
-    sum += d;
-  }
-  return { max, mean: sum / a.length };
-}
 
 /** Decode, accepting only success or an ImageError naming the file. */
 function decodeOrImageError(bytes: Uint8Array, name: string): 'ok' | 'refused' {
@@ -73,12 +63,12 @@ describe('HF fixture photo (baseline 4:2:0, PIL reference)', () => {
   it('decodes exactly to PIL/libjpeg-turbo pixels', () => {
     const img = decodeImage(read('photo_320x240.jpg', PHOTO_DIR), 'photo_320x240.jpg');
     expect([img.height, img.width, 3]).toEqual(referenceRgb.shape);
-    expect(errors(img.rgb, referenceRgb.data)).toEqual({ max: 0, mean: 0 });
+    expect(absErrors(img.rgb, referenceRgb.data)).toEqual({ max: 0, mean: 0 });
   });
 
   it('decode + preprocess matches pixel_values within the bar (max 4/255, mean 2e-3); measured exact', () => {
     const img = decodeImage(read('photo_320x240.jpg', PHOTO_DIR), 'photo_320x240.jpg');
-    const { max, mean } = errors(preprocessImage(img.rgb, img.width, img.height, 224), pixelValues.data);
+    const { max, mean } = absErrors(preprocessImage(img.rgb, img.width, img.height, 224), pixelValues.data);
     expect(max).toBeLessThanOrEqual(4 / 255);
     expect(mean).toBeLessThanOrEqual(2e-3);
     expect(max).toBe(0);
@@ -87,7 +77,7 @@ describe('HF fixture photo (baseline 4:2:0, PIL reference)', () => {
   // jpegtran rewrites the same coefficients progressively, so the pixels must not change.
   it.each(['photo_320x240_progressive.jpg', 'photo_320x240_progressive_restart.jpg'])('%s (jpegtran) decodes to the same pixels', (name) => {
     const img = decodeImage(read(name), name);
-    expect(errors(img.rgb, referenceRgb.data)).toEqual({ max: 0, mean: 0 });
+    expect(absErrors(img.rgb, referenceRgb.data)).toEqual({ max: 0, mean: 0 });
   });
 });
 
@@ -111,7 +101,7 @@ describe('libjpeg-turbo cjpeg files decode exactly like djpeg', () => {
     const ref = readPnm(`${base}.pnm`);
     const img = decodeImage(read(`${base}.jpg`), `${base}.jpg`);
     expect([img.width, img.height]).toEqual([ref.width, ref.height]);
-    expect(errors(img.rgb, ref.rgb)).toEqual({ max: 0, mean: 0 });
+    expect(absErrors(img.rgb, ref.rgb)).toEqual({ max: 0, mean: 0 });
   });
 });
 
@@ -122,7 +112,7 @@ describe('libjpeg-turbo cjpeg files decode exactly like djpeg', () => {
 // this only affects unusual files. Measured here: max 7 levels, mean 0.99.
 it('progressive file left unrefined differs from libjpeg by its block smoothing only (measured max 7, mean 0.99 levels)', () => {
   const ref = readPnm('partial_64x48.pnm');
-  const { max, mean } = errors(decodeImage(read('partial_64x48.jpg'), 'partial_64x48.jpg').rgb, ref.rgb);
+  const { max, mean } = absErrors(decodeImage(read('partial_64x48.jpg'), 'partial_64x48.jpg').rgb, ref.rgb);
   expect(max).toBeLessThanOrEqual(7);
   expect(mean).toBeLessThan(1);
 });

@@ -87,3 +87,16 @@ export function uploadWeight(gpu: Gpu, words: Uint16Array, shape: number[], shar
   }
   return { name, shape, dtype: 'bf16', shards };
 }
+
+/** Largest and mean absolute difference (image comparisons state their bars this way). */
+export function absErrors(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; mean: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let max = 0;
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (d > max) max = d;
+    sum += d;
+  }
+  return { max, mean: sum / a.length };
+}
