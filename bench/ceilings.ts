@@ -12,7 +12,6 @@ import { median } from './stats.js';
 
 const P = { n: 'u32', perLane: 'u32' } as const;
 const WG = 64;
-const GROUPS = 1024;
 
 // Two plain layouts: 'strided' (neighbouring lanes read neighbouring words: what GPUs coalesce) and
 // 'chunked' (each lane streams its own contiguous run: what a CPU's prefetcher likes). The best of
@@ -37,9 +36,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-function readCase(layout: 'strided' | 'chunked', bytes: number): Case {
+function readCase(layout: 'strided' | 'chunked', bytes: number, groups: number): Case {
   const n = bytes / 16;
-  const lanes = WG * GROUPS;
+  const lanes = WG * groups;
   return {
     name: 'read',
     label: `streaming read (${layout})`,
@@ -51,7 +50,7 @@ function readCase(layout: 'strided' | 'chunked', bytes: number): Case {
       const out = gpu.buffer(lanes * 4, 'read.out');
       const k = gpu.kernel({ name: `bench-read-${layout}`, bindings: ['read', 'write'], code: readCode(layout) });
       return {
-        record: (step) => step.dispatch(k, [src, out], params({ n, perLane: Math.ceil(n / lanes) }, P), [GROUPS]),
+        record: (step) => step.dispatch(k, [src, out], params({ n, perLane: Math.ceil(n / lanes) }, P), [groups]),
         destroy: () => {
           for (const b of [src, out]) (gpu.forgetBuffer(b), b.destroy());
         },
@@ -73,10 +72,21 @@ export interface Ceilings {
   memcpy_runs_ms: number[];
 }
 
+/**
+ * How much the read ceiling streams: 64 MiB on a CPU adapter (well past its caches, quick to run);
+ * on a GPU as much as one binding takes up to 1 GiB, far past any L2 (an H200's is 60 MB).
+ */
+export function readCeilingBytes(gpu: Gpu): number {
+  if (gpu.cpuAdapter) return 64 << 20;
+  return Math.min(1 << 30, Math.floor(Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) / (1 << 20)) << 20);
+}
+
 export async function gpuRead(gpu: Gpu, bytes: number, o: RunOptions): Promise<Pick<Ceilings, 'read_gbps' | 'read_bytes' | 'read_variants'>> {
   const variants: Ceilings['read_variants'] = [];
+  // A GPU needs tens of thousands of lanes in flight to reach its bandwidth; lavapipe runs a few.
+  const groups = gpu.cpuAdapter ? 1024 : 16384;
   for (const layout of ['strided', 'chunked'] as const) {
-    const t = await timeCase(gpu, readCase(layout, bytes), o);
+    const t = await timeCase(gpu, readCase(layout, bytes, groups), o);
     variants.push({ layout, gbps: bytes / t.ms / 1e6, runs: t.runs });
   }
   return { read_gbps: Math.max(...variants.map((v) => v.gbps)), read_bytes: bytes, read_variants: variants };

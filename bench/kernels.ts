@@ -5,7 +5,7 @@
 import type { Gpu } from '../src/device.js';
 import { describeAdapter } from '../src/adapter.js';
 import { kernelCases } from './cases.js';
-import { blasCeiling, gpuRead, hostMemcpy, type Ceilings } from './ceilings.js';
+import { blasCeiling, gpuRead, hostMemcpy, readCeilingBytes, type Ceilings } from './ceilings.js';
 import { machine, type Machine } from './machine.js';
 import { timeCase, type RunOptions, type Timing } from './measure.js';
 import { ortMatmul } from './peers/ort.js';
@@ -83,7 +83,7 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
   const cases = kernelCases(o.quick).filter((c) => !o.skip?.includes(c.name));
 
   log('ceiling: WGSL streaming read');
-  const read = await gpuRead(gpu, o.quick ? 4 << 20 : 64 << 20, runs);
+  const read = await gpuRead(gpu, o.quick ? 4 << 20 : readCeilingBytes(gpu), runs);
 
   const kernels: KernelResult[] = [];
   for (const c of cases) {

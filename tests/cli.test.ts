@@ -37,6 +37,13 @@ describe('paligemma CLI', () => {
     expect(h.tensors.get('final_hidden_states')!.shape).toEqual([1, meta.seq_len, 48]);
   });
 
+  it('selfcheck --fixture checks the whole model against a golden fixture', async () => {
+    const r = await cli(['selfcheck', '--fixture', FIXTURE]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/prefill_logits: max\|err\|\/max\|ref\| = \S+ ok/);
+    expect(r.stdout).toContain(`selfcheck ${FIXTURE}: ok`);
+  });
+
   it('generate --json on an image and a prompt gives the reference ids, text and timings', async () => {
     const full = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
     const ref = JSON.parse(readFileSync(join(full, 'expected.json'), 'utf8'));

