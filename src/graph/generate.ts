@@ -82,31 +82,49 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const t0 = performance.now();
     const batch = await model.prefill(this.inputs, maxNew, this.timings);
     const size = batch.size;
-    const chosen = gpu.buffer(size * 4, 'chosen');
+    // Two id buffers: while the ids of step k are read back, step k + 1 already writes the other.
+    const chosen = [gpu.buffer(size * 4, 'chosen.0'), gpu.buffer(size * 4, 'chosen.1')] as const;
     const pick = gpu.buffer(4, 'pick');
+    const select = (out: GPUBuffer) => {
+      const step = gpu.step('select');
+      if (greedy) {
+        argmax(step, { x: model.logits, rows: size, cols: vocab, out });
+      } else {
+        for (let b = 0; b < size; b++) {
+          const row = { buffer: model.logits, offset: b * vocab * 4, size: vocab * 4 };
+          sample(step, { logits: row, cols: vocab, temperature: opts.temperature!, topK: opts.topK ?? 0, topP: opts.topP ?? 1, uniform: random(), out: pick });
+          step.copy(pick, 0, out, b * 4, 4);
+        }
+      }
+      step.end();
+    };
+    // The next token needs no id on the CPU (the chosen ids stay on the GPU), so the next decode
+    // step is recorded and submitted before this token's ids are read: the GPU never waits for the
+    // readback and the encoding. When a sequence stops at <eos>, that one step is thrown away.
+    // A logits callback must see each step's logits before the next overwrites them: no run-ahead.
+    const runAhead = !opts.onLogits;
+    const next = (k: number) => {
+      model.decode(chosen[k % 2]);
+      select(chosen[(k + 1) % 2]);
+    };
     const done = new Array<boolean>(size).fill(false);
     let decodeStart = 0;
     let cpu0: number | undefined;
     try {
+      select(chosen[0]);
       for (let k = 0; k < maxNew; k++) {
         opts.signal?.throwIfAborted();
-        const step = gpu.step('select');
-        if (greedy) {
-          argmax(step, { x: model.logits, rows: size, cols: vocab, out: chosen });
-        } else {
-          for (let b = 0; b < size; b++) {
-            const row = { buffer: model.logits, offset: b * vocab * 4, size: vocab * 4 };
-            sample(step, { logits: row, cols: vocab, temperature: opts.temperature!, topK: opts.topK ?? 0, topP: opts.topP ?? 1, uniform: random(), out: pick });
-            step.copy(pick, 0, chosen, b * 4, 4);
-          }
-        }
-        step.end();
         if (opts.onLogits) await opts.onLogits(model.logits, k);
-        const ids = new Uint32Array(await gpu.read(chosen, 0, size * 4, k === 0 ? 'first-token' : 'decode-token', model.decodeFlops(size)));
+        const pending = gpu.read(chosen[k % 2], 0, size * 4, k === 0 ? 'first-token' : 'decode-token', model.decodeFlops(size));
+        const last = k === maxNew - 1;
+        if (runAhead && !last) next(k);
+        const ids = new Uint32Array(await pending);
         if (k === 0) {
           this.timings.firstTokenMs = performance.now() - t0;
           decodeStart = performance.now();
           cpu0 = opts.threadCpuMs?.();
+        } else {
+          this.timings.decodeSteps++;
         }
         for (let b = 0; b < size; b++) {
           if (done[b]) continue;
@@ -120,9 +138,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
           opts.onToken?.(token);
           yield token;
         }
-        if (done.every(Boolean) || k === maxNew - 1) break;
-        model.decode(chosen);
-        this.timings.decodeSteps++;
+        if (done.every(Boolean) || last) break;
+        if (!runAhead) next(k);
       }
     } finally {
       if (this.timings.decodeSteps > 0) {
@@ -130,8 +147,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         const cpu1 = opts.threadCpuMs?.();
         this.timings.cpuMsPerDecodeStep = cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / this.timings.decodeSteps : NaN;
       }
-      chosen.destroy();
-      pick.destroy();
+      // WebGPU defers freeing until submitted work (a run-ahead step) is done.
+      for (const b of [...chosen, pick]) (gpu.forgetBuffer(b), b.destroy());
     }
   }
 
