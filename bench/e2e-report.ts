@@ -16,7 +16,7 @@ function ratesTable(rs: ShapeRate[]): string {
 
 export function e2eText(r: E2eReport): string {
   const m = r.machine;
-  const keys = ['visionMs', 'prefillMs', 'prefillTokensPerSec', 'firstTokenMs', 'decodeTokensPerSec', 'msPerToken', 'decodeSteps', 'cpuMsPerDecodeStep', 'prefillGpuMs'] as const;
+  const keys = ['visionMs', 'prefillMs', 'prefillTokensPerSec', 'firstTokenMs', 'decodeTokensPerSec', 'msPerToken', 'decodeSteps', 'cpuMsPerDecodeStep'] as const;
   return [
     `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB), load ${m.load.join(' ')}`,
     adapterText(r.adapter),
@@ -32,7 +32,7 @@ export function e2eText(r: E2eReport): string {
       keys.map((k) => [k, fmt(r.median[k]), r.runs.map((x) => fmt(x[k])).join(' ')]),
     ),
     '',
-    'one decode step by kernel (GPU time, timestamp queries):',
+    `profiled run (a pass and two timestamps per dispatch): vision + prefill ${fmt(r.prefillGpuMs)} ms of GPU time; one decode step by kernel:`,
     table(
       ['kernel', 'ms', 'dispatches'],
       r.decodeStep.map((d) => [d.label, fmt(d.ms), String(d.count)]),
