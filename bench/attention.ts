@@ -52,7 +52,8 @@ for (const seq of [256, 1024, 4096]) {
 for (const seqK of [300, 1100]) {
   const [heads, hd] = [8, 256];
   const q = random(heads * hd), k = random(seqK * hd), v = random(seqK * hd), out = random(heads * hd);
+  const keyCount = gpu.upload(Uint32Array.of(seqK), 'key count');
   await time(gpu, `decode gemma 8/1×256, ${seqK} keys`, 4 * seqK * heads * hd, (s) =>
-    decodeAttention(s, { q, k, v, out, heads, kvHeads: 1, headDim: hd, scale: 1 / 16, seqK }));
+    decodeAttention(s, { q, k, v, out, heads, kvHeads: 1, headDim: hd, scale: 1 / 16, keyCount, maxLen: seqK }));
 }
 process.exit(0);

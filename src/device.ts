@@ -15,8 +15,13 @@ export interface KernelDef {
   name: string;
   /** Bindings at @group(0) @binding(i), in order. */
   bindings: Storage[];
-  /** WGSL source. Params (if any) live at @group(1) @binding(0) as var<uniform>. */
-  code: string;
+  /**
+   * WGSL source. Params (if any) live at @group(1) @binding(0) as var<uniform>. Generated code is
+   * passed as a function, built on first use only: its `name` must then say everything the code
+   * depends on (kernels are looked up on every dispatch, and building and hashing the source each
+   * time cost more CPU than the dispatch itself).
+   */
+  code: string | (() => string);
   entryPoint?: string;
 }
 export interface Kernel {
@@ -72,8 +77,15 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly adapterInfo: GPUAdapterInfo | undefined;
   readonly uniforms: UniformArena;
-  readonly profiler: Profiler | undefined;
-  private readonly kernels = new Map<string, Kernel>();
+  private readonly timestamps: Profiler | undefined;
+  /**
+   * Whether dispatches are timed (only on a Gpu made with `profile: true`). Timing gives every
+   * dispatch its own pass and queries, which costs CPU and GPU time: benches turn it off for the
+   * runs they time by the wall clock. Toggle it between steps, not inside one.
+   */
+  profiling: boolean;
+  /** name → kernel for generated code; name → source → kernel for fixed source strings. */
+  private readonly kernels = new Map<string, Kernel | Map<string, Kernel>>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly readPool: GPUBuffer[] = [];
   private readonly waitEstimates = new Map<string, number>();
@@ -98,13 +110,19 @@ export class Gpu {
       Boolean((this.adapterInfo as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) ||
       /llvmpipe|lavapipe|swiftshader|software/i.test(name);
     this.uniforms = new UniformArena(device);
-    this.profiler = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
+    this.timestamps = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
+    this.profiling = this.timestamps !== undefined;
     device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
     });
     device.addEventListener('uncapturederror', (e) => {
       this.errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
+  }
+
+  /** The per-dispatch timer while profiling, else undefined. */
+  get profiler(): Profiler | undefined {
+    return this.profiling ? this.timestamps : undefined;
   }
 
   /** Throws if the device was lost or reported an error since the last check. */
@@ -119,16 +137,18 @@ export class Gpu {
 
   /** Compiles (once) the pipeline for a kernel definition; WGSL errors are thrown with the kernel's name. */
   kernel(def: KernelDef): Kernel {
-    const key = `${def.name}\0${def.code}`;
-    let k = this.kernels.get(key);
-    if (k) return k;
+    const entry = this.kernels.get(def.name);
+    if (entry && entry instanceof Map === (typeof def.code === 'function')) throw new Error(`kernel ${def.name}: given both as generated and as fixed source`);
+    const cached = typeof def.code === 'function' ? (entry as Kernel | undefined) : (entry as Map<string, Kernel> | undefined)?.get(def.code);
+    if (cached) return cached;
+    const code = typeof def.code === 'function' ? def.code() : def.code;
     const device = this.device;
     device.pushErrorScope('validation');
     const layout = device.createBindGroupLayout({
       label: def.name,
       entries: def.bindings.map((b, i) => layoutEntry(b, i)),
     });
-    const module = device.createShaderModule({ label: def.name, code: def.code });
+    const module = device.createShaderModule({ label: def.name, code });
     const pipeline = device.createComputePipeline({
       label: def.name,
       layout: device.createPipelineLayout({ bindGroupLayouts: [layout, this.uniforms.layout] }),
@@ -138,8 +158,13 @@ export class Gpu {
     void device.popErrorScope().then((err) => {
       if (err) this.errors.push(`kernel ${def.name}: ${err.message}`);
     });
-    k = { def, pipeline, layout };
-    this.kernels.set(key, k);
+    const k = { def, pipeline, layout };
+    if (typeof def.code === 'function') this.kernels.set(def.name, k);
+    else {
+      const bySource = (entry as Map<string, Kernel> | undefined) ?? new Map<string, Kernel>();
+      bySource.set(def.code, k);
+      this.kernels.set(def.name, bySource);
+    }
     return k;
   }
 
@@ -207,6 +232,13 @@ export class Gpu {
     return new Step(this, label);
   }
 
+  /** Runs `build` on a step that only collects its dispatches and copies, for `Step.replay`. */
+  record(label: string, build: (step: Step) => void): Recording {
+    const commands: Command[] = [];
+    build(new Step(this, label, commands));
+    return new Recording(label, commands);
+  }
+
   /**
    * Waits for submitted work without letting Dawn-node busy-poll a core the whole time (on a CPU
    * adapter that core is half the machine): sleep for most of the expected time, then await. The
@@ -270,8 +302,23 @@ export class Gpu {
     this.readPool.length = 0;
     this.bindGroups.clear();
     this.uniforms.destroy();
-    this.profiler?.destroy();
+    this.timestamps?.destroy();
   }
+}
+
+/** One recorded command of a Recording: a dispatch with its bind group resolved, or a copy. */
+type Command =
+  | { kernel: Kernel; bindGroup: GPUBindGroup; params: ArrayBuffer | undefined; groups: [number, number, number]; label: string }
+  | { copy: [GPUBuffer, number, GPUBuffer, number, number] };
+
+/**
+ * A step recorded once (`Gpu.record`) and replayed many times (`Gpu.replay`): the same dispatches
+ * with the same buffers and params, looked up and validated once. A decode step is the same work
+ * every token (what changes — positions, cache length — lives in GPU buffers), and on a fast GPU
+ * building it from the graph each time costs more CPU than the GPU spends running it.
+ */
+export class Recording {
+  constructor(readonly label: string, readonly commands: readonly Command[]) {}
 }
 
 /**
@@ -279,13 +326,12 @@ export class Gpu {
  * encoder and submitted every DISPATCHES_PER_SUBMIT, each with its own uniform slot.
  */
 export class Step {
-  private encoder: GPUCommandEncoder;
+  private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private pending = 0;
 
-  constructor(readonly gpu: Gpu, readonly label: string) {
-    this.encoder = gpu.device.createCommandEncoder({ label });
-  }
+  /** With `commands`, nothing is encoded: the step only collects what it would have run. */
+  constructor(readonly gpu: Gpu, readonly label: string, private readonly commands?: Command[]) {}
 
   /**
    * Records one dispatch. `params` is the kernel's uniform struct as 32-bit words (u32/i32/f32
@@ -298,26 +344,47 @@ export class Step {
     if (x > max || y > max || z > max) {
       throw new GpuError(`${kernel.def.name}: ${x}×${y}×${z} workgroups exceed the device limit ${max} per dimension`);
     }
-    const slot = this.gpu.uniforms.take(params);
+    const command = { kernel, bindGroup: this.gpu.bindGroup(kernel, bindings), params, groups: [x, y, z] as [number, number, number], label: label ?? kernel.def.name };
+    if (this.commands) this.commands.push(command);
+    else this.encode(command);
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    if (this.commands) {
+      this.commands.push({ copy: [src, srcOffset, dst, dstOffset, size] });
+      return;
+    }
+    this.endPass();
+    this.encoder ??= this.gpu.device.createCommandEncoder({ label: this.label });
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  /** Encodes what a Recording holds, in order. */
+  replay(r: Recording): void {
+    for (const c of r.commands) {
+      if ('copy' in c) this.copy(...c.copy);
+      else if (this.commands) this.commands.push(c);
+      else this.encode(c);
+    }
+  }
+
+  private encode(c: Exclude<Command, { copy: unknown }>): void {
+    const slot = this.gpu.uniforms.take(c.params);
     const profiler = this.gpu.profiler;
+    this.encoder ??= this.gpu.device.createCommandEncoder({ label: this.label });
     if (profiler) {
       this.endPass();
-      this.pass = this.encoder.beginComputePass({ timestampWrites: profiler.next(label ?? kernel.def.name) });
+      this.pass = this.encoder.beginComputePass({ timestampWrites: profiler.next(c.label) });
     } else if (!this.pass) {
       this.pass = this.encoder.beginComputePass();
     }
     const pass = this.pass;
-    pass.setPipeline(kernel.pipeline);
-    pass.setBindGroup(0, this.gpu.bindGroup(kernel, bindings));
+    pass.setPipeline(c.kernel.pipeline);
+    pass.setBindGroup(0, c.bindGroup);
     pass.setBindGroup(1, this.gpu.uniforms.bindGroup, [slot]);
-    pass.dispatchWorkgroups(x, y, z);
+    pass.dispatchWorkgroups(...c.groups);
     if (profiler) this.endPass();
     if (++this.pending >= DISPATCHES_PER_SUBMIT || this.gpu.uniforms.nearlyFull()) this.flush();
-  }
-
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
-    this.endPass();
-    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
 
   private endPass(): void {
@@ -327,11 +394,12 @@ export class Step {
 
   /** Submits what was recorded so far; the step can go on recording. */
   flush(): void {
+    if (this.commands || !this.encoder) return;
     this.endPass();
     this.gpu.profiler?.resolve(this.encoder);
     this.gpu.uniforms.upload();
     this.gpu.device.queue.submit([this.encoder.finish()]);
-    this.encoder = this.gpu.device.createCommandEncoder({ label: this.label });
+    this.encoder = undefined;
     this.pending = 0;
   }
 

@@ -23,7 +23,8 @@ describe('decodeAttention (split-K + reduce)', () => {
     const out = gpu.buffer(heads * headDim * 4, 'out');
     const scale = 1 / Math.sqrt(headDim);
     const step = gpu.step('decode');
-    decodeAttention(step, { q: gpu.upload(q, 'q'), k: gpu.upload(k, 'k'), v: gpu.upload(v, 'v'), out, heads, kvHeads, headDim, scale, seqK, keyStart, maxLen, splitLen });
+    const keyCount = gpu.upload(Uint32Array.of(seqK), 'key count');
+    decodeAttention(step, { q: gpu.upload(q, 'q'), k: gpu.upload(k, 'k'), v: gpu.upload(v, 'v'), out, heads, kvHeads, headDim, scale, keyCount, keyStart, maxLen, splitLen });
     step.end();
     const got = await gpu.readF32(out, 0, heads * headDim);
     // the decode query is the newest token: it sees every cached key (from keyStart)
@@ -41,7 +42,7 @@ describe('decodeAttention (split-K + reduce)', () => {
     const out = gpu.buffer(batch * heads * headDim * 4, 'out');
     const step = gpu.step('decode');
     decodeAttention(step, {
-      q: gpu.upload(q, 'q'), k: gpu.upload(k, 'k'), v: gpu.upload(v, 'v'), out, heads, kvHeads, headDim, scale: 0.25, seqK, maxLen, batch,
+      q: gpu.upload(q, 'q'), k: gpu.upload(k, 'k'), v: gpu.upload(v, 'v'), out, heads, kvHeads, headDim, scale: 0.25, keyCount: gpu.upload(Uint32Array.of(seqK), 'n'), maxLen, batch,
       keyStarts: gpu.upload(Uint32Array.from(keyStarts), 'ks'), splitLen: 16,
     });
     step.end();
@@ -53,6 +54,30 @@ describe('decodeAttention (split-K + reduce)', () => {
       const vb = v.subarray(b * maxLen * row, (b * maxLen + seqK) * row);
       const ref = reference(s, q.subarray(b * heads * headDim, (b + 1) * heads * headDim), kb, vb, 0.25);
       expect(normErr(got.subarray(b * heads * headDim, (b + 1) * heads * headDim), ref)).toBeLessThanOrEqual(TOL);
+    }
+  });
+});
+
+describe('decodeAttention recorded once, replayed for every key count', () => {
+  it('reads the key count on the GPU', async () => {
+    const gpu = await testGpu();
+    const [heads, kvHeads, headDim, maxLen] = [4, 2, 16, 200];
+    const q = randomF32(heads * headDim, 7, 2);
+    const k = randomF32(maxLen * kvHeads * headDim, 8, 2);
+    const v = randomF32(maxLen * kvHeads * headDim, 9);
+    const out = gpu.buffer(heads * headDim * 4, 'out');
+    const keyCount = gpu.buffer(4, 'key count');
+    const [qb, kb, vb] = [gpu.upload(q, 'q'), gpu.upload(k, 'k'), gpu.upload(v, 'v')];
+    const rec = gpu.record('decode', (s) => decodeAttention(s, { q: qb, k: kb, v: vb, out, heads, kvHeads, headDim, scale: 0.25, keyCount, maxLen, splitLen: 64 }));
+    for (const seqK of [1, 63, 64, 65, 150, 200]) {
+      gpu.write(keyCount, Uint32Array.of(seqK));
+      const step = gpu.step('replay');
+      step.replay(rec);
+      step.end();
+      const got = await gpu.readF32(out, 0, heads * headDim);
+      const s: Shape = { seqQ: 1, seqK, heads, kvHeads, headDim, prefixLen: seqK, qStart: seqK - 1, keyStart: 0 };
+      const ref = reference(s, q, k.subarray(0, seqK * kvHeads * headDim), v.subarray(0, seqK * kvHeads * headDim), 0.25);
+      expect(normErr(got, ref), `${seqK} keys`).toBeLessThanOrEqual(TOL);
     }
   });
 });

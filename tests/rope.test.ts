@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rope } from '../src/kernels/rope.js';
+import { rope, ropeAppend } from '../src/kernels/rope.js';
 import { normErr, randInt, randomF32, rng, testGpu } from './helpers/gpu.js';
 import { expectErr } from './helpers/report.js';
 
@@ -104,5 +104,32 @@ describe('rope', () => {
     const got = await gpu.readF32(out, 4 * width * 4, rows * width);
     const ref = ropeRef(x.subarray(skip * width), pos.subarray(skip), rows, heads, headDim, 10000, width);
     expectErr('rope from a row offset', normErr(got, ref), TOL);
+  });
+
+  it('ropeAppend: each sequence\'s rotated k and plain v into cache row keyCount − 1, nothing else touched', async () => {
+    const gpu = await testGpu();
+    const [batch, heads, headDim, maxLen, count, stride] = [3, 2, 12, 10, 7, 30];
+    const width = heads * headDim;
+    const k = randomF32(batch * stride, 90);
+    const v = randomF32(batch * stride, 91);
+    const pos = randomPositions(batch, 92, 4000);
+    const fill = new Float32Array(batch * maxLen * width).fill(42);
+    const [kCache, vCache] = [gpu.upload(fill, 'k cache'), gpu.upload(fill, 'v cache')];
+    const step = gpu.step('append');
+    ropeAppend(step, {
+      k: gpu.upload(k, 'k'), v: gpu.upload(v, 'v'), positions: gpu.upload(pos, 'pos'), keyCount: gpu.upload(Uint32Array.of(count), 'n'),
+      kCache, vCache, batch, heads, headDim, theta: 10000, maxLen, rowStride: stride,
+    });
+    step.end();
+    const [gk, gv] = [await gpu.readF32(kCache), await gpu.readF32(vCache)];
+    const ref = ropeRef(k, pos, batch, heads, headDim, 10000, stride);
+    for (let b = 0; b < batch; b++) {
+      const row = (b * maxLen + count - 1) * width;
+      expectErr('ropeAppend k', normErr(gk.subarray(row, row + width), ref.subarray(b * width, (b + 1) * width)), TOL);
+      expect(Array.from(gv.subarray(row, row + width))).toEqual(Array.from(v.subarray(b * stride, b * stride + width)));
+      gk.fill(42, row, row + width);
+      gv.fill(42, row, row + width);
+    }
+    expect(gk.every((x) => x === 42) && gv.every((x) => x === 42)).toBe(true);
   });
 });

@@ -4,11 +4,11 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { attention } from '../kernels/attention.js';
-import { decodeAttention } from '../kernels/attention-decode.js';
+import { decodeAttention, decodeScratch, type DecodeScratch } from '../kernels/attention-decode.js';
 import { embed } from '../kernels/embed.js';
 import { linear, linearGeglu, linearMany } from '../kernels/matmul.js';
 import { rmsNorm } from '../kernels/norm.js';
-import { rope } from '../kernels/rope.js';
+import { rope, ropeAppend } from '../kernels/rope.js';
 import type { TextConfig } from '../loader/config.js';
 import { EMBED, LM_HEAD, TEXT } from '../loader/names.js';
 import type { GpuWeight } from '../weights.js';
@@ -56,6 +56,9 @@ export class Gemma {
   private readonly mlpRows: number;
   /** Leading pad positions of each sequence (u32), masked as keys. */
   private readonly keyStarts: GPUBuffer;
+  /** u32: cache rows in use once this decode step's token is appended (see setDecodeRow). */
+  private readonly keyCount: GPUBuffer;
+  private readonly attnScratch: DecodeScratch;
   /** Post-RoPE queries kept for attention maps (see recordQueries); absent unless asked for. */
   private queryLog: { buffer: GPUBuffer; slots: number } | undefined;
 
@@ -104,6 +107,12 @@ export class Gemma {
     this.mlpRows = maxRows <= fit ? maxRows : Math.floor(fit / 64) * 64 || fit;
     this.mlp = gpu.buffer(this.mlpRows * inter * 4, 'gemma.mlp');
     this.keyStarts = gpu.buffer(maxBatch * 4, 'gemma.key_starts');
+    this.keyCount = gpu.buffer(4, 'gemma.key_count');
+    // Sized for the largest chunk layout any batch up to maxBatch gets (decodeSplitLen depends on it).
+    const scratches = Array.from({ length: maxBatch }, (_, b) => ({ heads: numHeads, kvHeads: numKvHeads, headDim, maxLen, batch: b + 1 }));
+    const biggest = scratches.map((a) => decodeScratch(gpu, a)).sort((x, y) => y.acc.size - x.acc.size);
+    this.attnScratch = biggest[0]!;
+    for (const s of biggest.slice(1)) (s.acc.destroy(), s.ml.destroy());
   }
 
   /** The weights only Linear layers read (not the tied embedding, which the gather reads too). */
@@ -151,30 +160,40 @@ export class Gemma {
     });
   }
 
+  /** Before each decode step: its token goes to cache row `row` (= tokens so far per sequence). */
+  setDecodeRow(row: number): void {
+    if (row >= this.maxLen) throw new Error(`decode row ${row} is past the KV cache (${this.maxLen} rows)`);
+    this.gpu.write(this.keyCount, Uint32Array.of(row + 1));
+  }
+
+  /** Whether decode() depends on the row beyond setDecodeRow (query logging copies to a slot per row). */
+  get logsQueries(): boolean {
+    return this.queryLog !== undefined;
+  }
+
   /**
-   * One generated token per sequence: x [batch, hidden] at cache row `row` (= tokens so far), with
-   * positions (u32 per sequence). Each new token sees every cached key of its sequence and itself.
+   * One generated token per sequence: x [batch, hidden] with positions (u32 per sequence), at the
+   * cache row given to setDecodeRow. Each new token sees every cached key of its sequence and
+   * itself. The work does not depend on the row (it is read on the GPU), so a recording of it
+   * replays for every token; only the query log (recordQueries) needs `row`.
    */
   decode(step: Step, x: GPUBuffer, positions: Binding, batch: Batch, row: number): void {
     const rows = batch.size;
-    const { hiddenSize: d, numHeads, numKvHeads, headDim, rmsNormEps: eps, ropeTheta: theta } = this.cfg;
+    const { hiddenSize: d, numHeads, numKvHeads, headDim, ropeTheta: theta, rmsNormEps: eps } = this.cfg;
     const qDim = numHeads * headDim;
-    const kvDim = numKvHeads * headDim;
     this.layers.forEach((l, i) => {
       rmsNorm(step, { x, w: l.inputNorm, out: this.normed, rows, dim: d, eps });
       linearMany(step, { x: this.normed, ws: [l.q, l.k, l.v], outs: [this.q, this.kNew, this.vNew], M: rows, K: d });
       rope(step, { x: this.q, positions, rows, heads: numHeads, headDim, theta });
       this.logQuery(step, i, row - batch.length + 1, 0, 0, rows);
-      for (let b = 0; b < rows; b++) {
-        const cacheRow = b * this.maxLen + row;
-        rope(step, { x: this.kNew, out: this.kCache[i]!, positions, rows: 1, heads: numKvHeads, headDim, theta, rowOffset: b, outRowOffset: cacheRow });
-        step.copy(this.vNew, b * kvDim * 4, this.vCache[i]!, cacheRow * kvDim * 4, kvDim * 4);
-      }
-      // The new token (at cache row `row`) sees every earlier key of its sequence and itself.
+      ropeAppend(step, {
+        k: this.kNew, v: this.vNew, positions, keyCount: this.keyCount, kCache: this.kCache[i]!, vCache: this.vCache[i]!,
+        batch: rows, heads: numKvHeads, headDim, theta, maxLen: this.maxLen,
+      });
       decodeAttention(step, {
         q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
         heads: numHeads, kvHeads: numKvHeads, headDim, scale: 1 / Math.sqrt(headDim),
-        seqK: row + 1, keyStarts: this.keyStarts, batch: rows, maxLen: this.maxLen,
+        keyCount: this.keyCount, maxLen: this.maxLen, keyStarts: this.keyStarts, batch: rows, scratch: this.attnScratch,
       });
       linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
       this.mlpBlock(step, l, x, rows);
@@ -257,7 +276,7 @@ export class Gemma {
   }
 
   destroy(): void {
-    for (const b of [...this.kCache, ...this.vCache, this.normed, this.q, this.kNew, this.vNew, this.attn, this.mlp, this.keyStarts]) b.destroy();
+    for (const b of [...this.kCache, ...this.vCache, this.normed, this.q, this.kNew, this.vNew, this.attn, this.mlp, this.keyStarts, this.keyCount, this.attnScratch.acc, this.attnScratch.ml]) b.destroy();
     this.queryLog?.buffer.destroy();
   }
 }

@@ -2,7 +2,7 @@
 // request, lays out a (left-padded) batch, and runs the prefill and the decode steps up to the
 // next-token logits. Choosing tokens and streaming them live in generate.ts.
 
-import type { Gpu, Step } from '../device.js';
+import type { Gpu, Recording, Step } from '../device.js';
 import { prepareWeights } from '../kernels/matmul.js';
 import type { LoadedCheckpoint } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
@@ -38,6 +38,8 @@ interface Plan {
   last: GPUBuffer;
   logits: GPUBuffer;
   imageFeatures: GPUBuffer;
+  /** The decode step, recorded on first use (the same work for every token of this plan). */
+  decodeStep?: Recording;
 }
 
 export class PaliGemma {
@@ -216,13 +218,19 @@ export class PaliGemma {
   decode(ids: GPUBuffer): void {
     const { plan, batch } = this.active;
     if (this.length >= plan.length + plan.maxNew) throw new ContextError('the KV cache is full (more tokens than planned)');
-    const positions = new Uint32Array(batch.size).fill(this.length + 1);
-    this.gpu.write(plan.positions, positions);
+    this.gpu.write(plan.positions, new Uint32Array(batch.size).fill(this.length + 1));
+    plan.gemma.setDecodeRow(this.length);
     const step = this.gpu.step('decode');
-    plan.gemma.embedTokens(step, ids, plan.x, batch.size);
-    plan.gemma.decode(step, plan.x, plan.positions, batch, this.length);
-    plan.gemma.finalNormalize(step, plan.x, plan.last, batch.size);
-    plan.gemma.logits(step, plan.last, plan.logits, batch.size);
+    // The recording reads the ids from plan.ids, whichever buffer the caller's ids are in.
+    step.copy(ids, 0, plan.ids, 0, batch.size * 4);
+    const record = (s: Step) => {
+      plan.gemma.embedTokens(s, plan.ids, plan.x, batch.size);
+      plan.gemma.decode(s, plan.x, plan.positions, batch, this.length);
+      plan.gemma.finalNormalize(s, plan.x, plan.last, batch.size);
+      plan.gemma.logits(s, plan.last, plan.logits, batch.size);
+    };
+    if (plan.gemma.logsQueries) record(step);
+    else step.replay((plan.decodeStep ??= this.gpu.record('decode', record)));
     step.end();
     this.length++;
   }

@@ -101,7 +101,7 @@ function select(step: Step, x: Binding, rows: number, cols: number, k: number, o
     const kern = gpu.kernel({
       name: `select${first ? '-first' : ''}${last ? (vals ? '-last-vals' : '-last') : ''}${sg ? '-sg' : ''}`,
       bindings: ['read', 'write', ...(vals ? (['write'] as const) : [])],
-      code: code(first, last, vals, sg),
+      code: () => code(first, last, vals, sg),
     });
     const out = last ? (vals ? [outIdx, outVal!] : [outIdx]) : [bufs[pass % 2]!];
     step.dispatch(kern, [input, ...out], params({ count, k, nChunks }, P), [nChunks, rows]);

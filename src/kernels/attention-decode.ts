@@ -38,7 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
 export interface DecodeAttentionArgs {
   /** [batch, heads·headDim]: this step's query row per sequence. */
   q: Binding;
-  /** KV cache [batch·maxLen, kvHeads·headDim]; keys 0..seqK−1 valid. */
+  /** KV cache [batch·maxLen, kvHeads·headDim]. */
   k: Binding;
   v: Binding;
   /** [batch, heads·headDim]. */
@@ -47,36 +47,58 @@ export interface DecodeAttentionArgs {
   kvHeads: number;
   headDim: number;
   scale: number;
-  seqK: number;
+  /**
+   * u32 [1], read on the GPU: cache rows 0..count−1 of each sequence hold keys (the newest is this
+   * step's token), so one recorded decode step serves every position.
+   */
+  keyCount: Binding;
+  /** Cache rows per sequence: the most keys there can be. The key chunks are laid out for this many. */
+  maxLen: number;
   /** Keys below keyStart are masked (left padding). */
   keyStart?: number;
   /** u32 per sequence, overrides keyStart. */
   keyStarts?: Binding;
   batch?: number;
-  /** Cache rows per sequence (default seqK). */
-  maxLen?: number;
   qStride?: number;
   kvStride?: number;
   outStride?: number;
   /** Keys per chunk (default: by adapter, see `decodeSplitLen`). */
   splitLen?: number;
   config?: AttentionConfig;
+  /** Partial-result buffers from `decodeScratch` (default: shared per device, grown on demand). */
+  scratch?: DecodeScratch;
+}
+
+export interface DecodeScratch {
+  acc: GPUBuffer;
+  ml: GPUBuffer;
 }
 
 /**
  * Keys per chunk: enough chunks to fill the device (a CPU has 2 worker threads here, a GPU ~100
  * multiprocessors), but no chunk under 64 keys so the reduce stays small next to the chunk work.
  */
-export function decodeSplitLen(gpu: Gpu, seqK: number, kvHeads: number, batch: number): number {
+export function decodeSplitLen(gpu: Gpu, maxLen: number, kvHeads: number, batch: number): number {
   const target = gpu.cpuAdapter ? 8 : 128;
   const splits = Math.max(1, Math.floor(target / (kvHeads * batch)));
-  return Math.max(64, Math.ceil(seqK / splits / 16) * 16);
+  return Math.max(64, Math.ceil(maxLen / splits / 16) * 16);
 }
 
-/** Scratch for the partial results, one per device, grown on demand (dispatches run in order, so reuse is safe). */
-const scratch = new WeakMap<Gpu, { acc: GPUBuffer; ml: GPUBuffer }>();
-function scratchFor(gpu: Gpu, records: number, headDim: number): { acc: GPUBuffer; ml: GPUBuffer } {
-  let s = scratch.get(gpu);
+function layout(gpu: Gpu, a: { maxLen: number; kvHeads: number; batch?: number; splitLen?: number }): { splitLen: number; nSplit: number } {
+  const splitLen = a.splitLen ?? decodeSplitLen(gpu, a.maxLen, a.kvHeads, a.batch ?? 1);
+  return { splitLen, nSplit: Math.max(1, Math.ceil(a.maxLen / splitLen)) };
+}
+
+/** Partial-result buffers for decodeAttention calls with these sizes, owned by the caller (e.g. a model whose decode step is recorded). */
+export function decodeScratch(gpu: Gpu, a: { heads: number; kvHeads: number; headDim: number; maxLen: number; batch?: number; splitLen?: number }): DecodeScratch {
+  const records = (a.batch ?? 1) * a.heads * layout(gpu, a).nSplit;
+  return { acc: gpu.buffer(records * a.headDim * 4, 'decode attention partials'), ml: gpu.buffer(records * 8, 'decode attention max/sum') };
+}
+
+/** The device's shared scratch, grown on demand (dispatches run in order, so reuse is safe). */
+const shared = new WeakMap<Gpu, DecodeScratch>();
+function sharedScratch(gpu: Gpu, records: number, headDim: number): DecodeScratch {
+  let s = shared.get(gpu);
   if (!s || s.acc.size < records * headDim * 4 || s.ml.size < records * 8) {
     if (s) {
       gpu.forgetBuffer(s.acc);
@@ -85,17 +107,18 @@ function scratchFor(gpu: Gpu, records: number, headDim: number): { acc: GPUBuffe
     const accBytes = Math.max(records * headDim * 4, s?.acc.size ?? 0);
     const mlBytes = Math.max(records * 8, s?.ml.size ?? 0);
     s = { acc: gpu.buffer(accBytes, 'decode attention partials'), ml: gpu.buffer(mlBytes, 'decode attention max/sum') };
-    scratch.set(gpu, s);
+    shared.set(gpu, s);
   }
   return s;
 }
 
-/** out[h] = softmax_j(scale·q[h]·k[j]) v[j] over keys keyStart ≤ j < seqK of the cache (KV head floor(h/(heads/kvHeads))). */
+/** out[h] = softmax_j(scale·q[h]·k[j]) v[j] over keys keyStart ≤ j < keyCount of the cache (KV head floor(h/(heads/kvHeads))). */
 export function decodeAttention(step: Step, a: DecodeAttentionArgs): void {
   const batch = a.batch ?? 1;
-  const splitLen = a.splitLen ?? decodeSplitLen(step.gpu, a.seqK, a.kvHeads, batch);
-  const nSplit = Math.max(1, Math.ceil(a.seqK / splitLen));
-  const { acc, ml } = scratchFor(step.gpu, batch * a.heads * nSplit, a.headDim);
+  const { splitLen, nSplit } = layout(step.gpu, a);
+  const records = batch * a.heads * nSplit;
+  const { acc, ml } = a.scratch ?? sharedScratch(step.gpu, records, a.headDim);
+  if (acc.size < records * a.headDim * 4 || ml.size < records * 8) throw new Error(`decodeAttention: scratch too small for ${records} partial results`);
   recordAttention(
     step,
     {
@@ -104,23 +127,23 @@ export function decodeAttention(step: Step, a: DecodeAttentionArgs): void {
       v: a.v,
       out: a.out,
       seqQ: 1,
-      seqK: a.seqK,
+      seqK: a.maxLen,
       heads: a.heads,
       kvHeads: a.kvHeads,
       headDim: a.headDim,
       scale: a.scale,
-      prefixLen: a.seqK,
-      qStart: a.seqK - 1,
+      prefixLen: a.maxLen,
+      qStart: a.maxLen - 1,
       keyStart: a.keyStart,
       keyStarts: a.keyStarts,
       qStride: a.qStride,
       kvStride: a.kvStride,
       outStride: a.outStride,
       batch,
-      kvBatchRows: a.maxLen ?? a.seqK,
+      kvBatchRows: a.maxLen,
       config: a.config ?? attentionConfig(step.gpu, a.headDim),
     },
-    { acc, ml, splitLen, nSplit },
+    { acc, ml, splitLen, nSplit, keyCount: a.keyCount },
   );
   const k = step.gpu.kernel({ name: 'attention_decode_reduce', bindings: ['read', 'read', 'write'], code });
   const outStride = a.outStride ?? a.heads * a.headDim;

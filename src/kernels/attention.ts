@@ -74,6 +74,8 @@ interface Variant extends AttentionConfig {
   perSeqKeyStart: boolean;
   /** Loop bounds the compiler cannot see (CPU adapters, see kernelCode). */
   opaqueLoops: boolean;
+  /** Split mode only: the key count comes from a u32 buffer (decode replays one recorded step). */
+  lengthFromBuffer: boolean;
 }
 
 function kernelCode(c: Variant): string {
@@ -87,6 +89,11 @@ function kernelCode(c: Variant): string {
   let b = 4;
   const splitDecl = c.split ? `@group(0) @binding(${b++}) var<storage, read_write> ml: array<vec2f>;` : '';
   const ksDecl = c.perSeqKeyStart ? `@group(0) @binding(${b++}) var<storage, read> keyStarts: array<u32>;` : '';
+  const lenDecl = c.lengthFromBuffer ? `@group(0) @binding(${b++}) var<storage, read> keyCount: array<u32>;` : '';
+  // A decode query is the newest row: it sees every key so far (prefixLen = seqK, qStart = seqK − 1).
+  const lengths = c.lengthFromBuffer
+    ? 'let seqK = keyCount[0]; let prefixLen = seqK; let qStart = seqK - 1u;'
+    : 'let seqK = p.seqK; let prefixLen = p.prefixLen; let qStart = p.qStart;';
   // L > 1: the L lanes of a slot each hold a slice of the dot product; sum them through workgroup memory.
   const reduce =
     L === 1
@@ -125,6 +132,7 @@ alias VT = ${VT};
 @group(0) @binding(3) var<storage, read_write> out: array<VT>;
 ${splitDecl}
 ${ksDecl}
+${lenDecl}
 const WG = ${c.wg}u;
 const L = ${L}u;
 const SL = ${SL}u;
@@ -140,6 +148,7 @@ fn vdot(a: VT, b: VT) -> f32 { return ${vdot}; }
 @compute @workgroup_size(${c.wg})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32) {
   ${bounds}
+  ${lengths}
   let b = wg.z / p.kvHeads;
   let kvh = wg.z % p.kvHeads;
   let sub = tid / L;
@@ -149,7 +158,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
   // Keys the block needs: up to what its last row sees (uniform over the workgroup).
   let lastRow = (min(slot0 + SL * R, nSlots) - 1u) / p.group;
   var kBeg = ${c.perSeqKeyStart ? 'keyStarts[b]' : 'p.keyStart'};
-  var kEnd = min(p.seqK, max(p.prefixLen, p.qStart + lastRow + 1u));
+  var kEnd = min(seqK, max(prefixLen, qStart + lastRow + 1u));
   kBeg = max(kBeg, wg.y * p.splitLen);
   kEnd = min(kEnd, (wg.y + 1u) * p.splitLen);
 
@@ -165,7 +174,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
     let qb = (b * p.seqQ + i) * p.qStrideW + h * HDW + li;
     for (var d = 0u; d < nD; d++) { qr[r][d] = q[qb + d * L] * p.scale; }
     m[r] = NEG;
-    qpos[r] = p.qStart + i;
+    qpos[r] = qStart + i;
   }
   let kvb = b * p.kvBatchRows * p.kvStrideW + kvh * HDW + li;
 
@@ -183,7 +192,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
       var mt = m[r];
       for (var jj = 0u; jj < nT; jj++) {
         let j = t0 + jj;
-        let ok = j < kEnd && (j < p.prefixLen || j <= qpos[r]);
+        let ok = j < kEnd && (j < prefixLen || j <= qpos[r]);
         s[r][jj] = select(NEG, s[r][jj], ok);
         mt = max(mt, s[r][jj]);
       }
@@ -257,6 +266,8 @@ export interface SplitOutput {
   ml: Binding;
   splitLen: number;
   nSplit: number;
+  /** u32 [1]: the key count, read on the GPU (overrides seqK, prefixLen and qStart as for a decode query). */
+  keyCount?: Binding;
 }
 
 /** Shared by the prefill launcher and decode (split mode); validates shapes and records one dispatch. */
@@ -273,19 +284,21 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   let lanesPerSlot = base.lanesPerSlot;
   while (hdw % lanesPerSlot !== 0) lanesPerSlot /= 2;
   const opaqueLoops = step.gpu.cpuAdapter;
-  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops };
+  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops, lengthFromBuffer: !!split?.keyCount };
   const group = heads / kvHeads;
   const slotsPerGroup = (c.wg / lanesPerSlot) * c.slotsPerLane;
   const blocks = Math.ceil((seqQ * group) / slotsPerGroup);
   const nSplit = split?.nSplit ?? 1;
-  const name = `attention_${headDim}_${vec}_${c.wg}_${lanesPerSlot}_${c.slotsPerLane}_${c.tile}${split ? '_split' : ''}${a.keyStarts ? '_ks' : ''}${opaqueLoops ? '_opaque' : ''}`;
+  const name = `attention_${headDim}_${vec}_${c.wg}_${lanesPerSlot}_${c.slotsPerLane}_${c.tile}${split ? '_split' : ''}${a.keyStarts ? '_ks' : ''}${c.lengthFromBuffer ? '_len' : ''}${opaqueLoops ? '_opaque' : ''}`;
   const bindings: ('read' | 'write')[] = ['read', 'read', 'read', 'write'];
   if (split) bindings.push('write');
   if (a.keyStarts) bindings.push('read');
-  const kernel = step.gpu.kernel({ name, bindings, code: kernelCode(c) });
+  if (split?.keyCount) bindings.push('read');
+  const kernel = step.gpu.kernel({ name, bindings, code: () => kernelCode(c) });
   const buffers: Binding[] = [a.q, a.k, a.v, split ? split.acc : a.out];
   if (split) buffers.push(split.ml);
   if (a.keyStarts) buffers.push(a.keyStarts);
+  if (split?.keyCount) buffers.push(split.keyCount);
   const u = params(
     {
       seqQ,

@@ -29,12 +29,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 /** out = gelu_tanh(x), n floats. */
 export function gelu(step: Step, a: { x: Binding; out: Binding; n: number }): void {
-  const k = step.gpu.kernel({ name: 'gelu', bindings: ['read', 'write'], code: code(false) });
+  const k = step.gpu.kernel({ name: 'gelu', bindings: ['read', 'write'], code: () => code(false) });
   step.dispatch(k, [a.x, a.out], params({ n: a.n }, P), grid(a.n, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }
 
 /** out = gelu_tanh(gate) · up, n floats. */
 export function geglu(step: Step, a: { gate: Binding; up: Binding; out: Binding; n: number }): void {
-  const k = step.gpu.kernel({ name: 'geglu', bindings: ['read', 'read', 'write'], code: code(true) });
+  const k = step.gpu.kernel({ name: 'geglu', bindings: ['read', 'read', 'write'], code: () => code(true) });
   step.dispatch(k, [a.gate, a.up, a.out], params({ n: a.n }, P), grid(a.n, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }

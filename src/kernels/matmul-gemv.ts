@@ -104,7 +104,7 @@ export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epil
   const k = gpu.kernel({
     name: `matmul-gemv-${epilogueKey(e)}-r${o.rows}${o.vec ? 'v' : ''}${o.subgroups ? 's' : ''}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: code(e, o),
+    code: () => code(e, o),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;

@@ -55,7 +55,7 @@ export function matmulLanes(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
   const k = step.gpu.kernel({
     name: `matmul-lanes-${epilogueKey(e)}-r${s.M}${ux ? 'u' : ''}`,
     bindings: [ux ? 'uniform' : 'read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: code(e, s.M, ux),
+    code: () => code(e, s.M, ux),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
   const groups = Math.ceil(s.N / WG);

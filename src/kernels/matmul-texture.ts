@@ -96,7 +96,7 @@ export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 
   const k = step.gpu.kernel({
     name: `matmul-texture-${epilogueKey(e)}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}`,
     bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: code(e, t, ux),
+    code: () => code(e, t, ux),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);

@@ -85,7 +85,7 @@ export function matmulTiled(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
   const k = step.gpu.kernel({
     name: `matmul-tiled-${epilogueKey(e)}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: code(e),
+    code: () => code(e),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / T), Math.ceil(s.M / T)]);

@@ -73,7 +73,7 @@ function run(step: Step, mode: Mode, bindings: Binding[], rows: number, dim: num
   const k = gpu.kernel({
     name: `norm-${mode}-${per}${sg ? '-sg' : ''}`,
     bindings: mode === 'rms' ? ['read', 'read', 'write'] : mode === 'layer' ? ['read', 'read', 'read', 'write'] : ['write', 'read', 'read', 'write'],
-    code: code(mode, per, sg),
+    code: () => code(mode, per, sg),
   });
   step.dispatch(k, bindings, params({ rows, dim, eps }, P), grid(rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }

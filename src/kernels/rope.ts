@@ -16,20 +16,8 @@ import { flatIndex, grid } from './grid.js';
 const P = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', rowOffset: 'u32', outRowOffset: 'u32', zero: 'u32' } as const;
 const WG = 256;
 
-function code(inPlace: boolean): string {
-  const bindings = inPlace
-    ? `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
-@group(0) @binding(1) var<storage, read> positions: array<u32>;
-@group(0) @binding(2) var<storage, read> invFreq: array<f32>;`
-    : `@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> positions: array<u32>;
-@group(0) @binding(2) var<storage, read> invFreq: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
-  const buf = inPlace ? 'x' : 'out';
-  return `${paramsWgsl(P)}
-${bindings}
-
-// (sin, cos) of an f32 angle a ≥ 0.
+// (sin, cos) of an f32 angle a ≥ 0, for both kernels of this file.
+const SIN_COS = /* wgsl */ `
 fn sinCos(a: f32) -> vec2f {
   let k = round(a * 0.636619772367581343);
   var r = a - k * 1.5703125;
@@ -45,7 +33,26 @@ fn sinCos(a: f32) -> vec2f {
     default: { return vec2f(-c, s); }
   }
 }
+`;
 
+// The f32 product HF computes; the xor with a runtime zero keeps the compiler from fusing this
+// multiply into the reduction (which would skip the rounding HF does).
+const ANGLE = 'bitcast<f32>(bitcast<u32>(f32(positions[row]) * invFreq[i]) ^ p.zero)';
+
+function code(inPlace: boolean): string {
+  const bindings = inPlace
+    ? `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> positions: array<u32>;
+@group(0) @binding(2) var<storage, read> invFreq: array<f32>;`
+    : `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> positions: array<u32>;
+@group(0) @binding(2) var<storage, read> invFreq: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
+  const buf = inPlace ? 'x' : 'out';
+  return `${paramsWgsl(P)}
+${bindings}
+
+${SIN_COS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let idx = ${flatIndex(WG)};
@@ -54,9 +61,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let t = idx / p.half;
   let h = t % p.heads;
   let row = p.rowOffset + t / p.heads;
-  // The f32 product HF computes; the xor with a runtime zero keeps the compiler from fusing this
-  // multiply into the reduction below (which would skip the rounding HF does).
-  let angle = bitcast<f32>(bitcast<u32>(f32(positions[row]) * invFreq[i]) ^ p.zero);
+  let angle = ${ANGLE};
   let sc = sinCos(angle);
   let src = row * p.rowStride + h * p.headDim + i;
   let dst = ${inPlace ? 'src' : '(p.outRowOffset + row - p.rowOffset) * p.heads * p.headDim + h * p.headDim + i'};
@@ -100,7 +105,7 @@ export function rope(
   const k = gpu.kernel({
     name: inPlace ? 'rope-inplace' : 'rope',
     bindings: inPlace ? ['write', 'read', 'read'] : ['read', 'read', 'read', 'write'],
-    code: code(inPlace),
+    code: () => code(inPlace),
   });
   const table = invFreqBuffer(step, a.headDim, a.theta);
   const bindings = inPlace ? [a.x, a.positions, table] : [a.x, a.positions, table, a.out!];
@@ -109,4 +114,66 @@ export function rope(
     P,
   );
   step.dispatch(k, bindings, p, grid(n, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
+}
+
+const PA = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', maxLen: 'u32', zero: 'u32' } as const;
+
+const appendCode = /* wgsl */ `${paramsWgsl(PA)}
+@group(0) @binding(0) var<storage, read> k: array<f32>;
+@group(0) @binding(1) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> positions: array<u32>;
+@group(0) @binding(3) var<storage, read> invFreq: array<f32>;
+@group(0) @binding(4) var<storage, read> keyCount: array<u32>;
+@group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> vCache: array<f32>;
+${SIN_COS}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = ${flatIndex(WG)};
+  if (idx >= p.n) { return; }
+  let i = idx % p.half;
+  let t = idx / p.half;
+  let h = t % p.heads;
+  let row = t / p.heads;
+  let angle = ${ANGLE};
+  let sc = sinCos(angle);
+  let src = row * p.rowStride + h * p.headDim + i;
+  let dst = (row * p.maxLen + keyCount[0] - 1u) * p.heads * p.headDim + h * p.headDim + i;
+  let a = k[src];
+  let b = k[src + p.half];
+  kCache[dst] = a * sc.y - b * sc.x;
+  kCache[dst + p.half] = b * sc.y + a * sc.x;
+  vCache[dst] = v[src];
+  vCache[dst + p.half] = v[src + p.half];
+}`;
+
+export interface RopeAppendArgs {
+  /** This step's keys and values: row b (sequence b) at b·rowStride, heads·headDim floats used. */
+  k: Binding;
+  v: Binding;
+  /** u32 per sequence: the new token's position. */
+  positions: Binding;
+  /** u32 [1], read on the GPU: the cache length after the append (the new rows go to count − 1). */
+  keyCount: Binding;
+  /** KV caches [batch·maxLen, heads·headDim]. */
+  kCache: Binding;
+  vCache: Binding;
+  batch: number;
+  heads: number;
+  headDim: number;
+  theta: number;
+  maxLen: number;
+  rowStride?: number;
+}
+
+/** The decode step's KV-cache append: RoPE'd k and plain v of each sequence into row keyCount − 1 of its cache, one dispatch. */
+export function ropeAppend(step: Step, a: RopeAppendArgs): void {
+  if (a.headDim % 2) throw new Error(`ropeAppend: odd headDim ${a.headDim}`);
+  const gpu = step.gpu;
+  const half = a.headDim / 2;
+  const n = a.batch * a.heads * half;
+  const k = gpu.kernel({ name: 'rope-append', bindings: ['read', 'read', 'read', 'read', 'read', 'write', 'write'], code: appendCode });
+  const table = invFreqBuffer(step, a.headDim, a.theta);
+  const p = params({ n, half, heads: a.heads, headDim: a.headDim, rowStride: a.rowStride ?? a.heads * a.headDim, maxLen: a.maxLen, zero: 0 }, PA);
+  step.dispatch(k, [a.k, a.v, a.positions, table, a.keyCount, a.kCache, a.vCache], p, grid(n, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -35,6 +35,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 export function softmax(step: Step, a: { x: Binding; out: Binding; rows: number; cols: number }): void {
   const gpu = step.gpu;
   const sg = gpu.features.subgroups;
-  const k = gpu.kernel({ name: `softmax${sg ? '-sg' : ''}`, bindings: ['read', 'write'], code: code(sg) });
+  const k = gpu.kernel({ name: `softmax${sg ? '-sg' : ''}`, bindings: ['read', 'write'], code: () => code(sg) });
   step.dispatch(k, [a.x, a.out], params({ rows: a.rows, cols: a.cols }, P), grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }
