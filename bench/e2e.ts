@@ -171,13 +171,13 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
   await profiler.collect();
   let prefillGpuMs = 0;
   let decodeStep: E2eReport['decodeStep'] = [];
-  // Stepping the iterator by hand: between two tokens the GPU ran exactly one decode step and the
-  // next token's choice, so each collect() holds one step.
-  const g = generate(model, [{ pixels, textIds }], { maxNewTokens: 3, stopIds: [] });
+  // Without run-ahead, between two tokens the GPU ran exactly one decode step and the next token's
+  // choice, so each collect() holds one step.
+  const g = generate(model, [{ pixels, textIds }], { maxNewTokens: 3, stopIds: [], runAhead: false });
   for await (const tok of g) {
     const t = await profiler.collect();
     if (tok.index === 0) prefillGpuMs = t.reduce((s, x) => s + x.ms, 0);
-    else decodeStep = byLabel(t);
+    else if (t.length) decodeStep = byLabel(t);
   }
   const peakBytes = rssSampler.stop();
   const hwm = vmHwm();

@@ -4,9 +4,14 @@
 # (Dawn's linux-x64 binary only), xz-compressed into .devpack/. Run `npm ci` (which builds) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf .devpack && mkdir -p .devpack
+mkdir -p .devpack
 node build.mjs
-xz -T0 -9 -c "$(command -v node)" > .devpack/node.xz
+# The node binary only changes with Node itself (xz -9 of it takes a minute or two).
+node=$(command -v node)
+if [ ! -f .devpack/node.xz ] || [ "$(cat .devpack/node.version 2>/dev/null)" != "$("$node" --version)" ]; then
+  xz -T0 -9 -c "$node" > .devpack/node.xz
+  "$node" --version > .devpack/node.version
+fi
 files=(
   package.json bin dist/node
   node_modules/webgpu/package.json node_modules/webgpu/index.js node_modules/webgpu/dist/linux-x64

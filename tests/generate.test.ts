@@ -40,6 +40,13 @@ describe('generate', () => {
     expect(g.ids[0]).toEqual(meta.generated_ids);
   });
 
+  it('waiting for each token (runAhead false) gives the same ids and timings of the same shape', async () => {
+    const g = generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: meta.max_new_tokens, runAhead: false });
+    expect(await g.run()).toEqual([meta.generated_ids]);
+    expect(g.timings.decodeSteps).toBe(meta.generated_ids.length - 1);
+    expect(g.timings.encodeMsPerDecodeStep).toBeGreaterThan(0);
+  });
+
   it('a left-padded batch gives each sequence what it gets alone', async () => {
     const short = [2, 1017, 108];
     const inputs = [

@@ -154,21 +154,26 @@ it('matmul texture GEMM without subgroupBroadcast matches float64', async () => 
 });
 
 describe('matmul decisions', () => {
-  it('linearMany equals separate linears (fused QKV)', async () => {
+  it.each([
+    [1, 64, [48, 16, 16], undefined],
+    [3, 64, [48, 16, 16], 'gemv'],
+    [2, 37, [20, 9, 300], 'gemv'],
+    [1, 2048, [2048, 256, 256], 'gemv'],
+    [1, 40, [24, 8], 'gemv'],
+    [5, 40, [24, 8, 8], 'tiled'],
+  ] as const)('linearMany equals separate linears (M=%i K=%i N=%j, variant %s)', async (M, K, shapes, variant) => {
     const gpu = await testGpu();
-    const K = 64, M = 1;
     const x = randomF32(M * K, 1);
-    const shapes = [48, 16, 16];
     const ws = shapes.map((N, i) => randomWords(N * K, 10 + i));
     const gx = gpu.upload(x, 'x');
     const gws = ws.map((w, i) => uploadWeight(gpu, w, [shapes[i]!, K]));
     const outs = shapes.map((N) => gpu.buffer(M * N * 4, 'out'));
     const step = gpu.step('linearMany');
-    linearMany(step, { x: gx, ws: gws, outs, M, K });
+    linearMany(step, { x: gx, ws: gws, outs, M, K, variant });
     step.end();
     for (let i = 0; i < shapes.length; i++) {
       const got = await gpu.readF32(outs[i]!, 0, M * shapes[i]!);
-      const ref = Float64Array.from({ length: shapes[i]! }, (_, n) => dot(x, 0, ws[i]!, n, K));
+      const ref = Float64Array.from({ length: M * shapes[i]! }, (_, e) => dot(x, Math.floor(e / shapes[i]!), ws[i]!, e % shapes[i]!, K));
       expect(normErr(got, ref)).toBeLessThanOrEqual(TOL);
     }
   });

@@ -106,9 +106,11 @@ describe('rope', () => {
     expectErr('rope from a row offset', normErr(got, ref), TOL);
   });
 
-  it('ropeAppend: each sequence\'s rotated k and plain v into cache row keyCount − 1, nothing else touched', async () => {
+  it('ropeAppend: queries rotated in place; each sequence\'s rotated k and plain v into cache row keyCount − 1, nothing else touched', async () => {
     const gpu = await testGpu();
-    const [batch, heads, headDim, maxLen, count, stride] = [3, 2, 12, 10, 7, 30];
+    const [batch, heads, headDim, maxLen, count, stride, qHeads, qStride] = [3, 2, 12, 10, 7, 30, 4, 50];
+    const q = randomF32(batch * qStride, 93);
+    const gq = gpu.upload(q, 'q');
     const width = heads * headDim;
     const k = randomF32(batch * stride, 90);
     const v = randomF32(batch * stride, 91);
@@ -117,6 +119,7 @@ describe('rope', () => {
     const [kCache, vCache] = [gpu.upload(fill, 'k cache'), gpu.upload(fill, 'v cache')];
     const step = gpu.step('append');
     ropeAppend(step, {
+      q: gq, qHeads, qRowStride: qStride,
       k: gpu.upload(k, 'k'), v: gpu.upload(v, 'v'), positions: gpu.upload(pos, 'pos'), keyCount: gpu.upload(Uint32Array.of(count), 'n'),
       kCache, vCache, batch, heads, headDim, theta: 10000, maxLen, rowStride: stride,
     });
@@ -131,5 +134,11 @@ describe('rope', () => {
       gv.fill(42, row, row + width);
     }
     expect(gk.every((x) => x === 42) && gv.every((x) => x === 42)).toBe(true);
+    const gotQ = await gpu.readF32(gq);
+    const refQ = ropeRef(q, pos, batch, qHeads, headDim, 10000, qStride);
+    for (let b = 0; b < batch; b++) {
+      expectErr('ropeAppend q', normErr(gotQ.subarray(b * qStride, b * qStride + qHeads * headDim), refQ.subarray(b * qHeads * headDim, (b + 1) * qHeads * headDim)), TOL);
+      expect(Array.from(gotQ.subarray(b * qStride + qHeads * headDim, (b + 1) * qStride))).toEqual(Array.from(q.subarray(b * qStride + qHeads * headDim, (b + 1) * qStride)));
+    }
   });
 });

@@ -184,12 +184,11 @@ export class Gemma {
     this.layers.forEach((l, i) => {
       rmsNorm(step, { x, w: l.inputNorm, out: this.normed, rows, dim: d, eps });
       linearMany(step, { x: this.normed, ws: [l.q, l.k, l.v], outs: [this.q, this.kNew, this.vNew], M: rows, K: d });
-      rope(step, { x: this.q, positions, rows, heads: numHeads, headDim, theta });
-      this.logQuery(step, i, row - batch.length + 1, 0, 0, rows);
       ropeAppend(step, {
-        k: this.kNew, v: this.vNew, positions, keyCount: this.keyCount, kCache: this.kCache[i]!, vCache: this.vCache[i]!,
+        q: this.q, qHeads: numHeads, k: this.kNew, v: this.vNew, positions, keyCount: this.keyCount, kCache: this.kCache[i]!, vCache: this.vCache[i]!,
         batch: rows, heads: numKvHeads, headDim, theta, maxLen: this.maxLen,
       });
+      this.logQuery(step, i, row - batch.length + 1, 0, 0, rows);
       decodeAttention(step, {
         q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
         heads: numHeads, kvHeads: numKvHeads, headDim, scale: 1 / Math.sqrt(headDim),

@@ -25,6 +25,12 @@ export interface GenerateOptions extends Sampling {
   onToken?: (t: GeneratedToken) => void;
   /** CPU time of the calling thread in ms, for `cpuMsPerDecodeStep` (Node: src/node/thread-cpu.ts). */
   threadCpuMs?: () => number | undefined;
+  /**
+   * Record and submit each decode step before reading the previous token's ids (default true).
+   * False waits for every token first: slower, but each step's GPU work then ends before the next
+   * is submitted (per-step profiling). A logits callback implies false.
+   */
+  runAhead?: boolean;
   /** Called after each step with the logits buffer the tokens were chosen from (for dumps). */
   onLogits?: (logits: GPUBuffer, step: number) => Promise<void>;
 }
@@ -44,6 +50,8 @@ export interface GenerationTimings {
   decodeSteps: number;
   /** Main-thread CPU time per decode step (encoding, and polling while waiting); NaN when unknown. */
   cpuMsPerDecodeStep: number;
+  /** Wall time per decode step spent recording and submitting it (the CPU's share of a token). */
+  encodeMsPerDecodeStep: number;
 }
 
 /** mulberry32: the seeded uniform source for sampling. */
@@ -58,7 +66,7 @@ function uniforms(seed: number): () => number {
 }
 
 export class Generation implements AsyncIterable<GeneratedToken> {
-  readonly timings: GenerationTimings = { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN };
+  readonly timings: GenerationTimings = { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN, encodeMsPerDecodeStep: 0 };
   /** Generated ids per sequence (stop ids excluded). */
   readonly ids: number[][];
 
@@ -102,10 +110,13 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     // step is recorded and submitted before this token's ids are read: the GPU never waits for the
     // readback and the encoding. When a sequence stops at <eos>, that one step is thrown away.
     // A logits callback must see each step's logits before the next overwrites them: no run-ahead.
-    const runAhead = !opts.onLogits;
+    const runAhead = !opts.onLogits && opts.runAhead !== false;
+    let encodeMs = 0;
     const next = (k: number) => {
+      const t = performance.now();
       model.decode(chosen[k % 2]);
       select(chosen[(k + 1) % 2]);
+      encodeMs += performance.now() - t;
     };
     const done = new Array<boolean>(size).fill(false);
     let decodeStart = 0;
@@ -146,6 +157,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         this.timings.decodeMs = performance.now() - decodeStart;
         const cpu1 = opts.threadCpuMs?.();
         this.timings.cpuMsPerDecodeStep = cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / this.timings.decodeSteps : NaN;
+        this.timings.encodeMsPerDecodeStep = encodeMs / this.timings.decodeSteps;
       }
       // WebGPU defers freeing until submitted work (a run-ahead step) is done.
       for (const b of [...chosen, pick]) (gpu.forgetBuffer(b), b.destroy());

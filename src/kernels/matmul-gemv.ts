@@ -1,113 +1,191 @@
-// Portable GEMV for GPUs (decode, M = 1, and batched decode, M ≤ 8): one workgroup per output
-// column; its threads stride over K (16-byte loads of 8 bf16 when K % 8 == 0, so neighbouring
-// threads read neighbouring words — coalesced), accumulate the M rows in registers, then reduce with
-// subgroupAdd and a tiny shared-memory step (a shared-memory tree where the adapter has no
-// subgroups). Decode is bandwidth-bound, so each weight byte is read once for all M rows.
+// Portable GEMV for GPUs (decode, M = 1, and batched decode, M ≤ 8): each output column gets 32
+// lanes (8 columns per 256-lane workgroup), which stride over K with 16-byte loads of 8 bf16 when
+// K % 8 == 0, so neighbouring lanes read neighbouring words (coalesced) and every lane has K/256
+// loads in flight. The M rows' sums stay in registers and are reduced across the 32 lanes with
+// subgroup shuffles where subgroups are at least 32 wide, else through workgroup memory. One
+// column per workgroup (the first design) left the 257216-column LM head at 25 % of an H200's
+// bandwidth: a quarter of a million workgroups, each reading 4 KB. Decode is bandwidth-bound, so
+// each weight byte is read once for all M rows.
 
-import type { Step } from '../device.js';
+import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { P, bf16At, epilogueBindings, epilogueKey, epilogueWgsl, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 
-const WG = 128;
+const WG = 256;
+/** Lanes per output column. */
+const LANES = 32;
+const COLS = WG / LANES;
 export const GEMV_MAX_ROWS = 8;
 
 interface Opts {
   rows: number;
   /** K % 8 == 0: weights read as vec4<u32>. */
   vec: boolean;
-  subgroups: boolean;
+  /** Subgroups of at least LANES lanes: reduce with shuffles. */
+  shuffle: boolean;
 }
 
 function code(e: Epilogue, o: Opts): string {
   const up = e.geglu;
   const R = o.rows;
   const wType = o.vec ? 'array<vec4u>' : 'array<u32>';
-  // One weight's partial sums over this thread's share of K.
-  const loop = o.vec
-    ? `for (var t = lid; t < p.K / 8u; t += ${WG}u) {
-      let ww = w[n * (p.K / 8u) + t];
-      ${up ? 'let uu = wu[n * (p.K / 8u) + t];' : ''}
-      let wf0 = vec4f(lo16(ww.x), hi16(ww.x), lo16(ww.y), hi16(ww.y));
-      let wf1 = vec4f(lo16(ww.z), hi16(ww.z), lo16(ww.w), hi16(ww.w));
-      ${up ? 'let uf0 = vec4f(lo16(uu.x), hi16(uu.x), lo16(uu.y), hi16(uu.y));\n      let uf1 = vec4f(lo16(uu.z), hi16(uu.z), lo16(uu.w), hi16(uu.w));' : ''}
-      for (var r = 0u; r < ${R}u; r++) {
-        let xb = (r * p.K) / 4u + 2u * t;
-        let x0 = x[xb];
-        let x1 = x[xb + 1u];
-        acc[r] += dot(x0, wf0) + dot(x1, wf1);
-        ${up ? 'accu[r] += dot(x0, uf0) + dot(x1, uf1);' : ''}
-      }
-    }`
-    : `for (var k = lid; k < p.K; k += ${WG}u) {
-      let wv = bf16_w(n * p.K + k);
-      ${up ? 'let uv = bf16_wu(n * p.K + k);' : ''}
-      for (var r = 0u; r < ${R}u; r++) {
-        let xv = x[r * p.K + k];
-        acc[r] = fma(xv, wv, acc[r]);
-        ${up ? 'accu[r] = fma(xv, uv, accu[r]);' : ''}
-      }
-    }`;
-  // Sum of v over the workgroup, valid in thread 0.
-  const reduce = o.subgroups
-    ? `fn reduce(v: f32, lid: u32, sgid: u32, sgsize: u32) -> f32 {
-  let s = subgroupAdd(v);
-  if (sgid == 0u) { red[lid / sgsize] = s; }
-  workgroupBarrier();
-  var total = 0.0;
-  if (lid == 0u) { for (var i = 0u; i < ${WG}u / sgsize; i++) { total += red[i]; } }
-  workgroupBarrier();
-  return total;
-}`
-    : `fn reduce(v: f32, lid: u32, sgid: u32, sgsize: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}`;
-  return /* wgsl */ `
-${o.subgroups ? 'enable subgroups;' : ''}
+  return `${header(o)}
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
 @group(0) @binding(1) var<storage, read> w: ${wType};
 ${up ? `@group(0) @binding(2) var<storage, read> wu: ${wType};` : ''}
 ${epilogueWgsl(e, up ? 3 : 2)}
-${o.vec ? unpackWgsl : bf16At('w') + (up ? bf16At('wu') : '')}
-var<workgroup> red: array<f32, ${WG}>;
-${reduce}
+${o.vec ? '' : bf16At('w') + (up ? bf16At('wu') : '')}
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32${
-    o.subgroups ? ', @builtin(subgroup_invocation_id) sgid: u32, @builtin(subgroup_size) sgsize: u32' : ''
-  }) {
-  let n = wg.x + wg.y * nwg.x;
-  if (n >= p.N) { return; }
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${columnOf('p.N')}
   var acc: array<f32, ${R}>;
   ${up ? `var accu: array<f32, ${R}>;` : ''}
-  ${loop}
+  if (live) {
+    ${loop(o, 'w', up ? 'wu' : undefined)}
+  }
   for (var r = 0u; r < ${R}u; r++) {
-    let g = reduce(acc[r], lid, ${o.subgroups ? 'sgid, sgsize' : '0u, 1u'});
-    ${up ? `let u = reduce(accu[r], lid, ${o.subgroups ? 'sgid, sgsize' : '0u, 1u'});` : ''}
-    if (lid == 0u) { store(r, n, g, ${up ? 'u' : '0.0'}); }
+    let g = reduce(acc[r], lid);
+    ${up ? 'let u = reduce(accu[r], lid);' : ''}
+    if (live && lane == 0u) { store(r, n, g, ${up ? 'u' : '0.0'}); }
   }
 }`;
+}
+
+/** WGSL: the partial sums of column n of weight \`w\` (and \`wu\`) over this lane's share of K, into acc (accu). */
+function loop(o: Opts, w: string, wu?: string): string {
+  const R = o.rows;
+  return o.vec
+    ? `for (var t = lane; t < p.K / 8u; t += ${LANES}u) {
+      let ww = ${w}[n * (p.K / 8u) + t];
+      ${wu ? `let uu = ${wu}[n * (p.K / 8u) + t];` : ''}
+      let wf0 = vec4f(lo16(ww.x), hi16(ww.x), lo16(ww.y), hi16(ww.y));
+      let wf1 = vec4f(lo16(ww.z), hi16(ww.z), lo16(ww.w), hi16(ww.w));
+      ${wu ? 'let uf0 = vec4f(lo16(uu.x), hi16(uu.x), lo16(uu.y), hi16(uu.y));\n      let uf1 = vec4f(lo16(uu.z), hi16(uu.z), lo16(uu.w), hi16(uu.w));' : ''}
+      for (var r = 0u; r < ${R}u; r++) {
+        let xb = (r * p.K) / 4u + 2u * t;
+        let x0 = x[xb];
+        let x1 = x[xb + 1u];
+        acc[r] += dot(x0, wf0) + dot(x1, wf1);
+        ${wu ? 'accu[r] += dot(x0, uf0) + dot(x1, uf1);' : ''}
+      }
+    }`
+    : `for (var k = lane; k < p.K; k += ${LANES}u) {
+      let wv = bf16_${w}(n * p.K + k);
+      ${wu ? `let uv = bf16_${wu}(n * p.K + k);` : ''}
+      for (var r = 0u; r < ${R}u; r++) {
+        let xv = x[r * p.K + k];
+        acc[r] = fma(xv, wv, acc[r]);
+        ${wu ? 'accu[r] = fma(xv, uv, accu[r]);' : ''}
+      }
+    }`;
+}
+
+/** WGSL: the enables, bf16 unpacking and \`fn reduce\` every GEMV kernel here uses. */
+function header(o: Opts): string {
+  // Sum of v over the column's LANES lanes, valid in its lane 0. Every lane of the workgroup calls it
+  // (columns past N included), so the barriers are uniform.
+  const reduce = o.shuffle
+    ? `fn reduce(v: f32, lid: u32) -> f32 {
+  var s = v;
+  for (var d = ${LANES / 2}u; d > 0u; d >>= 1u) { s += subgroupShuffleXor(s, d); }
+  return s;
+}`
+    : `var<workgroup> red: array<f32, ${WG}>;
+fn reduce(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var d = ${LANES / 2}u; d > 0u; d >>= 1u) {
+    if (lid % ${LANES}u < d) { red[lid] += red[lid + d]; }
+    workgroupBarrier();
+  }
+  let total = red[lid];
+  workgroupBarrier();
+  return total;
+}`;
+  return `${o.shuffle ? 'enable subgroups;' : ''}
+${o.vec ? unpackWgsl : ''}
+${reduce}`;
+}
+
+/** WGSL: col (this lane group's output column), n (clamped to a real one), live, lane. */
+function columnOf(count: string): string {
+  return `let lane = lid % ${LANES}u;
+  let col = (wg.x + wg.y * nwg.x) * ${COLS}u + lid / ${LANES}u;
+  let live = col < ${count};
+  let n = min(col, ${count} - 1u);`;
 }
 
 export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue): void {
   if (s.M > GEMV_MAX_ROWS) throw new Error(`matmulGemv: M=${s.M} > ${GEMV_MAX_ROWS}`);
   const gpu = step.gpu;
-  const o: Opts = { rows: s.M, vec: s.K % 8 === 0, subgroups: gpu.features.subgroups };
+  const info = gpu.adapterInfo as { subgroupMinSize?: number } | undefined;
+  const o: Opts = { rows: s.M, vec: s.K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= LANES };
   const k = gpu.kernel({
-    name: `matmul-gemv-${epilogueKey(e)}-r${o.rows}${o.vec ? 'v' : ''}${o.subgroups ? 's' : ''}`,
+    name: `matmul-gemv-${epilogueKey(e)}-r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
     code: () => code(e, o),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
-  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const y = Math.ceil(s.N / max);
-  step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / y), y]);
+  const groups = Math.ceil(s.N / COLS);
+  const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
+  step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(groups / y), y]);
+}
+
+const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32' } as const;
+
+function manyCode(parts: number, o: Opts): string {
+  const R = o.rows;
+  const wType = o.vec ? 'array<vec4u>' : 'array<u32>';
+  const idx = [...Array(parts).keys()];
+  const ends = idx.map((i) => idx.slice(0, i + 1).map((j) => `p.N${j}`).join(' + '));
+  const starts = idx.map((i) => (i === 0 ? '0u' : `(${ends[i - 1]!})`));
+  // Column col belongs to weight i when starts[i] ≤ col < ends[i]; the choice is per 32-lane group.
+  const branch = (body: (i: number) => string) =>
+    idx.map((i) => `${i === 0 ? '' : ' else '}${i === parts - 1 ? '' : `if (col < ${ends[i]}) `}{\n      ${body(i)}\n    }`).join('');
+  return `${header(o)}
+${paramsWgsl(PM)}
+@group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
+${idx.map((i) => `@group(0) @binding(${1 + i}) var<storage, read> w${i}: ${wType};`).join('\n')}
+${idx.map((i) => `@group(0) @binding(${1 + parts + i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
+${o.vec ? '' : idx.map((i) => bf16At(`w${i}`)).join('\n')}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${columnOf(ends[parts - 1]!)}
+  var acc: array<f32, ${R}>;
+  if (live) {
+    ${branch((i) => `let n = col - ${starts[i]};\n      ${loop(o, `w${i}`)}`)}
+  }
+  for (var r = 0u; r < ${R}u; r++) {
+    let g = reduce(acc[r], lid);
+    if (live && lane == 0u) {
+      ${branch((i) => `out${i}[r * p.N${i} + col - ${starts[i]}] = g;`)}
+    }
+  }
+}`;
+}
+
+/**
+ * outs[i][M, Ns[i]] = x · ws[i]ᵀ for up to three whole (unsharded) weights sharing x and K — Q, K and
+ * V of a decode step in one dispatch instead of three (the K/V GEMVs alone are too small to fill a GPU).
+ */
+export function matmulGemvMany(step: Step, x: Binding, ws: Binding[], outs: Binding[], Ns: number[], M: number, K: number): void {
+  const parts = ws.length;
+  if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulGemvMany: 1 to 3 weights with one output and N each, got ${parts}`);
+  if (M > GEMV_MAX_ROWS) throw new Error(`matmulGemvMany: M=${M} > ${GEMV_MAX_ROWS}`);
+  const gpu = step.gpu;
+  const info = gpu.adapterInfo as { subgroupMinSize?: number } | undefined;
+  const o: Opts = { rows: M, vec: K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= LANES };
+  const k = gpu.kernel({
+    name: `matmul-gemv-many${parts}-r${M}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}`,
+    bindings: ['read', ...ws.map(() => 'read' as const), ...outs.map(() => 'write' as const)],
+    code: () => manyCode(parts, o),
+  });
+  const N = Ns.reduce((a, b) => a + b, 0);
+  const groups = Math.ceil(N / COLS);
+  const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
+  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0 }, PM);
+  step.dispatch(k, [x, ...ws, ...outs], p, [Math.ceil(groups / y), y]);
 }

@@ -5,7 +5,7 @@
 import type { Binding, Gpu, Step } from '../device.js';
 import type { GpuWeight } from '../weights.js';
 import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
-import { GEMV_MAX_ROWS, matmulGemv } from './matmul-gemv.js';
+import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany } from './matmul-gemv.js';
 import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
 import { matmulTexture, textureTiling, type TextureTiling } from './matmul-texture.js';
 import { matmulTiled } from './matmul-tiled.js';
@@ -138,9 +138,20 @@ export interface LinearManyArgs {
   variant?: MatmulVariant;
 }
 
-/** outs[i][M, ws[i].shape[0]] = x · ws[i]ᵀ for weights sharing x (Q, K, V). */
+/**
+ * outs[i][M, ws[i].shape[0]] = x · ws[i]ᵀ for weights sharing x (Q, K, V): one fused GEMV dispatch
+ * where the plan runs 'gemv' on whole buffer weights, else one linear() each.
+ */
 export function linearMany(step: Step, a: LinearManyArgs): void {
   if (a.ws.length !== a.outs.length) throw new Error(`linearMany: ${a.ws.length} weights, ${a.outs.length} outputs`);
+  const fused =
+    a.ws.length <= 3 &&
+    a.ws.every((w) => w.shape.length === 2 && w.shape[1] === a.K && w.shards.length === 1 && !weightTexture(w)) &&
+    (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
+  if (fused) {
+    matmulGemvMany(step, a.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, a.ws.map((w) => w.shape[0]!), a.M, a.K);
+    return;
+  }
   a.ws.forEach((w, i) => linear(step, { x: a.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: w.shape[0]!, variant: a.variant }));
 }
 

@@ -116,7 +116,7 @@ export function rope(
   step.dispatch(k, bindings, p, grid(n, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
 }
 
-const PA = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', maxLen: 'u32', zero: 'u32' } as const;
+const PA = { nq: 'u32', n: 'u32', half: 'u32', qHeads: 'u32', qRowStride: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', maxLen: 'u32', zero: 'u32' } as const;
 
 const appendCode = /* wgsl */ `${paramsWgsl(PA)}
 @group(0) @binding(0) var<storage, read> k: array<f32>;
@@ -126,10 +126,26 @@ const appendCode = /* wgsl */ `${paramsWgsl(PA)}
 @group(0) @binding(4) var<storage, read> keyCount: array<u32>;
 @group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
 @group(0) @binding(6) var<storage, read_write> vCache: array<f32>;
+@group(0) @binding(7) var<storage, read_write> q: array<f32>;
 ${SIN_COS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let idx = ${flatIndex(WG)};
+  let all = ${flatIndex(WG)};
+  // The first nq invocations rotate the queries in place, the rest append k and v.
+  if (all < p.nq) {
+    let i = all % p.half;
+    let t = all / p.half;
+    let h = t % p.qHeads;
+    let row = t / p.qHeads;
+    let sc = sinCos(${ANGLE});
+    let at = row * p.qRowStride + h * p.headDim + i;
+    let a = q[at];
+    let b = q[at + p.half];
+    q[at] = a * sc.y - b * sc.x;
+    q[at + p.half] = b * sc.y + a * sc.x;
+    return;
+  }
+  let idx = all - p.nq;
   if (idx >= p.n) { return; }
   let i = idx % p.half;
   let t = idx / p.half;
@@ -148,6 +164,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 
 export interface RopeAppendArgs {
+  /** This step's queries [batch, qHeads·headDim] (row stride qRowStride), rotated in place. */
+  q: Binding;
+  qHeads: number;
+  qRowStride?: number;
   /** This step's keys and values: row b (sequence b) at b·rowStride, heads·headDim floats used. */
   k: Binding;
   v: Binding;
@@ -166,14 +186,21 @@ export interface RopeAppendArgs {
   rowStride?: number;
 }
 
-/** The decode step's KV-cache append: RoPE'd k and plain v of each sequence into row keyCount − 1 of its cache, one dispatch. */
+/**
+ * A decode step's RoPE and KV-cache append in one dispatch: the queries rotated in place, and each
+ * sequence's rotated k and plain v written to row keyCount − 1 of its cache (`heads` = KV heads).
+ */
 export function ropeAppend(step: Step, a: RopeAppendArgs): void {
   if (a.headDim % 2) throw new Error(`ropeAppend: odd headDim ${a.headDim}`);
   const gpu = step.gpu;
   const half = a.headDim / 2;
+  const nq = a.batch * a.qHeads * half;
   const n = a.batch * a.heads * half;
-  const k = gpu.kernel({ name: 'rope-append', bindings: ['read', 'read', 'read', 'read', 'read', 'write', 'write'], code: appendCode });
+  const k = gpu.kernel({ name: 'rope-append', bindings: ['read', 'read', 'read', 'read', 'read', 'write', 'write', 'write'], code: appendCode });
   const table = invFreqBuffer(step, a.headDim, a.theta);
-  const p = params({ n, half, heads: a.heads, headDim: a.headDim, rowStride: a.rowStride ?? a.heads * a.headDim, maxLen: a.maxLen, zero: 0 }, PA);
-  step.dispatch(k, [a.k, a.v, a.positions, table, a.keyCount, a.kCache, a.vCache], p, grid(n, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
+  const p = params(
+    { nq, n, half, qHeads: a.qHeads, qRowStride: a.qRowStride ?? a.qHeads * a.headDim, heads: a.heads, headDim: a.headDim, rowStride: a.rowStride ?? a.heads * a.headDim, maxLen: a.maxLen, zero: 0 },
+    PA,
+  );
+  step.dispatch(k, [a.k, a.v, a.positions, table, a.keyCount, a.kCache, a.vCache, a.q], p, grid(nq + n, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
 }
