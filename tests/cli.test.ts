@@ -42,6 +42,7 @@ describe('paligemma CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/prefill_logits: max\|err\|\/max\|ref\| = \S+ ok/);
     expect(r.stdout).toContain(`selfcheck ${FIXTURE}: ok`);
+    expect(r.stdout).toMatch(/selfcheck GEMV K=16384 N=2048: max\|err\|\/max\|ref\| = \S+ ok/);
   });
 
   it('generate --json on an image and a prompt gives the reference ids, text and timings', async () => {

@@ -1,8 +1,8 @@
 // Portable GEMV for GPUs (decode, M = 1, and batched decode, M ≤ 8): each output column gets 32
-// lanes (8 columns per 256-lane workgroup), which stride over K with 16-byte loads of 8 bf16 when
+// lanes (8 columns per 256-lane workgroup; a whole workgroup for long rows), which stride over K with 16-byte loads of 8 bf16 when
 // K % 8 == 0, so neighbouring lanes read neighbouring words (coalesced) and every lane has K/256
-// loads in flight. The M rows' sums stay in registers and are reduced across the 32 lanes with
-// subgroup shuffles where subgroups are at least 32 wide, else through workgroup memory. One
+// loads in flight. The M rows' sums stay in registers and are reduced across the lanes with
+// subgroup shuffles where subgroups are at least 32 wide, then (or else) through workgroup memory. One
 // column per workgroup (the first design) left the 257216-column LM head at 25 % of an H200's
 // bandwidth: a quarter of a million workgroups, each reading 4 KB. Decode is bandwidth-bound, so
 // each weight byte is read once for all M rows.
@@ -12,18 +12,36 @@ import { params, paramsWgsl } from '../uniforms.js';
 import { P, bf16At, epilogueBindings, epilogueKey, epilogueWgsl, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 
 const WG = 256;
-/** Lanes per output column. */
-const LANES = 32;
-const COLS = WG / LANES;
+/** Lanes that shuffles reduce (where subgroups are at least this wide). */
+const SHUFFLE = 32;
 export const GEMV_MAX_ROWS = 8;
 
 interface Opts {
   rows: number;
   /** K % 8 == 0: weights read as vec4<u32>. */
   vec: boolean;
-  /** Subgroups of at least LANES lanes: reduce with shuffles. */
+  /** Subgroups of at least SHUFFLE lanes: reduce with shuffles first. */
   shuffle: boolean;
+  /** Lanes per output column: 32, or the whole workgroup for long rows (see lanesFor). */
+  lanes: number;
 }
+
+/**
+ * Long rows (the MLP's down projection, K = 16384) get a whole workgroup per column: with 32 lanes
+ * its 2048 columns made only 256 workgroups, too few to hide an H200's memory latency (1.0 TB/s
+ * measured against 3 TB/s for the gate/up GEMV). Short rows get 32 lanes, 8 columns per workgroup.
+ */
+function lanesFor(K: number): number {
+  return K >= 8192 ? WG : 32;
+}
+
+function optsFor(step: Step, M: number, K: number): Opts {
+  const gpu = step.gpu;
+  const info = gpu.adapterInfo as { subgroupMinSize?: number } | undefined;
+  return { rows: M, vec: K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= SHUFFLE, lanes: lanesFor(K) };
+}
+
+const optsKey = (o: Opts) => `r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}-l${o.lanes}`;
 
 function code(e: Epilogue, o: Opts): string {
   const up = e.geglu;
@@ -39,7 +57,7 @@ ${o.vec ? '' : bf16At('w') + (up ? bf16At('wu') : '')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  ${columnOf('p.N')}
+  ${columnOf(o, 'p.N')}
   var acc: array<f32, ${R}>;
   ${up ? `var accu: array<f32, ${R}>;` : ''}
   if (live) {
@@ -57,7 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 function loop(o: Opts, w: string, wu?: string): string {
   const R = o.rows;
   return o.vec
-    ? `for (var t = lane; t < p.K / 8u; t += ${LANES}u) {
+    ? `for (var t = lane; t < p.K / 8u; t += ${o.lanes}u) {
       let ww = ${w}[n * (p.K / 8u) + t];
       ${wu ? `let uu = ${wu}[n * (p.K / 8u) + t];` : ''}
       let wf0 = vec4f(lo16(ww.x), hi16(ww.x), lo16(ww.y), hi16(ww.y));
@@ -71,7 +89,7 @@ function loop(o: Opts, w: string, wu?: string): string {
         ${wu ? 'accu[r] += dot(x0, uf0) + dot(x1, uf1);' : ''}
       }
     }`
-    : `for (var k = lane; k < p.K; k += ${LANES}u) {
+    : `for (var k = lane; k < p.K; k += ${o.lanes}u) {
       let wv = bf16_${w}(n * p.K + k);
       ${wu ? `let uv = bf16_${wu}(n * p.K + k);` : ''}
       for (var r = 0u; r < ${R}u; r++) {
@@ -84,25 +102,28 @@ function loop(o: Opts, w: string, wu?: string): string {
 
 /** WGSL: the enables, bf16 unpacking and \`fn reduce\` every GEMV kernel here uses. */
 function header(o: Opts): string {
-  // Sum of v over the column's LANES lanes, valid in its lane 0. Every lane of the workgroup calls it
+  // Sum of v over the column's lanes, valid in its lane 0. Every lane of the workgroup calls it
   // (columns past N included), so the barriers are uniform.
-  const reduce = o.shuffle
-    ? `fn reduce(v: f32, lid: u32) -> f32 {
-  var s = v;
-  for (var d = ${LANES / 2}u; d > 0u; d >>= 1u) { s += subgroupShuffleXor(s, d); }
-  return s;
-}`
-    : `var<workgroup> red: array<f32, ${WG}>;
+  const L = o.lanes;
+  const first = o.shuffle ? Math.min(SHUFFLE, L) : 1;
+  const reduce = `${L > first || !o.shuffle ? `var<workgroup> red: array<f32, ${WG}>;` : ''}
 fn reduce(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
+  var s = v;
+  ${o.shuffle ? `for (var d = ${first / 2}u; d > 0u; d >>= 1u) { s += subgroupShuffleXor(s, d); }` : ''}
+  ${
+    L > first
+      ? `// Partial sums of ${first}-lane groups through workgroup memory.
+  red[lid] = s;
   workgroupBarrier();
-  for (var d = ${LANES / 2}u; d > 0u; d >>= 1u) {
-    if (lid % ${LANES}u < d) { red[lid] += red[lid + d]; }
+  for (var d = ${L / 2}u; d >= ${first}u; d >>= 1u) {
+    if (lid % ${L}u < d) { red[lid] += red[lid + d]; }
     workgroupBarrier();
   }
-  let total = red[lid];
-  workgroupBarrier();
-  return total;
+  s = red[lid];
+  workgroupBarrier();`
+      : ''
+  }
+  return s;
 }`;
   return `${o.shuffle ? 'enable subgroups;' : ''}
 ${o.vec ? unpackWgsl : ''}
@@ -110,9 +131,9 @@ ${reduce}`;
 }
 
 /** WGSL: col (this lane group's output column), n (clamped to a real one), live, lane. */
-function columnOf(count: string): string {
-  return `let lane = lid % ${LANES}u;
-  let col = (wg.x + wg.y * nwg.x) * ${COLS}u + lid / ${LANES}u;
+function columnOf(o: Opts, count: string): string {
+  return `let lane = lid % ${o.lanes}u;
+  let col = (wg.x + wg.y * nwg.x) * ${WG / o.lanes}u + lid / ${o.lanes}u;
   let live = col < ${count};
   let n = min(col, ${count} - 1u);`;
 }
@@ -120,15 +141,14 @@ function columnOf(count: string): string {
 export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue): void {
   if (s.M > GEMV_MAX_ROWS) throw new Error(`matmulGemv: M=${s.M} > ${GEMV_MAX_ROWS}`);
   const gpu = step.gpu;
-  const info = gpu.adapterInfo as { subgroupMinSize?: number } | undefined;
-  const o: Opts = { rows: s.M, vec: s.K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= LANES };
+  const o = optsFor(step, s.M, s.K);
   const k = gpu.kernel({
-    name: `matmul-gemv-${epilogueKey(e)}-r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}`,
+    name: `matmul-gemv-${epilogueKey(e)}-${optsKey(o)}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
     code: () => code(e, o),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
-  const groups = Math.ceil(s.N / COLS);
+  const groups = Math.ceil(s.N / (WG / o.lanes));
   const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(groups / y), y]);
 }
@@ -153,7 +173,7 @@ ${o.vec ? '' : idx.map((i) => bf16At(`w${i}`)).join('\n')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  ${columnOf(ends[parts - 1]!)}
+  ${columnOf(o, ends[parts - 1]!)}
   var acc: array<f32, ${R}>;
   if (live) {
     ${branch((i) => `let n = col - ${starts[i]};\n      ${loop(o, `w${i}`)}`)}
@@ -176,15 +196,14 @@ export function matmulGemvMany(step: Step, x: Binding, ws: Binding[], outs: Bind
   if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulGemvMany: 1 to 3 weights with one output and N each, got ${parts}`);
   if (M > GEMV_MAX_ROWS) throw new Error(`matmulGemvMany: M=${M} > ${GEMV_MAX_ROWS}`);
   const gpu = step.gpu;
-  const info = gpu.adapterInfo as { subgroupMinSize?: number } | undefined;
-  const o: Opts = { rows: M, vec: K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= LANES };
+  const o = optsFor(step, M, K);
   const k = gpu.kernel({
-    name: `matmul-gemv-many${parts}-r${M}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}`,
+    name: `matmul-gemv-many${parts}-${optsKey(o)}`,
     bindings: ['read', ...ws.map(() => 'read' as const), ...outs.map(() => 'write' as const)],
     code: () => manyCode(parts, o),
   });
   const N = Ns.reduce((a, b) => a + b, 0);
-  const groups = Math.ceil(N / COLS);
+  const groups = Math.ceil(N / (WG / o.lanes));
   const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
   const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0 }, PM);
   step.dispatch(k, [x, ...ws, ...outs], p, [Math.ceil(groups / y), y]);
