@@ -178,6 +178,49 @@ describe('matmul decisions', () => {
     }
   });
 
+  // Gemma's pre-norm folded into the decode GEMVs (variant gemv) or computed first (other variants).
+  it.each([
+    ['gemv', 1, 64, 'many'], ['gemv', 3, 64, 'many'], ['gemv', 2, 37, 'many'], ['gemv', 1, 2048, 'geglu'],
+    ['gemv', 2, 40, 'geglu'], ['tiled', 3, 64, 'many'], ['tiled', 2, 40, 'geglu'],
+  ] as const)('pre-norm with variant %s, M=%i K=%i (%s) equals rmsNorm then the product', async (variant, M, K, kind) => {
+    const gpu = await testGpu();
+    const x = randomF32(M * K, 21, 3);
+    const nw = randomWords(K, 22);
+    const eps = 1e-6;
+    const normed = new Float64Array(M * K);
+    for (let m = 0; m < M; m++) {
+      let ss = 0;
+      for (let k = 0; k < K; k++) ss += x[m * K + k]! ** 2;
+      const inv = 1 / Math.sqrt(ss / K + eps);
+      for (let k = 0; k < K; k++) normed[m * K + k] = x[m * K + k]! * inv * (1 + BF16[nw[k]!]!);
+    }
+    const ref = (w: Uint16Array, m: number, n: number) => {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += normed[m * K + k]! * BF16[w[n * K + k]!]!;
+      return s;
+    };
+    const norm = { w: uploadWeight(gpu, nw, [K]), eps, scratch: gpu.buffer(M * K * 4, 'normed') };
+    const gx = gpu.upload(x, 'x');
+    const shapes = kind === 'many' ? [24, 8, 8] : [40, 40];
+    const ws = shapes.map((N, i) => randomWords(N * K, 30 + i));
+    const gws = ws.map((w, i) => uploadWeight(gpu, w, [shapes[i]!, K]));
+    const outs = shapes.map((N) => gpu.buffer(M * N * 4, 'out'));
+    const step = gpu.step('pre-norm');
+    if (kind === 'many') linearMany(step, { x: gx, norm, ws: gws, outs, M, K, variant });
+    else linearGeglu(step, { x: gx, norm, gate: gws[0]!, up: gws[1]!, out: outs[0]!, M, K, N: shapes[0]!, variant });
+    step.end();
+    const outCount = kind === 'many' ? shapes.length : 1;
+    for (let i = 0; i < outCount; i++) {
+      const N = shapes[i]!;
+      const got = await gpu.readF32(outs[i]!, 0, M * N);
+      const want = Float64Array.from({ length: M * N }, (_, e) => {
+        const [m, n] = [Math.floor(e / N), e % N];
+        return kind === 'many' ? ref(ws[i]!, m, n) : gelu(ref(ws[0]!, m, n)) * ref(ws[1]!, m, n);
+      });
+      expect(normErr(got, want)).toBeLessThanOrEqual(TOL);
+    }
+  });
+
   it('rejects mismatched weight shapes', async () => {
     const gpu = await testGpu();
     const w = uploadWeight(gpu, randomWords(8 * 4, 1), [8, 4]);

@@ -179,11 +179,11 @@ export class Gemma {
    */
   decode(step: Step, x: GPUBuffer, positions: Binding, batch: Batch, row: number): void {
     const rows = batch.size;
-    const { hiddenSize: d, numHeads, numKvHeads, headDim, ropeTheta: theta, rmsNormEps: eps } = this.cfg;
+    const { hiddenSize: d, numHeads, numKvHeads, headDim, intermediateSize: inter, ropeTheta: theta, rmsNormEps: eps } = this.cfg;
     const qDim = numHeads * headDim;
     this.layers.forEach((l, i) => {
-      rmsNorm(step, { x, w: l.inputNorm, out: this.normed, rows, dim: d, eps });
-      linearMany(step, { x: this.normed, ws: [l.q, l.k, l.v], outs: [this.q, this.kNew, this.vNew], M: rows, K: d });
+      // Pre-norms go to the GEMVs that read them (folded in on GPUs, else computed into `normed`).
+      linearMany(step, { x, norm: { w: l.inputNorm, eps, scratch: this.normed }, ws: [l.q, l.k, l.v], outs: [this.q, this.kNew, this.vNew], M: rows, K: d });
       ropeAppend(step, {
         q: this.q, qHeads: numHeads, k: this.kNew, v: this.vNew, positions, keyCount: this.keyCount, kCache: this.kCache[i]!, vCache: this.vCache[i]!,
         batch: rows, heads: numKvHeads, headDim, theta, maxLen: this.maxLen,
@@ -195,7 +195,8 @@ export class Gemma {
         keyCount: this.keyCount, maxLen: this.maxLen, keyStarts: this.keyStarts, batch: rows, scratch: this.attnScratch,
       });
       linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
-      this.mlpBlock(step, l, x, rows);
+      linearGeglu(step, { x, norm: { w: l.postAttentionNorm, eps, scratch: this.normed }, gate: l.gate, up: l.up, out: this.mlp, M: rows, K: d, N: inter });
+      linear(step, { x: this.mlp, w: l.down, out: x, M: rows, K: inter, N: d, accumulate: true });
     });
   }
 

@@ -24,6 +24,8 @@ interface Opts {
   shuffle: boolean;
   /** Lanes per output column: 32, or the whole workgroup for long rows (see lanesFor). */
   lanes: number;
+  /** x is RMS-normalised with (1 + nw) on the fly (Gemma's pre-norm folded into the GEMV). */
+  norm: boolean;
 }
 
 /**
@@ -35,29 +37,64 @@ function lanesFor(K: number): number {
   return K >= 8192 ? WG : 32;
 }
 
-function optsFor(step: Step, M: number, K: number): Opts {
+function optsFor(step: Step, M: number, K: number, norm: boolean): Opts {
   const gpu = step.gpu;
   const info = gpu.adapterInfo as { subgroupMinSize?: number } | undefined;
-  return { rows: M, vec: K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= SHUFFLE, lanes: lanesFor(K) };
+  return { rows: M, vec: K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= SHUFFLE, lanes: lanesFor(K), norm };
 }
 
-const optsKey = (o: Opts) => `r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}-l${o.lanes}`;
+const optsKey = (o: Opts) => `r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}-l${o.lanes}${o.norm ? '-n' : ''}`;
+
+/** Gemma's RMSNorm weight (bf16, used as 1 + w) and epsilon, folded into a GEMV that reads x. */
+export interface GemvNorm {
+  w: Binding;
+  eps: number;
+}
+
+const PN = { ...P, eps: 'f32' } as const;
+
+/**
+ * WGSL (in main, before the loop): inv[r] = 1/sqrt(mean(x[r]²) + eps) for the R rows, summed by the
+ * whole workgroup (uniform control flow); every workgroup recomputes it from x (K floats, cached).
+ */
+function normPrelude(o: Opts): string {
+  if (!o.norm) return '';
+  const body = o.vec
+    ? `for (var t = lid; t < p.K / 4u; t += ${WG}u) { let v = x[r * p.K / 4u + t]; ss += dot(v, v); }`
+    : `for (var k = lid; k < p.K; k += ${WG}u) { let v = x[r * p.K + k]; ss += v * v; }`;
+  return `var inv: array<f32, ${o.rows}>;
+  for (var r = 0u; r < ${o.rows}u; r++) {
+    var ss = 0.0;
+    ${body}
+    nrm[lid] = ss;
+    workgroupBarrier();
+    for (var d = ${WG / 2}u; d > 0u; d >>= 1u) {
+      if (lid < d) { nrm[lid] += nrm[lid + d]; }
+      workgroupBarrier();
+    }
+    inv[r] = inverseSqrt(nrm[0] / f32(p.K) + p.eps);
+    workgroupBarrier();
+  }`;
+}
 
 function code(e: Epilogue, o: Opts): string {
   const up = e.geglu;
   const R = o.rows;
   const wType = o.vec ? 'array<vec4u>' : 'array<u32>';
+  const nb = up ? 3 : 2;
   return `${header(o)}
-${paramsWgsl(P)}
+${paramsWgsl(o.norm ? PN : P)}
 @group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
 @group(0) @binding(1) var<storage, read> w: ${wType};
 ${up ? `@group(0) @binding(2) var<storage, read> wu: ${wType};` : ''}
-${epilogueWgsl(e, up ? 3 : 2)}
+${o.norm ? `@group(0) @binding(${nb}) var<storage, read> nw: ${wType};` : ''}
+${epilogueWgsl(e, o.norm ? nb + 1 : nb)}
 ${o.vec ? '' : bf16At('w') + (up ? bf16At('wu') : '')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   ${columnOf(o, 'p.N')}
+  ${normPrelude(o)}
   var acc: array<f32, ${R}>;
   ${up ? `var accu: array<f32, ${R}>;` : ''}
   if (live) {
@@ -79,12 +116,19 @@ function loop(o: Opts, w: string, wu?: string): string {
       let ww = ${w}[n * (p.K / 8u) + t];
       ${wu ? `let uu = ${wu}[n * (p.K / 8u) + t];` : ''}
       let wf0 = vec4f(lo16(ww.x), hi16(ww.x), lo16(ww.y), hi16(ww.y));
-      let wf1 = vec4f(lo16(ww.z), hi16(ww.z), lo16(ww.w), hi16(ww.w));
+      let wf1 = vec4f(lo16(ww.z), hi16(ww.z), lo16(ww.w), hi16(ww.w));${
+        o.norm
+          ? `
+      let nv = nw[t];
+      let ns0 = vec4f(1.0) + vec4f(lo16(nv.x), hi16(nv.x), lo16(nv.y), hi16(nv.y));
+      let ns1 = vec4f(1.0) + vec4f(lo16(nv.z), hi16(nv.z), lo16(nv.w), hi16(nv.w));`
+          : ''
+      }
       ${wu ? 'let uf0 = vec4f(lo16(uu.x), hi16(uu.x), lo16(uu.y), hi16(uu.y));\n      let uf1 = vec4f(lo16(uu.z), hi16(uu.z), lo16(uu.w), hi16(uu.w));' : ''}
       for (var r = 0u; r < ${R}u; r++) {
         let xb = (r * p.K) / 4u + 2u * t;
-        let x0 = x[xb];
-        let x1 = x[xb + 1u];
+        let x0 = x[xb]${o.norm ? ' * inv[r] * ns0' : ''};
+        let x1 = x[xb + 1u]${o.norm ? ' * inv[r] * ns1' : ''};
         acc[r] += dot(x0, wf0) + dot(x1, wf1);
         ${wu ? 'accu[r] += dot(x0, uf0) + dot(x1, uf1);' : ''}
       }
@@ -93,7 +137,7 @@ function loop(o: Opts, w: string, wu?: string): string {
       let wv = bf16_${w}(n * p.K + k);
       ${wu ? `let uv = bf16_${wu}(n * p.K + k);` : ''}
       for (var r = 0u; r < ${R}u; r++) {
-        let xv = x[r * p.K + k];
+        let xv = x[r * p.K + k]${o.norm ? ' * inv[r] * (1.0 + bf16_nw(k))' : ''};
         acc[r] = fma(xv, wv, acc[r]);
         ${wu ? 'accu[r] = fma(xv, uv, accu[r]);' : ''}
       }
@@ -127,6 +171,8 @@ fn reduce(v: f32, lid: u32) -> f32 {
 }`;
   return `${o.shuffle ? 'enable subgroups;' : ''}
 ${o.vec ? unpackWgsl : ''}
+${o.norm ? `var<workgroup> nrm: array<f32, ${WG}>;` : ''}
+${o.norm && !o.vec ? bf16At('nw') : ''}
 ${reduce}`;
 }
 
@@ -138,22 +184,24 @@ function columnOf(o: Opts, count: string): string {
   let n = min(col, ${count} - 1u);`;
 }
 
-export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue): void {
+/** out (+)= epilogue(x · wᵀ); with `norm`, x is RMS-normalised first (rows of K, Gemma's 1 + w). */
+export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue, norm?: GemvNorm): void {
   if (s.M > GEMV_MAX_ROWS) throw new Error(`matmulGemv: M=${s.M} > ${GEMV_MAX_ROWS}`);
   const gpu = step.gpu;
-  const o = optsFor(step, s.M, s.K);
+  const o = optsFor(step, s.M, s.K, !!norm);
   const k = gpu.kernel({
     name: `matmul-gemv-${epilogueKey(e)}-${optsKey(o)}`,
-    bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
+    bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(norm ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
     code: () => code(e, o),
   });
-  const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
+  const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...(norm ? [norm.w] : []), ...epilogueBindings(b)];
   const groups = Math.ceil(s.N / (WG / o.lanes));
   const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
-  step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(groups / y), y]);
+  const p = norm ? params({ ...s, eps: norm.eps }, PN) : params({ ...s }, P);
+  step.dispatch(k, bindings, p, [Math.ceil(groups / y), y]);
 }
 
-const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32' } as const;
+const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', eps: 'f32' } as const;
 
 function manyCode(parts: number, o: Opts): string {
   const R = o.rows;
@@ -169,11 +217,13 @@ ${paramsWgsl(PM)}
 @group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
 ${idx.map((i) => `@group(0) @binding(${1 + i}) var<storage, read> w${i}: ${wType};`).join('\n')}
 ${idx.map((i) => `@group(0) @binding(${1 + parts + i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
+${o.norm ? `@group(0) @binding(${1 + 2 * parts}) var<storage, read> nw: ${wType};` : ''}
 ${o.vec ? '' : idx.map((i) => bf16At(`w${i}`)).join('\n')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   ${columnOf(o, ends[parts - 1]!)}
+  ${normPrelude(o)}
   var acc: array<f32, ${R}>;
   if (live) {
     ${branch((i) => `let n = col - ${starts[i]};\n      ${loop(o, `w${i}`)}`)}
@@ -191,20 +241,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
  * outs[i][M, Ns[i]] = x · ws[i]ᵀ for up to three whole (unsharded) weights sharing x and K — Q, K and
  * V of a decode step in one dispatch instead of three (the K/V GEMVs alone are too small to fill a GPU).
  */
-export function matmulGemvMany(step: Step, x: Binding, ws: Binding[], outs: Binding[], Ns: number[], M: number, K: number): void {
+export function matmulGemvMany(step: Step, x: Binding, ws: Binding[], outs: Binding[], Ns: number[], M: number, K: number, norm?: GemvNorm): void {
   const parts = ws.length;
   if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulGemvMany: 1 to 3 weights with one output and N each, got ${parts}`);
   if (M > GEMV_MAX_ROWS) throw new Error(`matmulGemvMany: M=${M} > ${GEMV_MAX_ROWS}`);
   const gpu = step.gpu;
-  const o = optsFor(step, M, K);
+  const o = optsFor(step, M, K, !!norm);
   const k = gpu.kernel({
     name: `matmul-gemv-many${parts}-${optsKey(o)}`,
-    bindings: ['read', ...ws.map(() => 'read' as const), ...outs.map(() => 'write' as const)],
+    bindings: ['read', ...ws.map(() => 'read' as const), ...outs.map(() => 'write' as const), ...(norm ? (['read'] as const) : [])],
     code: () => manyCode(parts, o),
   });
   const N = Ns.reduce((a, b) => a + b, 0);
   const groups = Math.ceil(N / (WG / o.lanes));
   const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
-  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0 }, PM);
-  step.dispatch(k, [x, ...ws, ...outs], p, [Math.ceil(groups / y), y]);
+  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0, eps: norm?.eps ?? 0 }, PM);
+  step.dispatch(k, [x, ...ws, ...outs, ...(norm ? [norm.w] : [])], p, [Math.ceil(groups / y), y]);
 }

@@ -5,10 +5,11 @@
 import type { Binding, Gpu, Step } from '../device.js';
 import type { GpuWeight } from '../weights.js';
 import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
-import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany } from './matmul-gemv.js';
+import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany, type GemvNorm } from './matmul-gemv.js';
 import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
 import { matmulTexture, textureTiling, type TextureTiling } from './matmul-texture.js';
 import { matmulTiled } from './matmul-tiled.js';
+import { rmsNorm } from './norm.js';
 import { packWeightTexture, texturable, weightTexture } from './weight-texture.js';
 
 /**
@@ -108,6 +109,17 @@ export function linear(step: Step, a: LinearArgs): void {
   run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false });
 }
 
+/**
+ * Gemma's RMSNorm (1 + w) applied to x first: folded into the GEMV where the plan runs 'gemv' (one
+ * dispatch fewer per use; decode is dispatch-bound on fast GPUs), else computed into `scratch`.
+ */
+export interface PreNorm {
+  w: GpuWeight;
+  eps: number;
+  /** [M, K] f32, where the normalised x goes when the norm is not folded. */
+  scratch: Binding;
+}
+
 export interface LinearGegluArgs {
   x: Binding;
   gate: GpuWeight;
@@ -116,6 +128,7 @@ export interface LinearGegluArgs {
   M: number;
   K: number;
   N: number;
+  norm?: PreNorm;
   variant?: MatmulVariant;
   tiling?: TextureTiling;
 }
@@ -126,7 +139,19 @@ export function linearGeglu(step: Step, a: LinearGegluArgs): void {
   checkWeight(a.up, a.N, a.K);
   const same = a.gate.shards.length === a.up.shards.length && a.gate.shards.every((s, i) => s.rows === a.up.shards[i]!.rows);
   if (!same) throw new Error(`linearGeglu: ${a.gate.name} and ${a.up.name} are sharded differently`);
-  run(step, { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant, tiling: a.tiling }, [a.gate, a.up], { bias: false, accumulate: false, geglu: true });
+  const args = { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant, tiling: a.tiling };
+  const fold = !weightTexture(a.gate) && (a.variant ?? linearVariant(step.gpu, a.gate, a.M, a.K)) === 'gemv';
+  const norm = a.norm && preNorm(step, a.norm, fold, args);
+  run(step, args, [a.gate, a.up], { bias: false, accumulate: false, geglu: true }, norm);
+}
+
+/** The norm for a GEMV to fold in (`fold`: the GEMV kernel will run), or undefined after computing it into scratch and pointing args.x there. */
+function preNorm(step: Step, n: PreNorm, fold: boolean, args: { x: Binding; M: number; K: number }): GemvNorm | undefined {
+  checkWeight(n.w, args.K);
+  if (fold && n.w.shards.length === 1) return { w: n.w.shards[0]!.buffer, eps: n.eps };
+  rmsNorm(step, { x: args.x, w: n.w, out: n.scratch, rows: args.M, dim: args.K, eps: n.eps });
+  args.x = n.scratch;
+  return undefined;
 }
 
 export interface LinearManyArgs {
@@ -135,6 +160,7 @@ export interface LinearManyArgs {
   outs: Binding[];
   M: number;
   K: number;
+  norm?: PreNorm;
   variant?: MatmulVariant;
 }
 
@@ -148,11 +174,13 @@ export function linearMany(step: Step, a: LinearManyArgs): void {
     a.ws.length <= 3 &&
     a.ws.every((w) => w.shape.length === 2 && w.shape[1] === a.K && w.shards.length === 1 && !weightTexture(w)) &&
     (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
+  const args = { x: a.x, M: a.M, K: a.K, variant: a.variant };
+  const norm = a.norm && preNorm(step, a.norm, fused, args);
   if (fused) {
-    matmulGemvMany(step, a.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, a.ws.map((w) => w.shape[0]!), a.M, a.K);
+    matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, a.ws.map((w) => w.shape[0]!), a.M, a.K, norm);
     return;
   }
-  a.ws.forEach((w, i) => linear(step, { x: a.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: w.shape[0]!, variant: a.variant }));
+  a.ws.forEach((w, i) => linear(step, { x: args.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: w.shape[0]!, variant: a.variant }));
 }
 
 function checkWeight(w: GpuWeight, N: number, K?: number): void {
@@ -174,7 +202,7 @@ interface RunArgs {
   tiling?: TextureTiling;
 }
 
-function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue): void {
+function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue, norm?: GemvNorm): void {
   if (a.M === 0 || a.N === 0) return;
   if (a.bias && a.bias.shards.length !== 1) throw new Error(`matmul: sharded bias ${a.bias.name} is not supported`);
   const [w, up] = ws as [GpuWeight, GpuWeight?];
@@ -194,7 +222,7 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue): void {
   w.shards.forEach((shard, i) => {
     const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias, out: a.out };
     const s: MatmulShape = { M: a.M, K: a.K, N: shard.rows, ldo: a.N, colOff: shard.rowStart };
-    if (variant === 'gemv') matmulGemv(step, b, s, e);
+    if (variant === 'gemv') matmulGemv(step, b, s, e, norm);
     else if (variant === 'lanes') matmulLanes(step, b, s, e);
     else matmulTiled(step, b, s, e);
   });
