@@ -25,12 +25,17 @@ export function weightTexture(w: GpuWeight): WeightTexture | undefined {
   return textures.get(w);
 }
 
+/** Whether a [N, K] weight fits the texture layout under these limits. */
+export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[]): boolean {
+  if (shape.length !== 2) return false;
+  const [N, K] = shape as [number, number];
+  const H = Math.min(N, limits.maxTextureDimension2D);
+  return Math.ceil(K / 8) <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
+}
+
 /** Whether a weight fits the texture layout on this device. */
 export function texturable(gpu: Gpu, w: GpuWeight): boolean {
-  if (w.shape.length !== 2) return false;
-  const [N, K] = w.shape as [number, number];
-  const H = Math.min(N, gpu.limits.maxTextureDimension2D);
-  return Math.ceil(K / 8) <= gpu.limits.maxTextureDimension2D && Math.ceil(N / H) <= gpu.limits.maxTextureArrayLayers;
+  return fitsTexture(gpu.limits, w.shape);
 }
 
 const P = { K: 'u32', rows: 'u32', rowStart: 'u32', W: 'u32', H: 'u32' } as const;
@@ -65,17 +70,55 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * Packs `w` into a texture, then destroys its buffers (the texture is the only copy afterwards:
  * `w.shards` becomes empty). Waits for the GPU so that only one tensor is ever held twice.
  */
-export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightTexture> {
+/**
+ * An empty weight texture for `w` (registered: weightTexture(w) returns it), with the layout the
+ * pack kernel writes: row n in layer n / H, line n % H, texel t = elements 8t … 8t+7.
+ */
+export function createWeightTexture(device: GPUDevice, w: GpuWeight): WeightTexture {
   const [N, K] = w.shape as [number, number];
-  const H = Math.min(N, gpu.limits.maxTextureDimension2D);
+  const H = Math.min(N, device.limits.maxTextureDimension2D);
   const W = Math.ceil(K / 8);
-  const texture = gpu.device.createTexture({
+  const texture = device.createTexture({
     label: w.name,
     size: [W, H, Math.ceil(N / H)],
     format: 'rgba32uint',
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
   });
   const wt: WeightTexture = { texture, view: texture.createView({ dimension: '2d-array' }), H, W };
+  textures.set(w, wt);
+  return wt;
+}
+
+/**
+ * Writes rows rowStart … rowStart + rows − 1 of a weight straight into its texture from their bf16
+ * bytes as stored (K % 8 == 0: a texel is 8 consecutive bf16, so a row's bytes are its texels).
+ */
+export function writeWeightRows(device: GPUDevice, wt: WeightTexture, rowStart: number, rows: number, bytes: Uint8Array<ArrayBuffer>): void {
+  const rowBytes = wt.W * 16;
+  if (bytes.byteLength < rows * rowBytes) throw new Error(`writeWeightRows: ${bytes.byteLength} bytes for ${rows} rows of ${rowBytes}`);
+  for (let r = 0; r < rows; ) {
+    const n = rowStart + r;
+    const count = Math.min(rows - r, wt.H - (n % wt.H));
+    device.queue.writeTexture(
+      { texture: wt.texture, origin: { x: 0, y: n % wt.H, z: Math.floor(n / wt.H) } },
+      bytes,
+      { offset: r * rowBytes, bytesPerRow: rowBytes, rowsPerImage: count },
+      { width: wt.W, height: count, depthOrArrayLayers: 1 },
+    );
+    r += count;
+  }
+}
+
+/**
+ * Packs `w` into a texture, then destroys its buffers (the texture is the only copy afterwards:
+ * `w.shards` becomes empty). Waits for the GPU so that only one tensor is ever held twice.
+ * (The loader can write textures directly instead: LoadOptions.textures.)
+ */
+export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightTexture> {
+  const [, K] = w.shape as [number, number];
+  const wt = createWeightTexture(gpu.device, w);
+  textures.delete(w);
+  const { H, W } = wt;
   const kernel = gpu.kernel({ name: 'weight-texture-pack', bindings: ['read', 'storage-texture'], code });
   const step = gpu.step(`pack ${w.name}`);
   for (const s of w.shards) {

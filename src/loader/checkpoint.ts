@@ -4,6 +4,7 @@ import { planCheckpoint } from './layout.js';
 import { EMBED, LM_HEAD } from './names.js';
 import type { FileSource } from './source.js';
 import { allocateWeight, rowsPerShard, streamTensors, type GpuWeight, type LoadProgress } from './upload.js';
+import { fitsTexture, weightTexture } from '../kernels/weight-texture.js';
 
 export type { GpuWeight, LoadProgress, WeightShard } from './upload.js';
 
@@ -13,6 +14,13 @@ export interface LoadOptions {
   stagingBytes?: number;
   /** Largest single GPU buffer per weight (default device.limits.maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
+  /**
+   * Tensors to store as rgba32uint weight textures (the layout the matmul kernels read on CPU
+   * adapters, see kernels/weight-texture.ts) instead of buffers — written straight from the file,
+   * with no buffer copy to repack later. Taken only for [N, K] tensors with K % 8 == 0 whose row
+   * fits the staging array and whose texture fits the device.
+   */
+  textures?: (t: { name: string; shape: number[] }) => boolean;
 }
 
 export interface LoadedCheckpoint {
@@ -55,7 +63,10 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
     const weights = new Map<string, GpuWeight>();
     try {
       device.pushErrorScope('out-of-memory');
-      for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes));
+      const asTexture = (t: (typeof tensors)[number]) =>
+        !!opts.textures?.({ name: t.name, shape: t.shape }) && t.shape.length === 2 && t.shape[1]! % 8 === 0 &&
+        t.shape[1]! * (t.dtype === 'F32' ? 4 : 2) <= stagingBytes && fitsTexture(device.limits, t.shape);
+      for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes, asTexture(t)));
       const oom = await device.popErrorScope();
       if (oom) throw new Error(`${source.name}: out of GPU memory while allocating weights: ${oom.message}`);
       const bytesRead = await streamTensors(source, device, tensors, weights, { stagingBytes, onProgress: opts.onProgress });
@@ -70,7 +81,7 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
         seconds: (performance.now() - started) / 1000,
       };
     } catch (e) {
-      for (const w of weights.values()) for (const s of w.shards) s.buffer.destroy();
+      destroyWeights(weights);
       throw e;
     }
   } finally {
@@ -78,7 +89,10 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
   }
 }
 
-/** Destroy every GPU buffer of a loaded checkpoint (tied weights are destroyed once). */
+/** Destroy every GPU buffer and weight texture of a loaded checkpoint (tied weights are destroyed once). */
 export function destroyWeights(weights: Map<string, GpuWeight>): void {
-  for (const w of new Set(weights.values())) for (const s of w.shards) s.buffer.destroy();
+  for (const w of new Set(weights.values())) {
+    for (const s of w.shards) s.buffer.destroy();
+    weightTexture(w)?.texture.destroy();
+  }
 }

@@ -3,6 +3,7 @@ import { CheckpointError } from './errors.js';
 import type { PlannedTensor } from './layout.js';
 import { readIntoTarget, type FileSource } from './source.js';
 import type { GpuWeight, WeightShard } from '../weights.js';
+import { createWeightTexture, weightTexture, writeWeightRows } from '../kernels/weight-texture.js';
 
 // Weights are stored as raw bf16 words, split along dim 0 into shards that each fit one
 // storage binding; the type is shared with the kernels (src/weights.ts).
@@ -31,8 +32,16 @@ export function rowsPerShard(t: { name: string; file: string; shape: number[] },
   return perShard;
 }
 
-/** Allocate the shard buffers of one tensor (sizes padded to 4 bytes). */
-export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBytes: number): GpuWeight {
+/**
+ * Allocate the shard buffers of one tensor (sizes padded to 4 bytes), or with `texture` its
+ * rgba32uint weight texture (kernels/weight-texture.ts; no shards), for [N, K] bf16 with K % 8 == 0.
+ */
+export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBytes: number, texture = false): GpuWeight {
+  if (texture) {
+    const w: GpuWeight = { name: t.name, shape: t.shape, dtype: 'bf16', shards: [] };
+    createWeightTexture(device, w);
+    return w;
+  }
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
   const rowBytes = t.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
   const per = rowsPerShard(t, maxBindingBytes);
@@ -55,7 +64,8 @@ export interface StreamOptions {
 
 interface Chunk {
   tensor: PlannedTensor;
-  shard: WeightShard;
+  /** The buffer shard it goes to, or for a texture weight undefined (then dstOffset is the first row). */
+  shard: WeightShard | undefined;
   /** Element range within the tensor and byte offset of the first element in the shard. */
   elemStart: number;
   count: number;
@@ -70,6 +80,14 @@ function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stag
     // An even element count keeps every chunk's bf16 byte size a multiple of 4 (writeBuffer rule).
     const maxElems = Math.max(2, Math.floor(stagingBytes / itemSize / 2) * 2);
     const rowElems = t.shape.slice(1).reduce((a, b) => a * b, 1);
+    if (weightTexture(w)) {
+      // Whole rows only (a texture line is a row); checkpoint.ts keeps a row within the staging size.
+      const rows = Math.max(1, Math.floor(maxElems / rowElems));
+      for (let r = 0; r < t.shape[0]!; r += rows) {
+        yield { tensor: t, shard: undefined, elemStart: r * rowElems, count: Math.min(rows, t.shape[0]! - r) * rowElems, dstOffset: r };
+      }
+      continue;
+    }
     for (const shard of w.shards) {
       const first = shard.rowStart * rowElems;
       const total = t.shape.length === 0 ? 1 : shard.rows * rowElems;
@@ -95,7 +113,7 @@ export async function streamTensors(
   opts: StreamOptions,
 ): Promise<number> {
   const staging = [new Uint8Array(opts.stagingBytes + 4), new Uint8Array(opts.stagingBytes + 4)];
-  const flushBytes = opts.flushBytes ?? 256 * 1024 * 1024;
+  const flushBytes = opts.flushBytes ?? 128 * 1024 * 1024;
   const bytesTotal = tensors.reduce((a, t) => a + t.byteLength, 0);
   const started = performance.now();
   let bytesDone = 0;
@@ -123,7 +141,8 @@ export async function streamTensors(
     // tail) gets one zero bf16 of padding, which lands in the buffer's own padding.
     const padded = Math.ceil(outBytes / 4) * 4;
     buf.fill(0, outBytes, padded);
-    device.queue.writeBuffer(c.shard.buffer, c.dstOffset, buf, 0, padded);
+    if (c.shard) device.queue.writeBuffer(c.shard.buffer, c.dstOffset, buf, 0, padded);
+    else writeWeightRows(device, weightTexture(weights.get(c.tensor.name)!)!, c.dstOffset, c.count / c.tensor.shape[1]!, buf);
     const inBytes = c.count * (c.tensor.dtype === 'F32' ? 4 : 2);
     bytesDone += inBytes;
     sinceFlush += padded;

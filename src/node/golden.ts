@@ -9,6 +9,7 @@ import { dumpRun, type DumpTensor } from '../graph/dump.js';
 import { PaliGemma } from '../graph/paligemma.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { parseSafetensors } from '../loader/safetensors.js';
+import { texturesFor } from './load-model.js';
 
 export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array }>;
 
@@ -49,10 +50,14 @@ export interface GoldenRun {
   got: Map<string, DumpTensor>;
 }
 
-/** Loads the fixture's checkpoint and runs it on the fixture's own pixel values and ids. */
-export async function runGolden(gpu: Gpu, dir: string): Promise<GoldenRun> {
+/**
+ * Loads the fixture's checkpoint as loadModel does (`textures: false`: Linear weights into buffers
+ * first, whatever the plan) and runs it on the fixture's own pixel values and ids.
+ */
+export async function runGolden(gpu: Gpu, dir: string, opts: { textures?: boolean } = {}): Promise<GoldenRun> {
   const meta = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as GoldenRun['meta'];
-  const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(dir, 'checkpoint'), gpu.device));
+  const textures = opts.textures === false ? undefined : texturesFor(gpu);
+  const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(dir, 'checkpoint'), gpu.device, { textures }));
   const expected = readExpected(join(dir, 'expected.safetensors'));
   const tensors = await dumpRun(model, {
     pixels: expected.get('pixel_values')!.data as Float32Array,

@@ -1,7 +1,9 @@
 // Node: a model folder on disk → a ready Pipeline (weights on the GPU, tokenizer, preprocessing).
 
 import { PaliGemma } from '../graph/paligemma.js';
-import type { LoadProgress } from '../loader/checkpoint.js';
+import { isLinearWeight } from '../graph/weights.js';
+import { matmulPlan } from '../kernels/matmul.js';
+import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { Pipeline } from '../pipeline.js';
 import { loadTokenizer } from '../tokenizer/load.js';
@@ -22,10 +24,18 @@ export interface LoadedModel {
   bytes: number;
 }
 
+/**
+ * Where the matmul plan packs Linear weights into textures (CPU adapters), the loader writes them
+ * straight into their textures: no second copy of each weight while it is repacked.
+ */
+export function texturesFor(gpu: Gpu): LoadOptions['textures'] {
+  return matmulPlan(gpu).layout === 'texture' ? (t) => isLinearWeight(t.name) : undefined;
+}
+
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const gpu = opts.gpu ?? (await requestGpu(opts));
   const tokenizer = loadTokenizer(dir, opts.tokenizer);
-  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, { onProgress: opts.onProgress });
+  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, { onProgress: opts.onProgress, textures: texturesFor(gpu) });
   const model = new PaliGemma(gpu, checkpoint);
   return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
 }
