@@ -64,7 +64,7 @@ export function setMatmulPlan(gpu: Gpu, plan: MatmulPlan): void {
 export async function prepareWeights(gpu: Gpu, weights: GpuWeight[], layout = matmulPlan(gpu).layout): Promise<void> {
   if (layout === 'buffer') return;
   for (const w of weights) {
-    if (weightTexture(w) || w.shape.length !== 2 || w.shape[1]! % 8 !== 0 || !texturable(gpu, w)) continue;
+    if (weightTexture(w) || !texturable(gpu, w)) continue;
     await packWeightTexture(gpu, w);
   }
 }

@@ -25,9 +25,9 @@ export function weightTexture(w: GpuWeight): WeightTexture | undefined {
   return textures.get(w);
 }
 
-/** Whether a [N, K] weight fits the texture layout under these limits. */
+/** Whether a weight of this shape goes into the texture layout under these limits: [N, K] with K % 8 == 0 (whole texels per row), within the texture limits. */
 export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[]): boolean {
-  if (shape.length !== 2) return false;
+  if (shape.length !== 2 || shape[1]! % 8 !== 0) return false;
   const [N, K] = shape as [number, number];
   const H = Math.min(N, limits.maxTextureDimension2D);
   return Math.ceil(K / 8) <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
@@ -67,14 +67,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 
 /**
- * Packs `w` into a texture, then destroys its buffers (the texture is the only copy afterwards:
- * `w.shards` becomes empty). Waits for the GPU so that only one tensor is ever held twice.
+ * An empty texture for `w` with the layout the pack kernel writes: row n in layer n / H, line n % H,
+ * texel t = elements 8t … 8t+7.
  */
-/**
- * An empty weight texture for `w` (registered: weightTexture(w) returns it), with the layout the
- * pack kernel writes: row n in layer n / H, line n % H, texel t = elements 8t … 8t+7.
- */
-export function createWeightTexture(device: GPUDevice, w: GpuWeight): WeightTexture {
+function newTexture(device: GPUDevice, w: GpuWeight): WeightTexture {
   const [N, K] = w.shape as [number, number];
   const H = Math.min(N, device.limits.maxTextureDimension2D);
   const W = Math.ceil(K / 8);
@@ -84,7 +80,12 @@ export function createWeightTexture(device: GPUDevice, w: GpuWeight): WeightText
     format: 'rgba32uint',
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
   });
-  const wt: WeightTexture = { texture, view: texture.createView({ dimension: '2d-array' }), H, W };
+  return { texture, view: texture.createView({ dimension: '2d-array' }), H, W };
+}
+
+/** An empty weight texture for `w`, registered (weightTexture(w) returns it) for writeWeightRows to fill. */
+export function createWeightTexture(device: GPUDevice, w: GpuWeight): WeightTexture {
+  const wt = newTexture(device, w);
   textures.set(w, wt);
   return wt;
 }
@@ -116,8 +117,7 @@ export function writeWeightRows(device: GPUDevice, wt: WeightTexture, rowStart: 
  */
 export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightTexture> {
   const [, K] = w.shape as [number, number];
-  const wt = createWeightTexture(gpu.device, w);
-  textures.delete(w);
+  const wt = newTexture(gpu.device, w);
   const { H, W } = wt;
   const kernel = gpu.kernel({ name: 'weight-texture-pack', bindings: ['read', 'storage-texture'], code });
   const step = gpu.step(`pack ${w.name}`);

@@ -64,8 +64,8 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
     try {
       device.pushErrorScope('out-of-memory');
       const asTexture = (t: (typeof tensors)[number]) =>
-        !!opts.textures?.({ name: t.name, shape: t.shape }) && t.shape.length === 2 && t.shape[1]! % 8 === 0 &&
-        t.shape[1]! * (t.dtype === 'F32' ? 4 : 2) <= stagingBytes && fitsTexture(device.limits, t.shape);
+        !!opts.textures?.({ name: t.name, shape: t.shape }) && fitsTexture(device.limits, t.shape) &&
+        t.shape[1]! * (t.dtype === 'F32' ? 4 : 2) <= stagingBytes;
       for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes, asTexture(t)));
       const oom = await device.popErrorScope();
       if (oom) throw new Error(`${source.name}: out of GPU memory while allocating weights: ${oom.message}`);
