@@ -108,11 +108,7 @@ export class Gemma {
     this.mlp = gpu.buffer(this.mlpRows * inter * 4, 'gemma.mlp');
     this.keyStarts = gpu.buffer(maxBatch * 4, 'gemma.key_starts');
     this.keyCount = gpu.buffer(4, 'gemma.key_count');
-    // Sized for the largest chunk layout any batch up to maxBatch gets (decodeSplitLen depends on it).
-    const scratches = Array.from({ length: maxBatch }, (_, b) => ({ heads: numHeads, kvHeads: numKvHeads, headDim, maxLen, batch: b + 1 }));
-    const biggest = scratches.map((a) => decodeScratch(gpu, a)).sort((x, y) => y.acc.size - x.acc.size);
-    this.attnScratch = biggest[0]!;
-    for (const s of biggest.slice(1)) (s.acc.destroy(), s.ml.destroy());
+    this.attnScratch = decodeScratch(gpu, { heads: numHeads, kvHeads: numKvHeads, headDim, maxLen, batch: maxBatch });
   }
 
   /** The weights only Linear layers read (not the tied embedding, which the gather reads too). */
@@ -136,10 +132,7 @@ export class Gemma {
     const kvDim = numKvHeads * headDim;
     step.gpu.write(this.keyStarts, Uint32Array.from(batch.pads));
     this.layers.forEach((l, i) => {
-      rmsNorm(step, { x, w: l.inputNorm, out: this.normed, rows, dim: d, eps });
-      linear(step, { x: this.normed, w: l.q, out: this.q, M: rows, K: d, N: qDim });
-      linear(step, { x: this.normed, w: l.k, out: this.kNew, M: rows, K: d, N: kvDim });
-      linear(step, { x: this.normed, w: l.v, out: this.vNew, M: rows, K: d, N: kvDim });
+      linearMany(step, { x, norm: { w: l.inputNorm, eps, scratch: this.normed }, ws: [l.q, l.k, l.v], outs: [this.q, this.kNew, this.vNew], M: rows, K: d });
       rope(step, { x: this.q, positions, rows, heads: numHeads, headDim, theta });
       for (let b = 0; b < batch.size; b++) this.logQuery(step, i, 0, b, (b + 1) * batch.length - 1, 1);
       for (let b = 0; b < batch.size; b++) {
@@ -179,10 +172,10 @@ export class Gemma {
    */
   decode(step: Step, x: GPUBuffer, positions: Binding, batch: Batch, row: number): void {
     const rows = batch.size;
-    const { hiddenSize: d, numHeads, numKvHeads, headDim, intermediateSize: inter, ropeTheta: theta, rmsNormEps: eps } = this.cfg;
+    const { hiddenSize: d, numHeads, numKvHeads, headDim, ropeTheta: theta, rmsNormEps: eps } = this.cfg;
     const qDim = numHeads * headDim;
     this.layers.forEach((l, i) => {
-      // Pre-norms go to the GEMVs that read them (folded in on GPUs, else computed into `normed`).
+      // The pre-norms go with the products that read them (folded into the GEMVs on GPUs).
       linearMany(step, { x, norm: { w: l.inputNorm, eps, scratch: this.normed }, ws: [l.q, l.k, l.v], outs: [this.q, this.kNew, this.vNew], M: rows, K: d });
       ropeAppend(step, {
         q: this.q, qHeads: numHeads, k: this.kNew, v: this.vNew, positions, keyCount: this.keyCount, kCache: this.kCache[i]!, vCache: this.vCache[i]!,
@@ -195,8 +188,7 @@ export class Gemma {
         keyCount: this.keyCount, maxLen: this.maxLen, keyStarts: this.keyStarts, batch: rows, scratch: this.attnScratch,
       });
       linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
-      linearGeglu(step, { x, norm: { w: l.postAttentionNorm, eps, scratch: this.normed }, gate: l.gate, up: l.up, out: this.mlp, M: rows, K: d, N: inter });
-      linear(step, { x: this.mlp, w: l.down, out: x, M: rows, K: inter, N: d, accumulate: true });
+      this.mlpBlock(step, l, x, rows);
     });
   }
 
@@ -255,12 +247,11 @@ export class Gemma {
 
   private mlpBlock(step: Step, l: GemmaLayer, x: GPUBuffer, rows: number): void {
     const { hiddenSize: d, intermediateSize: inter, rmsNormEps: eps } = this.cfg;
-    rmsNorm(step, { x, w: l.postAttentionNorm, out: this.normed, rows, dim: d, eps });
     for (let r0 = 0; r0 < rows; r0 += this.mlpRows) {
       const m = Math.min(this.mlpRows, rows - r0);
-      const xs = { buffer: this.normed, offset: r0 * d * 4, size: m * d * 4 };
+      const normed = { buffer: this.normed, offset: r0 * d * 4, size: m * d * 4 };
       const res = { buffer: x, offset: r0 * d * 4, size: m * d * 4 };
-      linearGeglu(step, { x: xs, gate: l.gate, up: l.up, out: this.mlp, M: m, K: d, N: inter });
+      linearGeglu(step, { x: res, norm: { w: l.postAttentionNorm, eps, scratch: normed }, gate: l.gate, up: l.up, out: this.mlp, M: m, K: d, N: inter });
       linear(step, { x: this.mlp, w: l.down, out: res, M: m, K: inter, N: d, accumulate: true });
     }
   }

@@ -90,9 +90,13 @@ function layout(gpu: Gpu, a: { maxLen: number; kvHeads: number; batch?: number; 
   return { splitLen, nSplit: Math.max(1, Math.ceil(a.maxLen / splitLen)) };
 }
 
-/** Partial-result buffers for decodeAttention calls with these sizes, owned by the caller (e.g. a model whose decode step is recorded). */
+/**
+ * Partial-result buffers for decodeAttention calls with these sizes and up to `batch` sequences
+ * (the chunk layout depends on the batch), owned by the caller (e.g. a model whose decode step is recorded).
+ */
 export function decodeScratch(gpu: Gpu, a: { heads: number; kvHeads: number; headDim: number; maxLen: number; batch?: number; splitLen?: number }): DecodeScratch {
-  const records = (a.batch ?? 1) * a.heads * layout(gpu, a).nSplit;
+  let records = 0;
+  for (let b = 1; b <= (a.batch ?? 1); b++) records = Math.max(records, b * a.heads * layout(gpu, { ...a, batch: b }).nSplit);
   return { acc: gpu.buffer(records * a.headDim * 4, 'decode attention partials'), ml: gpu.buffer(records * 8, 'decode attention max/sum') };
 }
 
