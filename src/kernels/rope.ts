@@ -16,8 +16,9 @@ import { flatIndex, grid } from './grid.js';
 const P = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', rowOffset: 'u32', outRowOffset: 'u32', zero: 'u32' } as const;
 const WG = 256;
 
-// (sin, cos) of an f32 angle a ≥ 0, for both kernels of this file.
-const SIN_COS = /* wgsl */ `
+// (sin, cos) of an f32 angle a ≥ 0, and the rotate-half pair (x[i], x[i + h/2]) turned by it: the
+// WGSL both kernels of this file share.
+const ROTATION = /* wgsl */ `
 fn sinCos(a: f32) -> vec2f {
   let k = round(a * 0.636619772367581343);
   var r = a - k * 1.5703125;
@@ -32,6 +33,10 @@ fn sinCos(a: f32) -> vec2f {
     case 2u: { return vec2f(-s, -c); }
     default: { return vec2f(-c, s); }
   }
+}
+
+fn rotate(a: f32, b: f32, sc: vec2f) -> vec2f {
+  return vec2f(a * sc.y - b * sc.x, b * sc.y + a * sc.x);
 }
 `;
 
@@ -52,7 +57,7 @@ function code(inPlace: boolean): string {
   return `${paramsWgsl(P)}
 ${bindings}
 
-${SIN_COS}
+${ROTATION}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let idx = ${flatIndex(WG)};
@@ -65,10 +70,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let sc = sinCos(angle);
   let src = row * p.rowStride + h * p.headDim + i;
   let dst = ${inPlace ? 'src' : '(p.outRowOffset + row - p.rowOffset) * p.heads * p.headDim + h * p.headDim + i'};
-  let a = x[src];
-  let b = x[src + p.half];
-  ${buf}[dst] = a * sc.y - b * sc.x;
-  ${buf}[dst + p.half] = b * sc.y + a * sc.x;
+  let r = rotate(x[src], x[src + p.half], sc);
+  ${buf}[dst] = r.x;
+  ${buf}[dst + p.half] = r.y;
 }`;
 }
 
@@ -127,7 +131,7 @@ const appendCode = /* wgsl */ `${paramsWgsl(PA)}
 @group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
 @group(0) @binding(6) var<storage, read_write> vCache: array<f32>;
 @group(0) @binding(7) var<storage, read_write> q: array<f32>;
-${SIN_COS}
+${ROTATION}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let all = ${flatIndex(WG)};
@@ -139,10 +143,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let row = t / p.qHeads;
     let sc = sinCos(${ANGLE});
     let at = row * p.qRowStride + h * p.headDim + i;
-    let a = q[at];
-    let b = q[at + p.half];
-    q[at] = a * sc.y - b * sc.x;
-    q[at + p.half] = b * sc.y + a * sc.x;
+    let r = rotate(q[at], q[at + p.half], sc);
+    q[at] = r.x;
+    q[at + p.half] = r.y;
     return;
   }
   let idx = all - p.nq;
@@ -155,10 +158,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let sc = sinCos(angle);
   let src = row * p.rowStride + h * p.headDim + i;
   let dst = (row * p.maxLen + keyCount[0] - 1u) * p.heads * p.headDim + h * p.headDim + i;
-  let a = k[src];
-  let b = k[src + p.half];
-  kCache[dst] = a * sc.y - b * sc.x;
-  kCache[dst + p.half] = b * sc.y + a * sc.x;
+  let r = rotate(k[src], k[src + p.half], sc);
+  kCache[dst] = r.x;
+  kCache[dst + p.half] = r.y;
   vCache[dst] = v[src];
   vCache[dst + p.half] = v[src + p.half];
 }`;
