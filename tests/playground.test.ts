@@ -60,6 +60,18 @@ function startCli(): Promise<{ proc: ChildProcess; url: string }> {
   });
 }
 
+/** Runs `use` on a fresh empty folder named `name` (the name the page shows), removed afterwards. */
+async function inModelFolder(name: string, use: (folder: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'pg-folder-'));
+  try {
+    const folder = join(dir, name);
+    await mkdir(folder);
+    await use(folder);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function generateInPage(page: Page, prompt: string, maxNew = MAX_NEW): Promise<PageRun> {
   await page.selectOption('#task', 'custom');
   await page.fill('#prompt', prompt);
@@ -221,10 +233,7 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
 
   it('opens a local folder without asking the server for anything', async () => {
     needWebGpu();
-    const dir = await mkdtemp(join(tmpdir(), 'pg-local-'));
-    try {
-      const folder = join(dir, 'my-paligemma');
-      await mkdir(folder);
+    await inModelFolder('my-paligemma', async (folder) => {
       for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'model.safetensors']) await copyFile(join(CHECKPOINT, f), join(folder, f));
       await writeFile(join(folder, 'tokenizer.json'), buildPaligemmaTokenizerJson());
       const requests: string[] = [];
@@ -239,17 +248,12 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
       expect(got.ids).toEqual(want!.ids);
       page.off('request', onRequest);
       expect(requests).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('explains an incomplete model folder', async () => {
     needWebGpu();
-    const dir = await mkdtemp(join(tmpdir(), 'pg-broken-'));
-    try {
-      const folder = join(dir, 'half-a-model');
-      await mkdir(folder);
+    await inModelFolder('half-a-model', async (folder) => {
       await copyFile(join(CHECKPOINT, 'config.json'), join(folder, 'config.json'));
       await page.setInputFiles('#folder-input', folder);
       await page.waitForSelector('#load-status[data-state=failed]', { timeout: 60_000 });
@@ -257,9 +261,7 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
       expect(banner).toMatch(/^The model folder is incomplete or invalid/);
       expect(banner).toContain('half-a-model');
       expect(banner).toMatch(/safetensors/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('explains a browser without WebGPU', async () => {
