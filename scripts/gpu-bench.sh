@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark run, on a Linux x86-64 machine with a GPU and its Vulkan driver but no Node.js:
-# unpacks .devpack (scripts/gpu-pack.sh) and the Vulkan loader from .gl/*.deb when the system has
-# none, checks the model against the golden fixtures on that adapter, then `bench e2e` on the
+# unpacks .devpack and the Vulkan loader + libglvnd from .gl/*.deb (both made by scripts/gpu-pack.sh),
+# checks the model against the golden fixtures on that adapter, then runs `bench e2e` on the
 # 3B-shaped synthetic checkpoint and `bench kernels`. Reports (JSON) and logs go to $OUT.
 # Knobs: PRESET (pt-224), TOKENS (max new tokens, 64), RUNS (3), MODEL_DIR (/tmp/pg-model),
 # KERNELS_ARGS (extra `bench kernels` options, e.g. --quick).
@@ -18,10 +18,10 @@ mkdir -p "$OUT"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 log() { echo "== $(date +%T) $*"; }
 
-if true; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
+# The NVIDIA Vulkan driver (libGLX_nvidia) needs libglvnd beside the Vulkan loader; such an image
+# may have the loader alone, so the packed .debs are unpacked whenever they are there.
+for f in .gl/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
+ldconfig
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ] && export VK_DRIVER_FILES=$icd
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv

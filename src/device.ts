@@ -312,7 +312,7 @@ type Command =
   | { copy: [GPUBuffer, number, GPUBuffer, number, number] };
 
 /**
- * A step recorded once (`Gpu.record`) and replayed many times (`Gpu.replay`): the same dispatches
+ * A step recorded once (`Gpu.record`) and replayed many times (`Step.replay`): the same dispatches
  * with the same buffers and params, looked up and validated once. A decode step is the same work
  * every token (what changes — positions, cache length — lives in GPU buffers), and on a fast GPU
  * building it from the graph each time costs more CPU than the GPU spends running it.

@@ -51,8 +51,8 @@ export interface GoldenRun {
 }
 
 /**
- * Loads the fixture's checkpoint as loadModel does (`textures: false`: Linear weights into buffers
- * first, whatever the plan) and runs it on the fixture's own pixel values and ids.
+ * Loads the fixture's checkpoint as loadModel does (with `textures: false`, every weight into
+ * buffers first whatever the plan) and runs it on the fixture's own pixel values and ids.
  */
 export async function runGolden(gpu: Gpu, dir: string, opts: { textures?: boolean } = {}): Promise<GoldenRun> {
   const meta = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as GoldenRun['meta'];
