@@ -3,6 +3,7 @@
 
 import { UniformArena } from './uniforms.js';
 import { Profiler, type KernelTiming } from './profiler.js';
+import { quietly } from './quiet-wait.js';
 
 /**
  * What a @group(0) binding is: 'read' = read-only storage buffer, 'write' = read_write storage buffer,
@@ -241,7 +242,8 @@ export class Gpu {
 
   /**
    * Waits for submitted work without letting Dawn-node busy-poll a core the whole time (on a CPU
-   * adapter that core is half the machine): sleep for most of the expected time, then await. The
+   * adapter that core is half the machine): sleep for most of the expected time, then await — on a
+   * CPU adapter with a 1 ms poll (quiet-wait.ts), which a GPU's sub-millisecond steps cannot afford. The
    * expectation is the time this labelled work took last time, or for new work its FLOPs at the
    * best rate seen so far (an underestimate: sleeping too long would cost latency, too short only
    * some polling). Unlabelled work without FLOPs is awaited directly.
@@ -256,7 +258,8 @@ export class Gpu {
     const lost = this.device.lost.then((info) => {
       throw new GpuError(`GPU device lost while waiting for ${label ?? 'GPU work'} (${info.reason}: ${info.message})`);
     });
-    const value = await Promise.race([promise(), lost]);
+    const race = Promise.race([promise(), lost]);
+    const value = await (this.cpuAdapter ? quietly(race) : race);
     const t2 = performance.now();
     // Work that was (about) done when the sleep ended took an unknown, shorter time: guess lower
     // next time, or the estimate would feed on its own sleeps. Otherwise t2 − t0 is the real time.

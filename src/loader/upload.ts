@@ -2,6 +2,7 @@ import { toBf16InPlace } from './bf16.js';
 import { CheckpointError } from './errors.js';
 import type { PlannedTensor } from './layout.js';
 import { readIntoTarget, type FileSource } from './source.js';
+import { quietly } from '../quiet-wait.js';
 import type { GpuWeight, WeightShard } from '../weights.js';
 import { createWeightTexture, weightTexture, writeWeightRows } from '../kernels/weight-texture.js';
 
@@ -149,13 +150,13 @@ export async function streamTensors(
     if (sinceFlush >= flushBytes) {
       // Bound Dawn's internal staging copies (on lavapipe they live in host memory).
       sinceFlush = 0;
-      await device.queue.onSubmittedWorkDone();
+      await quietly(device.queue.onSubmittedWorkDone());
     }
     if (opts.onProgress) {
       const seconds = (performance.now() - started) / 1000;
       opts.onProgress({ bytesDone, bytesTotal, mbPerSec: seconds > 0 ? bytesDone / 1e6 / seconds : 0, tensor: c.tensor.name });
     }
   }
-  await device.queue.onSubmittedWorkDone();
+  await quietly(device.queue.onSubmittedWorkDone());
   return bytesDone;
 }
