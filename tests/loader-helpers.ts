@@ -1,7 +1,10 @@
 // Helpers for the loader tests: build safetensors files in memory and read fixture folders.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Gpu } from '../src/device.js';
+import { weightTexture } from '../src/kernels/weight-texture.js';
 import { MemoryFileSource } from '../src/loader/memory-source.js';
+import type { GpuWeight } from '../src/weights.js';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 export const fixtureDir = (name: string) => join(FIXTURES, name, 'checkpoint');
@@ -83,4 +86,29 @@ export function singleFileCheckpoint(configText: string, tensors: Record<string,
     ['config.json', configText],
     ['model.safetensors', buildSafetensors(tensors)],
   ]);
+}
+
+/**
+ * A loaded weight's bf16 bytes in row-major order, from its buffer shards (padding dropped) or,
+ * for a weight texture, from each row's texels.
+ */
+export async function gpuWeightBytes(gpu: Gpu, w: GpuWeight): Promise<Uint8Array> {
+  const rowBytes = w.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
+  const N = w.shape.length === 0 ? 1 : w.shape[0]!;
+  const out = new Uint8Array(Math.max(N * rowBytes, 2));
+  const wt = weightTexture(w);
+  if (!wt) {
+    for (const s of w.shards) out.set(new Uint8Array(await gpu.read(s.buffer, 0, Math.max(2, s.rows * rowBytes))), s.rowStart * rowBytes);
+    return out;
+  }
+  const layers = wt.texture.depthOrArrayLayers;
+  const stride = Math.ceil(rowBytes / 256) * 256;
+  const dst = gpu.buffer(layers * wt.H * stride, 'texture readback');
+  const enc = gpu.device.createCommandEncoder();
+  enc.copyTextureToBuffer({ texture: wt.texture }, { buffer: dst, bytesPerRow: stride, rowsPerImage: wt.H }, [wt.W, wt.H, layers]);
+  gpu.device.queue.submit([enc.finish()]);
+  const all = new Uint8Array(await gpu.read(dst));
+  dst.destroy();
+  for (let n = 0; n < N; n++) out.set(all.subarray(n * stride, n * stride + rowBytes), n * rowBytes);
+  return out;
 }

@@ -25,12 +25,24 @@ export function weightTexture(w: GpuWeight): WeightTexture | undefined {
   return textures.get(w);
 }
 
-/** Whether a weight of this shape goes into the texture layout under these limits: [N, K] with K % 8 == 0 (whole texels per row), within the texture limits. */
-export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[]): boolean {
+/**
+ * Rows per layer for N rows: as many as the texture limit and `maxRows` allow, spread evenly over
+ * the layers that takes (the loader caps a layer at its staging size, so that one copy fills it).
+ */
+function layerRows(limits: GPUSupportedLimits, N: number, maxRows = Infinity): number {
+  const layers = Math.ceil(N / Math.max(1, Math.min(N, limits.maxTextureDimension2D, maxRows)));
+  return Math.ceil(N / layers);
+}
+
+/**
+ * Whether a weight of this shape goes into the texture layout under these limits (at most
+ * `maxRows` rows per layer): [N, K] with K % 8 == 0 (whole texels per row), within the texture limits.
+ */
+export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[], maxRows = Infinity): boolean {
   if (shape.length !== 2 || shape[1]! % 8 !== 0) return false;
   const [N, K] = shape as [number, number];
-  const H = Math.min(N, limits.maxTextureDimension2D);
-  return Math.ceil(K / 8) <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
+  const H = layerRows(limits, N, maxRows);
+  return Math.ceil(K / 8) <= limits.maxTextureDimension2D && H <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
 }
 
 /** Whether a weight fits the texture layout on this device. */
@@ -70,40 +82,48 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * An empty texture for `w` with the layout the pack kernel writes: row n in layer n / H, line n % H,
  * texel t = elements 8t … 8t+7.
  */
-function newTexture(device: GPUDevice, w: GpuWeight): WeightTexture {
+function newTexture(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
   const [N, K] = w.shape as [number, number];
-  const H = Math.min(N, device.limits.maxTextureDimension2D);
+  const H = layerRows(device.limits, N, maxRows);
   const W = Math.ceil(K / 8);
   const texture = device.createTexture({
     label: w.name,
     size: [W, H, Math.ceil(N / H)],
     format: 'rgba32uint',
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
   });
   return { texture, view: texture.createView({ dimension: '2d-array' }), H, W };
 }
 
-/** An empty weight texture for `w`, registered (weightTexture(w) returns it) for writeWeightRows to fill. */
-export function createWeightTexture(device: GPUDevice, w: GpuWeight): WeightTexture {
-  const wt = newTexture(device, w);
+/**
+ * An empty weight texture for `w` with at most `maxRows` rows per layer, registered
+ * (weightTexture(w) returns it) for copyWeightRows to fill.
+ */
+export function createWeightTexture(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
+  const wt = newTexture(device, w, maxRows);
   textures.set(w, wt);
   return wt;
 }
 
+/** Bytes between two rows of K bf16 in a buffer copied into a weight texture (copies want multiples of 256). */
+export function textureRowStride(K: number): number {
+  return Math.ceil((K * 2) / 256) * 256;
+}
+
 /**
- * Writes rows rowStart … rowStart + rows − 1 of a weight straight into its texture from their bf16
- * bytes as stored (K % 8 == 0: a texel is 8 consecutive bf16, so a row's bytes are its texels).
+ * Records the copy of rows rowStart … rowStart + rows − 1 of a weight into its texture from
+ * `src`, where row i's bf16 bytes as stored start at byte i · textureRowStride(K) (K % 8 == 0:
+ * a texel is 8 consecutive bf16, so a row's bytes are its texels).
  */
-export function writeWeightRows(device: GPUDevice, wt: WeightTexture, rowStart: number, rows: number, bytes: Uint8Array<ArrayBuffer>): void {
-  const rowBytes = wt.W * 16;
-  if (bytes.byteLength < rows * rowBytes) throw new Error(`writeWeightRows: ${bytes.byteLength} bytes for ${rows} rows of ${rowBytes}`);
+export function copyWeightRows(encoder: GPUCommandEncoder, src: GPUBuffer, wt: WeightTexture, rowStart: number, rows: number): void {
+  const stride = textureRowStride(8 * wt.W);
+  if (src.size < rows * stride) throw new Error(`copyWeightRows: ${src.size} bytes for ${rows} rows at a stride of ${stride}`);
   for (let r = 0; r < rows; ) {
     const n = rowStart + r;
     const count = Math.min(rows - r, wt.H - (n % wt.H));
-    device.queue.writeTexture(
+    encoder.copyBufferToTexture(
+      { buffer: src, offset: r * stride, bytesPerRow: stride, rowsPerImage: count },
       { texture: wt.texture, origin: { x: 0, y: n % wt.H, z: Math.floor(n / wt.H) } },
-      bytes,
-      { offset: r * rowBytes, bytesPerRow: rowBytes, rowsPerImage: count },
       { width: wt.W, height: count, depthOrArrayLayers: 1 },
     );
     r += count;

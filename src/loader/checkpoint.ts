@@ -3,14 +3,14 @@ import type { GenerationConfig, PreprocessorConfig } from './extra-config.js';
 import { planCheckpoint } from './layout.js';
 import { EMBED, LM_HEAD } from './names.js';
 import type { FileSource } from './source.js';
-import { allocateWeight, rowsPerShard, streamTensors, type GpuWeight, type LoadProgress } from './upload.js';
+import { allocateWeight, rowsPerShard, streamTensors, textureLayerRows, type GpuWeight, type LoadProgress } from './upload.js';
 import { fitsTexture, weightTexture } from '../kernels/weight-texture.js';
 
 export type { GpuWeight, LoadProgress, WeightShard } from './upload.js';
 
 export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
-  /** Size of each of the two staging arrays (default 64 MiB). */
+  /** Size of each of the three staging buffers: the largest piece of a file read at once (default 16 MiB). */
   stagingBytes?: number;
   /** Largest single GPU buffer per weight (default device.limits.maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
@@ -18,7 +18,8 @@ export interface LoadOptions {
    * Tensors to store as rgba32uint weight textures (the layout the matmul kernels read on CPU
    * adapters, see kernels/weight-texture.ts) instead of buffers — written straight from the file,
    * with no buffer copy to repack later. Taken only for [N, K] tensors with K % 8 == 0 whose row
-   * fits the staging array and whose texture fits the device.
+   * fits a staging buffer and whose texture fits the device with at most a staging buffer's worth
+   * of rows per layer.
    */
   textures?: (t: { name: string; shape: number[] }) => boolean;
 }
@@ -55,7 +56,7 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
       opts.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize,
       device.limits.maxBufferSize,
     );
-    const stagingBytes = Math.max(16, Math.floor((opts.stagingBytes ?? 64 * MiB) / 4) * 4);
+    const stagingBytes = Math.max(16, Math.floor((opts.stagingBytes ?? 16 * MiB) / 4) * 4);
     // Largest files first is not needed; keep file order so reads are sequential per shard.
     const tensors = [...plan.tensors.values()].sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
     for (const t of tensors) rowsPerShard(t, maxBindingBytes);
@@ -63,10 +64,12 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
     const weights = new Map<string, GpuWeight>();
     try {
       device.pushErrorScope('out-of-memory');
-      const asTexture = (t: (typeof tensors)[number]) =>
-        !!opts.textures?.({ name: t.name, shape: t.shape }) && fitsTexture(device.limits, t.shape) &&
-        t.shape[1]! * (t.dtype === 'F32' ? 4 : 2) <= stagingBytes;
-      for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes, asTexture(t)));
+      const textureRows = (t: (typeof tensors)[number]) => {
+        if (!opts.textures?.({ name: t.name, shape: t.shape }) || t.shape.length !== 2) return undefined;
+        const rows = textureLayerRows(t, stagingBytes);
+        return rows > 0 && fitsTexture(device.limits, t.shape, rows) ? rows : undefined;
+      };
+      for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes, textureRows(t)));
       const oom = await device.popErrorScope();
       if (oom) throw new Error(`${source.name}: out of GPU memory while allocating weights: ${oom.message}`);
       const bytesRead = await streamTensors(source, device, tensors, weights, { stagingBytes, onProgress: opts.onProgress });

@@ -4,7 +4,7 @@ import type { PlannedTensor } from './layout.js';
 import { readIntoTarget, type FileSource } from './source.js';
 import { quietly } from '../quiet-wait.js';
 import type { GpuWeight, WeightShard } from '../weights.js';
-import { createWeightTexture, weightTexture, writeWeightRows } from '../kernels/weight-texture.js';
+import { copyWeightRows, createWeightTexture, textureRowStride, weightTexture } from '../kernels/weight-texture.js';
 
 // Weights are stored as raw bf16 words, split along dim 0 into shards that each fit one
 // storage binding; the type is shared with the kernels (src/weights.ts).
@@ -17,9 +17,12 @@ export interface LoadProgress {
   tensor: string;
 }
 
-// GPUBufferUsage STORAGE | COPY_DST | COPY_SRC. The numbers are fixed by the WebGPU spec;
-// using them directly keeps this module importable before Node's WebGPU globals exist.
+// GPUBufferUsage STORAGE | COPY_DST | COPY_SRC, MAP_WRITE | COPY_SRC and GPUMapMode.WRITE. The
+// numbers are fixed by the WebGPU spec; using them directly keeps this module importable before
+// Node's WebGPU globals exist.
 export const GPU_USAGE = 0x80 | 0x08 | 0x04;
+const STAGING_USAGE = 0x02 | 0x04;
+const MAP_WRITE = 0x02;
 
 /** Rows per shard for a tensor (all rows when it fits one binding). Throws before allocating. */
 export function rowsPerShard(t: { name: string; file: string; shape: number[] }, maxBindingBytes: number): number {
@@ -33,14 +36,28 @@ export function rowsPerShard(t: { name: string; file: string; shape: number[] },
   return perShard;
 }
 
+/** Bytes one row of an [N, K] tensor takes in a staging buffer: its file bytes, or more its copy stride into a texture. */
+function textureRowBytes(t: PlannedTensor): number {
+  return Math.max(t.shape[1]! * (t.dtype === 'F32' ? 4 : 2), textureRowStride(t.shape[1]!));
+}
+
 /**
- * Allocate the shard buffers of one tensor (sizes padded to 4 bytes), or with `texture` its
- * rgba32uint weight texture (kernels/weight-texture.ts; no shards), for [N, K] bf16 with K % 8 == 0.
+ * Most rows a texture layer of `t` may have for one staging buffer to fill the layer in one copy
+ * (WebGPU clears a texture layer before a copy that fills only part of it, on the CPU in Dawn).
  */
-export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBytes: number, texture = false): GpuWeight {
-  if (texture) {
+export function textureLayerRows(t: PlannedTensor, stagingBytes: number): number {
+  return Math.floor(stagingBytes / textureRowBytes(t));
+}
+
+/**
+ * Allocate the shard buffers of one tensor (sizes padded to 4 bytes), or with `textureRows` its
+ * rgba32uint weight texture with at most that many rows per layer (kernels/weight-texture.ts; no
+ * shards), for [N, K] bf16 with K % 8 == 0.
+ */
+export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBytes: number, textureRows?: number): GpuWeight {
+  if (textureRows !== undefined) {
     const w: GpuWeight = { name: t.name, shape: t.shape, dtype: 'bf16', shards: [] };
-    createWeightTexture(device, w);
+    createWeightTexture(device, w, textureRows);
     return w;
   }
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
@@ -57,10 +74,11 @@ export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBy
 }
 
 export interface StreamOptions {
+  /** Bytes per staging buffer: the largest chunk of file bytes read at once. */
   stagingBytes: number;
+  /** Staging buffers in the ring (default 3: one being filled while the others are copied). */
+  stagingCount?: number;
   onProgress?: (p: LoadProgress) => void;
-  /** Wait for the queue after this many bytes were handed to writeBuffer. */
-  flushBytes?: number;
 }
 
 interface Chunk {
@@ -73,17 +91,18 @@ interface Chunk {
   dstOffset: number;
 }
 
-/** Cut every tensor into chunks that fit the staging buffer and never cross a shard. */
+/** Cut every tensor into chunks that fit a staging buffer and never cross a shard. */
 function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stagingBytes: number): Generator<Chunk> {
   for (const t of tensors) {
     const w = weights.get(t.name)!;
     const itemSize = t.dtype === 'F32' ? 4 : 2;
-    // An even element count keeps every chunk's bf16 byte size a multiple of 4 (writeBuffer rule).
+    // An even element count keeps every chunk's bf16 byte size a multiple of 4 (copy rule).
     const maxElems = Math.max(2, Math.floor(stagingBytes / itemSize / 2) * 2);
     const rowElems = t.shape.slice(1).reduce((a, b) => a * b, 1);
-    if (weightTexture(w)) {
-      // Whole rows only (a texture line is a row); checkpoint.ts keeps a row within the staging size.
-      const rows = Math.max(1, Math.floor(maxElems / rowElems));
+    const wt = weightTexture(w);
+    if (wt) {
+      // Whole layers (allocateWeight made one fit a staging buffer), each row at its copy stride.
+      const rows = wt.H * Math.max(1, Math.floor(stagingBytes / (wt.H * textureRowBytes(t))));
       for (let r = 0; r < t.shape[0]!; r += rows) {
         yield { tensor: t, shard: undefined, elemStart: r * rowElems, count: Math.min(rows, t.shape[0]! - r) * rowElems, dstOffset: r };
       }
@@ -101,10 +120,12 @@ function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stag
 }
 
 /**
- * Stream tensor bytes from the files into their GPU buffers through two reused staging
- * arrays: while one chunk is converted and handed to writeBuffer, the next is being read.
- * Reading into our own zero-offset staging arrays means typed-array views are always
- * aligned, whatever the tensor's offset in the file. Returns the number of bytes read.
+ * Stream tensor bytes from the files into their GPU buffers and textures through a ring of
+ * mapped staging buffers: the file is read straight into a staging buffer's mapping, converted to
+ * bf16 there, and copied on the GPU timeline while the next chunk is read. The staging memory is
+ * the same few buffers throughout: nothing is allocated per chunk (on a CPU adapter, writing into
+ * freshly allocated memory costs a page fault per 4 KiB, and writeBuffer's own staging is fresh
+ * memory for every large write). Returns the number of bytes read.
  */
 export async function streamTensors(
   source: FileSource,
@@ -113,50 +134,70 @@ export async function streamTensors(
   weights: Map<string, GpuWeight>,
   opts: StreamOptions,
 ): Promise<number> {
-  const staging = [new Uint8Array(opts.stagingBytes + 4), new Uint8Array(opts.stagingBytes + 4)];
-  const flushBytes = opts.flushBytes ?? 128 * 1024 * 1024;
+  const size = Math.ceil(opts.stagingBytes / 4) * 4;
+  const ring = Array.from({ length: Math.max(2, opts.stagingCount ?? 3) }, (_, i) =>
+    device.createBuffer({ label: `load staging ${i}`, size, usage: STAGING_USAGE }),
+  );
   const bytesTotal = tensors.reduce((a, t) => a + t.byteLength, 0);
   const started = performance.now();
   let bytesDone = 0;
-  let sinceFlush = 0;
-  const it = chunks(tensors, weights, opts.stagingBytes);
-  const readChunk = (c: Chunk, slot: number) => {
+
+  /** Map a staging buffer, read the chunk into it and lay it out for its copy; returns the bytes to copy. */
+  const fill = async (c: Chunk, staging: GPUBuffer): Promise<number> => {
+    await quietly(staging.mapAsync(MAP_WRITE));
+    const mapped = new Uint8Array(staging.getMappedRange());
     const itemSize = c.tensor.dtype === 'F32' ? 4 : 2;
-    const target = staging[slot]!.subarray(0, c.count * itemSize);
-    return readIntoTarget(source, c.tensor.file, c.tensor.offset + c.elemStart * itemSize, target);
+    await readIntoTarget(source, c.tensor.file, c.tensor.offset + c.elemStart * itemSize, mapped.subarray(0, c.count * itemSize));
+    const outBytes = toBf16InPlace(mapped, c.tensor.dtype, c.count);
+    const wt = c.shard ? undefined : weightTexture(weights.get(c.tensor.name)!)!;
+    let copyBytes: number;
+    if (wt) {
+      const rowBytes = wt.W * 16;
+      const stride = textureRowStride(8 * wt.W);
+      const rows = outBytes / rowBytes;
+      // Spread the rows to their stride, last row first so none is overwritten before it moves.
+      if (stride !== rowBytes) for (let r = rows - 1; r > 0; r--) mapped.copyWithin(r * stride, r * rowBytes, (r + 1) * rowBytes);
+      copyBytes = rows * stride;
+    } else {
+      // Copies move multiples of 4 bytes: an odd element count (only ever a shard's tail) gets
+      // one zero bf16 of padding, which lands in the buffer's own padding.
+      copyBytes = Math.ceil(outBytes / 4) * 4;
+      mapped.fill(0, outBytes, copyBytes);
+    }
+    staging.unmap();
+    return copyBytes;
   };
-  let next = it.next();
-  let slot = 0;
-  let pending = next.done ? null : readChunk(next.value, slot);
-  while (!next.done) {
-    const c = next.value;
-    await pending;
-    const buf = staging[slot]!;
-    next = it.next();
-    slot ^= 1;
-    pending = next.done ? null : readChunk(next.value, slot);
-    // Don't leave the prefetch unobserved if we throw before awaiting it.
-    pending?.catch(() => {});
-    const outBytes = toBf16InPlace(buf, c.tensor.dtype, c.count);
-    // writeBuffer needs a multiple of 4 bytes: an odd element count (only ever a shard's
-    // tail) gets one zero bf16 of padding, which lands in the buffer's own padding.
-    const padded = Math.ceil(outBytes / 4) * 4;
-    buf.fill(0, outBytes, padded);
-    if (c.shard) device.queue.writeBuffer(c.shard.buffer, c.dstOffset, buf, 0, padded);
-    else writeWeightRows(device, weightTexture(weights.get(c.tensor.name)!)!, c.dstOffset, c.count / c.tensor.shape[1]!, buf);
-    const inBytes = c.count * (c.tensor.dtype === 'F32' ? 4 : 2);
-    bytesDone += inBytes;
-    sinceFlush += padded;
-    if (sinceFlush >= flushBytes) {
-      // Bound Dawn's internal staging copies (on lavapipe they live in host memory).
-      sinceFlush = 0;
-      await quietly(device.queue.onSubmittedWorkDone());
+
+  let pending: Promise<number> | null = null;
+  try {
+    const it = chunks(tensors, weights, size);
+    let next = it.next();
+    let slot = 0;
+    pending = next.done ? null : fill(next.value, ring[0]!);
+    while (!next.done) {
+      const c = next.value;
+      const staging = ring[slot]!;
+      const copyBytes = await pending!;
+      next = it.next();
+      slot = (slot + 1) % ring.length;
+      pending = next.done ? null : fill(next.value, ring[slot]!);
+      // Don't leave the prefetch unobserved if we throw before awaiting it.
+      pending?.catch(() => {});
+      const encoder = device.createCommandEncoder();
+      if (c.shard) encoder.copyBufferToBuffer(staging, 0, c.shard.buffer, c.dstOffset, copyBytes);
+      else copyWeightRows(encoder, staging, weightTexture(weights.get(c.tensor.name)!)!, c.dstOffset, c.count / c.tensor.shape[1]!);
+      device.queue.submit([encoder.finish()]);
+      bytesDone += c.count * (c.tensor.dtype === 'F32' ? 4 : 2);
+      if (opts.onProgress) {
+        const seconds = (performance.now() - started) / 1000;
+        opts.onProgress({ bytesDone, bytesTotal, mbPerSec: seconds > 0 ? bytesDone / 1e6 / seconds : 0, tensor: c.tensor.name });
+      }
     }
-    if (opts.onProgress) {
-      const seconds = (performance.now() - started) / 1000;
-      opts.onProgress({ bytesDone, bytesTotal, mbPerSec: seconds > 0 ? bytesDone / 1e6 / seconds : 0, tensor: c.tensor.name });
-    }
+    await quietly(device.queue.onSubmittedWorkDone());
+  } finally {
+    // A read may still be writing into a mapping: let it end before the buffers go.
+    await pending?.catch(() => {});
+    for (const b of ring) b.destroy();
   }
-  await quietly(device.queue.onSubmittedWorkDone());
   return bytesDone;
 }
