@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dumpRun } from '../src/graph/dump.js';
+import { generate } from '../src/graph/generate.js';
 import { decodeImage } from '../src/image/decode.js';
 import { preprocessImage } from '../src/image/preprocess.js';
 import { Gemma } from '../src/graph/gemma.js';
@@ -13,6 +14,7 @@ import { isLinearWeight } from '../src/graph/weights.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { destroyWeights } from '../src/loader/checkpoint.js';
 import { loadCheckpointFromDir } from '../src/loader/node.js';
+import { requestGpu } from '../src/node/gpu.js';
 import { compareGolden, GOLDEN_FLOAT_TENSORS, GOLDEN_ID_TENSORS, normErr, runGolden, type GoldenRun } from '../src/node/golden.js';
 import { absErrors, testGpu } from './helpers/gpu.js';
 
@@ -89,6 +91,34 @@ describe('Linear weights in textures (CPU adapters)', () => {
     // The fixture tests above load this way on CPU adapters; here the other way round.
     const viaBuffers = compareGolden(await runGolden(gpu, dir, { textures: false }));
     expect(viaBuffers.ok).toBe(true);
+  });
+});
+
+describe('pipelines', () => {
+  it('are all built before the image, prefill and decode steps submit anything', async () => {
+    // A Gpu of its own: an empty pipeline cache, as in a fresh process.
+    const gpu = await requestGpu();
+    const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded', 'checkpoint'), gpu.device));
+    let compiled = false;
+    const late: string[] = [];
+    const record = gpu.record.bind(gpu);
+    gpu.record = (label, build) => {
+      const r = record(label, build);
+      if (label === 'compile') compiled = true;
+      return r;
+    };
+    const create = gpu.device.createComputePipeline.bind(gpu.device);
+    gpu.device.createComputePipeline = (d) => {
+      if (compiled) late.push(d.label ?? '');
+      return create(d);
+    };
+    const g = generate(model, [{ pixels: new Float32Array(3 * 224 * 224).fill(0.5), textIds: [2, 100, 108] }], { maxNewTokens: 3, stopIds: [] });
+    await g.run();
+    expect(compiled).toBe(true);
+    // Only the token choice (generate's own kernels) is built afterwards, when the GPU is idle.
+    expect(late.filter((name) => !name.startsWith('select'))).toEqual([]);
+    model.destroy();
+    gpu.destroy();
   });
 });
 
