@@ -31,6 +31,17 @@ export function rawRead(files: string[]): { bytes: number; seconds: number } {
   return { bytes, seconds: (performance.now() - t0) / 1000 };
 }
 
+/**
+ * GB/s of one thread's first writes into freshly allocated memory (256 MiB). On a CPU adapter
+ * every weight byte lands in fresh memory written by one driver thread, so weight bytes ÷ this
+ * rate bounds the load from below, whatever the disk does; in some VMs a page fault costs many µs.
+ */
+export function freshWrite(bytes = 256 << 20): number {
+  const t0 = performance.now();
+  Buffer.allocUnsafeSlow(bytes).fill(1);
+  return bytes / ((performance.now() - t0) / 1000) / 1e9;
+}
+
 export function fileBytes(files: string[]): number {
   return files.reduce((s, f) => s + statSync(f).size, 0);
 }

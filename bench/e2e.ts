@@ -14,7 +14,7 @@ import { syntheticModelDir } from '../src/node/demo-model.js';
 import { loadModel } from '../src/node/load-model.js';
 import { geglu, matmul, type Case } from './cases.js';
 import { randomF32 } from './data.js';
-import { dropCaches, fileBytes, rawRead, RssSampler, vmHwm } from './e2e-io.js';
+import { dropCaches, fileBytes, freshWrite, rawRead, RssSampler, vmHwm } from './e2e-io.js';
 import { machine, type Machine } from './machine.js';
 import { timeCase, type RunOptions } from './measure.js';
 import { median } from './stats.js';
@@ -55,6 +55,8 @@ export interface E2eReport {
   model: string;
   cache: 'cold' | 'warm';
   raw: { bytes: number; seconds: number; gbps: number };
+  /** One thread's first writes into fresh memory, GB/s (e2e-io.ts freshWrite). */
+  freshWriteGbps: number;
   /** The checkpoint's load (plan, allocation, streaming to the GPU); loadModel adds the tokenizer in `totalSeconds`. */
   load: { bytes: number; seconds: number; gbps: number; totalSeconds: number };
   rss: { peakBytes: number; vmHwmBytes?: number; weightBytes: number };
@@ -135,6 +137,7 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
   let raw = rawRead(files);
   if (cold) dropCaches();
   else raw = rawRead(files);
+  const freshWriteGbps = freshWrite();
 
   const rssSampler = new RssSampler();
   const gpu = await o.gpu();
@@ -210,6 +213,7 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
     model: dir,
     cache: cold ? 'cold' : 'warm',
     raw: { ...raw, gbps: rawGbps },
+    freshWriteGbps,
     load: { bytes: loaded.bytes, seconds: loadSeconds, gbps: loadGbps, totalSeconds },
     rss: { peakBytes, vmHwmBytes: hwm, weightBytes },
     runs,
