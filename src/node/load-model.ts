@@ -8,6 +8,7 @@ import { loadCheckpointFromDir } from '../loader/node.js';
 import { Pipeline } from '../pipeline.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { Gpu } from '../device.js';
+import { collectGarbage } from './collect-garbage.js';
 import { requestGpu, type NodeGpuOptions } from './gpu.js';
 
 export interface LoadModelOptions extends NodeGpuOptions {
@@ -35,6 +36,7 @@ export function texturesFor(gpu: Gpu): LoadOptions['textures'] {
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const gpu = opts.gpu ?? (await requestGpu(opts));
   const tokenizer = loadTokenizer(dir, opts.tokenizer);
+  collectGarbage();
   const checkpoint = await loadCheckpointFromDir(dir, gpu.device, { onProgress: opts.onProgress, textures: texturesFor(gpu) });
   const model = new PaliGemma(gpu, checkpoint);
   return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
