@@ -20,7 +20,7 @@ kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time 
   the machine's ceilings (onnxruntime MLAS GEMM, WGSL streaming read, memcpy) and the peers, same run.
 e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 3) on --model DIR
   (default: the 3B-shaped synthetic checkpoint pt-224, made once into the cache: 5.9 GB, minutes).
-  On lavapipe prefill takes minutes and decode ≈ 1.6 s/token: keep --runs and --max-new-tokens small.
+  On lavapipe vision + prefill take about a minute and decode ≈ 0.75–1 s/token: keep --runs and --max-new-tokens small.
 --device: Dawn's adapter name filter (adapter=…), e.g. llvmpipe or NVIDIA; --backend: vulkan, metal, d3d12.`;
 
 const OPTIONS = {
