@@ -7,7 +7,7 @@ import { planCheckpoint } from '../src/loader/layout.js';
 import { canonicalName, EMBED, LM_HEAD } from '../src/loader/names.js';
 import { loadCheckpointFromDir } from '../src/loader/node.js';
 import type { Gpu } from '../src/device.js';
-import { weightTexture } from '../src/kernels/weight-texture.js';
+import { fitsTexture, weightTexture } from '../src/kernels/weight-texture.js';
 import type { GpuWeight } from '../src/weights.js';
 import { testGpu } from './helpers/gpu.js';
 import { fixtureDir, fixtureTensors, gpuWeightBytes, memorySource, readFolder, singleFileCheckpoint, type RawTensor } from './loader-helpers.js';
@@ -98,6 +98,19 @@ describe('loading the fixtures', () => {
     }
     expect(layered).toBeGreaterThan(0);
     destroyWeights(ck.weights);
+  });
+
+  it('takes the texture layout only for [N, K] with K % 8 == 0, within the limits and the rows per layer', () => {
+    const limits = gpu.limits;
+    expect(fitsTexture(limits, [16, 8])).toBe(true);
+    expect(fitsTexture(limits, [16, 12])).toBe(false);
+    expect(fitsTexture(limits, [0, 8])).toBe(false);
+    expect(fitsTexture(limits, [16, 0])).toBe(false);
+    expect(fitsTexture(limits, [2, 4, 8])).toBe(false);
+    expect(fitsTexture(limits, [16, 8 * (limits.maxTextureDimension2D + 1)])).toBe(false);
+    // One row per layer: as many layers as rows, within maxTextureArrayLayers or not.
+    expect(fitsTexture(limits, [limits.maxTextureArrayLayers, 8], 1)).toBe(true);
+    expect(fitsTexture(limits, [limits.maxTextureArrayLayers + 1, 8], 1)).toBe(false);
   });
 
   it('keeps an explicit (untied) lm_head as its own weight', async () => {

@@ -39,7 +39,7 @@ function layerRows(limits: GPUSupportedLimits, N: number, maxRows = Infinity): n
  * `maxRows` rows per layer): [N, K] with K % 8 == 0 (whole texels per row), within the texture limits.
  */
 export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[], maxRows = Infinity): boolean {
-  if (shape.length !== 2 || shape[1]! % 8 !== 0) return false;
+  if (shape.length !== 2 || shape[1]! % 8 !== 0 || shape[0] === 0 || shape[1] === 0) return false;
   const [N, K] = shape as [number, number];
   const H = layerRows(limits, N, maxRows);
   return Math.ceil(K / 8) <= limits.maxTextureDimension2D && H <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
