@@ -76,8 +76,6 @@ export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBy
 export interface StreamOptions {
   /** Bytes per staging buffer: the largest chunk of file bytes read at once. */
   stagingBytes: number;
-  /** Staging buffers in the ring (default 3: one being filled while the others are copied). */
-  stagingCount?: number;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -135,7 +133,8 @@ export async function streamTensors(
   opts: StreamOptions,
 ): Promise<number> {
   const size = Math.ceil(opts.stagingBytes / 4) * 4;
-  const ring = Array.from({ length: Math.max(2, opts.stagingCount ?? 3) }, (_, i) =>
+  // Three: one being filled while the GPU copies out of the others.
+  const ring = Array.from({ length: 3 }, (_, i) =>
     device.createBuffer({ label: `load staging ${i}`, size, usage: STAGING_USAGE }),
   );
   const bytesTotal = tensors.reduce((a, t) => a + t.byteLength, 0);
