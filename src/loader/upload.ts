@@ -4,7 +4,7 @@ import type { PlannedTensor } from './layout.js';
 import { readIntoTarget, type FileSource } from './source.js';
 import { quietly } from '../quiet-wait.js';
 import type { GpuWeight, WeightShard } from '../weights.js';
-import { copyWeightRows, createWeightTexture, textureRowStride, weightTexture } from '../kernels/weight-texture.js';
+import { copyWeightRows, createWeightTexture, textureRowStride, weightTexture, type WeightTexture } from '../kernels/weight-texture.js';
 
 // Weights are stored as raw bf16 words, split along dim 0 into shards that each fit one
 // storage binding; the type is shared with the kernels (src/weights.ts).
@@ -81,8 +81,9 @@ export interface StreamOptions {
 
 interface Chunk {
   tensor: PlannedTensor;
-  /** The buffer shard it goes to, or for a texture weight undefined (then dstOffset is the first row). */
+  /** The buffer shard it goes to, or else the weight texture (then dstOffset is the first row). */
   shard: WeightShard | undefined;
+  texture: WeightTexture | undefined;
   /** Element range within the tensor and byte offset of the first element in the shard. */
   elemStart: number;
   count: number;
@@ -102,7 +103,7 @@ function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stag
       // Whole layers (allocateWeight made one fit a staging buffer), each row at its copy stride.
       const rows = wt.H * Math.max(1, Math.floor(stagingBytes / (wt.H * textureRowBytes(t))));
       for (let r = 0; r < t.shape[0]!; r += rows) {
-        yield { tensor: t, shard: undefined, elemStart: r * rowElems, count: Math.min(rows, t.shape[0]! - r) * rowElems, dstOffset: r };
+        yield { tensor: t, shard: undefined, texture: wt, elemStart: r * rowElems, count: Math.min(rows, t.shape[0]! - r) * rowElems, dstOffset: r };
       }
       continue;
     }
@@ -111,7 +112,7 @@ function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stag
       const total = t.shape.length === 0 ? 1 : shard.rows * rowElems;
       for (let done = 0; done < total; done += maxElems) {
         const count = Math.min(maxElems, total - done);
-        yield { tensor: t, shard, elemStart: first + done, count, dstOffset: done * 2 };
+        yield { tensor: t, shard, texture: undefined, elemStart: first + done, count, dstOffset: done * 2 };
       }
     }
   }
@@ -148,7 +149,7 @@ export async function streamTensors(
     const itemSize = c.tensor.dtype === 'F32' ? 4 : 2;
     await readIntoTarget(source, c.tensor.file, c.tensor.offset + c.elemStart * itemSize, mapped.subarray(0, c.count * itemSize));
     const outBytes = toBf16InPlace(mapped, c.tensor.dtype, c.count);
-    const wt = c.shard ? undefined : weightTexture(weights.get(c.tensor.name)!)!;
+    const wt = c.texture;
     let copyBytes: number;
     if (wt) {
       const rowBytes = wt.W * 16;
@@ -184,7 +185,7 @@ export async function streamTensors(
       pending?.catch(() => {});
       const encoder = device.createCommandEncoder();
       if (c.shard) encoder.copyBufferToBuffer(staging, 0, c.shard.buffer, c.dstOffset, copyBytes);
-      else copyWeightRows(encoder, staging, weightTexture(weights.get(c.tensor.name)!)!, c.dstOffset, c.count / c.tensor.shape[1]!);
+      else copyWeightRows(encoder, staging, c.texture!, c.dstOffset, c.count / c.tensor.shape[1]!);
       device.queue.submit([encoder.finish()]);
       bytesDone += c.count * (c.tensor.dtype === 'F32' ? 4 : 2);
       if (opts.onProgress) {
