@@ -49,13 +49,7 @@ const f16Value = (h: number) => {
 const isNanBf16 = (w: number) => (w & 0x7f80) === 0x7f80 && (w & 0x7f) !== 0;
 
 async function gpuWords(ck: LoadedCheckpoint, name: string): Promise<Uint16Array> {
-  const w = ck.weights.get(name)!;
-  const parts = await Promise.all(w.shards.map(async (s) => new Uint8Array(await gpu.read(s.buffer))));
-  const n = w.shape.reduce((a, b) => a * b, 1);
-  const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) all.set(p, o), (o += p.length);
-  return new Uint16Array(all.buffer, 0, n);
+  return new Uint16Array((await gpuWeightBytes(gpu, ck.weights.get(name)!)).buffer);
 }
 
 describe('bf16 conversion', () => {
