@@ -105,7 +105,7 @@ export async function timeStreamRead(gpu: Gpu, bytes = 64 << 20, reps = 5): Prom
   return bytes / median(times) / 1e6;
 }
 
-const GEMMS: [number, number, number][] = [[256, 1152, 4304], [256, 4304, 1152], [272, 2048, 16384], [272, 16384, 2048], [2048, 2048, 2048]];
+const GEMMS: [number, number, number][] = [[256, 588, 1152], [256, 1152, 4304], [256, 4304, 1152], [272, 2048, 16384], [272, 16384, 2048], [2048, 2048, 2048]];
 const GEMVS: [number, number, number, boolean][] = [[1, 2048, 16384, false], [1, 16384, 2048, false], [1, 2048, 2048, false], [1, 2048, 256, false], [1, 2048, 16384, true], [4, 2048, 16384, false]];
 
 async function main(): Promise<void> {

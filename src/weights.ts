@@ -15,7 +15,10 @@ export interface GpuWeight {
   shards: WeightShard[];
 }
 
-/** Elements per row (product of all dims but the first). */
-export function rowSize(w: GpuWeight): number {
-  return w.shape.slice(1).reduce((a, b) => a * b, 1);
+/**
+ * A weight seen as the matrix the matmul kernels read, [dim 0, product of the rest]: a conv
+ * kernel [out, c, kh, kw] is, byte for byte, the Linear weight [out, c·kh·kw].
+ */
+export function matrixShape(shape: readonly number[]): [number, number] {
+  return [shape[0] ?? 1, shape.slice(1).reduce((a, b) => a * b, 1)];
 }

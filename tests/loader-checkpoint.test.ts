@@ -10,7 +10,7 @@ import type { Gpu } from '../src/device.js';
 import { fitsTexture, weightTexture } from '../src/kernels/weight-texture.js';
 import type { GpuWeight } from '../src/weights.js';
 import { testGpu } from './helpers/gpu.js';
-import { fixtureDir, fixtureTensors, gpuWeightBytes, memorySource, readFolder, singleFileCheckpoint, type RawTensor } from './loader-helpers.js';
+import { fixtureDir, fixtureTensors, gpuWeightBytes, memorySource, textureRowPads, readFolder, singleFileCheckpoint, type RawTensor } from './loader-helpers.js';
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -87,9 +87,9 @@ describe('loading the fixtures', () => {
     for (const [fileName, t] of Object.entries(fixtureTensors(dir))) {
       const w = ck.weights.get(canonicalName(fileName))!;
       const wt = weightTexture(w);
-      const K = t.shape[1] ?? 0;
+      const K = t.shape.slice(1).reduce((a, b) => a * b, 1);
       const stride = Math.ceil((K * 2) / 256) * 256;
-      expect(wt !== undefined, fileName).toBe(t.shape.length === 2 && K % 8 === 0 && stride <= stagingBytes);
+      expect(wt !== undefined, fileName).toBe(t.shape.length >= 2 && K % 4 === 0 && stride <= stagingBytes);
       if (wt) {
         expect(wt.H * stride).toBeLessThanOrEqual(stagingBytes);
         if (wt.texture.depthOrArrayLayers > 1) layered++;
@@ -100,13 +100,29 @@ describe('loading the fixtures', () => {
     destroyWeights(ck.weights);
   });
 
-  it('takes the texture layout only for [N, K] with K % 8 == 0, within the limits and the rows per layer', () => {
+  it('writes a conv kernel [N, 3, 14, 14] (K = 588, a half texel per row) into its texture with zeros after each row', async () => {
+    const dir = fixtureDir('pg-tiny-v2048-224-sharded');
+    const name = 'vision_tower.vision_model.embeddings.patch_embedding.weight';
+    const ck = await loadCheckpointFromDir(dir, gpu.device, { textures: (t) => t.name === name, stagingBytes: 4 * 1280 });
+    const w = ck.weights.get(name)!;
+    const wt = weightTexture(w)!;
+    expect([wt.W, wt.H, wt.texture.depthOrArrayLayers]).toEqual([74, 4, Math.ceil(w.shape[0]! / 4)]);
+    const t = Object.entries(fixtureTensors(dir)).find(([f]) => canonicalName(f) === name)![1];
+    expect(Buffer.compare(await gpuWeightBytes(gpu, w), t.data)).toBe(0);
+    expect(await textureRowPads(gpu, w)).toEqual(new Uint8Array(8 * w.shape[0]!));
+    destroyWeights(ck.weights);
+  });
+
+  it('takes the texture layout only for [N, K…] with K % 4 == 0, within the limits and the rows per layer', () => {
     const limits = gpu.limits;
     expect(fitsTexture(limits, [16, 8])).toBe(true);
-    expect(fitsTexture(limits, [16, 12])).toBe(false);
+    expect(fitsTexture(limits, [16, 12])).toBe(true);
+    expect(fitsTexture(limits, [16, 10])).toBe(false);
     expect(fitsTexture(limits, [0, 8])).toBe(false);
     expect(fitsTexture(limits, [16, 0])).toBe(false);
-    expect(fitsTexture(limits, [2, 4, 8])).toBe(false);
+    expect(fitsTexture(limits, [16])).toBe(false);
+    expect(fitsTexture(limits, [2, 4, 8])).toBe(true);
+    expect(fitsTexture(limits, [2, 3, 7, 7])).toBe(false);
     expect(fitsTexture(limits, [16, 8 * (limits.maxTextureDimension2D + 1)])).toBe(false);
     // One row per layer: as many layers as rows, within maxTextureArrayLayers or not.
     expect(fitsTexture(limits, [limits.maxTextureArrayLayers, 8], 1)).toBe(true);

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../src/device.js';
-import { weightTexture } from '../src/kernels/weight-texture.js';
+import { textureRowStride, weightTexture } from '../src/kernels/weight-texture.js';
 import { MemoryFileSource } from '../src/loader/memory-source.js';
 import type { GpuWeight } from '../src/weights.js';
 
@@ -88,6 +88,20 @@ export function singleFileCheckpoint(configText: string, tensors: Record<string,
   ]);
 }
 
+/** Every row of a weight texture as stored: N rows of W·16 bytes (texels). */
+async function textureRows(gpu: Gpu, w: GpuWeight): Promise<Uint8Array[]> {
+  const wt = weightTexture(w)!;
+  const layers = wt.texture.depthOrArrayLayers;
+  const stride = textureRowStride(8 * wt.W);
+  const dst = gpu.buffer(layers * wt.H * stride, 'texture readback');
+  const enc = gpu.device.createCommandEncoder();
+  enc.copyTextureToBuffer({ texture: wt.texture }, { buffer: dst, bytesPerRow: stride, rowsPerImage: wt.H }, [wt.W, wt.H, layers]);
+  gpu.device.queue.submit([enc.finish()]);
+  const all = new Uint8Array(await gpu.read(dst));
+  dst.destroy();
+  return Array.from({ length: w.shape[0]! }, (_, n) => all.subarray(n * stride, n * stride + wt.W * 16));
+}
+
 /**
  * A loaded weight's bf16 bytes in row-major order, from its buffer shards (padding dropped) or,
  * for a weight texture, from each row's texels.
@@ -96,19 +110,19 @@ export async function gpuWeightBytes(gpu: Gpu, w: GpuWeight): Promise<Uint8Array
   const rowBytes = w.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
   const N = w.shape.length === 0 ? 1 : w.shape[0]!;
   const out = new Uint8Array(Math.max(N * rowBytes, 2));
-  const wt = weightTexture(w);
-  if (!wt) {
+  if (!weightTexture(w)) {
     for (const s of w.shards) out.set(new Uint8Array(await gpu.read(s.buffer, 0, Math.max(2, s.rows * rowBytes))), s.rowStart * rowBytes);
     return out;
   }
-  const layers = wt.texture.depthOrArrayLayers;
-  const stride = Math.ceil(rowBytes / 256) * 256;
-  const dst = gpu.buffer(layers * wt.H * stride, 'texture readback');
-  const enc = gpu.device.createCommandEncoder();
-  enc.copyTextureToBuffer({ texture: wt.texture }, { buffer: dst, bytesPerRow: stride, rowsPerImage: wt.H }, [wt.W, wt.H, layers]);
-  gpu.device.queue.submit([enc.finish()]);
-  const all = new Uint8Array(await gpu.read(dst));
-  dst.destroy();
-  for (let n = 0; n < N; n++) out.set(all.subarray(n * stride, n * stride + rowBytes), n * rowBytes);
+  (await textureRows(gpu, w)).forEach((row, n) => out.set(row.subarray(0, rowBytes), n * rowBytes));
+  return out;
+}
+
+/** The bytes of a weight texture past each row's K elements (the padding of its last texel), all rows together. */
+export async function textureRowPads(gpu: Gpu, w: GpuWeight): Promise<Uint8Array> {
+  const rowBytes = w.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
+  const rows = await textureRows(gpu, w);
+  const out = new Uint8Array(rows.length * (rows[0]!.length - rowBytes));
+  rows.forEach((row, n) => out.set(row.subarray(rowBytes), n * (row.length - rowBytes)));
   return out;
 }

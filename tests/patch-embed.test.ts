@@ -1,5 +1,7 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { prepareWeights } from '../src/kernels/matmul.js';
 import { patchEmbed } from '../src/kernels/patch-embed.js';
+import { weightTexture } from '../src/kernels/weight-texture.js';
 import { normErr, randomBf16, randomF32, testGpu, uploadWeight } from './helpers/gpu.js';
 import { expectErr } from './helpers/report.js';
 
@@ -27,17 +29,22 @@ function ref(px: Float32Array, w: Float64Array, b: Float64Array, pos: Float64Arr
 // [size, patch, dim, channels]: small odd ones and SigLIP at 224 px (256 patches × 1152, K = 588).
 const cases: [number, number, number, number][] = [[14, 14, 8, 3], [42, 14, 37, 3], [20, 5, 16, 1], [36, 6, 130, 2], [224, 14, 1152, 3]];
 
-describe('patchEmbed', () => {
+// The conv kernel in buffers, and packed into a texture as the model does on CPU adapters (K = 588
+// ends in a half texel; K = 25 does not fit the layout and stays in its buffer).
+describe.each(['buffer', 'texture'] as const)('patchEmbed, weight in a %s', (layout) => {
   it.each(cases)('size=%i patch=%i dim=%i channels=%i', async (size, patch, dim, ch) => {
     const gpu = await testGpu();
     const n = (size / patch) ** 2;
     const pixels = randomF32(ch * size * size, size + dim);
     const w = randomBf16(dim * ch * patch * patch, dim, 0.05), b = randomBf16(dim, dim + 1, 0.5), pos = randomBf16(n * dim, dim + 2, 0.5);
+    const gw = uploadWeight(gpu, w.words, [dim, ch, patch, patch], dim, 'patch.w');
+    await prepareWeights(gpu, [gw], layout);
+    expect(weightTexture(gw) !== undefined).toBe(layout === 'texture' && (ch * patch * patch) % 4 === 0);
     const out = gpu.buffer(n * dim * 4, 'out');
     const step = gpu.step('patch');
     patchEmbed(step, {
       pixels: gpu.upload(pixels, 'px'),
-      w: uploadWeight(gpu, w.words, [dim, ch, patch, patch], dim, 'patch.w'),
+      w: gw,
       b: uploadWeight(gpu, b.words, [dim], dim, 'patch.b'),
       pos: uploadWeight(gpu, pos.words, [n, dim], n, 'pos'),
       out, size, patch, dim, channels: ch,

@@ -70,9 +70,12 @@ export class Siglip {
     this.act = gpu.buffer(cfg.intermediateSize * rows * 4, 'siglip.act');
   }
 
-  /** The weights only Linear layers read (they may move to the matmul kernels' preferred layout). */
+  /**
+   * The weights only matmuls read (they may move to the matmul kernels' preferred layout): the
+   * patch embedding's conv kernel and every Linear weight.
+   */
   linearWeights(): GpuWeight[] {
-    return this.layers.flatMap((l) => [l.q[0], l.k[0], l.v[0], l.o[0], l.fc1[0], l.fc2[0]]);
+    return [this.patch[0], ...this.layers.flatMap((l) => [l.q[0], l.k[0], l.v[0], l.o[0], l.fc1[0], l.fc2[0]])];
   }
 
   /** pixels: [3, S, S] f32 in [-1, 1]; out: [N, hidden] f32, the post-LayerNorm last hidden state. */

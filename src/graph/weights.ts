@@ -14,11 +14,11 @@ export function weightGetter(weights: WeightMap, prefix: string): (name: string)
 }
 
 /**
- * Whether a canonical name is one of the Linear weights the graph hands to `prepareWeights`
- * (SigLIP q/k/v/out and fc1/fc2, the projector, Gemma q/k/v/o and gate/up/down): what the loader
- * may write straight into textures on CPU adapters. tests/paligemma.test.ts checks it against the
- * graph's own lists.
+ * Whether a canonical name is one of the weights the graph hands to `prepareWeights` (the SigLIP
+ * patch embedding's conv kernel, SigLIP q/k/v/out and fc1/fc2, the projector, Gemma q/k/v/o and
+ * gate/up/down): what the loader may write straight into textures on CPU adapters.
+ * tests/paligemma.test.ts checks it against the graph's own lists.
  */
 export function isLinearWeight(name: string): boolean {
-  return /\.self_attn\.(q|k|v|o|out)_proj\.weight$|\.mlp\.(fc1|fc2|gate_proj|up_proj|down_proj)\.weight$|^multi_modal_projector\.linear\.weight$/.test(name);
+  return /\.self_attn\.(q|k|v|o|out)_proj\.weight$|\.mlp\.(fc1|fc2|gate_proj|up_proj|down_proj)\.weight$|^multi_modal_projector\.linear\.weight$|\.embeddings\.patch_embedding\.weight$/.test(name);
 }

@@ -6,7 +6,8 @@
 // `broadcast`, lane r of each subgroup loads row r and subgroupBroadcast shares it instead. No
 // shared memory, no barriers. R = 8 serves GEMM (each texel feeds 64 FMAs), R = M ≤ 8 serves decode
 // (each weight byte read once). Decode reads x from a uniform copy when it fits 64 KiB (uniformX).
-// Needs K % 8 == 0 (x is read as vec4).
+// Needs K % 4 == 0 (x is read as vec4); K % 8 == 4 (the patch embedding, K = 588) ends with a
+// texel whose upper half is zero padding and meets only x's last vec4.
 
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
@@ -38,27 +39,32 @@ export function textureTiling(M: number, N: number, geglu: boolean, subgroupsOf8
 
 // Everything is unrolled here in TypeScript: llvmpipe keeps loop-indexed private arrays in memory,
 // and named scalars are what lets the R×C accumulators live in registers.
-function code(e: Epilogue, t: TextureTiling, ux: boolean): string {
+function code(e: Epilogue, t: TextureTiling, ux: boolean, tail: boolean): string {
   const { rows: R, cols: C, lanes: L } = t;
   const up = e.geglu;
   const rs = [...Array(R).keys()];
   const cs = [...Array(C).keys()];
-  const xLoad = t.broadcast
-    ? `let mine = x[xrow(m0 + sg) + 2u * t];
-    let mine1 = x[xrow(m0 + sg) + 2u * t + 1u];
-    ${rs.map((r) => `let xa${r} = subgroupBroadcast(mine, ${r}u); let xb${r} = subgroupBroadcast(mine1, ${r}u);`).join('\n    ')}`
-    : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + 2u * t]; let xb${r} = x[xrow(m0 + ${r}u) + 2u * t + 1u];`).join('\n    ');
-  const fetch = (tex: string, acc: string) =>
+  // x's vec4s 2t (and 2t + 1 unless `half`) of every row of the block.
+  const xLoad = (half: boolean) =>
+    t.broadcast
+      ? `let mine = x[xrow(m0 + sg) + 2u * t];
+    ${half ? '' : 'let mine1 = x[xrow(m0 + sg) + 2u * t + 1u];'}
+    ${rs.map((r) => `let xa${r} = subgroupBroadcast(mine, ${r}u);${half ? '' : ` let xb${r} = subgroupBroadcast(mine1, ${r}u);`}`).join('\n    ')}`
+      : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + 2u * t];${half ? '' : ` let xb${r} = x[xrow(m0 + ${r}u) + 2u * t + 1u];`}`).join('\n    ');
+  const fetch = (tex: string, acc: string, half: boolean) =>
     cs.map((j) => `{
       let v = textureLoad(${tex}, vec2u(t, row${j}), layer${j}, 0);
       let lo = vec4f(lo16(v.x), hi16(v.x), lo16(v.y), hi16(v.y));
-      let hi = vec4f(lo16(v.z), hi16(v.z), lo16(v.w), hi16(v.w));
-      ${rs.map((r) => `${acc}${r}_${j} = ${fmaChain(r, `${acc}${r}_${j}`)};`).join('\n      ')}
+      ${half ? '' : 'let hi = vec4f(lo16(v.z), hi16(v.z), lo16(v.w), hi16(v.w));'}
+      ${rs.map((r) => `${acc}${r}_${j} = ${fmaChain(r, `${acc}${r}_${j}`, half)};`).join('\n      ')}
     }`).join('\n    ');
-  // Eight chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
-  const fmaChain = (r: number, acc: string) =>
-    ['x', 'y', 'z', 'w'].flatMap((c) => [`xa${r}.${c}, lo.${c}`]).concat(['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
+  // Chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
+  const fmaChain = (r: number, acc: string, half: boolean) =>
+    ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
       .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
+  const body = (half: boolean) => `${xLoad(half)}
+    ${fetch('w', 'a', half)}
+    ${up ? fetch('wu', 'u', half) : ''}`;
   const decl = (acc: string) => rs.flatMap((r) => cs.map((j) => `var ${acc}${r}_${j} = 0.0;`)).join(' ');
   return /* wgsl */ `
 ${t.broadcast ? 'enable subgroups;' : ''}
@@ -82,21 +88,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane:
   ${decl('a')}
   ${up ? decl('u') : ''}
   for (var t = 0u; t < p.K / 8u; t++) {
-    ${xLoad}
-    ${fetch('w', 'a')}
-    ${up ? fetch('wu', 'u') : ''}
+    ${body(false)}
   }
+  ${tail ? `{
+    let t = p.K / 8u;
+    ${body(true)}
+  }` : ''}
   ${rs.flatMap((r) => cs.map((j) => `if (m0 + ${r}u < p.M && c0 + ${j}u < p.N) { store(m0 + ${r}u, c0 + ${j}u, a${r}_${j}, ${up ? `u${r}_${j}` : '0.0'}); }`)).join('\n  ')}
 }`;
 }
 
 export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 'out'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
-  if (s.K % 8 !== 0) throw new Error(`matmulTexture: K=${s.K} is not a multiple of 8`);
+  if (s.K % 4 !== 0) throw new Error(`matmulTexture: K=${s.K} is not a multiple of 4`);
+  if (Math.ceil(s.K / 8) !== w.W) throw new Error(`matmulTexture: K=${s.K} but the texture has ${w.W} texels per row`);
   const ux = !t.broadcast && s.M * s.K <= UNIFORM_X_FLOATS;
+  const tail = s.K % 8 !== 0;
   const k = step.gpu.kernel({
-    name: `matmul-texture-${epilogueKey(e)}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}`,
+    name: `matmul-texture-${epilogueKey(e)}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? 't' : ''}`,
     bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: () => code(e, t, ux),
+    code: () => code(e, t, ux, tail),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);

@@ -3,7 +3,7 @@
 // wants. The choice is made once per Gpu (matmulPlan), never per call.
 
 import type { Binding, Gpu, Step } from '../device.js';
-import type { GpuWeight } from '../weights.js';
+import { matrixShape, type GpuWeight } from '../weights.js';
 import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
 import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany, type GemvNorm } from './matmul-gemv.js';
 import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
@@ -57,8 +57,8 @@ export function setMatmulPlan(gpu: Gpu, plan: MatmulPlan): void {
 
 /**
  * Moves weights into the layout the plan wants, one tensor at a time (each source buffer is
- * destroyed as soon as its copy exists). Weights that do not fit the texture layout (sharded tables
- * K % 8 ≠ 0) stay in buffers and use the buffer variants; leave out weights that other kernels read
+ * destroyed as soon as its copy exists). Weights that do not fit the texture layout (K % 4 ≠ 0,
+ * past the texture limits) stay in buffers and use the buffer variants; leave out weights that other kernels read
  * as buffers (the tied embedding / LM head, whose GEMV then reads the buffer shards).
  */
 export async function prepareWeights(gpu: Gpu, weights: GpuWeight[], layout = matmulPlan(gpu).layout): Promise<void> {
@@ -183,11 +183,11 @@ export function linearMany(step: Step, a: LinearManyArgs): void {
   a.ws.forEach((w, i) => linear(step, { x: args.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: w.shape[0]!, variant: a.variant }));
 }
 
+/** A bias is [N]; a weight is [N, K] or, read as [N, K], a conv kernel [N, …] (matrixShape). */
 function checkWeight(w: GpuWeight, N: number, K?: number): void {
-  const want = K === undefined ? [N] : [N, K];
-  if (w.shape.length !== want.length || w.shape.some((d, i) => d !== want[i])) {
-    throw new Error(`matmul: weight ${w.name} has shape [${w.shape.join(', ')}], expected [${want.join(', ')}]`);
-  }
+  const [n, k] = matrixShape(w.shape);
+  const ok = K === undefined ? w.shape.length === 1 && n === N : w.shape.length >= 2 && n === N && k === K;
+  if (!ok) throw new Error(`matmul: weight ${w.name} has shape [${w.shape.join(', ')}], expected [${K === undefined ? N : `${N}, ${K}`}]`);
   if (w.shards.length === 0 && !weightTexture(w)) throw new Error(`matmul: weight ${w.name} has no data`);
 }
 

@@ -41,7 +41,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 
 const scratch = new WeakMap<object, GPUBuffer>();
-const views = new WeakMap<GpuWeight, GpuWeight>();
 
 /**
  * out[numPatches, dim] = conv(pixels) + b + pos: pixels f32 [channels, size, size] (CHW), w bf16
@@ -66,8 +65,6 @@ export function patchEmbed(
   const k = gpu.kernel({ name: 'patch-im2col', bindings: ['read', 'read', 'write', 'write'], code });
   const p = params({ size: a.size, ps: a.patch, grid: g, K, dim: a.dim, nCols: n * K, nPos: n * a.dim }, P);
   step.dispatch(k, [a.pixels, singleShard(a.pos), cols, a.out], p, grid(items, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
-  // The conv weight [dim, c, ky, kx] is, byte for byte, the Linear weight [dim, K].
-  let w = views.get(a.w);
-  if (!w) views.set(a.w, (w = { ...a.w, name: `${a.w.name} (as [${a.dim}, ${K}])`, shape: [a.dim, K] }));
-  linear(step, { x: { buffer: cols, size: n * K * 4 }, w, bias: a.b, out: a.out, M: n, K, N: a.dim, accumulate: true });
+  // The conv weight [dim, c, ky, kx] is read as the Linear weight [dim, K] (matrixShape).
+  linear(step, { x: { buffer: cols, size: n * K * 4 }, w: a.w, bias: a.b, out: a.out, M: n, K, N: a.dim, accumulate: true });
 }

@@ -6,7 +6,7 @@
 
 import type { Gpu } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import type { GpuWeight } from '../weights.js';
+import { matrixShape, type GpuWeight } from '../weights.js';
 import { flatIndex, grid } from './grid.js';
 
 export interface WeightTexture {
@@ -36,11 +36,13 @@ function layerRows(limits: GPUSupportedLimits, N: number, maxRows = Infinity): n
 
 /**
  * Whether a weight of this shape goes into the texture layout under these limits (at most
- * `maxRows` rows per layer): [N, K] with K % 8 == 0 (whole texels per row), within the texture limits.
+ * `maxRows` rows per layer): [N, K] or a conv kernel [N, …] read as [N, K] (matrixShape), with
+ * K % 4 == 0 (matmul-texture reads x as vec4; a row of K % 8 == 4 ends in a half-zero texel),
+ * within the texture limits.
  */
 export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[], maxRows = Infinity): boolean {
-  if (shape.length !== 2 || shape[1]! % 8 !== 0 || shape[0] === 0 || shape[1] === 0) return false;
-  const [N, K] = shape as [number, number];
+  const [N, K] = matrixShape(shape);
+  if (shape.length < 2 || K % 4 !== 0 || N === 0 || K === 0) return false;
   const H = layerRows(limits, N, maxRows);
   return Math.ceil(K / 8) <= limits.maxTextureDimension2D && H <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
 }
@@ -83,7 +85,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * texel t = elements 8t … 8t+7.
  */
 function newTexture(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
-  const [N, K] = w.shape as [number, number];
+  const [N, K] = matrixShape(w.shape);
   const H = layerRows(device.limits, N, maxRows);
   const W = Math.ceil(K / 8);
   const texture = device.createTexture({
@@ -112,8 +114,8 @@ export function textureRowStride(K: number): number {
 
 /**
  * Records the copy of rows rowStart … rowStart + rows − 1 of a weight into its texture from
- * `src`, where row i's bf16 bytes as stored start at byte i · textureRowStride(K) (K % 8 == 0:
- * a texel is 8 consecutive bf16, so a row's bytes are its texels).
+ * `src`, where row i's texels start at byte i · textureRowStride(K): a texel is 8 consecutive
+ * bf16, so a row's texels are its bytes followed by zeros up to a multiple of 16.
  */
 export function copyWeightRows(encoder: GPUCommandEncoder, src: GPUBuffer, wt: WeightTexture, rowStart: number, rows: number): void {
   const stride = textureRowStride(8 * wt.W);
@@ -136,7 +138,7 @@ export function copyWeightRows(encoder: GPUCommandEncoder, src: GPUBuffer, wt: W
  * (The loader can write textures directly instead: LoadOptions.textures.)
  */
 export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightTexture> {
-  const [, K] = w.shape as [number, number];
+  const [, K] = matrixShape(w.shape);
   const wt = newTexture(gpu.device, w);
   const { H, W } = wt;
   const kernel = gpu.kernel({ name: 'weight-texture-pack', bindings: ['read', 'storage-texture'], code });

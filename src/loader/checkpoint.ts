@@ -17,7 +17,7 @@ export interface LoadOptions {
   /**
    * Tensors to store as rgba32uint weight textures (the layout the matmul kernels read on CPU
    * adapters, see kernels/weight-texture.ts) instead of buffers — written straight from the file,
-   * with no buffer copy to repack later. Taken only for [N, K] tensors with K % 8 == 0 whose row
+   * with no buffer copy to repack later. Taken only for tensors that fitsTexture whose row
    * fits a staging buffer and whose texture fits the device with at most a staging buffer's worth
    * of rows per layer.
    */
@@ -65,7 +65,7 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
     try {
       device.pushErrorScope('out-of-memory');
       const textureRows = (t: (typeof tensors)[number]) => {
-        if (!opts.textures?.({ name: t.name, shape: t.shape }) || t.shape.length !== 2) return undefined;
+        if (!opts.textures?.({ name: t.name, shape: t.shape })) return undefined;
         const rows = textureLayerRows(t, stagingBytes);
         return rows > 0 && fitsTexture(device.limits, t.shape, rows) ? rows : undefined;
       };

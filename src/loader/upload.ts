@@ -3,7 +3,7 @@ import { CheckpointError } from './errors.js';
 import type { PlannedTensor } from './layout.js';
 import { readIntoTarget, type FileSource } from './source.js';
 import { quietly } from '../quiet-wait.js';
-import type { GpuWeight, WeightShard } from '../weights.js';
+import { matrixShape, type GpuWeight, type WeightShard } from '../weights.js';
 import { copyWeightRows, createWeightTexture, textureRowStride, weightTexture, type WeightTexture } from '../kernels/weight-texture.js';
 
 // Weights are stored as raw bf16 words, split along dim 0 into shards that each fit one
@@ -38,7 +38,8 @@ export function rowsPerShard(t: { name: string; file: string; shape: number[] },
 
 /** Bytes one row of an [N, K] tensor takes in a staging buffer: its file bytes, or more its copy stride into a texture. */
 function textureRowBytes(t: PlannedTensor): number {
-  return Math.max(t.shape[1]! * (t.dtype === 'F32' ? 4 : 2), textureRowStride(t.shape[1]!));
+  const K = matrixShape(t.shape)[1];
+  return Math.max(K * (t.dtype === 'F32' ? 4 : 2), textureRowStride(8 * Math.ceil(K / 8)));
 }
 
 /**
@@ -52,7 +53,7 @@ export function textureLayerRows(t: PlannedTensor, stagingBytes: number): number
 /**
  * Allocate the shard buffers of one tensor (sizes padded to 4 bytes), or with `textureRows` its
  * rgba32uint weight texture with at most that many rows per layer (kernels/weight-texture.ts; no
- * shards), for [N, K] bf16 with K % 8 == 0.
+ * shards), for tensors that fitsTexture.
  */
 export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBytes: number, textureRows?: number): GpuWeight {
   if (textureRows !== undefined) {
@@ -152,11 +153,17 @@ export async function streamTensors(
     const wt = c.texture;
     let copyBytes: number;
     if (wt) {
-      const rowBytes = wt.W * 16;
+      const rowBytes = 2 * matrixShape(c.tensor.shape)[1];
+      const texelBytes = wt.W * 16;
       const stride = textureRowStride(8 * wt.W);
       const rows = outBytes / rowBytes;
-      // Spread the rows to their stride, last row first so none is overwritten before it moves.
-      if (stride !== rowBytes) for (let r = rows - 1; r > 0; r--) mapped.copyWithin(r * stride, r * rowBytes, (r + 1) * rowBytes);
+      // Spread the rows to their stride, last row first so none is overwritten before it moves;
+      // a row that ends inside a texel gets zeros for the rest of it (the pad lies past every
+      // row still to move).
+      for (let r = rows - 1; r >= 0; r--) {
+        if (r > 0 && stride !== rowBytes) mapped.copyWithin(r * stride, r * rowBytes, (r + 1) * rowBytes);
+        if (texelBytes !== rowBytes) mapped.fill(0, r * stride + rowBytes, r * stride + texelBytes);
+      }
       copyBytes = rows * stride;
     } else {
       // Copies move multiples of 4 bytes: an odd element count (only ever a shard's tail) gets
@@ -185,7 +192,7 @@ export async function streamTensors(
       pending?.catch(() => {});
       const encoder = device.createCommandEncoder();
       if (c.shard) encoder.copyBufferToBuffer(staging, 0, c.shard.buffer, c.dstOffset, copyBytes);
-      else copyWeightRows(encoder, staging, c.texture!, c.dstOffset, c.count / c.tensor.shape[1]!);
+      else copyWeightRows(encoder, staging, c.texture!, c.dstOffset, c.count / matrixShape(c.tensor.shape)[1]);
       device.queue.submit([encoder.finish()]);
       bytesDone += c.count * (c.tensor.dtype === 'F32' ? 4 : 2);
       if (opts.onProgress) {
