@@ -45,10 +45,10 @@ function release(gpu: Gpu, bufs: Record<string, GPUBuffer>): void {
 
 /**
  * out[M,N] = x[M,K]·wᵀ; M = 1 is the decode GEMV (reported as GB/s of weights too). The weight is
- * laid out as the model lays out its Linear weights (prepareWeights: textures on CPU adapters),
- * except with `lmHead`: the tied embedding stays in the loader's buffer shards.
+ * laid out as the model lays out its Linear weights and LM head (prepareWeights: textures on CPU
+ * adapters, buffer shards within the binding limit elsewhere).
  */
-export function matmul(label: string, M: number, K: number, N: number, lmHead = false): Case {
+export function matmul(label: string, M: number, K: number, N: number): Case {
   const gemv = M === 1;
   return {
     name: gemv ? 'gemv' : 'matmul',
@@ -61,7 +61,7 @@ export function matmul(label: string, M: number, K: number, N: number, lmHead = 
     peer: 4 * K * N < 2 ** 30 ? { M, K, N } : undefined,
     async setup(gpu) {
       const w = weight(gpu, label, [N, K]);
-      if (!lmHead) await prepareWeights(gpu, [w]);
+      await prepareWeights(gpu, [w]);
       const b = buffers(gpu, { x: M * K, out: M * N });
       return {
         variant: linearVariant(gpu, w, M, K),
@@ -208,7 +208,7 @@ export function kernelCases(quick: boolean): Case[] {
     matmul('gemma gate or up decode', 1, 2048, 16384),
     geglu('gemma gate+up+GEGLU decode', 1, 2048, 16384),
     matmul('gemma down decode', 1, 16384, 2048),
-    matmul('gemma LM head decode (sharded)', 1, 2048, 257216, true),
+    matmul('gemma LM head decode', 1, 2048, 257216),
     attn('gemma prefill attention 8×256, MQA', T, 8, 1, 256),
     attn('siglip attention 16×72, 224 px', 256, 16, 16, 72),
     attn('siglip attention 16×72, 448 px', 1024, 16, 16, 72),

@@ -104,7 +104,7 @@ function decodeShapes(c: PaliGemmaConfig): [Case, number][] {
     [matmul('gemma o', 1, q, t.hiddenSize), t.numLayers],
     [geglu('gemma gate+up', 1, t.hiddenSize, t.intermediateSize), t.numLayers],
     [matmul('gemma down', 1, t.intermediateSize, t.hiddenSize), t.numLayers],
-    [matmul('LM head', 1, t.hiddenSize, t.vocabSize, true), 1],
+    [matmul('LM head', 1, t.hiddenSize, t.vocabSize), 1],
   ];
 }
 

@@ -111,9 +111,12 @@ export class Gemma {
     this.attnScratch = decodeScratch(gpu, { heads: numHeads, kvHeads: numKvHeads, headDim, maxLen, batch: maxBatch });
   }
 
-  /** The weights only Linear layers read (not the tied embedding, which the gather reads too). */
+  /**
+   * The weights that may move to the matmul kernels' preferred layout: every Linear layer, the LM
+   * head and the embedding table (the gather reads either layout; tied, they are one weight).
+   */
   linearWeights(): GpuWeight[] {
-    return this.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]);
+    return [...this.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]), ...new Set([this.lmHead, this.embedTable])];
   }
 
   /** out[r] = E[ids[r]] · sqrt(hidden). */

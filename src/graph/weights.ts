@@ -1,6 +1,7 @@
 // Looking up a checkpoint's weights by their canonical (old Hugging Face) names.
 
 import { CheckpointError } from '../loader/errors.js';
+import { EMBED, LM_HEAD } from '../loader/names.js';
 import type { GpuWeight } from '../weights.js';
 
 export type WeightMap = Map<string, GpuWeight>;
@@ -16,9 +17,10 @@ export function weightGetter(weights: WeightMap, prefix: string): (name: string)
 /**
  * Whether a canonical name is one of the weights the graph hands to `prepareWeights` (the SigLIP
  * patch embedding's conv kernel, SigLIP q/k/v/out and fc1/fc2, the projector, Gemma q/k/v/o and
- * gate/up/down): what the loader may write straight into textures on CPU adapters.
- * tests/paligemma.test.ts checks it against the graph's own lists.
+ * gate/up/down, the LM head and so the tied embedding): what the loader may write straight into
+ * textures on CPU adapters. tests/paligemma.test.ts checks it against the graph's own lists.
  */
 export function isLinearWeight(name: string): boolean {
+  if (name === EMBED || name === LM_HEAD) return true;
   return /\.self_attn\.(q|k|v|o|out)_proj\.weight$|\.mlp\.(fc1|fc2|gate_proj|up_proj|down_proj)\.weight$|^multi_modal_projector\.linear\.weight$|\.embeddings\.patch_embedding\.weight$/.test(name);
 }

@@ -12,7 +12,9 @@ import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { GpuWeight } from '../weights.js';
 import { bf16At } from './bf16.js';
+import { embedTexture } from './embed-texture.js';
 import { grid } from './grid.js';
+import { weightTexture } from './weight-texture.js';
 
 const P = { rows: 'u32', dim: 'u32', rowStart: 'u32', shardRows: 'u32', vocab: 'u32', zeroMissing: 'u32', scale: 'f32' } as const;
 const WG = 256;
@@ -41,11 +43,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var j = lid; j < p.dim; j += ${WG}u) { out[dst + j] = tableAt(src + j) * p.scale; }
 }`;
 
-/** out[r] = table[ids[r]]·scale for r < rows (ids u32; rows of out for ids ≥ vocab are zeroed). */
+/**
+ * out[r] = table[ids[r]]·scale for r < rows (ids u32; rows of out for ids ≥ vocab are zeroed), from
+ * the table's buffer shards or from its weight texture (embed-texture.ts).
+ */
 export function embed(step: Step, a: { ids: Binding; table: GpuWeight; out: Binding; rows: number; dim: number; scale: number }): void {
   const gpu = step.gpu;
-  const k = gpu.kernel({ name: 'embed', bindings: ['read', 'read', 'write'], code });
   const vocab = a.table.shape[0]!;
+  const wt = weightTexture(a.table);
+  if (wt) {
+    embedTexture(step, { ...a, table: wt, vocab });
+    return;
+  }
+  const k = gpu.kernel({ name: 'embed', bindings: ['read', 'read', 'write'], code });
   const groups = grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension);
   a.table.shards.forEach((s, i) => {
     const p = params({ rows: a.rows, dim: a.dim, rowStart: s.rowStart, shardRows: s.rows, vocab, zeroMissing: i === 0 ? 1 : 0, scale: a.scale }, P);

@@ -25,16 +25,17 @@ export interface TextureTiling {
 }
 
 /**
- * Tilings measured best on lavapipe (bench/matmul.ts, 2026-11-28, same-run medians). GEMM: 8 rows ×
- * 16 columns per lane, x shared by subgroupBroadcast where subgroups are exactly 8 lanes (11.5–14.3
- * GFLOP/s on the PaliGemma shapes; uniform-address x loads 6.9–10.2, 8 columns 4.7–6.7). Decode
- * (M ≤ 4): 8 columns per lane beat 4 on most same-run pairs (more texel fetches in flight per x
- * load; M = 4: 10.6 vs 5.6 GFLOP/s), but small N (k/v, 256 columns) keeps 2 so that enough
- * workgroups feed both worker threads.
+ * Tilings measured best on lavapipe (bench/matmul.ts and same-run interleaved A/B medians,
+ * 2026-11-28). GEMM: 8 rows × 16 columns per lane, x shared by subgroupBroadcast where subgroups are
+ * exactly 8 lanes (11.5–14.3 GFLOP/s on the PaliGemma shapes; uniform-address x loads 6.9–10.2, 8
+ * columns 4.7–6.7). Decode (M ≤ 4): 8 columns per lane (more texel fetches in flight per x load than
+ * 4 or 2: M = 4 10.6 vs 5.6 GFLOP/s; k/v 1×2048×256 0.33 ms vs 0.42 with 2), and 16 for one row
+ * over a weight of ≥ 2²⁴ elements (down 0.92×, gate 0.88×, LM head 0.93× the time of 8; q/o and
+ * the GEGLU pair are even).
  */
-export function textureTiling(M: number, N: number, geglu: boolean, subgroupsOf8: boolean): TextureTiling {
+export function textureTiling(M: number, K: number, N: number, geglu: boolean, subgroupsOf8: boolean): TextureTiling {
   if (M > 4) return { rows: 8, cols: geglu ? 8 : 16, lanes: 16, broadcast: subgroupsOf8 };
-  return { rows: M, cols: N >= 1024 ? 8 : 2, lanes: 16, broadcast: false };
+  return { rows: M, cols: M === 1 && !geglu && N * K >= 1 << 24 ? 16 : 8, lanes: 16, broadcast: false };
 }
 
 // Everything is unrolled here in TypeScript: llvmpipe keeps loop-indexed private arrays in memory,

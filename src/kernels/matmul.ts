@@ -213,7 +213,7 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue, norm?: GemvNo
     if (up && !upTex) throw new Error(`matmul: ${w.name} is a texture but ${up.name} is not`);
     if (a.variant && a.variant !== 'texture') throw new Error(`matmul: ${w.name} is packed into a texture, variant ${a.variant} reads buffers`);
     const s: MatmulShape = { M: a.M, K: a.K, N: a.N, ldo: a.N, colOff: 0 };
-    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.N, e.geglu, subgroupsOf8(step.gpu)));
+    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.K, a.N, e.geglu, subgroupsOf8(step.gpu)));
     return;
   }
   const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);
