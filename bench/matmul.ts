@@ -131,11 +131,6 @@ async function main(): Promise<void> {
     ['texture Mx4x16', 'texture', (M) => T(M, 4, 16)],
     ['texture Mx2x16', 'texture', (M) => T(M, 2, 16)],
     ['texture Mx16x16', 'texture', (M) => T(M, 16, 16)],
-    ['texture Mx8x8', 'texture', (M) => T(M, 8, 8)],
-    ['texture Mx4x8', 'texture', (M) => T(M, 4, 8)],
-    ['texture Mx2x8', 'texture', (M) => T(M, 2, 8)],
-    ['texture Mx1x8', 'texture', (M) => T(M, 1, 8)],
-    ['texture Mx8x32', 'texture', (M) => T(M, 8, 32)],
     ['lanes', 'lanes'],
     ['gemv', 'gemv'],
   ];
