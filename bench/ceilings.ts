@@ -66,7 +66,8 @@ export interface Ceilings {
   /** Best plain WGSL streaming read of `read_bytes` on the adapter. */
   read_gbps: number;
   read_bytes: number;
-  read_variants: { layout: string; gbps: number; runs: number[] }[];
+  /** Each layout's rate, measured before and after the kernels. */
+  read_variants: { layout: string; when: 'before' | 'after'; gbps: number; runs: number[] }[];
   /** Host memcpy (Buffer.copy), bytes copied per second (count ×2 for read + write traffic). */
   memcpy_gbps: number;
   memcpy_runs_ms: number[];
@@ -81,15 +82,22 @@ export function readCeilingBytes(gpu: Gpu): number {
   return Math.min(1 << 30, Math.floor(Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) / (1 << 20)) << 20);
 }
 
-export async function gpuRead(gpu: Gpu, bytes: number, o: RunOptions): Promise<Pick<Ceilings, 'read_gbps' | 'read_bytes' | 'read_variants'>> {
+type ReadCeiling = Pick<Ceilings, 'read_gbps' | 'read_bytes' | 'read_variants'>;
+
+export async function gpuRead(gpu: Gpu, bytes: number, o: RunOptions, when: 'before' | 'after'): Promise<ReadCeiling> {
   const variants: Ceilings['read_variants'] = [];
   // A GPU needs tens of thousands of lanes in flight to reach its bandwidth; lavapipe runs a few.
   const groups = gpu.cpuAdapter ? 1024 : 16384;
   for (const layout of ['strided', 'chunked'] as const) {
     const t = await timeCase(gpu, readCase(layout, bytes, groups), o);
-    variants.push({ layout, gbps: bytes / t.ms / 1e6, runs: t.runs });
+    variants.push({ layout, when, gbps: bytes / t.ms / 1e6, runs: t.runs });
   }
   return { read_gbps: Math.max(...variants.map((v) => v.gbps)), read_bytes: bytes, read_variants: variants };
+}
+
+/** The ceiling is the best rate measured, before or after. */
+export function bestRead(a: ReadCeiling, b: ReadCeiling): ReadCeiling {
+  return { read_gbps: Math.max(a.read_gbps, b.read_gbps), read_bytes: a.read_bytes, read_variants: [...a.read_variants, ...b.read_variants] };
 }
 
 export function hostMemcpy(bytes: number, o: RunOptions): Pick<Ceilings, 'memcpy_gbps' | 'memcpy_runs_ms'> {

@@ -188,7 +188,7 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
   const hwm = vmHwm();
 
   // Rates last, so that their buffers do not count in the peak RSS above.
-  const ro: RunOptions = { warmup: 1, runs: 3 };
+  const ro: RunOptions = { warmup: 1, runs: 3, minMs: 100, maxRuns: 15 };
   const prefillRates = await rates(gpu, prefillShapes(model.config, prefillTokens), ro, log);
   const decodeRates = await rates(gpu, decodeShapes(model.config), ro, log);
   const sum = (rs: ShapeRate[]) => rs.reduce((s, x) => s + x.count * x.ms, 0);

@@ -21,7 +21,20 @@ export interface Timing {
 
 export interface RunOptions {
   warmup: number;
+  /** Measured runs, at least. */
   runs: number;
+  /**
+   * Short kernels run on until their measured runs add up to this many ms, up to maxRuns in all:
+   * on a CPU adapter the median of 3 runs of a 1 ms kernel still swings by ±40 %.
+   */
+  minMs?: number;
+  maxRuns?: number;
+}
+
+/** Whether to measure another run after `runs` (the measured times so far, ms). */
+export function moreRuns(o: RunOptions, runs: number[]): boolean {
+  if (runs.length < o.runs) return true;
+  return runs.length < (o.maxRuns ?? o.runs) && runs.reduce((a, b) => a + b, 0) < (o.minMs ?? 0);
 }
 
 export async function timeCase(gpu: Gpu, c: Case, o: RunOptions): Promise<Timing> {
@@ -34,7 +47,7 @@ export async function timeCase(gpu: Gpu, c: Case, o: RunOptions): Promise<Timing
     const gpuMs: number[] = [];
     const wall: number[] = [];
     let dispatches = 0;
-    for (let i = 0; i < o.warmup + o.runs; i++) {
+    for (let i = 0; i < o.warmup || moreRuns(o, gpuMs); i++) {
       const t0 = performance.now();
       const step = gpu.step(c.label);
       inst.record(step);

@@ -28,17 +28,28 @@ export function targetsText(ts: Target[]): string {
   );
 }
 
+/** Every run up to five, else their count and range. */
+function runsText(runs: number[]): string {
+  return runs.length <= 5 ? runs.map(fmt).join(' ') : `${runs.length}× ${fmt(Math.min(...runs))}–${fmt(Math.max(...runs))}`;
+}
+
+/** The read ceiling's layouts, grouped by when they ran (reports before 2026-11-28 02:00 measured once). */
+function readText(c: KernelsReport['ceilings']): string {
+  const groups = (['before', 'after'] as const).map((when) => [when, c.read_variants.filter((v) => (v.when ?? 'before') === when)] as const);
+  return groups.filter(([, vs]) => vs.length).map(([when, vs]) => `${when} the kernels ${vs.map((v) => `${v.layout} ${fmt(v.gbps)}`).join(', ')}`).join('; ');
+}
+
 export function kernelsText(r: KernelsReport): string {
   const c = r.ceilings;
   const m = r.machine;
   const out = [
     `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB), load ${m.load.join(' ')} → ${(m.loadAfter ?? []).join(' ')}`,
     adapterText(r.adapter),
-    `runs: ${r.runs.warmup} warm-up + ${r.runs.runs} measured, medians; kernel ms = GPU time from timestamp queries`,
+    `runs: ${r.runs.warmup} warm-up + ${r.runs.runs} measured${r.runs.minMs ? ` (more, up to ${r.runs.maxRuns}, until ${r.runs.minMs} ms are measured)` : ''}, medians; kernel ms = GPU time from timestamp queries`,
     '',
     'ceilings measured in this run:',
     `  BLAS-class f32 GEMM (onnxruntime-node MLAS, ${shapeText(c.blas_shape)}): ${fmt(c.blas_gflops)} GFLOP/s`,
-    `  WGSL streaming read of ${c.read_bytes >> 20} MiB: ${c.read_variants.map((v) => `${v.layout} ${fmt(v.gbps)}`).join(', ')} GB/s → ${fmt(c.read_gbps)} GB/s`,
+    `  WGSL streaming read of ${c.read_bytes >> 20} MiB: ${readText(c)} GB/s → ${fmt(c.read_gbps)} GB/s`,
     `  host memcpy (Buffer.copy): ${fmt(c.memcpy_gbps)} GB/s copied`,
     '',
     table(
@@ -49,7 +60,7 @@ export function kernelsText(r: KernelsReport): string {
         k.label,
         shapeText(k.shape),
         fmt(k.ms),
-        k.runs.map(fmt).join(' '),
+        runsText(k.runs),
         fmt(k.wallMs),
         fmt(k.gflops),
         k.gflops ? fmt((100 * k.gflops) / c.blas_gflops) : '–',
@@ -66,7 +77,7 @@ export function kernelsText(r: KernelsReport): string {
         ['peer', 'where', 'shape', 'ms', 'runs', 'wall ms', 'GFLOP/s', 'GB/s', 'ours ×'],
         r.peers.map((p) => {
           const ours = r.kernels.find((k) => k.label === p.label);
-          return [p.name, p.label, shapeText(p.shape), fmt(p.ms), p.runs.map(fmt).join(' '), fmt(p.wallMs), fmt(p.gflops), fmt(p.gbps), ours ? fmt(p.ms / ours.ms) : '–'];
+          return [p.name, p.label, shapeText(p.shape), fmt(p.ms), runsText(p.runs), fmt(p.wallMs), fmt(p.gflops), fmt(p.gbps), ours ? fmt(p.ms / ours.ms) : '–'];
         }),
       ),
     );

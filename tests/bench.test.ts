@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { benchKernels } from '../bench/kernels.js';
+import { moreRuns } from '../bench/measure.js';
 import { matmulModel } from '../bench/onnx-model.js';
 import { loadOrt } from '../bench/peers/ort.js';
 import { requestGpu } from '../src/node/gpu.js';
@@ -19,6 +20,15 @@ describe('bench kernels --quick', () => {
     await s.release();
   });
 
+  it('measures short kernels on until enough time is measured, within the most runs', () => {
+    const o = { warmup: 1, runs: 3, minMs: 10, maxRuns: 6 };
+    expect(moreRuns(o, [5, 5])).toBe(true);
+    expect(moreRuns(o, [1, 1, 1])).toBe(true);
+    expect(moreRuns(o, [5, 5, 5])).toBe(false);
+    expect(moreRuns(o, [1, 1, 1, 1, 1, 1])).toBe(false);
+    expect(moreRuns({ warmup: 1, runs: 3 }, [1, 1, 1])).toBe(false);
+  });
+
   it('reports kernels, ceilings, peers and targets', async () => {
     const gpu = await requestGpu({ profile: true });
     // BENCH_TEST_SKIP=attention,… leaves out kernels that are mid-rewrite (the rest still gets checked).
@@ -26,6 +36,10 @@ describe('bench kernels --quick', () => {
     const r = JSON.parse(JSON.stringify(await benchKernels(gpu, { quick: true, peers: ['tfjs', 'ort'], dawnFlags: ['disable-dawn-features=timestamp_quantization'], command: 'test', runs: 1, skip })));
     expect(r.adapter.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     for (const k of ['blas_gflops', 'read_gbps', 'memcpy_gbps']) expect(r.ceilings[k]).toBeGreaterThan(0);
+    // The read ceiling is measured before and after the kernels; the best rate is the ceiling.
+    const reads: { when: string; gbps: number }[] = r.ceilings.read_variants;
+    expect(reads.map((v) => v.when)).toEqual(['before', 'before', 'after', 'after']);
+    expect(r.ceilings.read_gbps).toBe(Math.max(...reads.map((v) => v.gbps)));
     const names = r.kernels.map((k: { name: string }) => k.name);
     for (const n of ['matmul', 'gemv', 'matmul-geglu', 'rms-norm', 'layer-norm', 'rope', 'geglu']) expect(names).toContain(n);
     for (const k of r.kernels) {

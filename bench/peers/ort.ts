@@ -6,7 +6,7 @@
 import { matmulModel } from '../onnx-model.js';
 import { randomF32 } from '../data.js';
 import { median } from '../stats.js';
-import type { RunOptions, Timing } from '../measure.js';
+import { moreRuns, type RunOptions, type Timing } from '../measure.js';
 
 type Ort = typeof import('onnxruntime-node');
 let ort: Promise<Ort> | undefined;
@@ -23,7 +23,7 @@ export async function ortMatmul(M: number, K: number, N: number, o: RunOptions):
   try {
     const feeds = { a: new Tensor('float32', randomF32(M * K, 4), [M, K]) };
     const runs: number[] = [];
-    for (let i = 0; i < o.warmup + o.runs; i++) {
+    for (let i = 0; i < o.warmup || moreRuns(o, runs); i++) {
       const t0 = performance.now();
       await session.run(feeds);
       const ms = performance.now() - t0;

@@ -7,7 +7,7 @@
 
 import { dawn } from '../../src/node/gpu.js';
 import { randomF32 } from '../data.js';
-import type { RunOptions, Timing } from '../measure.js';
+import { moreRuns, type RunOptions, type Timing } from '../measure.js';
 import { median, sleep } from '../stats.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
@@ -62,7 +62,8 @@ export async function tfjsMatmul(flags: string[], M: number, K: number, N: numbe
       async () => {
         const kernel: number[] = [];
         const wall: number[] = [];
-        for (let i = 0; i < o.warmup + o.runs; i++) {
+        const measured = () => (kernel.length === wall.length ? kernel : wall);
+        for (let i = 0; i < o.warmup || moreRuns(o, measured()); i++) {
           let y: import('@tensorflow/tfjs-core').Tensor | undefined;
           const t0 = performance.now();
           const info = await tf.time(() => {
@@ -76,7 +77,7 @@ export async function tfjsMatmul(flags: string[], M: number, K: number, N: numbe
           if (typeof info.kernelMs === 'number' && info.kernelMs > 0) kernel.push(info.kernelMs);
         }
         const kernelMs = kernel.length === wall.length ? median(kernel) : undefined;
-        return { ms: kernelMs ?? median(wall), runs: kernel.length === wall.length ? kernel : wall, wallMs: median(wall), dispatches: 1, kernelMs };
+        return { ms: kernelMs ?? median(wall), runs: measured(), wallMs: median(wall), dispatches: 1, kernelMs };
       },
     );
   } finally {
