@@ -29,6 +29,11 @@ export interface KernelResult {
   traffic: number;
   gflops?: number;
   gbps?: number;
+  /**
+   * GEMVs within the read ceiling's size: the streaming read's GB/s over exactly the weight's bytes,
+   * measured in the same run (a dispatch's fixed cost weighs on 1 MiB as on any 1 MiB kernel).
+   */
+  readSameBytesGbps?: number;
 }
 
 export interface PeerResult {
@@ -96,6 +101,12 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
 
   log('ceiling: WGSL streaming read, again');
   const read = bestRead(readBefore, await gpuRead(gpu, readBytes, runs, 'after'));
+  for (const k of kernels) {
+    const bytes = cases.find((c) => c.label === k.label)!.bytes;
+    if (!k.name.startsWith('gemv') || !bytes || bytes > readBytes) continue;
+    log(`ceiling: WGSL streaming read of ${k.label}'s ${bytes} bytes`);
+    k.readSameBytesGbps = (await gpuRead(gpu, Math.ceil(bytes / 16) * 16, runs, 'after')).read_gbps;
+  }
 
   const peers: PeerResult[] = [];
   const peerErrors: KernelsReport['peerErrors'] = [];

@@ -28,6 +28,7 @@ export function kernelTargets(r: KernelsReport): Target[] {
     }
     if (k.name === 'gemv') {
       out.push(target(`${k.label}: GEMV vs streaming read`, k.gbps! / r.ceilings.read_gbps, 0.55, `${fmt2(k.gbps)} / ${fmt2(r.ceilings.read_gbps)} GB/s`));
+      if (k.readSameBytesGbps) out.push(target(`${k.label}: GEMV vs a read of as many bytes (reported, no goal)`, k.gbps! / k.readSameBytesGbps, 0, `${fmt2(k.gbps)} / ${fmt2(k.readSameBytesGbps)} GB/s`));
       if (tfjs) out.push(target(`${k.label}: GEMV vs tfjs`, k.gflops! / tfjs.gflops, 8, `tfjs ${fmt2(tfjs.ms)} ms / ours ${fmt2(k.ms)} ms (tfjs reads f32 weights)`));
     }
   }

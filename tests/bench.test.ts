@@ -40,6 +40,11 @@ describe('bench kernels --quick', () => {
     const reads: { when: string; gbps: number }[] = r.ceilings.read_variants;
     expect(reads.map((v) => v.when)).toEqual(['before', 'before', 'after', 'after']);
     expect(r.ceilings.read_gbps).toBe(Math.max(...reads.map((v) => v.gbps)));
+    // GEMVs within the ceiling's size also stand beside a read of their own bytes.
+    const gemvs = r.kernels.filter((k: { name: string }) => k.name === 'gemv');
+    expect(gemvs.length).toBeGreaterThan(0);
+    for (const k of gemvs) if (k.gbps * k.ms * 1e6 <= r.ceilings.read_bytes) expect(k.readSameBytesGbps).toBeGreaterThan(0);
+    expect(r.targets.some((t: { what: string }) => /GEMV vs a read of as many bytes/.test(t.what))).toBe(true);
     const names = r.kernels.map((k: { name: string }) => k.name);
     for (const n of ['matmul', 'gemv', 'matmul-geglu', 'rms-norm', 'layer-norm', 'rope', 'geglu']) expect(names).toContain(n);
     for (const k of r.kernels) {
