@@ -33,7 +33,7 @@ async function time(g: Gpu, label: string, flops: number, record: (s: Step) => v
   console.log(`${label.padEnd(44)} ${med.toFixed(2).padStart(9)} ms ${(flops / med / 1e6).toFixed(2).padStart(7)} GFLOP/s`);
 }
 
-console.log(`adapter: ${gpu.adapterInfo?.description ?? gpu.adapterInfo?.device}; prefill config ${JSON.stringify(attentionConfig(gpu, 256))}`);
+console.log(`adapter: ${gpu.adapterInfo?.description ?? gpu.adapterInfo?.device}; Gemma prefill config ${JSON.stringify(attentionConfig(gpu, 256, 260 * 8))}`);
 
 // flops: q·k and p·v, 2 flops per multiply-add each, over the visible (query, key) pairs
 {

@@ -6,7 +6,7 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { attentionConfig, recordAttention, type AttentionConfig } from './attention.js';
+import { recordAttention, type AttentionConfig } from './attention.js';
 
 const P = { heads: 'u32', headDim: 'u32', nSplit: 'u32', outStride: 'u32' } as const;
 const WG = 64;
@@ -146,7 +146,7 @@ export function decodeAttention(step: Step, a: DecodeAttentionArgs): void {
       outStride: a.outStride,
       batch,
       kvBatchRows: a.maxLen,
-      config: a.config ?? attentionConfig(step.gpu, a.headDim),
+      config: a.config,
     },
     { acc, ml, splitLen, nSplit, keyCount: a.keyCount },
   );

@@ -54,13 +54,17 @@ export interface AttentionConfig {
   tile: number;
 }
 
-/** Software rasterisers (lavapipe/llvmpipe, SwiftShader) report themselves in the adapter info. */
 /**
- * The variant for this adapter and head size. CPU numbers were measured on lavapipe (bench/attention.ts);
- * the GPU variant follows the usual register budget (≤ 8 vec4 of query + 8 of accumulator per thread).
+ * The variant for this adapter, head size and number of query slots per KV head (query rows × query
+ * heads per KV head; default: a prefill's many). CPU numbers were measured on lavapipe (interleaved rounds, 2026-11-28): each
+ * K/V element a workgroup loads feeds slotsPerLane·wg slots, so prefill takes 4 slots per lane
+ * (Gemma 8×256 over 260 tokens 0.85×, SigLIP 16×72 over 256 0.75× the time of 2; 8 gained another
+ * 10–15 % but took 7 s to compile for headDim 256), while a decode query (8 slots on Gemma's KV head)
+ * takes 1 so that no lane idles (0.69–0.71× the time of 2 over 266 and 1100 keys). The GPU variant
+ * follows the usual register budget (≤ 8 vec4 of query + 8 of accumulator per thread).
  */
-export function attentionConfig(gpu: Gpu, headDim: number): AttentionConfig {
-  if (gpu.cpuAdapter) return { wg: 8, lanesPerSlot: 1, slotsPerLane: 2, tile: 8 };
+export function attentionConfig(gpu: Gpu, headDim: number, slots = Infinity): AttentionConfig {
+  if (gpu.cpuAdapter) return { wg: 8, lanesPerSlot: 1, slotsPerLane: slots > 8 ? 4 : 1, tile: 8 };
   const hdw = headDim % 4 === 0 ? headDim / 4 : headDim;
   let l = 8;
   while (hdw % l !== 0) l /= 2;
@@ -279,7 +283,7 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   const batch = a.batch ?? 1;
   if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} not a multiple of kvHeads ${kvHeads}`);
   const vec = [headDim, qStride, kvStride, outStride].every((x) => x % 4 === 0) ? 4 : 1;
-  const base = a.config ?? attentionConfig(step.gpu, headDim);
+  const base = a.config ?? attentionConfig(step.gpu, headDim, seqQ * (heads / kvHeads));
   const hdw = headDim / vec;
   let lanesPerSlot = base.lanesPerSlot;
   while (hdw % lanesPerSlot !== 0) lanesPerSlot /= 2;
