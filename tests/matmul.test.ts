@@ -174,16 +174,28 @@ describe('matmul decisions', () => {
     [1, 2048, [2048, 256, 256], 'gemv'],
     [1, 40, [24, 8], 'gemv'],
     [5, 40, [24, 8, 8], 'tiled'],
+    // Weight textures: one dispatch for decode-sized M (K % 8 == 4 included), separate GEMMs above.
+    [1, 64, [48, 16, 16], 'texture'],
+    [3, 2048, [2048, 256, 256], 'texture'],
+    [2, 36, [20, 9, 300], 'texture'],
+    [1, 40, [24, 8], 'texture'],
+    [5, 40, [24, 8, 8], 'texture'],
   ] as const)('linearMany equals separate linears (M=%i K=%i N=%j, variant %s)', async (M, K, shapes, variant) => {
     const gpu = await testGpu();
     const x = randomF32(M * K, 1);
     const ws = shapes.map((N, i) => randomWords(N * K, 10 + i));
     const gx = gpu.upload(x, 'x');
     const gws = ws.map((w, i) => uploadWeight(gpu, w, [shapes[i]!, K]));
+    if (variant === 'texture') await prepareWeights(gpu, gws, 'texture');
     const outs = shapes.map((N) => gpu.buffer(M * N * 4, 'out'));
     const step = gpu.step('linearMany');
+    const kernels: string[] = [];
+    const dispatch = step.dispatch.bind(step);
+    step.dispatch = (k, ...rest) => (kernels.push(k.def.name), dispatch(k, ...rest));
     linearMany(step, { x: gx, ws: gws, outs, M, K, variant });
     step.end();
+    // Decode-sized M on weight textures: one dispatch for all of them.
+    if (variant === 'texture' && M <= 4) expect(kernels).toEqual([expect.stringMatching(new RegExp(`^matmul-texture-many${shapes.length}-`))]);
     for (let i = 0; i < shapes.length; i++) {
       const got = await gpu.readF32(outs[i]!, 0, M * shapes[i]!);
       const ref = Float64Array.from({ length: M * shapes[i]! }, (_, e) => dot(x, Math.floor(e / shapes[i]!), ws[i]!, e % shapes[i]!, K));
@@ -194,7 +206,7 @@ describe('matmul decisions', () => {
   // Gemma's pre-norm folded into the decode GEMVs (variant gemv) or computed first (other variants).
   it.each([
     ['gemv', 1, 64, 'many'], ['gemv', 3, 64, 'many'], ['gemv', 2, 37, 'many'], ['gemv', 1, 2048, 'geglu'],
-    ['gemv', 2, 40, 'geglu'], ['tiled', 3, 64, 'many'], ['tiled', 2, 40, 'geglu'],
+    ['gemv', 2, 40, 'geglu'], ['tiled', 3, 64, 'many'], ['tiled', 2, 40, 'geglu'], ['texture', 1, 64, 'many'], ['texture', 2, 36, 'many'],
   ] as const)('pre-norm with variant %s, M=%i K=%i (%s) equals rmsNorm then the product', async (variant, M, K, kind) => {
     const gpu = await testGpu();
     const x = randomF32(M * K, 21, 3);
@@ -217,6 +229,7 @@ describe('matmul decisions', () => {
     const shapes = kind === 'many' ? [24, 8, 8] : [40, 40];
     const ws = shapes.map((N, i) => randomWords(N * K, 30 + i));
     const gws = ws.map((w, i) => uploadWeight(gpu, w, [shapes[i]!, K]));
+    if (variant === 'texture') await prepareWeights(gpu, gws, 'texture');
     const outs = shapes.map((N) => gpu.buffer(M * N * 4, 'out'));
     const step = gpu.step('pre-norm');
     if (kind === 'many') linearMany(step, { x: gx, norm, ws: gws, outs, M, K, variant });

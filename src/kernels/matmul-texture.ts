@@ -9,7 +9,7 @@
 // Needs K % 4 == 0 (x is read as vec4); K % 8 == 4 (the patch embedding, K = 588) ends with a
 // texel whose upper half is zero padding and meets only x's last vec4.
 
-import type { Step } from '../device.js';
+import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueWgsl, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import type { WeightTexture } from './weight-texture.js';
@@ -40,9 +40,14 @@ export function textureTiling(M: number, K: number, N: number, geglu: boolean, s
 
 // Everything is unrolled here in TypeScript: llvmpipe keeps loop-indexed private arrays in memory,
 // and named scalars are what lets the R×C accumulators live in registers.
-function code(e: Epilogue, t: TextureTiling, ux: boolean, tail: boolean): string {
-  const { rows: R, cols: C, lanes: L } = t;
-  const up = e.geglu;
+
+/**
+ * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs`,
+ * each into its own accumulators `${acc}${r}_${j}`: the column setup, the loop over K and, with
+ * `tail`, the last half texel.
+ */
+function block(t: TextureTiling, tail: boolean, texs: { tex: string; acc: string }[], N: string): string {
+  const { rows: R, cols: C } = t;
   const rs = [...Array(R).keys()];
   const cs = [...Array(C).keys()];
   // x's vec4s 2t (and 2t + 1 unless `half`) of every row of the block.
@@ -52,6 +57,10 @@ function code(e: Epilogue, t: TextureTiling, ux: boolean, tail: boolean): string
     ${half ? '' : 'let mine1 = x[xrow(m0 + sg) + 2u * t + 1u];'}
     ${rs.map((r) => `let xa${r} = subgroupBroadcast(mine, ${r}u);${half ? '' : ` let xb${r} = subgroupBroadcast(mine1, ${r}u);`}`).join('\n    ')}`
       : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + 2u * t];${half ? '' : ` let xb${r} = x[xrow(m0 + ${r}u) + 2u * t + 1u];`}`).join('\n    ');
+  // Chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
+  const fmaChain = (r: number, acc: string, half: boolean) =>
+    ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
+      .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
   const fetch = (tex: string, acc: string, half: boolean) =>
     cs.map((j) => `{
       let v = textureLoad(${tex}, vec2u(t, row${j}), layer${j}, 0);
@@ -59,43 +68,81 @@ function code(e: Epilogue, t: TextureTiling, ux: boolean, tail: boolean): string
       ${half ? '' : 'let hi = vec4f(lo16(v.z), hi16(v.z), lo16(v.w), hi16(v.w));'}
       ${rs.map((r) => `${acc}${r}_${j} = ${fmaChain(r, `${acc}${r}_${j}`, half)};`).join('\n      ')}
     }`).join('\n    ');
-  // Chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
-  const fmaChain = (r: number, acc: string, half: boolean) =>
-    ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
-      .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
   const body = (half: boolean) => `${xLoad(half)}
-    ${fetch('w', 'a', half)}
-    ${up ? fetch('wu', 'u', half) : ''}`;
-  const decl = (acc: string) => rs.flatMap((r) => cs.map((j) => `var ${acc}${r}_${j} = 0.0;`)).join(' ');
-  return /* wgsl */ `
-${t.broadcast ? 'enable subgroups;' : ''}
-${paramsWgsl(P)}
-${ux ? `@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;` : '@group(0) @binding(0) var<storage, read> x: array<vec4f>;'}
-@group(0) @binding(1) var w: texture_2d_array<u32>;
-${up ? '@group(0) @binding(2) var wu: texture_2d_array<u32>;' : ''}
-${epilogueWgsl(e, up ? 3 : 2)}
-${unpackWgsl}
-
-// vec4 index of row m's first element; rows past M read row M-1 (their results are dropped).
-fn xrow(m: u32) -> u32 { return min(m, p.M - 1u) * (p.K / 4u); }
-
-@compute @workgroup_size(${L})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32${t.broadcast ? ', @builtin(subgroup_invocation_id) sg: u32' : ''}) {
-  let m0 = wg.y * ${R}u;
-  let c0 = wg.x * ${L * C}u + lane * ${C}u;
-  let H = textureDimensions(w).y; // rows per layer
+    ${texs.map((x) => fetch(x.tex, x.acc, half)).join('\n    ')}`;
+  return `let H = textureDimensions(${texs[0]!.tex}).y; // rows per layer
   // Columns past N fetch the last row (in bounds); their results are dropped.
-  ${cs.map((j) => `let n${j} = min(c0 + ${j}u, p.N - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
-  ${decl('a')}
-  ${up ? decl('u') : ''}
+  ${cs.map((j) => `let n${j} = min(c0 + ${j}u, ${N} - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
+  ${texs.map((x) => rs.flatMap((r) => cs.map((j) => `var ${x.acc}${r}_${j} = 0.0;`)).join(' ')).join('\n  ')}
   for (var t = 0u; t < p.K / 8u; t++) {
     ${body(false)}
   }
   ${tail ? `{
     let t = p.K / 8u;
     ${body(true)}
-  }` : ''}
-  ${rs.flatMap((r) => cs.map((j) => `if (m0 + ${r}u < p.M && c0 + ${j}u < p.N) { store(m0 + ${r}u, c0 + ${j}u, a${r}_${j}, ${up ? `u${r}_${j}` : '0.0'}); }`)).join('\n  ')}
+  }` : ''}`;
+}
+
+/** WGSL shared by both kernels: x's binding and row addressing, the unpack, the entry point's signature. */
+function header(t: TextureTiling, ux: boolean): { decls: string; entry: string } {
+  return {
+    decls: `${ux ? `@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;` : '@group(0) @binding(0) var<storage, read> x: array<vec4f>;'}
+${unpackWgsl}
+
+// vec4 index of row m's first element; rows past M read row M-1 (their results are dropped).
+fn xrow(m: u32) -> u32 { return min(m, p.M - 1u) * (p.K / 4u); }`,
+    entry: `@compute @workgroup_size(${t.lanes})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32${t.broadcast ? ', @builtin(subgroup_invocation_id) sg: u32' : ''})`,
+  };
+}
+
+/** Each (row, column) of the block within M × N, as WGSL statements from `store(r, j)`. */
+function stores(t: TextureTiling, N: string, store: (r: number, j: number) => string): string {
+  return [...Array(t.rows).keys()].flatMap((r) => [...Array(t.cols).keys()].map((j) => `if (m0 + ${r}u < p.M && c0 + ${j}u < ${N}) { ${store(r, j)} }`)).join('\n  ');
+}
+
+function code(e: Epilogue, t: TextureTiling, ux: boolean, tail: boolean): string {
+  const up = e.geglu;
+  const h = header(t, ux);
+  const texs = up ? [{ tex: 'w', acc: 'a' }, { tex: 'wu', acc: 'u' }] : [{ tex: 'w', acc: 'a' }];
+  return /* wgsl */ `
+${t.broadcast ? 'enable subgroups;' : ''}
+${paramsWgsl(P)}
+@group(0) @binding(1) var w: texture_2d_array<u32>;
+${up ? '@group(0) @binding(2) var wu: texture_2d_array<u32>;' : ''}
+${epilogueWgsl(e, up ? 3 : 2)}
+${h.decls}
+
+${h.entry} {
+  let m0 = wg.y * ${t.rows}u;
+  let c0 = wg.x * ${t.lanes * t.cols}u + lane * ${t.cols}u;
+  ${block(t, tail, texs, 'p.N')}
+  ${stores(t, 'p.N', (r, j) => `store(m0 + ${r}u, c0 + ${j}u, a${r}_${j}, ${up ? `u${r}_${j}` : '0.0'});`)}
+}`;
+}
+
+const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2: 'u32' } as const;
+
+// Weights sharing x (Q, K, V), each into its own output: workgroups [G_i, G_i+1) compute weight i,
+// so every branch is uniform over a workgroup.
+function manyCode(parts: number, t: TextureTiling, ux: boolean, tail: boolean): string {
+  const h = header(t, ux);
+  const is = [...Array(parts).keys()];
+  const start = (i: number) => (i === 0 ? '0u' : `p.G${i}`);
+  return /* wgsl */ `
+${t.broadcast ? 'enable subgroups;' : ''}
+${paramsWgsl(PM)}
+${is.map((i) => `@group(0) @binding(${1 + i}) var w${i}: texture_2d_array<u32>;`).join('\n')}
+${is.map((i) => `@group(0) @binding(${1 + parts + i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
+${h.decls}
+
+${h.entry} {
+  let m0 = wg.y * ${t.rows}u;
+  ${is.map((i) => `if (wg.x >= ${start(i)}${i < parts - 1 ? ` && wg.x < p.G${i + 1}` : ''}) {
+    let c0 = (wg.x - ${start(i)}) * ${t.lanes * t.cols}u + lane * ${t.cols}u;
+    ${block(t, tail, [{ tex: `w${i}`, acc: 'a' }], `p.N${i}`)}
+    ${stores(t, `p.N${i}`, (r, j) => `out${i}[(m0 + ${r}u) * p.N${i} + c0 + ${j}u] = a${r}_${j};`)}
+  }`).join(' else ')}
 }`;
 }
 
@@ -111,4 +158,27 @@ export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
+}
+
+/**
+ * outs[i][M, N_i] = x · w_iᵀ for up to three weight textures sharing x (Q, K, V): one dispatch,
+ * each weight on its own range of workgroups. For decode-sized M (the unrolled code grows with the
+ * tiling and the weight count).
+ */
+export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], outs: Binding[], Ns: number[], M: number, K: number, t: TextureTiling): void {
+  const parts = ws.length;
+  if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulTextureMany: 1 to 3 weights with one output and N each, got ${parts}`);
+  if (K % 4 !== 0) throw new Error(`matmulTextureMany: K=${K} is not a multiple of 4`);
+  for (const w of ws) if (Math.ceil(K / 8) !== w.W) throw new Error(`matmulTextureMany: K=${K} but a texture has ${w.W} texels per row`);
+  const ux = !t.broadcast && M * K <= UNIFORM_X_FLOATS;
+  const tail = K % 8 !== 0;
+  const k = step.gpu.kernel({
+    name: `matmul-texture-many${parts}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? 't' : ''}`,
+    bindings: [ux ? 'uniform' : 'read', ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const)],
+    code: () => manyCode(parts, t, ux, tail),
+  });
+  const groups = Ns.map((n) => Math.ceil(n / (t.lanes * t.cols)));
+  const G = groups.map((_, i) => groups.slice(0, i).reduce((a, b) => a + b, 0));
+  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0, G1: G[1] ?? 0, G2: G[2] ?? 0 }, PM);
+  step.dispatch(k, [ux ? uniformX(step, x, M * K) : x, ...ws.map((w) => w.view), ...outs], p, [groups.reduce((a, b) => a + b, 0), Math.ceil(M / t.rows)]);
 }

@@ -7,10 +7,10 @@ import { matrixShape, type GpuWeight } from '../weights.js';
 import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
 import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany, type GemvNorm } from './matmul-gemv.js';
 import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
-import { matmulTexture, textureTiling, type TextureTiling } from './matmul-texture.js';
+import { matmulTexture, matmulTextureMany, textureTiling, type TextureTiling } from './matmul-texture.js';
 import { matmulTiled } from './matmul-tiled.js';
 import { rmsNorm } from './norm.js';
-import { packWeightTexture, texturable, weightTexture } from './weight-texture.js';
+import { packWeightTexture, texturable, weightTexture, type WeightTexture } from './weight-texture.js';
 
 /**
  * Every kernel that can compute a linear layer; tests and benches force one through `variant`.
@@ -165,23 +165,31 @@ export interface LinearManyArgs {
 }
 
 /**
- * outs[i][M, ws[i].shape[0]] = x · ws[i]ᵀ for weights sharing x (Q, K, V): one fused GEMV dispatch
- * where the plan runs 'gemv' on whole buffer weights, else one linear() each.
+ * outs[i][M, ws[i].shape[0]] = x · ws[i]ᵀ for weights sharing x (Q, K, V): one fused dispatch where
+ * the plan runs 'gemv' on whole buffer weights (the norm folded in), or for decode-sized M on weight
+ * textures (matmulTextureMany), else one linear() each.
  */
 export function linearMany(step: Step, a: LinearManyArgs): void {
   if (a.ws.length !== a.outs.length) throw new Error(`linearMany: ${a.ws.length} weights, ${a.outs.length} outputs`);
-  const fused =
-    a.ws.length <= 3 &&
-    a.ws.every((w) => w.shape.length === 2 && w.shape[1] === a.K && w.shards.length === 1 && !weightTexture(w)) &&
-    (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
+  for (const w of a.ws) checkWeight(w, w.shape[0]!, a.K);
+  const few = a.ws.length <= 3;
+  const fused = few && a.ws.every((w) => w.shards.length === 1 && !weightTexture(w)) && (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
+  const textures = a.ws.map((w) => weightTexture(w));
+  const texturesFused = few && a.M <= TEXTURE_MANY_MAX_ROWS && (a.variant ?? 'texture') === 'texture' && textures.every((t) => t !== undefined);
   const args = { x: a.x, M: a.M, K: a.K, variant: a.variant };
   const norm = a.norm && preNorm(step, a.norm, fused, args);
+  const Ns = a.ws.map((w) => w.shape[0]!);
   if (fused) {
-    matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, a.ws.map((w) => w.shape[0]!), a.M, a.K, norm);
-    return;
+    matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, Ns, a.M, a.K, norm);
+  } else if (texturesFused) {
+    matmulTextureMany(step, args.x, textures as WeightTexture[], a.outs, Ns, a.M, a.K, textureTiling(a.M, a.K, Ns[0]!, false, subgroupsOf8(step.gpu)));
+  } else {
+    a.ws.forEach((w, i) => linear(step, { x: args.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: Ns[i]!, variant: a.variant }));
   }
-  a.ws.forEach((w, i) => linear(step, { x: args.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: w.shape[0]!, variant: a.variant }));
 }
+
+/** The most rows the fused texture dispatch takes: the decode tilings (a GEMM tiling × 3 weights compiles for minutes on llvmpipe). */
+const TEXTURE_MANY_MAX_ROWS = 4;
 
 /** A bias is [N]; a weight is [N, K] or, read as [N, K], a conv kernel [N, …] (matrixShape). */
 function checkWeight(w: GpuWeight, N: number, K?: number): void {
