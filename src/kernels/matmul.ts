@@ -58,8 +58,8 @@ export function setMatmulPlan(gpu: Gpu, plan: MatmulPlan): void {
 /**
  * Moves weights into the layout the plan wants, one tensor at a time (each source buffer is
  * destroyed as soon as its copy exists). Weights that do not fit the texture layout (K % 4 ≠ 0,
- * past the texture limits) stay in buffers and use the buffer variants; leave out weights that other kernels read
- * as buffers (the tied embedding / LM head, whose GEMV then reads the buffer shards).
+ * past the texture limits) stay in buffers and use the buffer variants. Hand over only weights that
+ * no kernel but the matmuls and `embed` reads: every other kernel reads buffers.
  */
 export async function prepareWeights(gpu: Gpu, weights: GpuWeight[], layout = matmulPlan(gpu).layout): Promise<void> {
   if (layout === 'buffer') return;
