@@ -146,13 +146,22 @@ ${h.entry} {
 }`;
 }
 
+/**
+ * Checks K against the weight textures and returns what both kernels' code depends on besides the
+ * epilogue: x read from a uniform copy, the half-texel tail, and the pipeline-name key of both.
+ */
+function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[]): { ux: boolean; tail: boolean; key: string } {
+  if (K % 4 !== 0) throw new Error(`${who}: K=${K} is not a multiple of 4`);
+  for (const w of ws) if (Math.ceil(K / 8) !== w.W) throw new Error(`${who}: K=${K} but a weight texture has ${w.W} texels per row`);
+  const ux = !t.broadcast && M * K <= UNIFORM_X_FLOATS;
+  const tail = K % 8 !== 0;
+  return { ux, tail, key: `${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? 't' : ''}` };
+}
+
 export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 'out'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
-  if (s.K % 4 !== 0) throw new Error(`matmulTexture: K=${s.K} is not a multiple of 4`);
-  if (Math.ceil(s.K / 8) !== w.W) throw new Error(`matmulTexture: K=${s.K} but the texture has ${w.W} texels per row`);
-  const ux = !t.broadcast && s.M * s.K <= UNIFORM_X_FLOATS;
-  const tail = s.K % 8 !== 0;
+  const { ux, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w]);
   const k = step.gpu.kernel({
-    name: `matmul-texture-${epilogueKey(e)}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? 't' : ''}`,
+    name: `matmul-texture-${epilogueKey(e)}-${key}`,
     bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
     code: () => code(e, t, ux, tail),
   });
@@ -168,12 +177,9 @@ export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 
 export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], outs: Binding[], Ns: number[], M: number, K: number, t: TextureTiling): void {
   const parts = ws.length;
   if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulTextureMany: 1 to 3 weights with one output and N each, got ${parts}`);
-  if (K % 4 !== 0) throw new Error(`matmulTextureMany: K=${K} is not a multiple of 4`);
-  for (const w of ws) if (Math.ceil(K / 8) !== w.W) throw new Error(`matmulTextureMany: K=${K} but a texture has ${w.W} texels per row`);
-  const ux = !t.broadcast && M * K <= UNIFORM_X_FLOATS;
-  const tail = K % 8 !== 0;
+  const { ux, tail, key } = shapeVariant('matmulTextureMany', t, M, K, ws);
   const k = step.gpu.kernel({
-    name: `matmul-texture-many${parts}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? 't' : ''}`,
+    name: `matmul-texture-many${parts}-${key}`,
     bindings: [ux ? 'uniform' : 'read', ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const)],
     code: () => manyCode(parts, t, ux, tail),
   });
