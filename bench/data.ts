@@ -5,7 +5,7 @@
 import type { Gpu } from '../src/device.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { rowsPerShard } from '../src/loader/upload.js';
-import type { GpuWeight } from '../src/weights.js';
+import { matrixShape, type GpuWeight } from '../src/weights.js';
 
 const BLOCK = 1 << 20; // random 16-bit words per block (2 MiB)
 
@@ -48,7 +48,7 @@ export function activation(gpu: Gpu, n: number, label: string, seed = 2): GPUBuf
 export function weight(gpu: Gpu, name: string, shape: number[]): GpuWeight {
   const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   const per = rowsPerShard({ name, file: 'bench', shape }, maxBinding);
-  const rowWords = shape.slice(1).reduce((a, b) => a * b, 1);
+  const rowWords = matrixShape(shape)[1];
   const words = bf16Words();
   const shards: GpuWeight['shards'] = [];
   for (let rowStart = 0; rowStart < shape[0]!; rowStart += per) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Gpu } from '../src/device.js';
 import { textureRowStride, weightTexture } from '../src/kernels/weight-texture.js';
 import { MemoryFileSource } from '../src/loader/memory-source.js';
-import type { GpuWeight } from '../src/weights.js';
+import { matrixShape, type GpuWeight } from '../src/weights.js';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 export const fixtureDir = (name: string) => join(FIXTURES, name, 'checkpoint');
@@ -107,7 +107,7 @@ async function textureRows(gpu: Gpu, w: GpuWeight): Promise<Uint8Array[]> {
  * for a weight texture, from each row's texels.
  */
 export async function gpuWeightBytes(gpu: Gpu, w: GpuWeight): Promise<Uint8Array> {
-  const rowBytes = w.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
+  const rowBytes = matrixShape(w.shape)[1] * 2;
   const N = w.shape.length === 0 ? 1 : w.shape[0]!;
   const out = new Uint8Array(Math.max(N * rowBytes, 2));
   if (!weightTexture(w)) {
@@ -120,7 +120,7 @@ export async function gpuWeightBytes(gpu: Gpu, w: GpuWeight): Promise<Uint8Array
 
 /** The bytes of a weight texture past each row's K elements (the padding of its last texel), all rows together. */
 export async function textureRowPads(gpu: Gpu, w: GpuWeight): Promise<Uint8Array> {
-  const rowBytes = w.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
+  const rowBytes = matrixShape(w.shape)[1] * 2;
   const rows = await textureRows(gpu, w);
   const out = new Uint8Array(rows.length * (rows[0]!.length - rowBytes));
   rows.forEach((row, n) => out.set(row.subarray(rowBytes), n * (row.length - rowBytes)));

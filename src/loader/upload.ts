@@ -27,7 +27,7 @@ const MAP_WRITE = 0x02;
 /** Rows per shard for a tensor (all rows when it fits one binding). Throws before allocating. */
 export function rowsPerShard(t: { name: string; file: string; shape: number[] }, maxBindingBytes: number): number {
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-  const rowBytes = t.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
+  const rowBytes = matrixShape(t.shape)[1] * 2;
   if (rows * rowBytes <= maxBindingBytes) return Math.max(rows, 1);
   const perShard = Math.floor(maxBindingBytes / rowBytes);
   if (perShard === 0) {
@@ -62,7 +62,7 @@ export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBy
     return w;
   }
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-  const rowBytes = t.shape.slice(1).reduce((a, b) => a * b, 1) * 2;
+  const rowBytes = matrixShape(t.shape)[1] * 2;
   const per = rowsPerShard(t, maxBindingBytes);
   const shards: WeightShard[] = [];
   for (let rowStart = 0; rowStart < rows || shards.length === 0; rowStart += per) {
@@ -98,7 +98,7 @@ function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stag
     const itemSize = t.dtype === 'F32' ? 4 : 2;
     // An even element count keeps every chunk's bf16 byte size a multiple of 4 (copy rule).
     const maxElems = Math.max(2, Math.floor(stagingBytes / itemSize / 2) * 2);
-    const rowElems = t.shape.slice(1).reduce((a, b) => a * b, 1);
+    const rowElems = matrixShape(t.shape)[1];
     const wt = weightTexture(w);
     if (wt) {
       // Whole layers (allocateWeight made one fit a staging buffer), each row at its copy stride.
