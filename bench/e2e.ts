@@ -16,7 +16,7 @@ import { geglu, matmul, type Case } from './cases.js';
 import { randomF32 } from './data.js';
 import { dropCaches, fileBytes, freshWrite, rawRead, RssSampler, vmHwm } from './e2e-io.js';
 import { machine, type Machine } from './machine.js';
-import { timeCase, type RunOptions } from './measure.js';
+import { runOptions, timeCase, type RunOptions } from './measure.js';
 import { median } from './stats.js';
 import { target, type Target } from './targets.js';
 
@@ -188,7 +188,7 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
   const hwm = vmHwm();
 
   // Rates last, so that their buffers do not count in the peak RSS above.
-  const ro: RunOptions = { warmup: 1, runs: 3, minMs: 100, maxRuns: 15 };
+  const ro = runOptions();
   const prefillRates = await rates(gpu, prefillShapes(model.config, prefillTokens), ro, log);
   const decodeRates = await rates(gpu, decodeShapes(model.config), ro, log);
   const sum = (rs: ShapeRate[]) => rs.reduce((s, x) => s + x.count * x.ms, 0);

@@ -7,7 +7,7 @@ import { describeAdapter } from '../src/adapter.js';
 import { kernelCases } from './cases.js';
 import { bestRead, blasCeiling, gpuRead, hostMemcpy, readCeilingBytes, type Ceilings } from './ceilings.js';
 import { machine, type Machine } from './machine.js';
-import { timeCase, type RunOptions, type Timing } from './measure.js';
+import { runOptions, timeCase, type RunOptions, type Timing } from './measure.js';
 import { ortMatmul } from './peers/ort.js';
 import { tfjsMatmul } from './peers/tfjs.js';
 import { kernelTargets, type Target } from './targets.js';
@@ -83,7 +83,7 @@ function rates(t: Timing, flops?: number, bytes?: number): { gflops?: number; gb
 
 export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<KernelsReport> {
   const log = o.log ?? (() => {});
-  const runs: RunOptions = { warmup: 1, runs: o.runs ?? 3, minMs: 100, maxRuns: 5 * (o.runs ?? 3) };
+  const runs = runOptions(o.runs);
   const loadBefore = machine();
   const cases = kernelCases(o.quick).filter((c) => !o.skip?.includes(c.name));
 

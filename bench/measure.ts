@@ -31,6 +31,11 @@ export interface RunOptions {
   maxRuns?: number;
 }
 
+/** The benches' timing policy: one warm-up, `runs` measured, short kernels on to 100 ms (at most 5× the runs). */
+export function runOptions(runs = 3): RunOptions {
+  return { warmup: 1, runs, minMs: 100, maxRuns: 5 * runs };
+}
+
 /** Whether to measure another run after `runs` (the measured times so far, ms). */
 export function moreRuns(o: RunOptions, runs: number[]): boolean {
   if (runs.length < o.runs) return true;
