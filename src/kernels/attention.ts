@@ -56,7 +56,7 @@ export interface AttentionConfig {
 
 /**
  * The variant for this adapter, head size and number of query slots per KV head (query rows × query
- * heads per KV head; default: a prefill's many). CPU numbers were measured on lavapipe (interleaved rounds, 2026-11-28): each
+ * heads per KV head; default: a prefill's many). CPU numbers were measured on lavapipe (bench/attention-ab.ts, 2026-11-28): each
  * K/V element a workgroup loads feeds slotsPerLane·wg slots, so prefill takes 4 slots per lane
  * (Gemma 8×256 over 260 tokens 0.85×, SigLIP 16×72 over 256 0.75× the time of 2; 8 gained another
  * 10–15 % but took 7 s to compile for headDim 256), while a decode query (8 slots on Gemma's KV head)
