@@ -24,3 +24,11 @@ export function isLinearWeight(name: string): boolean {
   if (name === EMBED || name === LM_HEAD) return true;
   return /\.self_attn\.(q|k|v|o|out)_proj\.weight$|\.mlp\.(fc1|fc2|gate_proj|up_proj|down_proj)\.weight$|^multi_modal_projector\.linear\.weight$|\.embeddings\.patch_embedding\.weight$/.test(name);
 }
+
+/**
+ * Whether --quantize quantizes a canonical name: every Linear weight but the SigLIP patch
+ * embedding's conv kernel (docs/quantization.md; the position embedding, norms and biases stay bf16).
+ */
+export function isQuantizedWeight(name: string): boolean {
+  return isLinearWeight(name) && !name.endsWith('.embeddings.patch_embedding.weight');
+}

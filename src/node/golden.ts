@@ -11,7 +11,7 @@ import { loadCheckpointFromDir } from '../loader/node.js';
 import { parseSafetensors } from '../loader/safetensors.js';
 import { texturesFor } from './load-model.js';
 
-export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array }>;
+export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array | Int8Array }>;
 
 /** The float tensors every fixture holds, compared within 1e-5·max|ref|. */
 export const GOLDEN_FLOAT_TENSORS = ['vision_last_hidden_state', 'image_features', 'final_hidden_states', 'prefill_logits', 'gen_logits'];
@@ -24,7 +24,7 @@ export function readExpected(file: string): Expected {
   const out: Expected = new Map();
   for (const [name, t] of header.tensors) {
     const raw = bytes.slice(header.dataStart + t.begin, header.dataStart + t.end).buffer;
-    const data = t.dtype === 'F32' ? new Float32Array(raw) : t.dtype === 'I64' ? new BigInt64Array(raw) : new Uint8Array(raw);
+    const data = t.dtype === 'F32' ? new Float32Array(raw) : t.dtype === 'I64' ? new BigInt64Array(raw) : t.dtype === 'I8' ? new Int8Array(raw) : new Uint8Array(raw);
     out.set(name, { shape: t.shape, data });
   }
   return out;
