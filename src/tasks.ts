@@ -64,6 +64,11 @@ export interface ParseOptions {
    * evaluator divides by 1023 (spec §6.2 CONFLICT). The difference is < 0.1 %.
    */
   divisor?: number;
+  /**
+   * parseSegmentations: keep objects whose box has no area (the demo's extract_objs keeps them
+   * with an all-zero mask). Default false.
+   */
+  keepEmptyBoxes?: boolean;
 }
 
 interface RawObject {
@@ -121,8 +126,8 @@ export function parseDetections(text: string, imageWidth: number, imageHeight: n
 
 /**
  * Parse segmentation output: 4 loc + 16 seg tokens (+ label) per object.
- * Skipped: wrong token counts, out-of-range values, and boxes without positive
- * width and height (big_vision's validity rule; a mask cannot be pasted there).
+ * Skipped: wrong token counts, out-of-range values, and (unless keepEmptyBoxes) boxes without
+ * positive width and height (big_vision's validity rule; a mask cannot be pasted there).
  */
 export function parseSegmentations(text: string, imageWidth: number, imageHeight: number, options: ParseOptions = {}): Segmentation[] {
   const divisor = options.divisor ?? 1024;
@@ -131,7 +136,7 @@ export function parseSegmentations(text: string, imageWidth: number, imageHeight
   for (const obj of rawObjects(text)) {
     const box = toBox(obj.locs, imageWidth, imageHeight, divisor);
     if (!box || obj.segs.length !== 16 || obj.segs.some((v) => v > 127)) continue;
-    if (!(box.y1 > box.y0 && box.x1 > box.x0)) continue;
+    if (!options.keepEmptyBoxes && !(box.y1 > box.y0 && box.x1 > box.x0)) continue;
     out.push({ label: obj.label, box, codewords: obj.segs });
   }
   return out;

@@ -64,6 +64,7 @@ describe('conv2d', () => {
 const tCases: ConvShape[] = [
   { n: 1, cin: 128, cout: 64, h: 8, w: 8, k: 4 },
   { n: 2, cin: 32, cout: 16, h: 32, w: 32, k: 4 },
+  { n: 3, cin: 5, cout: 9, h: 1, w: 1, k: 4 },
 ];
 for (let i = 0; i < 4; i++) tCases.push(randomShape(r, 4));
 
@@ -79,25 +80,9 @@ describe('convTranspose2d (k4 s2 p1)', () => {
     for (const reluOn of [false, true]) {
       const out = gpu.buffer(ref.length * 4, 'out');
       const step = gpu.step('convT');
-      convTranspose2d(step, { x: gpu.upload(x, 'x'), w: gpu.upload(w, 'w'), bias: gpu.upload(b, 'b'), out, n: s.n, cin: s.cin, cout: s.cout, h: s.h, width: s.w, k: 4, stride: 2, pad: 1, relu: reluOn });
+      convTranspose2d(step, { x: gpu.upload(x, 'x'), w: gpu.upload(w, 'w'), bias: gpu.upload(b, 'b'), out, n: s.n, cin: s.cin, cout: s.cout, h: s.h, width: s.w, relu: reluOn });
       step.end();
       expectErr(`convTranspose2d${reluOn ? ' relu' : ''}`, normErr(await read(gpu, out, ref.length), reluOn ? relu(ref) : ref), TOL);
-    }
-  });
-
-  it('other strides and paddings (k3 s1 p0, k5 s3 p2)', async () => {
-    const gpu = await testGpu();
-    for (const [k, stride, pad] of [[3, 1, 0], [5, 3, 2]] as const) {
-      const s = { n: 2, cin: 3, cout: 4, h: 5, w: 3, k };
-      const x = randomF32(s.n * s.cin * s.h * s.w, k);
-      const w = randomF32(s.cin * s.cout * k * k, k + 1);
-      const b = randomF32(s.cout, k + 2);
-      const { out: ref } = convTranspose2dRef(x, w, b, s, stride, pad);
-      const out = gpu.buffer(ref.length * 4, 'out');
-      const step = gpu.step('convT');
-      convTranspose2d(step, { x: gpu.upload(x, 'x'), w: gpu.upload(w, 'w'), bias: gpu.upload(b, 'b'), out, n: s.n, cin: s.cin, cout: s.cout, h: s.h, width: s.w, k, stride, pad });
-      step.end();
-      expectErr('convTranspose2d general', normErr(await read(gpu, out, ref.length), ref), TOL);
     }
   });
 });

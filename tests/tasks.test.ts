@@ -94,5 +94,6 @@ describe('parseSegmentations', () => {
       `${loc(1, 2, 3, 4)}${seg(...SEGS)} good`,
     ].join(' ; ');
     expect(parseSegmentations(text, 1024, 1024).map((s) => s.label)).toEqual(['good']);
+    expect(parseSegmentations(text, 1024, 1024, { keepEmptyBoxes: true }).map((s) => s.label)).toEqual(['zero height', 'inverted', 'good']);
   });
 });

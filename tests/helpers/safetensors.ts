@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 export type FixtureTensor =
   | { dtype: 'F32'; shape: number[]; data: Float32Array }
   | { dtype: 'I64'; shape: number[]; data: BigInt64Array }
-  | { dtype: 'U8'; shape: number[]; data: Uint8Array };
+  | { dtype: 'U8'; shape: number[]; data: Uint8Array }
+  | { dtype: 'I32'; shape: number[]; data: Int32Array };
 
 export function readSafetensors(path: string): Map<string, FixtureTensor> {
   const file = readFileSync(path);
@@ -25,6 +26,7 @@ export function readSafetensors(path: string): Map<string, FixtureTensor> {
     if (info.dtype === 'F32') out.set(name, { dtype: 'F32', shape: info.shape, data: new Float32Array(raw.buffer) });
     else if (info.dtype === 'I64') out.set(name, { dtype: 'I64', shape: info.shape, data: new BigInt64Array(raw.buffer) });
     else if (info.dtype === 'U8') out.set(name, { dtype: 'U8', shape: info.shape, data: raw });
+    else if (info.dtype === 'I32') out.set(name, { dtype: 'I32', shape: info.shape, data: new Int32Array(raw.buffer) });
   }
   return out;
 }
