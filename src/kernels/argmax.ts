@@ -21,6 +21,20 @@ const PER = 16;
 const CHUNK = WG * PER;
 const MAX_K = 64;
 
+/** `keyOf(f32) -> u32`, whose unsigned order is the float order, and its inverse `valueOf` (also used by sampling). */
+export const orderedKeyWgsl = /* wgsl */ `
+fn keyOf(v: f32) -> u32 {
+  let b = bitcast<u32>(v);
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0xffffffffu; } // NaN: above everything
+  if (b == 0x80000000u) { return 0x80000000u; }               // −0 = +0
+  return select(b ^ 0x80000000u, ~b, (b >> 31u) == 1u);
+}
+
+fn valueOf(key: u32) -> f32 {
+  return bitcast<f32>(select(~key, key ^ 0x80000000u, key >= 0x80000000u));
+}
+`;
+
 function code(first: boolean, last: boolean, vals: boolean, sg: boolean): string {
   const input = first ? 'var<storage, read> x: array<f32>;' : 'var<storage, read> pairsIn: array<vec2u>;';
   const outputs = last
@@ -34,16 +48,7 @@ function code(first: boolean, last: boolean, vals: boolean, sg: boolean): string
 ${[input, ...outputs].map((b, i) => `@group(0) @binding(${i}) ${b}`).join('\n')}
 ${reduceArgMaxWgsl(WG, sg)}
 
-fn keyOf(v: f32) -> u32 {
-  let b = bitcast<u32>(v);
-  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0xffffffffu; } // NaN: above everything
-  if (b == 0x80000000u) { return 0x80000000u; }               // −0 = +0
-  return select(b ^ 0x80000000u, ~b, (b >> 31u) == 1u);
-}
-
-fn valueOf(key: u32) -> f32 {
-  return bitcast<f32>(select(~key, key ^ 0x80000000u, key >= 0x80000000u));
-}
+${orderedKeyWgsl}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {

@@ -1,0 +1,66 @@
+// One pass of the radix search for a threshold over a row of scores (sample.ts): each chunk counts
+// the keys (keyOf(z), ordered like the floats) that share the bits fixed so far (state.prefix under
+// `highMask`) into 256 bins by the next 8 bits. With `mass`, also the bins' mass exp(z − max) of
+// the tokens top-k kept (key ≥ state.floorKey when `floored`), as 64-bit fixed point.
+// Output: hist[(chunk·256 + bin)·3 + {0: count, 1: mass hi, 2: mass lo}].
+
+import type { Binding, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import { chunkCount, fixedWgsl, PER, sampleStateWgsl, scoreMaxWgsl, WG } from './sample-common.js';
+
+const P = { cols: 'u32', nChunks: 'u32', shift: 'u32', highMask: 'u32', floored: 'u32' } as const;
+
+function code(mass: boolean): string {
+  return `${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(1) var<storage, read> chunks: array<u32>;
+@group(0) @binding(2) var<storage, read> st: SampleState;
+@group(0) @binding(3) var<storage, read_write> hist: array<u32>;
+${sampleStateWgsl}
+${scoreMaxWgsl}
+${fixedWgsl}
+var<workgroup> count: array<atomic<u32>, 256>;
+var<workgroup> massHi: array<atomic<u32>, 256>;
+var<workgroup> massLo: array<atomic<u32>, 256>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  atomicStore(&count[lid], 0u);
+  ${mass ? 'atomicStore(&massHi[lid], 0u);\n  atomicStore(&massLo[lid], 0u);' : ''}
+  workgroupBarrier();
+  let prefix = st.prefix & p.highMask;
+  let floorKey = select(0u, st.floorKey, p.floored == 1u);
+  ${mass ? 'let m = scoreMax();' : ''}
+  for (var j = 0u; j < ${PER}u; j++) {
+    let c = wid.x * ${WG * PER}u + j * ${WG}u + lid;
+    if (c >= p.cols) { break; }
+    let key = keyOf(z[c]);
+    if ((key & p.highMask) != prefix || key < floorKey) { continue; }
+    let bin = (key >> p.shift) & 255u;
+    atomicAdd(&count[bin], 1u);
+    ${
+      mass
+        ? `let e = fixedOf(exp(z[c] - m));
+    let old = atomicAdd(&massLo[bin], e.y);
+    atomicAdd(&massHi[bin], e.x + select(0u, 1u, old + e.y < old));`
+        : ''
+    }
+  }
+  workgroupBarrier();
+  let at = (wid.x * 256u + lid) * 3u;
+  hist[at] = atomicLoad(&count[lid]);
+  ${mass ? 'hist[at + 1u] = atomicLoad(&massHi[lid]);\n  hist[at + 2u] = atomicLoad(&massLo[lid]);' : ''}
+}`;
+}
+
+/** The 8-bit digit at `shift` (24, 16, 8, 0) of every key under the state's prefix, per chunk. */
+export function radixHistogram(
+  step: Step,
+  a: { z: Binding; chunks: Binding; state: Binding; hist: Binding; cols: number; shift: number; mass: boolean; floored: boolean },
+): void {
+  const gpu = step.gpu;
+  const k = gpu.kernel({ name: `radix-histogram${a.mass ? '-mass' : ''}`, bindings: ['read', 'read', 'read', 'write'], code: () => code(a.mass) });
+  const nChunks = chunkCount(a.cols);
+  const highMask = a.shift === 24 ? 0 : (0xffffffff << (a.shift + 8)) >>> 0;
+  step.dispatch(k, [a.z, a.chunks, a.state, a.hist], params({ cols: a.cols, nChunks, shift: a.shift, highMask, floored: a.floored ? 1 : 0 }, P), [nChunks]);
+}

@@ -1,0 +1,49 @@
+// Per chunk of the row, for the draw: the mass exp(z − max) of the tokens above the cut, and how
+// many tokens sit exactly at the cut (sample-draw decides which of those stay).
+
+import type { Binding, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import { reduceEnable, reduceF32Wgsl, sgArg, sgParam } from './reduce.js';
+import { chunkCount, cutWgsl, PER, sampleStateWgsl, scoreMaxWgsl, WG, type CutMode } from './sample-common.js';
+
+const P = { cols: 'u32', nChunks: 'u32', mode: 'u32' } as const;
+
+function code(sg: boolean): string {
+  return `${reduceEnable(sg)}${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(1) var<storage, read> st: SampleState;
+@group(0) @binding(2) var<storage, read_write> chunks: array<u32>;
+${sampleStateWgsl}
+${scoreMaxWgsl}
+${cutWgsl}
+${reduceF32Wgsl(WG, sg)}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {
+  let m = scoreMax();
+  let cutKey = cut().x;
+  var mass = 0.0;
+  var ties = 0.0;
+  for (var j = 0u; j < ${PER}u; j++) {
+    let c = wid.x * ${WG * PER}u + j * ${WG}u + lid;
+    if (c >= p.cols) { break; }
+    let key = keyOf(z[c]);
+    if (key > cutKey) { mass += exp(z[c] - m); }
+    if (key == cutKey) { ties += 1.0; }
+  }
+  mass = wgSum(mass, lid, ${sgArg(sg)});
+  ties = wgSum(ties, lid, ${sgArg(sg)});
+  if (lid == 0u) {
+    chunks[4u * wid.x + 1u] = bitcast<u32>(mass);
+    chunks[4u * wid.x + 2u] = u32(ties);
+  }
+}`;
+}
+
+export function sampleChunks(step: Step, a: { z: Binding; state: Binding; chunks: Binding; cols: number; mode: CutMode }): void {
+  const gpu = step.gpu;
+  const sg = gpu.features.subgroups;
+  const k = gpu.kernel({ name: `sample-chunks${sg ? '-sg' : ''}`, bindings: ['read', 'read', 'write'], code: () => code(sg) });
+  const nChunks = chunkCount(a.cols);
+  step.dispatch(k, [a.z, a.state, a.chunks], params({ cols: a.cols, nChunks, mode: a.mode }, P), [nChunks]);
+}

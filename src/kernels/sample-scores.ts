@@ -1,0 +1,56 @@
+// The scores a token is sampled from, in Hugging Face's order: the repetition penalty (a logit of
+// a token already in the sequence is divided by the penalty when positive, multiplied when
+// negative), then the temperature (z = logit / T). Also each chunk's largest score, which the
+// later passes subtract before exp.
+
+import type { Binding, Step } from '../device.js';
+import { params, paramsWgsl } from '../uniforms.js';
+import { reduceEnable, reduceF32Wgsl, sgArg, sgParam } from './reduce.js';
+import { chunkCount, PER, WG } from './sample-common.js';
+
+const P = { cols: 'u32', temperature: 'f32', penalty: 'f32' } as const;
+
+function code(penalized: boolean, sg: boolean): string {
+  const bindings = ['var<storage, read> logits: array<f32>;', 'var<storage, read_write> z: array<f32>;', 'var<storage, read_write> chunks: array<u32>;'];
+  if (penalized) bindings.push('var<storage, read> seen: array<u32>;');
+  return `${reduceEnable(sg)}${paramsWgsl(P)}
+${bindings.map((b, i) => `@group(0) @binding(${i}) ${b}`).join('\n')}
+${reduceF32Wgsl(WG, sg)}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {
+  var m = -3.4028234663852886e38;
+  for (var j = 0u; j < ${PER}u; j++) {
+    let c = wid.x * ${WG * PER}u + j * ${WG}u + lid;
+    if (c >= p.cols) { break; }
+    var x = logits[c];
+    ${penalized ? `if (((seen[c >> 5u] >> (c & 31u)) & 1u) == 1u) { x = select(x / p.penalty, x * p.penalty, x < 0.0); }` : ''}
+    let s = x / p.temperature;
+    z[c] = s;
+    m = max(m, s);
+  }
+  m = wgMax(m, lid, ${sgArg(sg)});
+  if (lid == 0u) { chunks[4u * wid.x] = bitcast<u32>(m); }
+}`;
+}
+
+/**
+ * z = penalized(logits) / temperature over one row of `cols`, and the chunk maxima into `chunks`.
+ * `seen`: a bitset (bit i of word i >> 5) of the ids the penalty applies to; none when penalty = 1.
+ */
+export function sampleScores(
+  step: Step,
+  a: { logits: Binding; cols: number; temperature: number; penalty: number; seen?: Binding; z: Binding; chunks: Binding },
+): void {
+  const gpu = step.gpu;
+  const sg = gpu.features.subgroups;
+  const penalized = a.penalty !== 1;
+  if (penalized && !a.seen) throw new Error('sampleScores: a repetition penalty needs the seen-ids bitset');
+  const k = gpu.kernel({
+    name: `sample-scores${penalized ? '-penalty' : ''}${sg ? '-sg' : ''}`,
+    bindings: ['read', 'write', 'write', ...(penalized ? (['read'] as const) : [])],
+    code: () => code(penalized, sg),
+  });
+  const bindings = [a.logits, a.z, a.chunks, ...(penalized ? [a.seen!] : [])];
+  step.dispatch(k, bindings, params({ cols: a.cols, temperature: a.temperature, penalty: a.penalty }, P), [chunkCount(a.cols)]);
+}
