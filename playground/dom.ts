@@ -20,5 +20,5 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-/** Distinct colours for boxes and their list entries. */
-export const PALETTE = ['#e8710a', '#1a73e8', '#d93025', '#188038', '#a142f4', '#f9ab00', '#12b5cb', '#e52592'];
+/** Distinct colours for boxes and their list entries (shared with the PNG overlays). */
+export { PALETTE } from '../src/image/overlay.js';

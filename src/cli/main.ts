@@ -3,6 +3,7 @@
 type Command = { run(argv: string[]): Promise<number>; summary: string };
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import('./generate.js'),
+  masks: () => import('./masks.js'),
   dump: () => import('./dump.js'),
   'make-checkpoint': () => import('./make-checkpoint.js'),
   selfcheck: () => import('./selfcheck.js'),

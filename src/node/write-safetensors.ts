@@ -1,4 +1,4 @@
-// Writes small tensors (debug dumps) as one safetensors file, header padded to 8 bytes like the
+// Writes small tensors (debug dumps, masks) as one safetensors file, header padded to 8 bytes like the
 // reference writer.
 
 import { writeFile } from 'node:fs/promises';
@@ -6,7 +6,13 @@ import { writeFile } from 'node:fs/promises';
 export interface OutTensor {
   name: string;
   shape: number[];
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
+}
+
+function dtype(data: OutTensor['data']): string {
+  if (data instanceof Float32Array) return 'F32';
+  if (data instanceof BigInt64Array) return 'I64';
+  return data instanceof Int32Array ? 'I32' : 'U8';
 }
 
 export async function writeSafetensors(path: string, tensors: OutTensor[]): Promise<void> {
@@ -16,7 +22,7 @@ export async function writeSafetensors(path: string, tensors: OutTensor[]): Prom
   for (const t of sorted) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) throw new Error(`${t.name}: shape [${t.shape}] holds ${count} values, data has ${t.data.length}`);
-    header[t.name] = { dtype: t.data instanceof Float32Array ? 'F32' : 'I64', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    header[t.name] = { dtype: dtype(t.data), shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   let text = JSON.stringify(header);
