@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generate } from '../src/graph/generate.js';
+import { generate, resolveSampling } from '../src/graph/generate.js';
+import { parseGenerationConfig } from '../src/loader/extra-config.js';
 import { ContextError, PaliGemma } from '../src/graph/paligemma.js';
 import { loadCheckpointFromDir } from '../src/loader/node.js';
 import { parseSafetensors } from '../src/loader/safetensors.js';
@@ -70,6 +71,28 @@ describe('generate', () => {
   it('top-k 1 sampling is greedy', async () => {
     const ids = await generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: 5, temperature: 0.7, topK: 1, seed: 9 }).run();
     expect(ids[0]).toEqual(meta.generated_ids.slice(0, 5));
+  });
+
+  it('a repetition penalty reaches the prompt and every generated id (greedy too)', async () => {
+    const input = { pixels, textIds: meta.text_ids };
+    const ids = (await generate(model, [input], { maxNewTokens: 12, repetitionPenalty: 1e6 }).run())[0]!;
+    const before = new Set<number>([...meta.text_ids, model.config.imageTokenId]);
+    for (const id of ids) {
+      expect(before.has(id), `id ${id} again`).toBe(false);
+      before.add(id);
+    }
+    // Without it the reference repeats 343 894 from its 7th token on; the first tokens stay.
+    expect(meta.generated_ids.slice(4, 8)).toEqual([343, 894, 343, 894]);
+    expect(ids.slice(0, 6)).toEqual(meta.generated_ids.slice(0, 6));
+    expect(ids.length).toBe(12);
+  });
+
+  it('settings: the caller first, then generation_config.json, then Hugging Face defaults', () => {
+    expect(resolveSampling({})).toEqual({ doSample: false, temperature: 1, topK: 50, topP: 1, repetitionPenalty: 1, seed: 0 });
+    expect(resolveSampling({ temperature: 0.7 })).toMatchObject({ doSample: true, temperature: 0.7, topK: 50, topP: 1 });
+    const config = parseGenerationConfig(JSON.stringify({ do_sample: true, top_k: 0, top_p: 0.9, repetition_penalty: 1.2 }));
+    expect(resolveSampling({}, config)).toEqual({ doSample: true, temperature: 1, topK: 0, topP: 0.9, repetitionPenalty: 1.2, seed: 0 });
+    expect(resolveSampling({ topK: 7, temperature: 0 }, config)).toMatchObject({ doSample: false, topK: 7, topP: 0.9 });
   });
 
   it('stops at a stop id, which is not part of the output', async () => {

@@ -4,16 +4,42 @@
 
 import { argmax } from '../kernels/argmax.js';
 import { sample } from '../kernels/sample.js';
+import { markSeen, seenBits, seenWords } from '../kernels/seen-mark.js';
+import type { GenerationConfig } from '../loader/extra-config.js';
 import type { PaliGemma, SequenceInput } from './paligemma.js';
 
+/**
+ * How tokens are chosen, as Hugging Face's generate() takes it. Each field left out comes from the
+ * checkpoint's generation_config.json, else from Hugging Face's defaults (see resolveSampling).
+ */
 export interface Sampling {
-  /** 0 or absent: greedy. */
+  /** Sample instead of taking the argmax (default: on when temperature > 0 is given, else the config's do_sample). */
+  doSample?: boolean;
+  /** Divides the logits (default 1); ≤ 0 means greedy. */
   temperature?: number;
-  /** Keep only the k most likely tokens (0 = no limit). */
+  /** Keep the k most likely tokens and every tie with the k-th (0 = no limit; default 50). */
   topK?: number;
-  /** Keep the smallest set of tokens whose probabilities add up to p (1 = no limit). */
+  /** Keep the most likely tokens whose probabilities add up to p (1 = no limit; default 1). */
   topP?: number;
+  /** Hugging Face's repetition_penalty over every id already in the sequence, prompt included (1 = off; also applies greedily). */
+  repetitionPenalty?: number;
   seed?: number;
+}
+
+/** Every sampling setting decided: what a run used, to reproduce it. */
+export type ResolvedSampling = Required<Sampling>;
+
+/** The caller's settings, then the checkpoint's generation_config.json, then Hugging Face's defaults. */
+export function resolveSampling(opts: Sampling, config: GenerationConfig | null = null): ResolvedSampling {
+  const doSample = opts.doSample ?? (opts.temperature !== undefined ? opts.temperature > 0 : (config?.doSample ?? false));
+  return {
+    doSample,
+    temperature: opts.temperature ?? config?.temperature ?? 1,
+    topK: opts.topK ?? config?.topK ?? 50,
+    topP: opts.topP ?? config?.topP ?? 1,
+    repetitionPenalty: opts.repetitionPenalty ?? config?.repetitionPenalty ?? 1,
+    seed: opts.seed ?? 0,
+  };
 }
 
 export interface GenerateOptions extends Sampling {
@@ -69,6 +95,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
   readonly timings: GenerationTimings = { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN, encodeMsPerDecodeStep: 0 };
   /** Generated ids per sequence (stop ids excluded). */
   readonly ids: number[][];
+  /** The settings tokens are chosen with (the options, the checkpoint's generation config, HF's defaults). */
+  readonly sampling: ResolvedSampling;
 
   constructor(
     private readonly model: PaliGemma,
@@ -76,6 +104,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     private readonly opts: GenerateOptions = {},
   ) {
     this.ids = inputs.map(() => []);
+    this.sampling = resolveSampling(opts, model.checkpoint.generation);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<GeneratedToken> {
@@ -84,8 +113,10 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const cfg = model.config;
     const maxNew = opts.maxNewTokens ?? 20;
     const stop = new Set(opts.stopIds ?? [cfg.eosId]);
-    const greedy = !opts.temperature || opts.temperature <= 0;
-    const random = uniforms(opts.seed ?? 0);
+    const s = this.sampling;
+    const greedy = !s.doSample || s.temperature <= 0;
+    const penalised = s.repetitionPenalty !== 1;
+    const random = uniforms(s.seed);
     const vocab = cfg.text.vocabSize;
     const t0 = performance.now();
     const batch = await model.prefill(this.inputs, maxNew, this.timings);
@@ -93,17 +124,30 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     // Two id buffers: while the ids of step k are read back, step k + 1 already writes the other.
     const chosen = [gpu.buffer(size * 4, 'chosen.0'), gpu.buffer(size * 4, 'chosen.1')] as const;
     const pick = gpu.buffer(4, 'pick');
+    // The penalty's ids per sequence: the whole input row as Hugging Face sees it (pads, image
+    // tokens, text), then each chosen id, marked on the GPU.
+    const words = seenWords(vocab);
+    const seen = penalised ? gpu.buffer(size * words * 4, 'seen ids') : undefined;
+    if (seen) {
+      this.inputs.forEach((input, b) => {
+        const row = [...Array<number>(batch.pads[b]!).fill(cfg.padId), ...Array<number>(cfg.numImageTokens).fill(cfg.imageTokenId), ...input.textIds];
+        gpu.write(seen, seenBits(row, vocab), b * words * 4);
+      });
+    }
     const select = (out: GPUBuffer) => {
       const step = gpu.step('select');
-      if (greedy) {
+      if (greedy && !penalised) {
         argmax(step, { x: model.logits, rows: size, cols: vocab, out });
       } else {
         for (let b = 0; b < size; b++) {
           const row = { buffer: model.logits, offset: b * vocab * 4, size: vocab * 4 };
-          sample(step, { logits: row, cols: vocab, temperature: opts.temperature!, topK: opts.topK ?? 0, topP: opts.topP ?? 1, uniform: random(), out: pick });
+          const seenRow = seen && { buffer: seen, offset: b * words * 4, size: words * 4 };
+          const temperature = greedy ? 0 : s.temperature;
+          sample(step, { logits: row, cols: vocab, temperature, topK: s.topK, topP: s.topP, repetitionPenalty: s.repetitionPenalty, seen: seenRow, uniform: random(), out: pick });
           step.copy(pick, 0, out, b * 4, 4);
         }
       }
+      if (seen) markSeen(step, { ids: out, seen, rows: size, words });
       step.end();
     };
     // The next token needs no id on the CPU (the chosen ids stay on the GPU), so the next decode
@@ -160,7 +204,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         this.timings.encodeMsPerDecodeStep = encodeMs / this.timings.decodeSteps;
       }
       // WebGPU defers freeing until submitted work (a run-ahead step) is done.
-      for (const b of [...chosen, pick]) (gpu.forgetBuffer(b), b.destroy());
+      for (const b of [...chosen, pick, ...(seen ? [seen] : [])]) (gpu.forgetBuffer(b), b.destroy());
     }
   }
 

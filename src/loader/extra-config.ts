@@ -29,6 +29,7 @@ export interface GenerationConfig {
   temperature: number | null;
   topK: number | null;
   topP: number | null;
+  repetitionPenalty: number | null;
 }
 
 export function parsePreprocessorConfig(text: string, file = 'preprocessor_config.json'): PreprocessorConfig {
@@ -83,6 +84,7 @@ export function parseGenerationConfig(text: string, file = 'generation_config.js
     temperature: optNum('temperature'),
     topK: opt('top_k', 0),
     topP: optNum('top_p'),
+    repetitionPenalty: optNum('repetition_penalty'),
   };
 }
 
