@@ -92,7 +92,7 @@ export function singleFileCheckpoint(configText: string, tensors: Record<string,
 async function textureRows(gpu: Gpu, w: GpuWeight): Promise<Uint8Array[]> {
   const wt = weightTexture(w)!;
   const layers = wt.texture.depthOrArrayLayers;
-  const stride = textureRowStride(8 * wt.W);
+  const stride = textureRowStride(wt.W);
   const dst = gpu.buffer(layers * wt.H * stride, 'texture readback');
   const enc = gpu.device.createCommandEncoder();
   enc.copyTextureToBuffer({ texture: wt.texture }, { buffer: dst, bytesPerRow: stride, rowsPerImage: wt.H }, [wt.W, wt.H, layers]);

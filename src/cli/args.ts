@@ -41,3 +41,10 @@ export async function readInput(file: string, what: string): Promise<Uint8Array>
     throw new UsageError(`cannot read ${what} ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   }
 }
+
+/** --ids: comma-separated token ids. */
+export function parseIds(text: string): number[] {
+  const ids = text.split(',').map((s) => Number(s.trim()));
+  if (ids.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--ids must be comma-separated token ids, got '${text}'`);
+  return ids;
+}

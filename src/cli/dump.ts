@@ -6,7 +6,7 @@ import { decodeImage } from '../image/decode.js';
 import { parseSafetensors } from '../loader/safetensors.js';
 import { loadModel } from '../node/load-model.js';
 import { writeSafetensors } from '../node/write-safetensors.js';
-import { int, parse, readInput, UsageError } from './args.js';
+import { int, parse, parseIds, readInput, UsageError } from './args.js';
 
 export const summary = 'write the intermediate tensors of one run (for comparison with Hugging Face)';
 
@@ -24,12 +24,6 @@ async function pixelValues(file: string, size: number): Promise<Float32Array> {
   }
   const data = bytes.slice(header.dataStart + t.begin, header.dataStart + t.end);
   return new Float32Array(data.buffer);
-}
-
-function parseIds(text: string): number[] {
-  const ids = text.split(',').map((s) => Number(s.trim()));
-  if (ids.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--ids must be comma-separated token ids, got '${text}'`);
-  return ids;
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -5,6 +5,7 @@ const commands: Record<string, () => Promise<Command>> = {
   generate: () => import('./generate.js'),
   masks: () => import('./masks.js'),
   dump: () => import('./dump.js'),
+  'sample-probs': () => import('./sample-probs.js'),
   'make-checkpoint': () => import('./make-checkpoint.js'),
   selfcheck: () => import('./selfcheck.js'),
   bench: () => import('./bench.js'),

@@ -1,4 +1,4 @@
-// Token embedding lookup: out[r] = table[ids[r]]·scale with a bf16 table split along the vocab into
+// Token embedding lookup: out[r] = table[ids[r]]·scale with a bf16 or quantized table split along the vocab into
 // shards (the real 257216×2048 table is 1 GiB: 8 shards of 32768 rows, each within the 128 MiB
 // binding limit). One dispatch per shard, one workgroup per row; a workgroup whose id lies outside
 // its shard returns at once (a uniform load and a branch), so the cost is one extra dispatch per
@@ -11,20 +11,22 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { GpuWeight } from '../weights.js';
-import { bf16At } from './bf16.js';
+import type { WeightFormat } from '../weights.js';
 import { embedTexture } from './embed-texture.js';
 import { grid } from './grid.js';
+import { elementAt, rowWgsl } from './weight-format.js';
 import { weightTexture } from './weight-texture.js';
 
 const P = { rows: 'u32', dim: 'u32', rowStart: 'u32', shardRows: 'u32', vocab: 'u32', zeroMissing: 'u32', scale: 'f32' } as const;
 const WG = 256;
 
-const code = /* wgsl */ `
+const code = (f: WeightFormat) => /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
 @group(0) @binding(1) var<storage, read> table: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${bf16At('table')}
+${rowWgsl(f)}
+${elementAt(f, 'table', 'p.dim')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -39,8 +41,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     return;
   }
   if (id < p.rowStart || id - p.rowStart >= p.shardRows) { return; }
-  let src = (id - p.rowStart) * p.dim;
-  for (var j = lid; j < p.dim; j += ${WG}u) { out[dst + j] = tableAt(src + j) * p.scale; }
+  let n = id - p.rowStart;
+  for (var j = lid; j < p.dim; j += ${WG}u) { out[dst + j] = tableAt(n, j) * p.scale; }
 }`;
 
 /**
@@ -55,7 +57,8 @@ export function embed(step: Step, a: { ids: Binding; table: GpuWeight; out: Bind
     embedTexture(step, { ...a, table: wt, vocab });
     return;
   }
-  const k = gpu.kernel({ name: 'embed', bindings: ['read', 'read', 'write'], code });
+  const f = a.table.dtype;
+  const k = gpu.kernel({ name: `embed-${f}`, bindings: ['read', 'read', 'write'], code: () => code(f) });
   const groups = grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension);
   a.table.shards.forEach((s, i) => {
     const p = params({ rows: a.rows, dim: a.dim, rowStart: s.rowStart, shardRows: s.rows, vocab, zeroMissing: i === 0 ? 1 : 0, scale: a.scale }, P);

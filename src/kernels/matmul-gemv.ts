@@ -9,7 +9,9 @@
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { P, bf16At, epilogueBindings, epilogueKey, epilogueWgsl, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import type { WeightFormat } from '../weights.js';
+import { P, bf16At, epilogueBindings, epilogueKey, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { decodeSlice, elementAt, formatWgsl, rowWgsl, scaleKind } from './weight-format.js';
 
 const WG = 256;
 /** Lanes that shuffles reduce (where subgroups are at least this wide). */
@@ -26,6 +28,7 @@ interface Opts {
   lanes: number;
   /** x is RMS-normalised with (1 + nw) on the fly (Gemma's pre-norm folded into the GEMV). */
   norm: boolean;
+  format: WeightFormat;
 }
 
 /**
@@ -37,13 +40,39 @@ function lanesFor(K: number): number {
   return K >= 8192 ? WG : 32;
 }
 
-function optsFor(step: Step, M: number, K: number, norm: boolean): Opts {
+function optsFor(step: Step, M: number, K: number, norm: boolean, format: WeightFormat): Opts {
   const gpu = step.gpu;
   const info = gpu.adapterInfo as { subgroupMinSize?: number } | undefined;
-  return { rows: M, vec: K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= SHUFFLE, lanes: lanesFor(K), norm };
+  return { rows: M, vec: K % 8 === 0, shuffle: gpu.features.subgroups && (info?.subgroupMinSize ?? 0) >= SHUFFLE, lanes: lanesFor(K), norm, format };
 }
 
-const optsKey = (o: Opts) => `r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}-l${o.lanes}${o.norm ? '-n' : ''}`;
+const optsKey = (o: Opts) => `${o.format}-r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}-l${o.lanes}${o.norm ? '-n' : ''}`;
+
+/** The WGSL type of a weight binding: 8 bf16 per vec4u on the vector path, else u32 words (quantized rows are read a word at a time). */
+const wType = (o: Opts) => (o.vec && o.format === 'bf16' ? 'array<vec4u>' : 'array<u32>');
+
+/**
+ * WGSL reading slice t (elements 8t … 8t+7) of column n of weight `w` into vec4fs `a`, `b` on the
+ * vector path: `before` goes ahead of the loop over t, `read` inside it.
+ */
+function sliceReader(o: Opts, w: string, a: string, b: string): { before: string; read: string } {
+  const f = o.format;
+  if (f === 'bf16') {
+    const [lo, hi] = decodeSlice(f, `${w}v`, 0);
+    return { before: '', read: `let ${w}v = ${w}[n * (p.K / 8u) + t];\n      let ${a} = ${lo};\n      let ${b} = ${hi};` };
+  }
+  const row = `let ${w}r = n * rowTexels(p.K) * 4u;\n    let ${w}c = ${w}r + codeTexels(p.K) * 4u;`;
+  if (scaleKind(f) === 'row') {
+    return {
+      before: `${row}\n    let ${w}s = bitcast<f32>(${w}[${w}c]);`,
+      read: `let ${a} = i8x4(${w}[${w}r + 2u * t]) * ${w}s;\n      let ${b} = i8x4(${w}[${w}r + 2u * t + 1u]) * ${w}s;`,
+    };
+  }
+  return {
+    before: row,
+    read: `let ${w}q = ${w}[${w}r + t];\n      let ${w}s = bitcast<f32>(${w}[${w}c + t / 4u]);\n      let ${a} = i4lo(${w}q) * ${w}s;\n      let ${b} = i4hi(${w}q) * ${w}s;`,
+  };
+}
 
 /** Gemma's RMSNorm weight (bf16, used as 1 + w) and epsilon, folded into a GEMV that reads x. */
 export interface GemvNorm {
@@ -80,16 +109,15 @@ function normPrelude(o: Opts): string {
 function code(e: Epilogue, o: Opts): string {
   const up = e.geglu;
   const R = o.rows;
-  const wType = o.vec ? 'array<vec4u>' : 'array<u32>';
   const nb = up ? 3 : 2;
   return `${header(o)}
 ${paramsWgsl(o.norm ? PN : P)}
 @group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
-@group(0) @binding(1) var<storage, read> w: ${wType};
-${up ? `@group(0) @binding(2) var<storage, read> wu: ${wType};` : ''}
-${o.norm ? `@group(0) @binding(${nb}) var<storage, read> nw: ${wType};` : ''}
+@group(0) @binding(1) var<storage, read> w: ${wType(o)};
+${up ? `@group(0) @binding(2) var<storage, read> wu: ${wType(o)};` : ''}
+${o.norm ? `@group(0) @binding(${nb}) var<storage, read> nw: ${o.vec ? 'array<vec4u>' : 'array<u32>'};` : ''}
 ${epilogueWgsl(e, o.norm ? nb + 1 : nb)}
-${o.vec ? '' : bf16At('w') + (up ? bf16At('wu') : '')}
+${o.vec ? '' : elementAt(o.format, 'w') + (up ? elementAt(o.format, 'wu') : '')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -111,12 +139,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 /** WGSL: the partial sums of column n of weight \`w\` (and \`wu\`) over this lane's share of K, into acc (accu). */
 function loop(o: Opts, w: string, wu?: string): string {
   const R = o.rows;
+  const rw = sliceReader(o, w, 'wf0', 'wf1');
+  const ru = wu ? sliceReader(o, wu, 'uf0', 'uf1') : undefined;
   return o.vec
-    ? `for (var t = lane; t < p.K / 8u; t += ${o.lanes}u) {
-      let ww = ${w}[n * (p.K / 8u) + t];
-      ${wu ? `let uu = ${wu}[n * (p.K / 8u) + t];` : ''}
-      let wf0 = vec4f(lo16(ww.x), hi16(ww.x), lo16(ww.y), hi16(ww.y));
-      let wf1 = vec4f(lo16(ww.z), hi16(ww.z), lo16(ww.w), hi16(ww.w));${
+    ? `${rw.before}
+    ${ru?.before ?? ''}
+    for (var t = lane; t < p.K / 8u; t += ${o.lanes}u) {
+      ${rw.read}
+      ${ru?.read ?? ''}${
         o.norm
           ? `
       let nv = nw[t];
@@ -124,7 +154,6 @@ function loop(o: Opts, w: string, wu?: string): string {
       let ns1 = vec4f(1.0) + vec4f(lo16(nv.z), hi16(nv.z), lo16(nv.w), hi16(nv.w));`
           : ''
       }
-      ${wu ? 'let uf0 = vec4f(lo16(uu.x), hi16(uu.x), lo16(uu.y), hi16(uu.y));\n      let uf1 = vec4f(lo16(uu.z), hi16(uu.z), lo16(uu.w), hi16(uu.w));' : ''}
       for (var r = 0u; r < ${R}u; r++) {
         let xb = (r * p.K) / 4u + 2u * t;
         let x0 = x[xb]${o.norm ? ' * inv[r] * ns0' : ''};
@@ -134,8 +163,8 @@ function loop(o: Opts, w: string, wu?: string): string {
       }
     }`
     : `for (var k = lane; k < p.K; k += ${o.lanes}u) {
-      let wv = bf16_${w}(n * p.K + k);
-      ${wu ? `let uv = bf16_${wu}(n * p.K + k);` : ''}
+      let wv = ${w}At(n, k);
+      ${wu ? `let uv = ${wu}At(n, k);` : ''}
       for (var r = 0u; r < ${R}u; r++) {
         let xv = x[r * p.K + k]${o.norm ? ' * inv[r] * (1.0 + bf16_nw(k))' : ''};
         acc[r] = fma(xv, wv, acc[r]);
@@ -170,7 +199,8 @@ fn reduce(v: f32, lid: u32) -> f32 {
   return s;
 }`;
   return `${o.shuffle ? 'enable subgroups;' : ''}
-${o.vec ? unpackWgsl : ''}
+${formatWgsl}
+${rowWgsl(o.format)}
 ${o.norm ? `var<workgroup> nrm: array<f32, ${WG}>;` : ''}
 ${o.norm && !o.vec ? bf16At('nw') : ''}
 ${reduce}`;
@@ -185,10 +215,10 @@ function columnOf(o: Opts, count: string): string {
 }
 
 /** out (+)= epilogue(x · wᵀ); with `norm`, x is RMS-normalised first (rows of K, Gemma's 1 + w). */
-export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue, norm?: GemvNorm): void {
+export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue, f: WeightFormat, norm?: GemvNorm): void {
   if (s.M > GEMV_MAX_ROWS) throw new Error(`matmulGemv: M=${s.M} > ${GEMV_MAX_ROWS}`);
   const gpu = step.gpu;
-  const o = optsFor(step, s.M, s.K, !!norm);
+  const o = optsFor(step, s.M, s.K, !!norm, f);
   const k = gpu.kernel({
     name: `matmul-gemv-${epilogueKey(e)}-${optsKey(o)}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(norm ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
@@ -205,7 +235,6 @@ const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', eps: 'f32' } a
 
 function manyCode(parts: number, o: Opts): string {
   const R = o.rows;
-  const wType = o.vec ? 'array<vec4u>' : 'array<u32>';
   const idx = [...Array(parts).keys()];
   const ends = idx.map((i) => idx.slice(0, i + 1).map((j) => `p.N${j}`).join(' + '));
   const starts = idx.map((i) => (i === 0 ? '0u' : `(${ends[i - 1]!})`));
@@ -215,10 +244,10 @@ function manyCode(parts: number, o: Opts): string {
   return `${header(o)}
 ${paramsWgsl(PM)}
 @group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
-${idx.map((i) => `@group(0) @binding(${1 + i}) var<storage, read> w${i}: ${wType};`).join('\n')}
+${idx.map((i) => `@group(0) @binding(${1 + i}) var<storage, read> w${i}: ${wType(o)};`).join('\n')}
 ${idx.map((i) => `@group(0) @binding(${1 + parts + i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
-${o.norm ? `@group(0) @binding(${1 + 2 * parts}) var<storage, read> nw: ${wType};` : ''}
-${o.vec ? '' : idx.map((i) => bf16At(`w${i}`)).join('\n')}
+${o.norm ? `@group(0) @binding(${1 + 2 * parts}) var<storage, read> nw: ${o.vec ? 'array<vec4u>' : 'array<u32>'};` : ''}
+${o.vec ? '' : idx.map((i) => elementAt(o.format, `w${i}`)).join('\n')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -241,12 +270,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
  * outs[i][M, Ns[i]] = x · ws[i]ᵀ for up to three whole (unsharded) weights sharing x and K — Q, K and
  * V of a decode step in one dispatch instead of three (the K/V GEMVs alone are too small to fill a GPU).
  */
-export function matmulGemvMany(step: Step, x: Binding, ws: Binding[], outs: Binding[], Ns: number[], M: number, K: number, norm?: GemvNorm): void {
+export function matmulGemvMany(step: Step, x: Binding, ws: Binding[], outs: Binding[], Ns: number[], M: number, K: number, f: WeightFormat, norm?: GemvNorm): void {
   const parts = ws.length;
   if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulGemvMany: 1 to 3 weights with one output and N each, got ${parts}`);
   if (M > GEMV_MAX_ROWS) throw new Error(`matmulGemvMany: M=${M} > ${GEMV_MAX_ROWS}`);
   const gpu = step.gpu;
-  const o = optsFor(step, M, K, !!norm);
+  const o = optsFor(step, M, K, !!norm, f);
   const k = gpu.kernel({
     name: `matmul-gemv-many${parts}-${optsKey(o)}`,
     bindings: ['read', ...ws.map(() => 'read' as const), ...outs.map(() => 'write' as const), ...(norm ? (['read'] as const) : [])],

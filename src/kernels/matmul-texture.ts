@@ -11,8 +11,10 @@
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueWgsl, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
-import type { WeightTexture } from './weight-texture.js';
+import type { WeightFormat } from '../weights.js';
+import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueWgsl, uniformX, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
+import { texelsPerRow, type WeightTexture } from './weight-texture.js';
 
 export interface TextureTiling {
   /** Output rows per lane (= subgroup size with broadcast). */
@@ -42,52 +44,81 @@ export function textureTiling(M: number, K: number, N: number, geglu: boolean, s
 // and named scalars are what lets the R×C accumulators live in registers.
 
 /**
- * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs`,
- * each into its own accumulators `${acc}${r}_${j}`: the column setup, the loop over K and, with
- * `tail`, the last half texel.
+ * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs` of
+ * format f, each into its own accumulators `${acc}${r}_${j}`: the column setup, the loop over whole
+ * texels and, when K ends inside one, the `tail` elements of the last texel (a multiple of 4).
+ * A texel holds S 8-element slices (bf16 1, int8 2, int4 4); quantized codes are scaled to the
+ * dequantized weights (weight-format.ts) before the FMAs.
  */
-function block(t: TextureTiling, tail: boolean, texs: { tex: string; acc: string }[], N: string): string {
+function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: string; acc: string }[], N: string): string {
   const { rows: R, cols: C } = t;
   const rs = [...Array(R).keys()];
   const cs = [...Array(C).keys()];
-  // x's vec4s 2t (and 2t + 1 unless `half`) of every row of the block.
-  const xLoad = (half: boolean) =>
+  const S = slicesPerTexel(f);
+  const scale = scaleKind(f);
+  const slice = (sub: number) => (S === 1 ? 't' : `(${S}u * t + ${sub}u)`);
+  // x's vec4s of slice `sub` (both, or only the first with `half`) of every row of the block.
+  const xLoad = (sub: number, half: boolean) =>
     t.broadcast
-      ? `let mine = x[xrow(m0 + sg) + 2u * t];
-    ${half ? '' : 'let mine1 = x[xrow(m0 + sg) + 2u * t + 1u];'}
+      ? `let mine = x[xrow(m0 + sg) + 2u * ${slice(sub)}];
+    ${half ? '' : `let mine1 = x[xrow(m0 + sg) + 2u * ${slice(sub)} + 1u];`}
     ${rs.map((r) => `let xa${r} = subgroupBroadcast(mine, ${r}u);${half ? '' : ` let xb${r} = subgroupBroadcast(mine1, ${r}u);`}`).join('\n    ')}`
-      : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + 2u * t];${half ? '' : ` let xb${r} = x[xrow(m0 + ${r}u) + 2u * t + 1u];`}`).join('\n    ');
+      : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + 2u * ${slice(sub)}];${half ? '' : ` let xb${r} = x[xrow(m0 + ${r}u) + 2u * ${slice(sub)} + 1u];`}`).join('\n    ');
   // Chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
   const fmaChain = (r: number, acc: string, half: boolean) =>
     ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
       .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
-  const fetch = (tex: string, acc: string, half: boolean) =>
-    cs.map((j) => `{
-      let v = textureLoad(${tex}, vec2u(t, row${j}), layer${j}, 0);
-      let lo = vec4f(lo16(v.x), hi16(v.x), lo16(v.y), hi16(v.y));
-      ${half ? '' : 'let hi = vec4f(lo16(v.z), hi16(v.z), lo16(v.w), hi16(v.w));'}
+  const load = (tex: string, j: number, x: string) => `textureLoad(${tex}, vec2u(${x}, row${j}), layer${j}, 0)`;
+  const scaled = (e: string, s: string) => (scale === 'none' ? e : `${e} * ${s}`);
+  // One slice against every column: bf16 fetches its texel here (one slice per texel), the
+  // quantized formats fetched theirs once per texel (texelLoads).
+  const fetch = (tex: string, acc: string, sub: number, half: boolean) =>
+    cs.map((j) => {
+      const v = S === 1 ? 'v' : `v${tex}${j}`;
+      const [lo, hi] = decodeSlice(f, v, sub);
+      return `{
+      ${S === 1 ? `let v = ${load(tex, j, 't')};` : ''}
+      let lo = ${scaled(lo, `s${tex}${j}`)};
+      ${half ? '' : `let hi = ${scaled(hi, `s${tex}${j}`)};`}
       ${rs.map((r) => `${acc}${r}_${j} = ${fmaChain(r, `${acc}${r}_${j}`, half)};`).join('\n      ')}
-    }`).join('\n    ');
-  const body = (half: boolean) => `${xLoad(half)}
-    ${texs.map((x) => fetch(x.tex, x.acc, half)).join('\n    ')}`;
+    }`;
+    }).join('\n    ');
+  const texelLoads = texs.flatMap((x) => cs.flatMap((j) => [
+    ...(S === 1 ? [] : [`let v${x.tex}${j} = ${load(x.tex, j, 't')};`]),
+    ...(scale === 'texel' ? [`let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct + t / 4u')}[t % 4u]);`] : []),
+  ])).join('\n    ');
+  const rowScales = scale === 'row' ? texs.flatMap((x) => cs.map((j) => `let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct')}.x);`)).join('\n  ') : '';
+  // The slices of `elems` elements of texel t, each in its own scope (a multiple of 4 elements).
+  const texel = (elems: number) => `${texelLoads}
+    ${[...Array(Math.ceil(elems / 8)).keys()].map((sub) => {
+      const half = 8 * sub + 4 === elems;
+      return `{
+    ${xLoad(sub, half)}
+    ${texs.map((x) => fetch(x.tex, x.acc, sub, half)).join('\n    ')}
+    }`;
+    }).join('\n    ')}`;
+  const E = elementsPerTexel(f);
   return `let H = textureDimensions(${texs[0]!.tex}).y; // rows per layer
+  ${scale === 'none' ? '' : 'let ct = codeTexels(p.K);'}
   // Columns past N fetch the last row (in bounds); their results are dropped.
   ${cs.map((j) => `let n${j} = min(c0 + ${j}u, ${N} - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
+  ${rowScales}
   ${texs.map((x) => rs.flatMap((r) => cs.map((j) => `var ${x.acc}${r}_${j} = 0.0;`)).join(' ')).join('\n  ')}
-  for (var t = 0u; t < p.K / 8u; t++) {
-    ${body(false)}
+  for (var t = 0u; t < p.K / ${E}u; t++) {
+    ${texel(E)}
   }
   ${tail ? `{
-    let t = p.K / 8u;
-    ${body(true)}
+    let t = p.K / ${E}u;
+    ${texel(tail)}
   }` : ''}`;
 }
 
-/** WGSL shared by both kernels: x's binding and row addressing, the unpack, the entry point's signature. */
-function header(t: TextureTiling, ux: boolean): { decls: string; entry: string } {
+/** WGSL shared by both kernels: x's binding and row addressing, the format's decoding, the entry point's signature. */
+function header(t: TextureTiling, f: WeightFormat, ux: boolean): { decls: string; entry: string } {
   return {
     decls: `${ux ? `@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;` : '@group(0) @binding(0) var<storage, read> x: array<vec4f>;'}
-${unpackWgsl}
+${formatWgsl}
+${rowWgsl(f)}
 
 // vec4 index of row m's first element; rows past M read row M-1 (their results are dropped).
 fn xrow(m: u32) -> u32 { return min(m, p.M - 1u) * (p.K / 4u); }`,
@@ -101,9 +132,9 @@ function stores(t: TextureTiling, N: string, store: (r: number, j: number) => st
   return [...Array(t.rows).keys()].flatMap((r) => [...Array(t.cols).keys()].map((j) => `if (m0 + ${r}u < p.M && c0 + ${j}u < ${N}) { ${store(r, j)} }`)).join('\n  ');
 }
 
-function code(e: Epilogue, t: TextureTiling, ux: boolean, tail: boolean): string {
+function code(e: Epilogue, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
   const up = e.geglu;
-  const h = header(t, ux);
+  const h = header(t, f, ux);
   const texs = up ? [{ tex: 'w', acc: 'a' }, { tex: 'wu', acc: 'u' }] : [{ tex: 'w', acc: 'a' }];
   return /* wgsl */ `
 ${t.broadcast ? 'enable subgroups;' : ''}
@@ -116,7 +147,7 @@ ${h.decls}
 ${h.entry} {
   let m0 = wg.y * ${t.rows}u;
   let c0 = wg.x * ${t.lanes * t.cols}u + lane * ${t.cols}u;
-  ${block(t, tail, texs, 'p.N')}
+  ${block(t, f, tail, texs, 'p.N')}
   ${stores(t, 'p.N', (r, j) => `store(m0 + ${r}u, c0 + ${j}u, a${r}_${j}, ${up ? `u${r}_${j}` : '0.0'});`)}
 }`;
 }
@@ -125,8 +156,8 @@ const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2:
 
 // Weights sharing x (Q, K, V), each into its own output: workgroups [G_i, G_i+1) compute weight i,
 // so every branch is uniform over a workgroup.
-function manyCode(parts: number, t: TextureTiling, ux: boolean, tail: boolean): string {
-  const h = header(t, ux);
+function manyCode(parts: number, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
+  const h = header(t, f, ux);
   const is = [...Array(parts).keys()];
   const start = (i: number) => (i === 0 ? '0u' : `p.G${i}`);
   return /* wgsl */ `
@@ -140,30 +171,35 @@ ${h.entry} {
   let m0 = wg.y * ${t.rows}u;
   ${is.map((i) => `if (wg.x >= ${start(i)}${i < parts - 1 ? ` && wg.x < p.G${i + 1}` : ''}) {
     let c0 = (wg.x - ${start(i)}) * ${t.lanes * t.cols}u + lane * ${t.cols}u;
-    ${block(t, tail, [{ tex: `w${i}`, acc: 'a' }], `p.N${i}`)}
+    ${block(t, f, tail, [{ tex: `w${i}`, acc: 'a' }], `p.N${i}`)}
     ${stores(t, `p.N${i}`, (r, j) => `out${i}[(m0 + ${r}u) * p.N${i} + c0 + ${j}u] = a${r}_${j};`)}
   }`).join(' else ')}
 }`;
 }
 
 /**
- * Checks K against the weight textures and returns what both kernels' code depends on besides the
- * epilogue: x read from a uniform copy, the half-texel tail, and the pipeline-name key of both.
+ * Checks K and the format against the weight textures and returns what both kernels' code depends
+ * on besides the epilogue: the format, x read from a uniform copy, the elements of a last partial
+ * texel, and the pipeline-name key of both.
  */
-function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[]): { ux: boolean; tail: boolean; key: string } {
+function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[]): { f: WeightFormat; ux: boolean; tail: number; key: string } {
   if (K % 4 !== 0) throw new Error(`${who}: K=${K} is not a multiple of 4`);
-  for (const w of ws) if (Math.ceil(K / 8) !== w.W) throw new Error(`${who}: K=${K} but a weight texture has ${w.W} texels per row`);
+  const f = ws[0]!.format;
+  for (const w of ws) {
+    if (w.format !== f) throw new Error(`${who}: weight textures of formats ${f} and ${w.format} in one dispatch`);
+    if (texelsPerRow(f, K) !== w.W) throw new Error(`${who}: K=${K} but a weight texture has ${w.W} texels per row`);
+  }
   const ux = !t.broadcast && M * K <= UNIFORM_X_FLOATS;
-  const tail = K % 8 !== 0;
-  return { ux, tail, key: `${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? 't' : ''}` };
+  const tail = K % elementsPerTexel(f);
+  return { f, ux, tail, key: `${f}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? `t${tail}` : ''}` };
 }
 
 export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 'out'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
-  const { ux, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w]);
+  const { f, ux, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w]);
   const k = step.gpu.kernel({
     name: `matmul-texture-${epilogueKey(e)}-${key}`,
     bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: () => code(e, t, ux, tail),
+    code: () => code(e, t, f, ux, tail),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
@@ -177,11 +213,11 @@ export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 
 export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], outs: Binding[], Ns: number[], M: number, K: number, t: TextureTiling): void {
   const parts = ws.length;
   if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulTextureMany: 1 to 3 weights with one output and N each, got ${parts}`);
-  const { ux, tail, key } = shapeVariant('matmulTextureMany', t, M, K, ws);
+  const { f, ux, tail, key } = shapeVariant('matmulTextureMany', t, M, K, ws);
   const k = step.gpu.kernel({
     name: `matmul-texture-many${parts}-${key}`,
     bindings: [ux ? 'uniform' : 'read', ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const)],
-    code: () => manyCode(parts, t, ux, tail),
+    code: () => manyCode(parts, t, f, ux, tail),
   });
   const groups = Ns.map((n) => Math.ceil(n / (t.lanes * t.cols)));
   const G = groups.map((_, i) => groups.slice(0, i).reduce((a, b) => a + b, 0));

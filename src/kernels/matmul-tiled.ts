@@ -1,19 +1,21 @@
 // Portable GEMM for GPUs: the classic shared-memory, register-tiled kernel. A 16×16 workgroup
 // computes a 64×64 output tile, each thread a 4×4 micro-tile (rows ty+16i, cols tx+16j, so the
 // shared-memory reads of neighbouring threads hit different banks), staging 64×16 slices of x and of
-// the bf16 weight (unpacked to f32 once, in shared memory) per K step. Weights are read element-wise
-// (word e >> 1) so any K works, odd K included; edges are bounds-checked. With GEGLU a second weight
+// the weight (bf16 or dequantized codes, to f32 once, in shared memory) per K step. Weights are read
+// element-wise (weight-format.ts elementAt) so any K works, odd K included; edges are bounds-checked. With GEGLU a second weight
 // tile (up) shares the x tile. On lavapipe this design loses to matmul-texture.ts (per-lane
 // shared-memory loads are scalarised there), so it is the GPU variant.
 
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { P, bf16At, epilogueBindings, epilogueKey, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import type { WeightFormat } from '../weights.js';
+import { P, epilogueBindings, epilogueKey, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { elementAt, rowWgsl } from './weight-format.js';
 
 const T = 64; // output tile edge
 const BK = 16; // K slice per step
 
-function code(e: Epilogue): string {
+function code(e: Epilogue, f: WeightFormat): string {
   const up = e.geglu;
   return /* wgsl */ `
 ${paramsWgsl(P)}
@@ -21,8 +23,9 @@ ${paramsWgsl(P)}
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 ${up ? '@group(0) @binding(2) var<storage, read> wu: array<u32>;' : ''}
 ${epilogueWgsl(e, up ? 3 : 2)}
-${bf16At('w')}
-${up ? bf16At('wu') : ''}
+${rowWgsl(f)}
+${elementAt(f, 'w')}
+${up ? elementAt(f, 'wu') : ''}
 
 var<workgroup> xs: array<array<f32, ${T}>, ${BK}>; // [k][m]
 var<workgroup> ws: array<array<f32, ${T}>, ${BK}>; // [k][n]
@@ -46,8 +49,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       var wv = 0.0;
       ${up ? 'var uv = 0.0;' : ''}
       if (n0 + r < p.N && k < p.K) {
-        wv = bf16_w((n0 + r) * p.K + k);
-        ${up ? 'uv = bf16_wu((n0 + r) * p.K + k);' : ''}
+        wv = wAt(n0 + r, k);
+        ${up ? 'uv = wuAt(n0 + r, k);' : ''}
       }
       ws[kk][r] = wv;
       ${up ? 'us[kk][r] = uv;' : ''}
@@ -81,11 +84,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 }`;
 }
 
-export function matmulTiled(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue): void {
+export function matmulTiled(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue, f: WeightFormat): void {
   const k = step.gpu.kernel({
-    name: `matmul-tiled-${epilogueKey(e)}`,
+    name: `matmul-tiled-${f}-${epilogueKey(e)}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
-    code: () => code(e),
+    code: () => code(e, f),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / T), Math.ceil(s.M / T)]);

@@ -80,8 +80,8 @@ export function linearVariant(gpu: Gpu, w: GpuWeight, M: number, K: number): Mat
   if (weightTexture(w)) return 'texture';
   const plan = matmulPlan(gpu);
   const planned = M <= variantMaxRows(plan.gemv) ? plan.gemv : plan.gemm;
-  // 'lanes' reads 16-byte words of whole rows: odd-sized K goes to the portable GEMV.
-  return planned === 'lanes' && K % 8 !== 0 ? 'gemv' : planned;
+  // 'lanes' reads 16-byte words of whole bf16 rows: odd-sized K and quantized rows go to the portable GEMV.
+  return planned === 'lanes' && (K % 8 !== 0 || w.dtype !== 'bf16') ? 'gemv' : planned;
 }
 
 export interface LinearArgs {
@@ -139,6 +139,7 @@ export function linearGeglu(step: Step, a: LinearGegluArgs): void {
   checkWeight(a.up, a.N, a.K);
   const same = a.gate.shards.length === a.up.shards.length && a.gate.shards.every((s, i) => s.rows === a.up.shards[i]!.rows);
   if (!same) throw new Error(`linearGeglu: ${a.gate.name} and ${a.up.name} are sharded differently`);
+  if (a.gate.dtype !== a.up.dtype) throw new Error(`linearGeglu: ${a.gate.name} is ${a.gate.dtype} but ${a.up.name} is ${a.up.dtype}`);
   const args = { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant, tiling: a.tiling };
   const fold = !weightTexture(a.gate) && (a.variant ?? linearVariant(step.gpu, a.gate, a.M, a.K)) === 'gemv';
   const norm = a.norm && preNorm(step, a.norm, fold, args);
@@ -172,7 +173,7 @@ export interface LinearManyArgs {
 export function linearMany(step: Step, a: LinearManyArgs): void {
   if (a.ws.length !== a.outs.length) throw new Error(`linearMany: ${a.ws.length} weights, ${a.outs.length} outputs`);
   for (const w of a.ws) checkWeight(w, w.shape[0]!, a.K);
-  const few = a.ws.length <= 3;
+  const few = a.ws.length <= 3 && a.ws.every((w) => w.dtype === a.ws[0]!.dtype);
   const fused = few && a.ws.every((w) => w.shards.length === 1 && !weightTexture(w)) && (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
   const textures = a.ws.map((w) => weightTexture(w));
   const texturesFused = few && a.M <= TEXTURE_MANY_MAX_ROWS && (a.variant ?? 'texture') === 'texture' && textures.every((t) => t !== undefined);
@@ -180,7 +181,7 @@ export function linearMany(step: Step, a: LinearManyArgs): void {
   const norm = a.norm && preNorm(step, a.norm, fused, args);
   const Ns = a.ws.map((w) => w.shape[0]!);
   if (fused) {
-    matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, Ns, a.M, a.K, norm);
+    matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, Ns, a.M, a.K, a.ws[0]!.dtype, norm);
   } else if (texturesFused) {
     matmulTextureMany(step, args.x, textures as WeightTexture[], a.outs, Ns, a.M, a.K, textureTiling(a.M, a.K, Ns[0]!, false, subgroupsOf8(step.gpu)));
   } else {
@@ -226,12 +227,13 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue, norm?: GemvNo
   }
   const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);
   if (variant === 'texture') throw new Error(`matmul: ${w.name} was not packed by prepareWeights`);
+  if (variant === 'lanes' && w.dtype !== 'bf16') throw new Error(`matmul: variant lanes reads bf16 rows, ${w.name} is ${w.dtype}`);
   if (a.M > variantMaxRows(variant)) throw new Error(`matmul: variant ${variant} takes at most ${variantMaxRows(variant)} rows, got M=${a.M}`);
   w.shards.forEach((shard, i) => {
     const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias, out: a.out };
     const s: MatmulShape = { M: a.M, K: a.K, N: shard.rows, ldo: a.N, colOff: shard.rowStart };
-    if (variant === 'gemv') matmulGemv(step, b, s, e, norm);
+    if (variant === 'gemv') matmulGemv(step, b, s, e, w.dtype, norm);
     else if (variant === 'lanes') matmulLanes(step, b, s, e);
-    else matmulTiled(step, b, s, e);
+    else matmulTiled(step, b, s, e, w.dtype);
   });
 }

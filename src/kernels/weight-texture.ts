@@ -1,12 +1,13 @@
-// bf16 weights [N, K] repacked into an rgba32uint 2-D array texture for the CPU-adapter matmul:
-// texel (t, row, layer) holds elements 8t..8t+7 of weight row n = layer·H + row (K padded with
-// zeros to a multiple of 8), so one textureLoad fetches 16 bytes — on lavapipe a texture fetch costs
-// a third of a per-lane storage load. Tall weights fold into layers of H ≤ maxTextureDimension2D
-// rows. The pack kernel reads the loader's buffers element-wise (any K, any shard split).
+// Weights [N, K] in an rgba32uint 2-D array texture for the CPU-adapter matmul: texel (t, row,
+// layer) holds texel t of weight row n = layer·H + row — bf16: elements 8t..8t+7 (K padded with
+// zeros to a multiple of 8); int8 / int4: the quantized row's texels as a buffer holds them
+// (weights.ts quantRow: codes, then scales) — so one textureLoad fetches 16 bytes: on lavapipe a
+// texture fetch costs a third of a per-lane storage load. Tall weights fold into layers of
+// H ≤ maxTextureDimension2D rows. The pack kernel reads the loader's buffers (any shard split).
 
 import type { Gpu } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { matrixShape, type GpuWeight } from '../weights.js';
+import { matrixShape, quantRow, type GpuWeight, type WeightFormat } from '../weights.js';
 import { flatIndex, grid } from './grid.js';
 
 export interface WeightTexture {
@@ -14,8 +15,14 @@ export interface WeightTexture {
   view: GPUTextureView;
   /** Rows per layer. */
   H: number;
-  /** Texels per row: ceil(K / 8). */
+  /** Texels per row: ceil(K / 8) for bf16, quantRow(…).texels for int8 / int4. */
   W: number;
+  format: WeightFormat;
+}
+
+/** Texels per row of a [N, K] weight in format f. */
+export function texelsPerRow(f: WeightFormat, K: number): number {
+  return f === 'bf16' ? Math.ceil(K / 8) : quantRow(f, K).texels;
 }
 
 const textures = new WeakMap<GpuWeight, WeightTexture>();
@@ -40,31 +47,46 @@ function layerRows(limits: GPUSupportedLimits, N: number, maxRows = Infinity): n
  * K % 4 == 0 (matmul-texture reads x as vec4; a row of K % 8 == 4 ends in a half-zero texel),
  * within the texture limits.
  */
-export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[], maxRows = Infinity): boolean {
+export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[], maxRows = Infinity, format: WeightFormat = 'bf16'): boolean {
   const [N, K] = matrixShape(shape);
   if (shape.length < 2 || K % 4 !== 0 || N === 0 || K === 0) return false;
   const H = layerRows(limits, N, maxRows);
-  return Math.ceil(K / 8) <= limits.maxTextureDimension2D && H <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
+  return texelsPerRow(format, K) <= limits.maxTextureDimension2D && H <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
 }
 
 /** Whether a weight fits the texture layout on this device. */
 export function texturable(gpu: Gpu, w: GpuWeight): boolean {
-  return fitsTexture(gpu.limits, w.shape);
+  return fitsTexture(gpu.limits, w.shape, Infinity, w.dtype);
 }
 
 const P = { K: 'u32', rows: 'u32', rowStart: 'u32', W: 'u32', H: 'u32' } as const;
 const WG = 64;
 
-const code = /* wgsl */ `
-${paramsWgsl(P)}
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var tex: texture_storage_2d_array<rgba32uint, write>;
-
-fn half(r: u32, k: u32) -> u32 {
+/** bf16 rows are K halves (any K); a quantized row is already its W texels. */
+const texelOf = (f: WeightFormat) =>
+  f === 'bf16'
+    ? `fn half(r: u32, k: u32) -> u32 {
   if (k >= p.K) { return 0u; }
   let e = r * p.K + k;
   return (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
 }
+fn texel(r: u32, t: u32) -> vec4u {
+  var v: vec4u;
+  for (var j = 0u; j < 4u; j++) {
+    v[j] = half(r, 8u * t + 2u * j) | (half(r, 8u * t + 2u * j + 1u) << 16u);
+  }
+  return v;
+}`
+    : `fn texel(r: u32, t: u32) -> vec4u {
+  let i = 4u * (r * p.W + t);
+  return vec4u(src[i], src[i + 1u], src[i + 2u], src[i + 3u]);
+}`;
+
+const code = (f: WeightFormat) => /* wgsl */ `
+${paramsWgsl(P)}
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var tex: texture_storage_2d_array<rgba32uint, write>;
+${texelOf(f)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -72,12 +94,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= p.rows * p.W) { return; }
   let r = i / p.W;
   let t = i % p.W;
-  var v: vec4u;
-  for (var j = 0u; j < 4u; j++) {
-    v[j] = half(r, 8u * t + 2u * j) | (half(r, 8u * t + 2u * j + 1u) << 16u);
-  }
   let n = p.rowStart + r;
-  textureStore(tex, vec2u(t, n % p.H), n / p.H, v);
+  textureStore(tex, vec2u(t, n % p.H), n / p.H, texel(r, t));
 }`;
 
 /**
@@ -87,14 +105,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 function newTexture(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
   const [N, K] = matrixShape(w.shape);
   const H = layerRows(device.limits, N, maxRows);
-  const W = Math.ceil(K / 8);
+  const W = texelsPerRow(w.dtype, K);
   const texture = device.createTexture({
     label: w.name,
     size: [W, H, Math.ceil(N / H)],
     format: 'rgba32uint',
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
   });
-  return { texture, view: texture.createView({ dimension: '2d-array' }), H, W };
+  return { texture, view: texture.createView({ dimension: '2d-array' }), H, W, format: w.dtype };
 }
 
 /**
@@ -107,18 +125,18 @@ export function createWeightTexture(device: GPUDevice, w: GpuWeight, maxRows = I
   return wt;
 }
 
-/** Bytes between two rows of K bf16 in a buffer copied into a weight texture (copies want multiples of 256). */
-export function textureRowStride(K: number): number {
-  return Math.ceil((K * 2) / 256) * 256;
+/** Bytes between two rows of W texels in a buffer copied into a weight texture (copies want multiples of 256). */
+export function textureRowStride(W: number): number {
+  return Math.ceil((W * 16) / 256) * 256;
 }
 
 /**
  * Records the copy of rows rowStart … rowStart + rows − 1 of a weight into its texture from
- * `src`, where row i's texels start at byte i · textureRowStride(K): a texel is 8 consecutive
- * bf16, so a row's texels are its bytes followed by zeros up to a multiple of 16.
+ * `src`, where row i's texels start at byte i · textureRowStride(W) (bf16: a texel is 8
+ * consecutive bf16, so a row's texels are its bytes followed by zeros up to a multiple of 16).
  */
 export function copyWeightRows(encoder: GPUCommandEncoder, src: GPUBuffer, wt: WeightTexture, rowStart: number, rows: number): void {
-  const stride = textureRowStride(8 * wt.W);
+  const stride = textureRowStride(wt.W);
   if (src.size < rows * stride) throw new Error(`copyWeightRows: ${src.size} bytes for ${rows} rows at a stride of ${stride}`);
   for (let r = 0; r < rows; ) {
     const n = rowStart + r;
@@ -141,7 +159,7 @@ export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightT
   const [, K] = matrixShape(w.shape);
   const wt = newTexture(gpu.device, w);
   const { H, W } = wt;
-  const kernel = gpu.kernel({ name: 'weight-texture-pack', bindings: ['read', 'storage-texture'], code });
+  const kernel = gpu.kernel({ name: `weight-texture-pack-${w.dtype}`, bindings: ['read', 'storage-texture'], code: () => code(w.dtype) });
   const step = gpu.step(`pack ${w.name}`);
   for (const s of w.shards) {
     step.dispatch(kernel, [s.buffer, wt.view], params({ K, rows: s.rows, rowStart: s.rowStart, W, H }, P), grid(s.rows * W, WG, gpu.limits.maxComputeWorkgroupsPerDimension));

@@ -61,3 +61,21 @@ export function quantizeRows(q: Quantization, src: Uint16Array, rows: number, K:
     }
   }
 }
+
+/** The dequantized values f32(q · scale) of `rows` rows of K laid out by quantizeRows (references, accuracy reports). */
+export function dequantizeRows(q: Quantization, src: Uint8Array, rows: number, K: number, srcStride = quantRow(q, K).bytes): Float32Array {
+  const layout = quantRow(q, K);
+  const block = QUANT_RULES[q].group || K;
+  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const out = new Float32Array(rows * K);
+  for (let r = 0; r < rows; r++) {
+    const s0 = r * srcStride;
+    for (let k = 0; k < K; k++) {
+      const scale = dv.getFloat32(s0 + layout.codeTexels * 16 + 4 * Math.floor(k / block), true);
+      const b = src[s0 + (QUANT_RULES[q].bits === 8 ? k : k >> 1)]!;
+      const c = QUANT_RULES[q].bits === 8 ? (b << 24) >> 24 : (((b >> ((k & 1) * 4)) & 0xf) << 28) >> 28;
+      out[r * K + k] = Math.fround(c * scale);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+// How the matmul and embedding kernels read each weight format (weights.ts): bf16 as the
+// checkpoint has it, or the int8 / int4 codes and f32 scales made at load. A format is WGSL that
+// turns a 16-byte texel (a vec4u, from a texture or a buffer) into 8-element slices of unscaled
+// codes, and says where a row keeps its scales; a kernel multiplies the codes by their scale
+// (f32(q)·scale is exactly the dequantized weight the rule defines) before its FMAs.
+
+import { QUANT_RULES, type WeightFormat } from '../weights.js';
+
+/** WGSL for all formats: bf16 halves and sign-extended int8 / int4 lanes of a u32, as f32. */
+export const formatWgsl = /* wgsl */ `
+fn lo16(w: u32) -> f32 { return bitcast<f32>(w << 16u); }
+fn hi16(w: u32) -> f32 { return bitcast<f32>(w & 0xffff0000u); }
+fn i8x4(w: u32) -> vec4f { return vec4f(bitcast<vec4i>(vec4u(w) << vec4u(24u, 16u, 8u, 0u)) >> vec4u(24u)); }
+fn i4lo(w: u32) -> vec4f { return vec4f(bitcast<vec4i>(vec4u(w) << vec4u(28u, 24u, 20u, 16u)) >> vec4u(28u)); }
+fn i4hi(w: u32) -> vec4f { return vec4f(bitcast<vec4i>(vec4u(w) << vec4u(12u, 8u, 4u, 0u)) >> vec4u(28u)); }`;
+
+/** Elements per 16-byte texel. */
+export function elementsPerTexel(f: WeightFormat): number {
+  return f === 'bf16' ? 8 : 128 / QUANT_RULES[f].bits;
+}
+
+/** 8-element slices per texel: 1 (bf16), 2 (int8), 4 (int4). */
+export function slicesPerTexel(f: WeightFormat): number {
+  return elementsPerTexel(f) / 8;
+}
+
+/** WGSL [lo, hi]: elements 0–3 and 4–7 of slice `sub` of texel `v` (a vec4u), unscaled. */
+export function decodeSlice(f: WeightFormat, v: string, sub: number): [string, string] {
+  if (f === 'bf16') return [`vec4f(lo16(${v}.x), hi16(${v}.x), lo16(${v}.y), hi16(${v}.y))`, `vec4f(lo16(${v}.z), hi16(${v}.z), lo16(${v}.w), hi16(${v}.w))`];
+  const c = 'xyzw';
+  if (f === 'int8') return [`i8x4(${v}.${c[2 * sub]})`, `i8x4(${v}.${c[2 * sub + 1]})`];
+  return [`i4lo(${v}.${c[sub]})`, `i4hi(${v}.${c[sub]})`];
+}
+
+/**
+ * Where a quantized row keeps the scale of code texel t: 'row' (int8: one scale, component 0 of the
+ * texel after the codes) or 'texel' (int4: one group of 32 per code texel, its scale in component
+ * t % 4 of texel codeTexels + t / 4). bf16 has none.
+ */
+export function scaleKind(f: WeightFormat): 'none' | 'row' | 'texel' {
+  return f === 'bf16' ? 'none' : QUANT_RULES[f].group === 0 ? 'row' : 'texel';
+}
+
+/** WGSL `fn codeTexels(K: u32) -> u32` and `fn rowTexels(K: u32) -> u32` of a quantized format (weights.ts quantRow). */
+export function rowWgsl(f: WeightFormat): string {
+  if (f === 'bf16') return '';
+  const per = elementsPerTexel(f);
+  const groups = scaleKind(f) === 'row' ? '1u' : `(K + ${QUANT_RULES[f].group - 1}u) / ${QUANT_RULES[f].group}u`;
+  return `fn codeTexels(K: u32) -> u32 { return (K + ${per - 1}u) / ${per}u; }
+fn rowTexels(K: u32) -> u32 { return codeTexels(K) + (${groups} + 3u) / 4u; }`;
+}
+
+/**
+ * WGSL \`fn ${'${w}'}At(n: u32, k: u32) -> f32\`: element (n, k) of weight rows of K = p.K held in the u32
+ * array \`w\` (bf16: row n at element n·K; quantized: row n at texel n·rowTexels(K), dequantized).
+ * The element-wise read of the portable kernels (any K).
+ */
+export function elementAt(f: WeightFormat, w: string, K = 'p.K'): string {
+  if (f === 'bf16') {
+    return `fn ${w}At(n: u32, k: u32) -> f32 {
+  let e = n * ${K} + k;
+  let word = ${w}[e >> 1u];
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (e & 1u) == 1u));
+}`;
+  }
+  const bits = QUANT_RULES[f].bits;
+  const per = 32 / bits;
+  const scale = scaleKind(f) === 'row' ? '0u' : `k / ${QUANT_RULES[f].group}u`;
+  return `fn ${w}At(n: u32, k: u32) -> f32 {
+  let row = n * rowTexels(${K}) * 4u;
+  let word = ${w}[row + k / ${per}u];
+  let q = bitcast<i32>(word << (${32 - bits}u - ${bits}u * (k % ${per}u))) >> ${32 - bits}u;
+  return f32(q) * bitcast<f32>(${w}[row + codeTexels(${K}) * 4u + ${scale}]);
+}`;
+}
