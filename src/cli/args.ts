@@ -42,6 +42,11 @@ export async function readInput(file: string, what: string): Promise<Uint8Array>
   }
 }
 
+/** An option's value read by `read` when given, else undefined (the library then picks the default). */
+export function given<T>(value: string | undefined, read: (v: string) => T): T | undefined {
+  return value === undefined ? undefined : read(value);
+}
+
 /** --ids: comma-separated token ids. */
 export function parseIds(text: string): number[] {
   const ids = text.split(',').map((s) => Number(s.trim()));

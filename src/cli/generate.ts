@@ -5,17 +5,20 @@ import { demoModelDir } from '../node/demo-model.js';
 import { loadModel } from '../node/load-model.js';
 import { mainThreadCpuMs } from '../node/thread-cpu.js';
 import type { Request } from '../pipeline.js';
-import { int, num, parse, readInput, UsageError } from './args.js';
+import { given, int, num, parse, readInput, UsageError } from './args.js';
 import { progressBar } from './progress.js';
 
 export const summary = 'run PaliGemma on an image and a prompt';
 
 const USAGE = `usage: paligemma generate [--model DIR] --image FILE --prompt TEXT [--image FILE --prompt TEXT ...]
-        [--max-new-tokens N] [--json] [--temperature T --top-k K --top-p P --seed S] [--adapter NAME]
+        [--max-new-tokens N] [--json] [--sample] [--temperature T --top-k K --top-p P --repetition-penalty R --seed S] [--adapter NAME]
 
   --model DIR        a PaliGemma folder in the Hugging Face layout (default: the demo checkpoint,
                      random weights, generated on first use)
   --image, --prompt  one pair per request; several pairs run as one left-padded batch
+  --sample           sample instead of greedy (also on with --temperature > 0 or the checkpoint's
+                     do_sample); unset settings come from generation_config.json, then Hugging
+                     Face's defaults (temperature 1, top-k 50, top-p 1, repetition penalty 1)
   --json             print one JSON object: ids, text, boxes, timings`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -30,6 +33,8 @@ export async function run(argv: string[]): Promise<number> {
       temperature: { type: 'string' },
       'top-k': { type: 'string' },
       'top-p': { type: 'string' },
+      'repetition-penalty': { type: 'string' },
+      sample: { type: 'boolean' },
       seed: { type: 'string' },
       tokenizer: { type: 'string' },
       adapter: { type: 'string' },
@@ -46,9 +51,11 @@ export async function run(argv: string[]): Promise<number> {
   if (prompts.length !== images.length) throw new UsageError(`give one --prompt per --image (${images.length} images, ${prompts.length} prompts)`);
   const opts = {
     maxNewTokens: int(o['max-new-tokens'], 'max-new-tokens', 32, 1),
-    temperature: num(o.temperature, 'temperature', 0),
-    topK: int(o['top-k'], 'top-k', 0),
-    topP: num(o['top-p'], 'top-p', 1, 0, 1),
+    doSample: o.sample,
+    temperature: given(o.temperature, (v) => num(v, 'temperature', 0)),
+    topK: given(o['top-k'], (v) => int(v, 'top-k', 0)),
+    topP: given(o['top-p'], (v) => num(v, 'top-p', 1, 0, 1)),
+    repetitionPenalty: given(o['repetition-penalty'], (v) => num(v, 'repetition-penalty', 1)),
     seed: int(o.seed, 'seed', 0),
   };
   const requests: Request[] = [];
@@ -79,9 +86,11 @@ export async function run(argv: string[]): Promise<number> {
     decode_ms_per_token: tm.decodeSteps > 0 ? tm.decodeMs / tm.decodeSteps : null,
     cpu_ms_per_decode_step: tm.cpuMsPerDecodeStep,
   };
+  const s = generation.sampling;
+  const sampling = { do_sample: s.doSample, temperature: s.temperature, top_k: s.topK, top_p: s.topP, repetition_penalty: s.repetitionPenalty, seed: s.seed };
   if (o.json) {
     const out = results.map((r) => ({ ids: r.ids, text: r.text, boxes: r.detections, segments: r.segmentations }));
-    console.log(JSON.stringify({ model: dir, ...(out.length === 1 ? out[0] : { results: out }), timings }));
+    console.log(JSON.stringify({ model: dir, ...(out.length === 1 ? out[0] : { results: out }), sampling, timings }));
     return 0;
   }
   if (streaming) process.stdout.write(decoder.flush() + '\n');
