@@ -7,6 +7,7 @@ import { linear, linearGeglu, linearVariant, prepareWeights } from '../src/kerne
 import { geglu as gegluElementwise } from '../src/kernels/gelu.js';
 import { layerNorm, rmsNorm } from '../src/kernels/norm.js';
 import { rope } from '../src/kernels/rope.js';
+import { sample } from '../src/kernels/sample.js';
 import { activation, destroyWeight, weight } from './data.js';
 
 export interface Instance {
@@ -175,6 +176,27 @@ function gegluCase(label: string, n: number): Case {
   };
 }
 
+/**
+ * One sampled token from a logits row as flat as a first caption token's (uniform in [−1, 1)):
+ * top-p keeps most of the vocabulary, the worst case for the threshold search.
+ */
+function sampleCase(label: string, cols: number, topK: number, topP: number): Case {
+  return {
+    name: 'sample',
+    label,
+    shape: { cols, topK, topP },
+    bytes: 4 * cols,
+    traffic: 4 * cols,
+    setup(gpu) {
+      const b = buffers(gpu, { logits: cols, out: 1 });
+      return {
+        record: (step) => sample(step, { logits: b.logits!, cols, temperature: 1, topK, topP, uniform: 0.5, out: b.out! }),
+        destroy: () => release(gpu, b),
+      };
+    },
+  };
+}
+
 /** PaliGemma-3B-224: SigLIP So400m/14 (1152 wide, MLP 4304, 16×72 heads, 256 patches) and Gemma-2B (2048 wide, MLP 16384, 8 heads + 1 KV head of 256, vocab 257216). */
 export function kernelCases(quick: boolean): Case[] {
   if (quick) {
@@ -187,6 +209,7 @@ export function kernelCases(quick: boolean): Case[] {
       norm('layer-norm', 'tiny LayerNorm', 8, 192),
       ropeCase('tiny RoPE', 8, 2, 64),
       gegluCase('tiny GeGLU', 1000),
+      sampleCase('tiny sampler, top-p 0.9', 5000, 0, 0.9),
     ];
   }
   const V = 256; // image tokens
@@ -219,5 +242,7 @@ export function kernelCases(quick: boolean): Case[] {
     ropeCase('gemma RoPE q prefill', T, 8, 256),
     ropeCase('gemma RoPE k prefill', T, 1, 256),
     gegluCase('gemma GeGLU prefill (elementwise)', T * 16384),
+    sampleCase('sampler over the vocab, top-p 0.9', 257216, 0, 0.9),
+    sampleCase('sampler over the vocab, top-k 50, top-p 0.9', 257216, 50, 0.9),
   ];
 }
