@@ -1,26 +1,53 @@
 // 2-D convolution over a batch of NCHW images (PyTorch Conv2d, stride 1, square kernel k, zero
 // padding pad = (k − 1) / 2 so the size is kept): out[n,o,y,x] = b[o] + Σ_c Σ_ky,kx
 // w[o,c,ky,kx]·in[n,c,y+ky−pad,x+kx−pad], then optionally ReLU, or plus a residual (the mask decoder's
-// ResBlock ends in a 1×1 conv added to the block input). A lane computes OB output channels of one
-// pixel, so each input value it loads feeds OB products; a workgroup's lanes share their channel
-// block (workgroup id z), which makes every weight load uniform across the workgroup — on CPU
-// adapters a scalar load instead of a gather. f32 weights: the mask decoder is small and its fixture
-// is checked at 1e-5.
+// ResBlock ends in a 1×1 conv added to the block input). On lavapipe a per-lane storage load costs
+// ~70 FMAs and a load at a workgroup-uniform address ~8 (spec/lavapipe.md), so a lane
+// computes OB output channels × PX pixels of a row and a workgroup's lanes share their channel block
+// (workgroup id z), which makes every weight load uniform. f32 weights: the mask decoder is small and
+// its fixture is checked at 1e-5.
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
 
-const P = { n: 'u32', cin: 'u32', cout: 'u32', h: 'u32', w: 'u32', k: 'u32', pad: 'u32' } as const;
+const P = { n: 'u32', cin: 'u32', cout: 'u32', h: 'u32', w: 'u32' } as const;
 const WG = 64;
 /** Output channels per lane. */
 const OB = 8;
+/** Neighbouring pixels of a row per lane. */
+const PX = 4;
 
 export type Epilogue = 'none' | 'relu' | 'residual';
 
-function code(epilogue: Epilogue): string {
+/**
+ * WGSL for kernel size k. A lane computes OB output channels of PX neighbouring pixels of a row, so
+ * each input value it loads serves up to k·OB products and each (uniform) weight load PX products;
+ * loops are unrolled here because lavapipe keeps a private array indexed in a loop in memory.
+ */
+function code(k: number, epilogue: Epilogue): string {
+  const pad = (k - 1) / 2;
+  const js = [...Array(OB).keys()];
+  const pxs = [...Array(PX).keys()];
+  const cols = PX + 2 * pad;
+  const lines: string[] = [];
+  for (let ky = 0; ky < k; ky++) {
+    const dy = ky - pad;
+    const rowOk = dy < 0 ? `y >= ${-dy}` : dy > 0 ? `y + ${dy} < h` : '';
+    for (let c = 0; c < cols; c++) {
+      const dx = c - pad;
+      const conds = [rowOk, `x0 + ${dx} >= 0`, `x0 + ${dx} < w`].filter(Boolean);
+      lines.push(`    let v${ky}_${c} = select(0.0, x_[min(src + u32(y + ${dy}) * p.w + u32(x0 + ${dx}), last)], ${conds.join(' && ')});`);
+    }
+    for (let kx = 0; kx < k; kx++) {
+      for (const j of js) {
+        lines.push(`    { let wv = wt[w${j} + ${ky * k + kx}u]; ${pxs.map((q) => `a${j}_${q} += wv * v${ky}_${q + kx};`).join(' ')} }`);
+      }
+    }
+  }
+  const value = (j: number, q: number) => (epilogue === 'relu' ? `max(a${j}_${q}, 0.0)` : epilogue === 'residual' ? `a${j}_${q} + residual[at + ${q}u]` : `a${j}_${q}`);
   return `${paramsWgsl(P)}
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x_: array<f32>;
 @group(0) @binding(1) var<storage, read> wt: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
@@ -29,38 +56,31 @@ ${epilogue === 'residual' ? '@group(0) @binding(4) var<storage, read> residual: 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let i = ${flatIndex(WG)};
-  let plane = p.h * p.w;
-  if (i >= p.n * plane) { return; }
+  let tiles = (p.w + ${PX - 1}u) / ${PX}u;
+  if (i >= p.n * p.h * tiles) { return; }
   let o0 = wid.z * ${OB}u;
-  let img = i / plane;
-  let y = i32((i % plane) / p.w);
-  let xx = i32(i % p.w);
-  let k = i32(p.k);
-  let pad = i32(p.pad);
-  let kk = p.k * p.k;
-  var acc: array<f32, ${OB}>;
-  for (var j = 0u; j < ${OB}u; j++) { acc[j] = bias[min(o0 + j, p.cout - 1u)]; }
+  let h = i32(p.h);
+  let w = i32(p.w);
+  let plane = p.h * p.w;
+  let img = i / (p.h * tiles);
+  let y = i32((i / tiles) % p.h);
+  let x0 = i32(i % tiles) * ${PX};
+  let last = p.n * p.cin * plane - 1u;
+${js.map((j) => `  let b${j} = bias[min(o0 + ${j}u, p.cout - 1u)];\n${pxs.map((q) => `  var a${j}_${q} = b${j};`).join('\n')}`).join('\n')}
   for (var c = 0u; c < p.cin; c++) {
     let src = (img * p.cin + c) * plane;
-    for (var ky = 0; ky < k; ky++) {
-      let iy = y + ky - pad;
-      for (var kx = 0; kx < k; kx++) {
-        let ix = xx + kx - pad;
-        let inside = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-        let v = select(0.0, x[src + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w + u32(clamp(ix, 0, i32(p.w) - 1))], inside);
-        let tap = u32(ky * k + kx);
-        for (var j = 0u; j < ${OB}u; j++) {
-          acc[j] += wt[(min(o0 + j, p.cout - 1u) * p.cin + c) * kk + tap] * v;
-        }
-      }
-    }
+${js.map((j) => `    let w${j} = (min(o0 + ${j}u, p.cout - 1u) * p.cin + c) * ${k * k}u;`).join('\n')}
+${lines.join('\n')}
   }
-  for (var j = 0u; j < ${OB}u; j++) {
-    let o = o0 + j;
-    if (o >= p.cout) { break; }
-    let at = (img * p.cout + o) * plane + i % plane;
-    out[at] = ${epilogue === 'relu' ? 'max(acc[j], 0.0)' : epilogue === 'residual' ? 'acc[j] + residual[at]' : 'acc[j]'};
-  }
+  let base = img * p.cout * plane + u32(y) * p.w + u32(x0);
+${js
+  .map(
+    (j) => `  if (o0 + ${j}u < p.cout) {
+    let at = base + (o0 + ${j}u) * plane;
+${pxs.map((q) => `    if (x0 + ${q} < w) { out[at + ${q}u] = ${value(j, q)}; }`).join('\n')}
+  }`,
+  )
+  .join('\n')}
 }`;
 }
 
@@ -90,11 +110,11 @@ export function conv2d(step: Step, a: Conv2dArgs): void {
   if ((epilogue === 'residual') !== (a.residual !== undefined)) throw new Error("conv2d: pass `residual` exactly when epilogue is 'residual'");
   if (2 * a.pad !== a.k - 1) throw new Error(`conv2d: only 'same' padding ((k − 1) / 2) is supported, got k=${a.k} pad=${a.pad}`);
   const k = step.gpu.kernel({
-    name: `conv2d-${epilogue}`,
+    name: `conv2d-k${a.k}-${epilogue}`,
     bindings: epilogue === 'residual' ? ['read', 'read', 'read', 'write', 'read'] : ['read', 'read', 'read', 'write'],
-    code: () => code(epilogue),
+    code: () => code(a.k, epilogue),
   });
   const bindings = [a.x, a.w, a.bias, a.out, ...(a.residual ? [a.residual] : [])];
-  const [gx, gy] = grid(a.n * a.h * a.width, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension);
-  step.dispatch(k, bindings, params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width, k: a.k, pad: a.pad }, P), [gx, gy, Math.ceil(a.cout / OB)]);
+  const [gx, gy] = grid(a.n * a.h * Math.ceil(a.width / PX), WG, step.gpu.limits.maxComputeWorkgroupsPerDimension);
+  step.dispatch(k, bindings, params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width }, P), [gx, gy, Math.ceil(a.cout / OB)]);
 }
