@@ -31,6 +31,7 @@ export class MaskDecoder {
   readonly codewords: number;
   /** Side of the output mask (64 for vae-oid). */
   readonly maskSize: number;
+  private scratch: { n: number; codes: GPUBuffer; acts: GPUBuffer[] } | undefined;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -125,9 +126,28 @@ export class MaskDecoder {
   }
 
   private async decodeBatch(codewords: readonly (readonly number[])[]): Promise<Float32Array> {
-    const gpu = this.gpu;
     const n = codewords.length;
-    const plane = this.maskSize * this.maskSize;
+    const codes = this.scratchFor(n).codes;
+    this.gpu.write(codes, Uint32Array.from(codewords.flat()));
+    const step = this.gpu.step('mask decoder');
+    const masks = this.record(step, codes, n);
+    step.end();
+    return this.gpu.readF32(masks, 0, n * this.maskSize * this.maskSize, `mask decoder ×${n}`, n * this.flopsPerObject);
+  }
+
+  /**
+   * Records the decoder for n objects whose codewords (u32 [n, codewords]) are in `codes`; returns
+   * the buffer whose first n·maskSize² floats are the masks. Runs in the decoder's own activation
+   * buffers (kept for the largest n so far), so record the next batch only after reading this one.
+   */
+  record(step: Step, codes: GPUBuffer, n: number): GPUBuffer {
+    const [a, b, c] = this.scratchFor(n).acts;
+    return this.graph(step, codes, [a!, b!, c!], n);
+  }
+
+  private scratchFor(n: number): { codes: GPUBuffer; acts: GPUBuffer[] } {
+    if (this.scratch && this.scratch.n >= n) return this.scratch;
+    this.releaseScratch();
     let largest = this.codebook.dim * this.codewords;
     let side = this.side;
     for (const c of [this.stem, ...this.blocks.flat()]) largest = Math.max(largest, c.cout * side * side);
@@ -135,23 +155,23 @@ export class MaskDecoder {
       side *= 2;
       largest = Math.max(largest, c.cout * side * side);
     }
-    const codes = gpu.upload(Uint32Array.from(codewords.flat()), 'mask codewords');
-    const bufs = [0, 1, 2].map((i) => gpu.buffer(n * largest * 4, `mask decoder ${i}`));
-    try {
-      const step = gpu.step('mask decoder');
-      const masks = this.record(step, codes, bufs as [GPUBuffer, GPUBuffer, GPUBuffer], n);
-      step.end();
-      return await gpu.readF32(masks, 0, n * plane, 'mask decoder', n * this.flopsPerObject);
-    } finally {
-      for (const b of [codes, ...bufs]) {
-        gpu.forgetBuffer(b);
-        b.destroy();
-      }
+    const gpu = this.gpu;
+    const acts = [0, 1, 2].map((i) => gpu.buffer(n * largest * 4, `mask decoder ${i}`));
+    this.scratch = { n, codes: gpu.buffer(n * this.codewords * 4, 'mask codewords'), acts };
+    return this.scratch;
+  }
+
+  private releaseScratch(): void {
+    if (!this.scratch) return;
+    for (const b of [this.scratch.codes, ...this.scratch.acts]) {
+      this.gpu.forgetBuffer(b);
+      b.destroy();
     }
+    this.scratch = undefined;
   }
 
   /** The graph over three rotating buffers; returns the one holding the masks. */
-  private record(step: Step, codes: GPUBuffer, [a, b, c]: [GPUBuffer, GPUBuffer, GPUBuffer], n: number): GPUBuffer {
+  private graph(step: Step, codes: GPUBuffer, [a, b, c]: [GPUBuffer, GPUBuffer, GPUBuffer], n: number): GPUBuffer {
     const side = this.side;
     codebookLookup(step, { codes, table: this.codebook.table, out: a, n, positions: this.codewords, dim: this.codebook.dim, entries: this.entries });
     const conv = (l: Conv, x: GPUBuffer, out: GPUBuffer, s: number, epilogue: Epilogue, residual?: GPUBuffer) =>
@@ -176,6 +196,7 @@ export class MaskDecoder {
   }
 
   destroy(): void {
+    this.releaseScratch();
     const all = [this.codebook.table, ...[this.stem, ...this.blocks.flat(), ...this.upsample, this.head].flatMap((c) => [c.w, c.b])];
     for (const b of all) {
       this.gpu.forgetBuffer(b);
