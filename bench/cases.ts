@@ -2,13 +2,16 @@
 // shapes with --quick), with the work each one does so that times become GFLOP/s or GB/s.
 
 import type { Gpu, Step } from '../src/device.js';
+import { MaskDecoder } from '../src/graph/mask-decoder.js';
 import { attention } from '../src/kernels/attention.js';
+import { conv2d } from '../src/kernels/conv2d.js';
+import { convTranspose2d } from '../src/kernels/conv-transpose2d.js';
 import { linear, linearGeglu, linearVariant, prepareWeights } from '../src/kernels/matmul.js';
 import { geglu as gegluElementwise } from '../src/kernels/gelu.js';
 import { layerNorm, rmsNorm } from '../src/kernels/norm.js';
 import { rope } from '../src/kernels/rope.js';
 import { sample } from '../src/kernels/sample.js';
-import { activation, destroyWeight, weight } from './data.js';
+import { activation, destroyWeight, randomF32, weight } from './data.js';
 
 export interface Instance {
   record(step: Step): void;
@@ -197,6 +200,67 @@ function sampleCase(label: string, cols: number, topK: number, topP: number): Ca
   };
 }
 
+/** The mask decoder's convolutions on n objects (f32 weights): 3×3 same-padded, or k4 s2 p1 transposed. */
+function convCase(kind: 'conv2d' | 'conv-transpose2d', label: string, n: number, cin: number, cout: number, side: number): Case {
+  const out = kind === 'conv2d' ? side : 2 * side;
+  const taps = kind === 'conv2d' ? 9 : 4;
+  return {
+    name: kind,
+    label,
+    shape: { n, cin, cout, side },
+    flops: 2 * n * cout * out * out * cin * taps,
+    traffic: 4 * (n * cin * side * side + cin * cout * (kind === 'conv2d' ? 9 : 16) + n * cout * out * out),
+    setup(gpu) {
+      const b = buffers(gpu, { x: n * cin * side * side, w: cin * cout * 16, bias: cout, out: n * cout * out * out });
+      const common = { x: b.x!, w: b.w!, bias: b.bias!, out: b.out!, n, cin, cout, h: side, width: side };
+      return {
+        record: (step) => (kind === 'conv2d' ? conv2d(step, { ...common, k: 3, pad: 1, epilogue: 'relu' }) : convTranspose2d(step, { ...common, relu: true })),
+        destroy: () => release(gpu, b),
+      };
+    },
+  };
+}
+
+/** vae-oid.npz's decoder shapes (the real file's; the weights here are random). */
+const VAE_OID: Record<string, number[]> = {
+  '_vq_vae._embedding': [128, 512],
+  'decoder.0.weight': [128, 512, 1, 1],
+  'decoder.4.weight': [128, 128, 4, 4],
+  'decoder.6.weight': [128, 64, 4, 4],
+  'decoder.8.weight': [64, 32, 4, 4],
+  'decoder.10.weight': [32, 16, 4, 4],
+  'decoder.12.weight': [1, 16, 1, 1],
+};
+for (const block of ['decoder.2', 'decoder.3']) {
+  VAE_OID[`${block}.net.0.weight`] = [128, 128, 3, 3];
+  VAE_OID[`${block}.net.2.weight`] = [128, 128, 3, 3];
+  VAE_OID[`${block}.net.4.weight`] = [128, 128, 1, 1];
+}
+
+/** The whole mask decoder for n objects of one response (codewords to 64×64 masks). */
+function maskDecoderCase(n: number): Case {
+  const c: Case = {
+    name: 'mask-decoder',
+    label: `mask decoder, ${n} object${n === 1 ? '' : 's'}`,
+    shape: { objects: n },
+    traffic: 0,
+    async setup(gpu) {
+      const decoder = await MaskDecoder.load(gpu, async (key, shape) => {
+        const dims = key.endsWith('.bias') ? [shape[0]!] : VAE_OID[key]!;
+        return { shape: dims, data: randomF32(dims.reduce((a, d) => a * d, 1), key.length, 0.05) };
+      });
+      c.flops = n * decoder.flopsPerObject;
+      c.traffic = 4 * (n * 16 + n * 64 * 64);
+      const codes = gpu.upload(Uint32Array.from({ length: n * 16 }, (_, i) => (i * 37) % 128), 'codewords');
+      return {
+        record: (step) => void decoder.record(step, codes, n),
+        destroy: () => (decoder.destroy(), gpu.forgetBuffer(codes), codes.destroy()),
+      };
+    },
+  };
+  return c;
+}
+
 /** PaliGemma-3B-224: SigLIP So400m/14 (1152 wide, MLP 4304, 16×72 heads, 256 patches) and Gemma-2B (2048 wide, MLP 16384, 8 heads + 1 KV head of 256, vocab 257216). */
 export function kernelCases(quick: boolean): Case[] {
   if (quick) {
@@ -210,6 +274,9 @@ export function kernelCases(quick: boolean): Case[] {
       ropeCase('tiny RoPE', 8, 2, 64),
       gegluCase('tiny GeGLU', 1000),
       sampleCase('tiny sampler, top-p 0.9', 5000, 0, 0.9),
+      convCase('conv2d', 'tiny conv3×3', 2, 16, 16, 4),
+      convCase('conv-transpose2d', 'tiny transposed conv', 2, 16, 8, 8),
+      maskDecoderCase(1),
     ];
   }
   const V = 256; // image tokens
@@ -244,5 +311,10 @@ export function kernelCases(quick: boolean): Case[] {
     gegluCase('gemma GeGLU prefill (elementwise)', T * 16384),
     sampleCase('sampler over the vocab, top-p 0.9', 257216, 0, 0.9),
     sampleCase('sampler over the vocab, top-k 50, top-p 0.9', 257216, 50, 0.9),
+    convCase('conv2d', 'mask decoder ResBlock conv3×3 128→128, 4×4, 8 objects', 8, 128, 128, 4),
+    convCase('conv-transpose2d', 'mask decoder decoder.6 128→64, 8→16, 8 objects', 8, 128, 64, 8),
+    convCase('conv-transpose2d', 'mask decoder decoder.10 32→16, 32→64, 8 objects', 8, 32, 16, 32),
+    maskDecoderCase(1),
+    maskDecoderCase(8),
   ];
 }

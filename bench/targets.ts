@@ -26,6 +26,10 @@ export function kernelTargets(r: KernelsReport): Target[] {
       if (tfjs) out.push(target(`${k.label}: GEMM vs tfjs matMul`, k.gflops! / tfjs.gflops, 3, `ours ${fmt2(k.gflops)} / tfjs ${fmt2(tfjs.gflops)} GFLOP/s`));
       out.push(target(`${k.label}: GEMM % of BLAS (reported, no goal)`, (100 * k.gflops!) / r.ceilings.blas_gflops, 0, `${fmt2(k.gflops)} / ${fmt2(r.ceilings.blas_gflops)} GFLOP/s`));
     }
+    if (k.name === 'mask-decoder') {
+      const objects = k.shape.objects!;
+      out.push(target(`${k.label}: ms per object`, k.ms / objects, 50, `${fmt2(k.ms)} ms GPU time / ${objects}`, true));
+    }
     if (k.name === 'gemv') {
       out.push(target(`${k.label}: GEMV vs streaming read`, k.gbps! / r.ceilings.read_gbps, 0.55, `${fmt2(k.gbps)} / ${fmt2(r.ceilings.read_gbps)} GB/s`));
       if (k.readSameBytesGbps) out.push(target(`${k.label}: GEMV vs a read of as many bytes (reported, no goal)`, k.gbps! / k.readSameBytesGbps, 0, `${fmt2(k.gbps)} / ${fmt2(k.readSameBytesGbps)} GB/s`));

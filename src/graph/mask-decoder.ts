@@ -20,6 +20,9 @@ interface Conv {
   k: number;
 }
 
+/** One tensor by its PyTorch name, with the expected shape (null: any size on that axis). */
+export type TensorSource = (key: string, shape: readonly (number | null)[]) => Promise<{ shape: number[]; data: Float32Array }>;
+
 const CODEBOOK = '_vq_vae._embedding';
 const RES_BLOCKS = ['decoder.2', 'decoder.3'];
 const UPSAMPLE = ['decoder.4', 'decoder.6', 'decoder.8', 'decoder.10'];
@@ -52,8 +55,13 @@ export class MaskDecoder {
   }
 
   /** Reads the decoder's tensors from an .npz (the whole file's bytes); encoder tensors are ignored. */
-  static async fromNpz(gpu: Gpu, file: string, bytes: Uint8Array): Promise<MaskDecoder> {
+  static fromNpz(gpu: Gpu, file: string, bytes: Uint8Array): Promise<MaskDecoder> {
     const npz = NpzArchive.open(file, bytes);
+    return MaskDecoder.load(gpu, (key, shape) => npz.float32(key, shape));
+  }
+
+  /** Builds the decoder from any source of its tensors (PyTorch names; the source checks shapes). */
+  static async load(gpu: Gpu, read: TensorSource): Promise<MaskDecoder> {
     const uploaded: GPUBuffer[] = [];
     const upload = (data: Float32Array, label: string) => {
       const b = gpu.upload(data, label);
@@ -61,13 +69,13 @@ export class MaskDecoder {
       return b;
     };
     const conv = async (name: string, cin: number, cout: number | null, k: number, transposed = false): Promise<Conv> => {
-      const w = await npz.float32(`${name}.weight`, transposed ? [cin, cout, k, k] : [cout, cin, k, k]);
+      const w = await read(`${name}.weight`, transposed ? [cin, cout, k, k] : [cout, cin, k, k]);
       const out = w.shape[transposed ? 1 : 0]!;
-      const b = await npz.float32(`${name}.bias`, [out]);
+      const b = await read(`${name}.bias`, [out]);
       return { w: upload(w.data, `${name}.weight`), b: upload(b.data, `${name}.bias`), cin, cout: out, k };
     };
     try {
-      const emb = await npz.float32(CODEBOOK, [null, null]);
+      const emb = await read(CODEBOOK, [null, null]);
       const [entries, dim] = emb.shape as [number, number];
       const codebook = { table: upload(emb.data, CODEBOOK), entries, dim };
       const stem = await conv('decoder.0', dim, null, 1);
