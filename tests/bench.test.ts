@@ -46,7 +46,7 @@ describe('bench kernels --quick', () => {
     for (const k of gemvs) if (k.gbps * k.ms * 1e6 <= r.ceilings.read_bytes) expect(k.readSameBytesGbps).toBeGreaterThan(0);
     expect(r.targets.some((t: { what: string }) => /GEMV vs a read of as many bytes/.test(t.what))).toBe(true);
     const names = r.kernels.map((k: { name: string }) => k.name);
-    for (const n of ['matmul', 'gemv', 'matmul-geglu', 'rms-norm', 'layer-norm', 'rope', 'geglu']) expect(names).toContain(n);
+    for (const n of ['matmul', 'gemv', 'matmul-geglu', 'rms-norm', 'layer-norm', 'rope', 'geglu', 'conv2d', 'conv-transpose2d', 'mask-decoder']) expect(names).toContain(n);
     for (const k of r.kernels) {
       expect(k.ms).toBeGreaterThan(0);
       expect(k.gflops ?? k.gbps).toBeGreaterThan(0);
