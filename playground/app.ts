@@ -1,13 +1,16 @@
 // The playground page: load a model (from the playground server or a local folder), pick an image
-// and a task, stream the generated tokens, draw boxes, show timings and attention maps.
+// and a task, stream the generated tokens, draw boxes and masks, show timings and attention maps.
 
 import { BrowserFileSource } from '../src/browser/file-source.js';
 import { HttpFileSource } from '../src/browser/http-source.js';
 import { MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../src/browser/playground-routes.js';
+import type { Gpu } from '../src/device.js';
 import type { Generation } from '../src/graph/generate.js';
+import { MASK_DECODER_FILE, MaskDecoder } from '../src/graph/mask-decoder.js';
 import type { FileSource } from '../src/loader/source.js';
+import { decodeMasks, type ObjectMask } from '../src/masks.js';
 import type { Request, Result } from '../src/pipeline.js';
-import { parseDetections, parseSegmentations } from '../src/tasks.js';
+import { parseDetections, parseSegmentations, type Segmentation } from '../src/tasks.js';
 import { fillAttentionControls, imageAttention } from './attention.js';
 import { byId, el, formatBytes } from './dom.js';
 import { clearHeatmap, drawHeatmap } from './heatmap.js';
@@ -29,6 +32,9 @@ const ui = {
   progress: byId<HTMLProgressElement>('load-progress'),
   loadStatus: byId('load-status'),
   tokenizerNote: byId('tokenizer-note'),
+  pickVae: byId<HTMLButtonElement>('pick-vae'),
+  vaeInput: byId<HTMLInputElement>('vae-input'),
+  vaeStatus: byId('vae-status'),
   stage: byId('stage'),
   imageCanvas: byId<HTMLCanvasElement>('image-canvas'),
   heatCanvas: byId<HTMLCanvasElement>('heat-canvas'),
@@ -79,7 +85,15 @@ const state: {
   loading: boolean;
   run?: RunRecord;
   selectedToken?: number;
-} = { loading: false };
+  /** The mask decoder file, and the decoder built from it on the current device. */
+  vae?: { name: string; bytes: Uint8Array };
+  decoder?: { gpu: Gpu; decoder: MaskDecoder };
+  /** Masks of the segmentations shown, and those toggled off. */
+  masks?: ObjectMask[];
+  hiddenMasks: Set<number>;
+  /** What the overlay shows now (redrawn when a mask is toggled). */
+  objects?: Objects;
+} = { loading: false, hiddenMasks: new Set() };
 
 function showError(e: unknown): void {
   const { title, detail } = explainError(e);
@@ -162,6 +176,9 @@ async function loadModel(source: FileSource): Promise<void> {
     fillAttentionControls(ui.attnLayer, ui.attnHead, session.pipeline.model);
     renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, undefined, 0);
     ui.loadStatus.dataset.state = 'loaded';
+    if (await source.exists(MASK_DECODER_FILE)) {
+      await setMaskDecoder(await source.read(MASK_DECODER_FILE, 0, await source.size(MASK_DECODER_FILE)), `${source.name}/${MASK_DECODER_FILE}`);
+    }
   } catch (e) {
     ui.progress.value = 0;
     ui.loadStatus.textContent = 'No model loaded.';
@@ -192,6 +209,58 @@ async function openFolder(): Promise<void> {
   await loadModel(await BrowserFileSource.fromDirectoryHandle(dir));
 }
 
+// ---- mask decoder ----
+
+/** The decoder on the device generations run on (rebuilt from the file when the device changed). */
+async function maskDecoder(): Promise<MaskDecoder | undefined> {
+  if (!state.vae) return undefined;
+  const gpu = state.session?.gpu ?? (await pageGpu(ui.profile.checked));
+  if (state.decoder?.gpu !== gpu) {
+    state.decoder?.decoder.destroy();
+    state.decoder = undefined;
+    state.decoder = { gpu, decoder: await MaskDecoder.fromNpz(gpu, state.vae.name, state.vae.bytes) };
+  }
+  return state.decoder.decoder;
+}
+
+async function setMaskDecoder(bytes: Uint8Array, name: string): Promise<void> {
+  clearError();
+  const previous = state.vae;
+  state.vae = { name, bytes };
+  state.decoder?.decoder.destroy();
+  state.decoder = undefined;
+  try {
+    await maskDecoder(); // reads and checks the file now, not at the first segment prompt
+    ui.vaeStatus.textContent = `Mask decoder: ${name} (${formatBytes(bytes.length)})`;
+    ui.vaeStatus.dataset.state = 'loaded';
+    const segs = state.objects?.segmentations ?? [];
+    if (segs.length) showObjects({ ...state.objects!, masks: await masksFor(segs) });
+  } catch (e) {
+    state.vae = previous;
+    ui.vaeStatus.textContent = `${name} is not a usable mask decoder${previous ? `; still using ${previous.name}` : ''}.`;
+    ui.vaeStatus.dataset.state = 'failed';
+    showError(e);
+  }
+}
+
+/** Decoded masks for the current image's segmentations (none without a decoder). */
+async function masksFor(segs: Segmentation[]): Promise<ObjectMask[] | undefined> {
+  const decoder = segs.length && state.image ? await maskDecoder() : undefined;
+  state.hiddenMasks.clear();
+  state.masks = decoder ? await decodeMasks(decoder, segs, state.image!.image.width, state.image!.image.height) : undefined;
+  return state.masks;
+}
+
+function showObjects(objs: Objects): void {
+  state.objects = { ...objs, hiddenMasks: state.hiddenMasks };
+  drawObjects(ui.overlayCanvas, state.objects);
+  listObjects(ui.objects, state.objects, (j, visible) => {
+    if (visible) state.hiddenMasks.delete(j);
+    else state.hiddenMasks.add(j);
+    drawObjects(ui.overlayCanvas, state.objects!);
+  });
+}
+
 // ---- image ----
 
 async function setImage(blob: Blob, name: string): Promise<void> {
@@ -204,6 +273,7 @@ async function setImage(blob: Blob, name: string): Promise<void> {
     ui.imageInfo.textContent = `${name} · ${img.image.width}×${img.image.height}${img.note ? ` · ${img.note}` : ''}`;
     state.run = undefined;
     state.selectedToken = undefined;
+    state.masks = undefined;
     renderOutput();
   } catch (e) {
     showError(e);
@@ -228,9 +298,7 @@ function renderOutput(): void {
   renderText(ui.output, run ? run.deltas.join('') : '');
   const piece = (id: number) => state.session?.pipeline.tokenizer.tokenToString(id) ?? '?';
   renderTokens(ui.tokens, run?.ids ?? [], piece, state.selectedToken, (k) => void selectToken(k));
-  const objs: Objects = { detections: run?.result?.detections ?? [], segmentations: run?.result?.segmentations ?? [] };
-  drawObjects(ui.overlayCanvas, objs);
-  listObjects(ui.objects, objs);
+  showObjects({ detections: run?.result?.detections ?? [], segmentations: run?.result?.segmentations ?? [], masks: state.masks });
   if (state.selectedToken === undefined) clearHeatmap(ui.heatCanvas);
 }
 
@@ -246,6 +314,7 @@ async function generate(): Promise<void> {
   const run: RunRecord = { prompt, ids: [], deltas: [], text: '', result: undefined, stopped: false };
   state.run = run;
   state.selectedToken = undefined;
+  state.masks = undefined;
   ui.genStatus.dataset.state = 'running';
   ui.genStatus.textContent = 'Encoding the image and prefilling …';
   renderOutput();
@@ -282,6 +351,7 @@ async function generate(): Promise<void> {
     run.text = pipeline.tokenizer.decode(run.ids);
     run.result = pipeline.results([request], [run.ids])[0];
     await gpu.finish(); // a stopped generation may still have a step in flight
+    await masksFor(run.result?.segmentations ?? []);
     const profile = gpu.profiler ? summarizeProfile(await gpu.profiler.collect()) : [];
     ui.profileBox.hidden = profile.length === 0;
     if (profile.length) {
@@ -331,6 +401,11 @@ ui.folderInput.addEventListener('change', () => {
   if (ui.folderInput.files?.length) void loadModel(BrowserFileSource.fromFileList(ui.folderInput.files));
 });
 ui.pickImage.addEventListener('click', () => ui.imageInput.click());
+ui.pickVae.addEventListener('click', () => ui.vaeInput.click());
+ui.vaeInput.addEventListener('change', () => {
+  const f = ui.vaeInput.files?.[0];
+  if (f) void f.arrayBuffer().then((b) => setMaskDecoder(new Uint8Array(b), f.name));
+});
 ui.imageInput.addEventListener('change', () => {
   const f = ui.imageInput.files?.[0];
   if (f) void setImage(f, f.name);
@@ -350,16 +425,20 @@ for (const input of [ui.attnLayer, ui.attnHead, ui.attnShow]) input.addEventList
 /** A handle for the end-to-end tests and for poking at the page from the console. */
 const playground = {
   state,
-  /** Parses `text` as the given task's output for the current image and draws it (as after a generation). */
-  drawResultText(text: string, task: 'detect' | 'segment'): Objects {
+  /**
+   * Parses `text` as the given task's output for the current image and draws it (as after a
+   * generation: with masks when a mask decoder is loaded).
+   */
+  async drawResultText(text: string, task: 'detect' | 'segment'): Promise<Objects> {
     const img = state.image?.image;
     if (!img) throw new Error('no image');
+    const segmentations = task === 'segment' ? parseSegmentations(text, img.width, img.height) : [];
     const objs: Objects = {
       detections: task === 'detect' ? parseDetections(text, img.width, img.height) : [],
-      segmentations: task === 'segment' ? parseSegmentations(text, img.width, img.height) : [],
+      segmentations,
+      masks: await masksFor(segmentations),
     };
-    drawObjects(ui.overlayCanvas, objs);
-    listObjects(ui.objects, objs);
+    showObjects(objs);
     renderText(ui.output, text);
     return objs;
   },

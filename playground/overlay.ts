@@ -1,17 +1,44 @@
 // Detection and segmentation results drawn over the image (in image pixels: the overlay canvas has
 // the image's size and is scaled with it), plus their list next to the output.
 
+import { rgbOf } from '../src/image/overlay.js';
+import type { ObjectMask } from '../src/masks.js';
 import type { Detection, Segmentation } from '../src/tasks.js';
 import { el, PALETTE } from './dom.js';
 
 export interface Objects {
   detections: Detection[];
   segmentations: Segmentation[];
+  /** Decoded masks, one per segmentation (when a mask decoder is loaded). */
+  masks?: ObjectMask[];
+  /** Segmentation indices whose mask is toggled off. */
+  hiddenMasks?: ReadonlySet<number>;
+}
+
+/** The visible masks in their objects' colours at up to 50 % opacity, blended "over" in order. */
+function drawMasks(ctx: CanvasRenderingContext2D, objs: Objects): void {
+  const { width, height } = ctx.canvas;
+  const layer = ctx.createImageData(width, height);
+  const px = layer.data;
+  objs.masks?.forEach((m, j) => {
+    if (objs.hiddenMasks?.has(j) || m.mask.length !== width * height) return;
+    const color = rgbOf(PALETTE[(objs.detections.length + j) % PALETTE.length]!);
+    for (let p = 0; p < m.mask.length; p++) {
+      const a = (0.5 * m.mask[p]!) / 255;
+      if (a === 0) continue;
+      const below = (px[p * 4 + 3]! / 255) * (1 - a);
+      const alpha = a + below;
+      for (let c = 0; c < 3; c++) px[p * 4 + c] = (color[c]! * a + px[p * 4 + c]! * below) / alpha;
+      px[p * 4 + 3] = alpha * 255;
+    }
+  });
+  ctx.putImageData(layer, 0, 0);
 }
 
 export function drawObjects(canvas: HTMLCanvasElement, objs: Objects): void {
   const ctx = canvas.getContext('2d')!;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (objs.masks?.length) drawMasks(ctx, objs);
   // Lines and labels keep a readable size whatever the image's resolution.
   const unit = Math.max(1, Math.min(canvas.width, canvas.height) / 200);
   const boxes = [
@@ -43,7 +70,8 @@ export function drawObjects(canvas: HTMLCanvasElement, objs: Objects): void {
 
 const fmt = (v: number) => v.toFixed(0);
 
-export function listObjects(list: HTMLElement, objs: Objects): void {
+/** The object list; segmentations with a mask get a toggle that calls `onToggle(j, visible)`. */
+export function listObjects(list: HTMLElement, objs: Objects, onToggle?: (j: number, visible: boolean) => void): void {
   const swatch = (i: number) => {
     const s = el('span', { className: 'swatch' });
     s.style.background = PALETTE[i % PALETTE.length]!;
@@ -58,8 +86,18 @@ export function listObjects(list: HTMLElement, objs: Objects): void {
         swatch(objs.detections.length + j),
         `${s.label || '(no label)'} `,
         el('code', {}, `(${fmt(s.box.x0)}, ${fmt(s.box.y0)}) – (${fmt(s.box.x1)}, ${fmt(s.box.y1)}) · codewords ${s.codewords.join(' ')}`),
+        ...maskToggle(objs, j, onToggle),
       ),
     ),
   ];
   list.replaceChildren(...items);
+}
+
+function maskToggle(objs: Objects, j: number, onToggle?: (j: number, visible: boolean) => void): HTMLElement[] {
+  const m = objs.masks?.[j];
+  if (!m) return [];
+  const box = el('input', { type: 'checkbox', checked: !objs.hiddenMasks?.has(j) });
+  box.dataset.mask = String(j);
+  box.addEventListener('change', () => onToggle?.(j, box.checked));
+  return [el('label', { className: 'mask-toggle', title: 'show this object\'s mask' }, box, ` mask · ${m.area} px`)];
 }

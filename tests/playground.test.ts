@@ -15,11 +15,13 @@ import { loadModel } from '../src/node/load-model.js';
 import type { Pipeline } from '../src/pipeline.js';
 import { buildPaligemmaTokenizerJson } from '../src/tokenizer/paligemma-tokenizer-json.js';
 import { testGpu } from './helpers/gpu.js';
+import { readSafetensors } from './helpers/safetensors.js';
 
 const ROOT = join(__dirname, '..');
 const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
 const CHECKPOINT = join(FIXTURE, 'checkpoint');
 const IMAGE = join(FIXTURE, 'shapes_300x200.png');
+const VAE_DIR = join(__dirname, 'fixtures', 'vae-oid-random-seed0');
 const OUT = join(ROOT, 'test-output');
 const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 // SwiftShader runs on the CPU cores the rest of the suite shares: short generations keep this file
@@ -40,7 +42,10 @@ interface PlaygroundHook {
     run?: { ids: number[]; deltas: string[]; text: string; stopped: boolean; result?: { detections: unknown[] } };
     session?: { pipeline: { model: { attentionMap(l: number, h: number, t: number): Promise<Float64Array> } } };
   };
-  drawResultText(text: string, task: 'detect' | 'segment'): { detections: { label: string; x0: number; y0: number; x1: number; y1: number }[] };
+  drawResultText(
+    text: string,
+    task: 'detect' | 'segment',
+  ): Promise<{ detections: { label: string; x0: number; y0: number; x1: number; y1: number }[]; masks?: { mask: Uint8Array; area: number }[] }>;
 }
 /** The page's window, as seen inside page.evaluate callbacks (which cannot close over test code). */
 type PageWindow = { playground: PlaygroundHook; seen: number[] };
@@ -213,6 +218,41 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
     [0xe8, 0x71, 0x0a, 0xff].forEach((v, i) => expect(Math.abs(edge[i]! - v)).toBeLessThanOrEqual(8));
     expect((await pixel(2, 195))[3]).toBe(0);
     await page.screenshot({ path: join(OUT, 'playground-boxes.png'), fullPage: true });
+  });
+
+  it('draws decoded masks under their boxes, with a toggle per object', async () => {
+    needWebGpu();
+    await page.setInputFiles('#vae-input', join(VAE_DIR, 'vae-oid.npz'));
+    await page.waitForSelector('#vae-status[data-state=loaded]', { timeout: 120_000 });
+    // The fixture's text is for a 300×200 image, the size of the page's sample.
+    const { text } = JSON.parse(readFileSync(join(VAE_DIR, 'expected.json'), 'utf8')) as { text: string };
+    const masks = await page.evaluate(async (t) => {
+      const objs = await (window as unknown as PageWindow).playground.drawResultText(t, 'segment');
+      return objs.masks!.map((m) => Array.from(m.mask));
+    }, text);
+    const ref = readSafetensors(join(VAE_DIR, 'expected.safetensors')).get('masks')!.data as Uint8Array;
+    expect(masks.length).toBe(3);
+    let off = 0;
+    masks.flat().forEach((v, i) => {
+      expect(Math.abs(v - ref[i]!)).toBeLessThanOrEqual(2);
+      if (v !== ref[i]) off++;
+    });
+    expect(off).toBeLessThanOrEqual(0.01 * ref.length);
+    expect(await page.$$eval('#objects input[data-mask]', (i) => i.length)).toBe(3);
+    // A pixel of the second mask ("dog", the whole image) away from every box line and label.
+    const [x, y] = [285, 180];
+    const dog = masks[1]![y * 300 + x]!;
+    expect(dog).toBeGreaterThan(20);
+    const pixel = () => page.$eval('#overlay-canvas', (c, [px, py]) => Array.from((c as HTMLCanvasElement).getContext('2d')!.getImageData(px!, py!, 1, 1).data), [x, y]);
+    const shown = await pixel();
+    expect(Math.abs(shown[3]! - (0.5 * dog))).toBeLessThanOrEqual(2); // alpha = 50 % of the mask
+    // The second palette colour (#1a73e8), up to the canvas storing colour premultiplied by that alpha.
+    [0x1a, 0x73, 0xe8].forEach((v, i) => expect(Math.abs(shown[i]! - v)).toBeLessThanOrEqual(8));
+    await page.screenshot({ path: join(OUT, 'playground-masks.png'), fullPage: true });
+    await page.uncheck('#objects input[data-mask="1"]');
+    expect((await pixel())[3]).toBe(0);
+    await page.check('#objects input[data-mask="1"]');
+    expect((await pixel())[3]).toBe(shown[3]);
   });
 
   it('stops a generation', async () => {

@@ -23,6 +23,9 @@ interface Conv {
 /** One tensor by its PyTorch name, with the expected shape (null: any size on that axis). */
 export type TensorSource = (key: string, shape: readonly (number | null)[]) => Promise<{ shape: number[]; data: Float32Array }>;
 
+/** The decoder file's usual name (big_vision's gs://big_vision/paligemma/vae-oid.npz). */
+export const MASK_DECODER_FILE = 'vae-oid.npz';
+
 const CODEBOOK = '_vq_vae._embedding';
 const RES_BLOCKS = ['decoder.2', 'decoder.3'];
 const UPSAMPLE = ['decoder.4', 'decoder.6', 'decoder.8', 'decoder.10'];

@@ -8,7 +8,8 @@ import type { PixelBox } from '../masks.js';
 /** Distinct colours for objects, in order (the playground's boxes use the same list). */
 export const PALETTE = ['#e8710a', '#1a73e8', '#d93025', '#188038', '#a142f4', '#f9ab00', '#12b5cb', '#e52592'];
 
-function rgbOf(hex: string): [number, number, number] {
+/** [r, g, b] of a '#rrggbb' colour. */
+export function rgbOf(hex: string): [number, number, number] {
   const v = parseInt(hex.slice(1), 16);
   return [v >> 16, (v >> 8) & 255, v & 255];
 }

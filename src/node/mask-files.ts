@@ -5,13 +5,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
+import { MASK_DECODER_FILE } from '../graph/mask-decoder.js';
 import type { RgbImage } from '../image/decode.js';
 import { overlayMasks } from '../image/overlay.js';
 import type { ObjectMask } from '../masks.js';
 import { cacheDir } from './demo-model.js';
-
-/** The decoder file's usual name (big_vision's gs://big_vision/paligemma/vae-oid.npz). */
-export const MASK_DECODER_FILE = 'vae-oid.npz';
 
 /** `vae-oid.npz` in the model folder, then in the cache folder; undefined when neither has it. */
 export function findMaskDecoderFile(modelDir?: string): string | undefined {
