@@ -44,6 +44,13 @@ describe('mask decoder (vae-oid-random-seed0)', () => {
     expect(await d.decode([])).toEqual(new Float32Array(0));
   });
 
+  it('decodes more objects than one batch holds, each as if alone', async () => {
+    const d = await fixtureDecoder();
+    const codes = Array.from({ length: 70 }, (_, i) => Array.from({ length: 16 }, (_, j) => (i * 11 + j * 5) % 128));
+    const all = await d.decode(codes);
+    for (const i of [0, 63, 64, 69]) expect(normErr(all.subarray(i * 4096, (i + 1) * 4096), await d.decode([codes[i]!]))).toBeLessThanOrEqual(1e-6);
+  });
+
   it('reproduces the demo post-processing: boxes, codewords, uint8 masks', async () => {
     const { text, width, height } = fixture;
     const objs = await textToMasks(await fixtureDecoder(), text, width, height);
