@@ -12,13 +12,14 @@ import { Gemma } from '../src/graph/gemma.js';
 import { PaliGemma } from '../src/graph/paligemma.js';
 import { isLinearWeight } from '../src/graph/weights.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
-import { destroyWeights } from '../src/loader/checkpoint.js';
+import { destroyWeights, residentBytes } from '../src/loader/checkpoint.js';
+import { quantizeFor, texturesFor } from '../src/node/load-model.js';
 import { loadCheckpointFromDir } from '../src/loader/node.js';
 import { requestGpu } from '../src/node/gpu.js';
 import { compareGolden, GOLDEN_FLOAT_TENSORS, GOLDEN_ID_TENSORS, normErr, runGolden, type GoldenRun } from '../src/node/golden.js';
 import { absErrors, testGpu } from './helpers/gpu.js';
 
-const FIXTURES = ['pg-tiny-fullvocab-224', 'pg-tiny-v2048-224-newnames', 'pg-tiny-v2048-224-sharded'];
+const FIXTURES = ['pg-tiny-fullvocab-224', 'pg-tiny-v2048-224-newnames', 'pg-tiny-v2048-224-sharded', 'pg-tiny-v2048-224-int8', 'pg-tiny-v2048-224-int4'];
 
 const ids = (a: ArrayLike<bigint>) => Array.from(a, Number);
 
@@ -92,6 +93,34 @@ describe('Linear weights in textures (CPU adapters)', () => {
     // The fixture tests above load this way on CPU adapters; here the other way round.
     const viaBuffers = compareGolden(await runGolden(gpu, dir, { textures: false }));
     expect(viaBuffers.ok).toBe(true);
+  });
+});
+
+describe('quantized weights (--quantize, expected.json cli_extra)', () => {
+  // One format: the buffer kernels compile for a minute on lavapipe (int8 is covered kernel by kernel in matmul-quantized).
+  it('int4 in buffers (the GPU layout: gemv, tiled, embed) too', async () => {
+    const check = compareGolden(await runGolden(await testGpu(), join(__dirname, 'fixtures', 'pg-tiny-v2048-224-int4'), { textures: false }));
+    expect(check.floats.map((f) => [f.name, f.ok])).toEqual(check.floats.map((f) => [f.name, true]));
+    expect(check.ok).toBe(true);
+  });
+
+  it('only the codes and scales stay resident: int8 and int4 Linear weights, the patch embedding and norms bf16', async () => {
+    const gpu = await testGpu();
+    const dir = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-int4', 'checkpoint');
+    const ck = await loadCheckpointFromDir(dir, gpu.device, { quantize: quantizeFor('int4'), textures: texturesFor(gpu) });
+    const formats = new Map([...ck.weights].map(([k, w]) => [k, w.dtype]));
+    expect(formats.get('language_model.model.embed_tokens.weight')).toBe('int4');
+    expect(formats.get('language_model.lm_head.weight')).toBe('int4');
+    expect(formats.get('vision_tower.vision_model.encoder.layers.1.mlp.fc2.weight')).toBe('int4');
+    expect(formats.get('vision_tower.vision_model.embeddings.patch_embedding.weight')).toBe('bf16');
+    expect(formats.get('language_model.model.norm.weight')).toBe('bf16');
+    const q = residentBytes(ck.weights);
+    destroyWeights(ck.weights);
+    const bf = await loadCheckpointFromDir(dir, gpu.device, { textures: texturesFor(gpu) });
+    const b = residentBytes(bf.weights);
+    destroyWeights(bf.weights);
+    console.log(`tiny int4 checkpoint: ${q} resident bytes vs ${b} bf16`);
+    expect(q).toBeLessThan(0.6 * b);
   });
 });
 

@@ -2,6 +2,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { QUANTIZATIONS, type Quantization } from '../weights.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -52,4 +53,11 @@ export function parseIds(text: string): number[] {
   const ids = text.split(',').map((s) => Number(s.trim()));
   if (ids.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--ids must be comma-separated token ids, got '${text}'`);
   return ids;
+}
+
+/** --quantize: int8, int4 or nothing (bf16 as in the checkpoint); anything else is a usage error. */
+export function quantization(value: string | undefined): Quantization | undefined {
+  if (value === undefined || value === 'bf16') return undefined;
+  if (!(QUANTIZATIONS as readonly string[]).includes(value)) throw new UsageError(`--quantize must be ${QUANTIZATIONS.join(' or ')}, got '${value}'`);
+  return value as Quantization;
 }

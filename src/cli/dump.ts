@@ -6,13 +6,13 @@ import { decodeImage } from '../image/decode.js';
 import { parseSafetensors } from '../loader/safetensors.js';
 import { loadModel } from '../node/load-model.js';
 import { writeSafetensors } from '../node/write-safetensors.js';
-import { int, parse, parseIds, readInput, UsageError } from './args.js';
+import { int, parse, quantization, parseIds, readInput, UsageError } from './args.js';
 
 export const summary = 'write the intermediate tensors of one run (for comparison with Hugging Face)';
 
 const USAGE = `usage: paligemma dump --model DIR (--image FILE | --pixel-values FILE.safetensors)
         (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
-        [--logits-rows text|all] [--tokenizer FILE]`;
+        [--logits-rows text|all] [--tokenizer FILE] [--quantize int8|int4]`;
 
 async function pixelValues(file: string, size: number): Promise<Float32Array> {
   const bytes = await readInput(file, 'pixel values');
@@ -40,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
       'logits-rows': { type: 'string' },
       tokenizer: { type: 'string' },
       adapter: { type: 'string' },
+      quantize: { type: 'string' },
     },
     USAGE,
   );
@@ -53,8 +54,9 @@ export async function run(argv: string[]): Promise<number> {
   const rowsMode = o['logits-rows'] ?? 'text';
   if (rowsMode !== 'text' && rowsMode !== 'all') throw new UsageError(`--logits-rows must be text or all, got '${rowsMode}'`);
   const maxNew = int(o['max-new-tokens'], 'max-new-tokens', 1, 1);
+  const quantize = quantization(o.quantize);
 
-  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter });
+  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize });
   const model = pipeline.model;
   const size = model.config.vision.imageSize;
   const pixels = o.image

@@ -1,25 +1,32 @@
 // `paligemma generate`: image + prompt → text (and boxes), streaming on a terminal.
 
 import { decodeImage } from '../image/decode.js';
+import { residentBytes } from '../loader/checkpoint.js';
 import { demoModelDir } from '../node/demo-model.js';
 import { loadModel } from '../node/load-model.js';
+import { generateMasks, segmentJson } from '../node/generate-masks.js';
 import { mainThreadCpuMs } from '../node/thread-cpu.js';
 import type { Request } from '../pipeline.js';
-import { given, int, num, parse, readInput, UsageError } from './args.js';
+import { given, int, num, parse, quantization, readInput, UsageError } from './args.js';
 import { progressBar } from './progress.js';
 
 export const summary = 'run PaliGemma on an image and a prompt';
 
 const USAGE = `usage: paligemma generate [--model DIR] --image FILE --prompt TEXT [--image FILE --prompt TEXT ...]
-        [--max-new-tokens N] [--json] [--sample] [--temperature T --top-k K --top-p P --repetition-penalty R --seed S] [--adapter NAME]
+        [--vae FILE] [--masks-out DIR] [--max-new-tokens N] [--json] [--sample] [--temperature T --top-k K --top-p P --repetition-penalty R --seed S] [--adapter NAME]
+        [--quantize int8|int4]
 
   --model DIR        a PaliGemma folder in the Hugging Face layout (default: the demo checkpoint,
                      random weights, generated on first use)
   --image, --prompt  one pair per request; several pairs run as one left-padded batch
+  --vae FILE         the mask decoder (vae-oid.npz) for segment prompts (default: vae-oid.npz in the
+                     model folder, then in the cache folder; without one, masks are left out)
+  --masks-out DIR    segment prompts: one PNG per mask and overlay.png (masks and boxes on the image)
   --sample           sample instead of greedy (also on with --temperature > 0 or the checkpoint's
                      do_sample); unset settings come from generation_config.json, then Hugging
                      Face's defaults (temperature 1, top-k 50, top-p 1, repetition penalty 1)
-  --json             print one JSON object: ids, text, boxes, timings`;
+  --json             print one JSON object: ids, text, boxes, timings, resident weight bytes
+  --quantize Q       quantize the Linear weights at load to int8 (per row) or int4 (groups of 32)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: o } = parse(
@@ -38,6 +45,9 @@ export async function run(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       tokenizer: { type: 'string' },
       adapter: { type: 'string' },
+      vae: { type: 'string' },
+      'masks-out': { type: 'string' },
+      quantize: { type: 'string' },
     },
     USAGE,
   );
@@ -58,6 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     repetitionPenalty: given(o['repetition-penalty'], (v) => num(v, 'repetition-penalty', 1)),
     seed: int(o.seed, 'seed', 0),
   };
+  const quantize = quantization(o.quantize);
   const requests: Request[] = [];
   for (const [i, file] of images.entries()) {
     requests.push({ image: decodeImage(await readInput(file, 'image'), file), prompt: prompts[i]! });
@@ -66,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
   const dir = o.model ?? (await demoModelDir(!o.json));
   const tty = process.stderr.isTTY && !o.json;
   const bar = tty ? progressBar('loading') : undefined;
-  const { pipeline, loadSeconds } = await loadModel(dir, { tokenizer: o.tokenizer, adapter: o.adapter, onProgress: bar && ((p) => bar.update(p.bytesDone, p.bytesTotal, p.tensor)) });
+  const { pipeline, loadSeconds } = await loadModel(dir, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, onProgress: bar && ((p) => bar.update(p.bytesDone, p.bytesTotal, p.tensor)) });
   bar?.done();
 
   const generation = pipeline.generate(requests, { ...opts, threadCpuMs: mainThreadCpuMs });
@@ -76,6 +87,9 @@ export async function run(argv: string[]): Promise<number> {
     if (streaming) process.stdout.write(decoder.push(t.id));
   }
   const results = pipeline.results(requests, generation.ids);
+  const masks = await generateMasks(pipeline.model.gpu, requests, results, { vae: o.vae, modelDir: dir, masksOut: o['masks-out'] });
+  if (masks.note) console.error(masks.note);
+  if (masks.files.length && !o.json) console.error(`wrote ${masks.files.length} mask PNGs to ${o['masks-out']}`);
   const tm = generation.timings;
   const timings = {
     load_s: loadSeconds,
@@ -89,15 +103,20 @@ export async function run(argv: string[]): Promise<number> {
   const s = generation.sampling;
   const sampling = { do_sample: s.doSample, temperature: s.temperature, top_k: s.topK, top_p: s.topP, repetition_penalty: s.repetitionPenalty, seed: s.seed };
   if (o.json) {
-    const out = results.map((r) => ({ ids: r.ids, text: r.text, boxes: r.detections, segments: r.segmentations }));
-    console.log(JSON.stringify({ model: dir, ...(out.length === 1 ? out[0] : { results: out }), sampling, timings }));
+    const segments = (i: number) => masks.masks?.[i]!.map((m) => segmentJson(m, requests[i]!.image.width, requests[i]!.image.height)) ?? results[i]!.segmentations;
+    const out = results.map((r, i) => ({ ids: r.ids, text: r.text, boxes: r.detections, segments: segments(i) }));
+    const weights = { format: quantize ?? 'bf16', resident_bytes: residentBytes(pipeline.model.checkpoint.weights), host_rss_bytes: process.memoryUsage().rss };
+    console.log(JSON.stringify({ model: dir, ...(out.length === 1 ? out[0] : { results: out }), sampling, weights, timings }));
     return 0;
   }
   if (streaming) process.stdout.write(decoder.flush() + '\n');
   for (const [i, r] of results.entries()) {
     if (!streaming) console.log(requests.length > 1 ? `[${i}] ${r.text}` : r.text);
     for (const b of r.detections) console.log(`  box ${b.label}: (${b.x0}, ${b.y0}) – (${b.x1}, ${b.y1})`);
-    for (const s of r.segmentations) console.log(`  segment ${s.label}: box (${s.box.x0}, ${s.box.y0}) – (${s.box.x1}, ${s.box.y1}), codewords ${s.codewords.join(' ')}`);
+    for (const [j, s] of r.segmentations.entries()) {
+      const mask = masks.masks?.[i]![j];
+      console.log(`  segment ${s.label}: box (${s.box.x0}, ${s.box.y0}) – (${s.box.x1}, ${s.box.y1}), codewords ${s.codewords.join(' ')}${mask ? `, mask ${mask.area} px` : ''}`);
+    }
   }
   if (o.model === undefined) console.error('(demo checkpoint: random weights, so the text is meaningless; pass --model DIR for a real PaliGemma)');
   console.error(

@@ -3,8 +3,9 @@ import type { GenerationConfig, PreprocessorConfig } from './extra-config.js';
 import { planCheckpoint } from './layout.js';
 import { EMBED, LM_HEAD } from './names.js';
 import type { FileSource } from './source.js';
-import { allocateWeight, rowsPerShard, streamTensors, textureLayerRows, type GpuWeight, type LoadProgress } from './upload.js';
+import { allocateWeight, rowsPerShard, streamTensors, textureLayerRows, type GpuWeight, type LoadProgress, type LoadTensor } from './upload.js';
 import { fitsTexture, weightTexture } from '../kernels/weight-texture.js';
+import type { Quantization } from '../weights.js';
 
 export type { GpuWeight, LoadProgress, WeightShard } from './upload.js';
 
@@ -22,6 +23,11 @@ export interface LoadOptions {
    * of rows per layer.
    */
   textures?: (t: { name: string; shape: number[] }) => boolean;
+  /**
+   * The tensors to quantize while they stream, and to what (quantize.ts, docs/quantization.md);
+   * only the codes and scales reach the GPU. Default: none, every weight stays bf16.
+   */
+  quantize?: (t: { name: string; shape: number[] }) => Quantization | undefined;
 }
 
 export interface LoadedCheckpoint {
@@ -58,7 +64,9 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
     );
     const stagingBytes = Math.max(16, Math.floor((opts.stagingBytes ?? 16 * MiB) / 4) * 4);
     // Largest files first is not needed; keep file order so reads are sequential per shard.
-    const tensors = [...plan.tensors.values()].sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
+    const tensors: LoadTensor[] = [...plan.tensors.values()]
+      .sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1))
+      .map((t) => ({ ...t, format: (t.shape.length >= 2 && opts.quantize?.({ name: t.name, shape: t.shape })) || 'bf16' }));
     for (const t of tensors) rowsPerShard(t, maxBindingBytes);
 
     const weights = new Map<string, GpuWeight>();
@@ -67,7 +75,7 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
       const textureRows = (t: (typeof tensors)[number]) => {
         if (!opts.textures?.({ name: t.name, shape: t.shape })) return undefined;
         const rows = textureLayerRows(t, stagingBytes);
-        return rows > 0 && fitsTexture(device.limits, t.shape, rows) ? rows : undefined;
+        return rows > 0 && fitsTexture(device.limits, t.shape, rows, t.format) ? rows : undefined;
       };
       for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes, textureRows(t)));
       const oom = await device.popErrorScope();
@@ -98,4 +106,15 @@ export function destroyWeights(weights: Map<string, GpuWeight>): void {
     for (const s of w.shards) s.buffer.destroy();
     weightTexture(w)?.texture.destroy();
   }
+}
+
+/** GPU bytes the weights hold (buffers and weight textures; tied weights once). */
+export function residentBytes(weights: Map<string, GpuWeight>): number {
+  let bytes = 0;
+  for (const w of new Set(weights.values())) {
+    for (const s of w.shards) bytes += s.buffer.size;
+    const t = weightTexture(w)?.texture;
+    if (t) bytes += t.width * t.height * t.depthOrArrayLayers * 16;
+  }
+  return bytes;
 }

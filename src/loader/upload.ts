@@ -1,14 +1,21 @@
 import { toBf16InPlace } from './bf16.js';
 import { CheckpointError } from './errors.js';
 import type { PlannedTensor } from './layout.js';
+import { quantizeRows } from './quantize.js';
 import { readIntoTarget, type FileSource } from './source.js';
 import { quietly } from '../quiet-wait.js';
-import { matrixShape, type GpuWeight, type WeightShard } from '../weights.js';
-import { copyWeightRows, createWeightTexture, textureRowStride, weightTexture, type WeightTexture } from '../kernels/weight-texture.js';
+import { matrixShape, rowBytes, type GpuWeight, type WeightFormat, type WeightShard } from '../weights.js';
+import { copyWeightRows, createWeightTexture, textureRowStride, texelsPerRow, weightTexture, type WeightTexture } from '../kernels/weight-texture.js';
 
-// Weights are stored as raw bf16 words, split along dim 0 into shards that each fit one
-// storage binding; the type is shared with the kernels (src/weights.ts).
+// Weights are stored as raw bf16 words, or as rows of int8 / int4 codes and scales quantized while
+// they stream (quantize.ts), split along dim 0 into shards that each fit one storage binding; the
+// type is shared with the kernels (src/weights.ts).
 export type { GpuWeight, WeightShard } from '../weights.js';
+
+/** A tensor to load and the format it takes on the GPU. */
+export interface LoadTensor extends PlannedTensor {
+  format: WeightFormat;
+}
 
 export interface LoadProgress {
   bytesDone: number;
@@ -25,53 +32,56 @@ const STAGING_USAGE = 0x02 | 0x04;
 const MAP_WRITE = 0x02;
 
 /** Rows per shard for a tensor (all rows when it fits one binding). Throws before allocating. */
-export function rowsPerShard(t: { name: string; file: string; shape: number[] }, maxBindingBytes: number): number {
+export function rowsPerShard(t: { name: string; file: string; shape: number[]; format?: WeightFormat }, maxBindingBytes: number): number {
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-  const rowBytes = matrixShape(t.shape)[1] * 2;
-  if (rows * rowBytes <= maxBindingBytes) return Math.max(rows, 1);
-  const perShard = Math.floor(maxBindingBytes / rowBytes);
+  const bytes = rowBytes(t.format ?? 'bf16', matrixShape(t.shape)[1]);
+  if (rows * bytes <= maxBindingBytes) return Math.max(rows, 1);
+  const perShard = Math.floor(maxBindingBytes / bytes);
   if (perShard === 0) {
-    throw new CheckpointError(t.file, `tensor ${t.name}: one row of ${rowBytes} bytes exceeds the storage binding limit of ${maxBindingBytes} bytes`);
+    throw new CheckpointError(t.file, `tensor ${t.name}: one row of ${bytes} bytes exceeds the storage binding limit of ${maxBindingBytes} bytes`);
   }
   return perShard;
 }
 
-/** Bytes one row of an [N, K] tensor takes in a staging buffer: its file bytes, or more its copy stride into a texture. */
-function textureRowBytes(t: PlannedTensor): number {
+/**
+ * Bytes one row of a tensor takes in a staging buffer: its file bytes, or more its GPU row (at its
+ * copy stride into a texture).
+ */
+function stagingRowBytes(t: LoadTensor, texture: boolean): number {
   const K = matrixShape(t.shape)[1];
-  return Math.max(K * (t.dtype === 'F32' ? 4 : 2), textureRowStride(8 * Math.ceil(K / 8)));
+  return Math.max(K * (t.dtype === 'F32' ? 4 : 2), texture ? textureRowStride(texelsPerRow(t.format, K)) : rowBytes(t.format, K));
 }
 
 /**
  * Most rows a texture layer of `t` may have for one staging buffer to fill the layer in one copy
  * (WebGPU clears a texture layer before a copy that fills only part of it, on the CPU in Dawn).
  */
-export function textureLayerRows(t: PlannedTensor, stagingBytes: number): number {
-  return Math.floor(stagingBytes / textureRowBytes(t));
+export function textureLayerRows(t: LoadTensor, stagingBytes: number): number {
+  return Math.floor(stagingBytes / stagingRowBytes(t, true));
 }
 
 /**
- * Allocate the shard buffers of one tensor (sizes padded to 4 bytes), or with `textureRows` its
- * rgba32uint weight texture with at most that many rows per layer (kernels/weight-texture.ts; no
- * shards), for tensors that fitsTexture.
+ * Allocate the shard buffers of one tensor in its format (sizes padded to 4 bytes), or with
+ * `textureRows` its rgba32uint weight texture with at most that many rows per layer
+ * (kernels/weight-texture.ts; no shards), for tensors that fitsTexture.
  */
-export function allocateWeight(device: GPUDevice, t: PlannedTensor, maxBindingBytes: number, textureRows?: number): GpuWeight {
+export function allocateWeight(device: GPUDevice, t: LoadTensor, maxBindingBytes: number, textureRows?: number): GpuWeight {
   if (textureRows !== undefined) {
-    const w: GpuWeight = { name: t.name, shape: t.shape, dtype: 'bf16', shards: [] };
+    const w: GpuWeight = { name: t.name, shape: t.shape, dtype: t.format, shards: [] };
     createWeightTexture(device, w, textureRows);
     return w;
   }
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-  const rowBytes = matrixShape(t.shape)[1] * 2;
+  const bytes = rowBytes(t.format, matrixShape(t.shape)[1]);
   const per = rowsPerShard(t, maxBindingBytes);
   const shards: WeightShard[] = [];
   for (let rowStart = 0; rowStart < rows || shards.length === 0; rowStart += per) {
     const n = Math.min(per, rows - rowStart);
-    const size = Math.max(4, Math.ceil((n * rowBytes) / 4) * 4);
+    const size = Math.max(4, Math.ceil((n * bytes) / 4) * 4);
     const buffer = device.createBuffer({ label: shards.length ? `${t.name}#${shards.length}` : t.name, size, usage: GPU_USAGE });
     shards.push({ buffer, rows: n, rowStart });
   }
-  return { name: t.name, shape: t.shape, dtype: 'bf16', shards };
+  return { name: t.name, shape: t.shape, dtype: t.format, shards };
 }
 
 export interface StreamOptions {
@@ -81,7 +91,7 @@ export interface StreamOptions {
 }
 
 interface Chunk {
-  tensor: PlannedTensor;
+  tensor: LoadTensor;
   /** The buffer shard it goes to, or else the weight texture (then dstOffset is the first row). */
   shard: WeightShard | undefined;
   texture: WeightTexture | undefined;
@@ -92,7 +102,7 @@ interface Chunk {
 }
 
 /** Cut every tensor into chunks that fit a staging buffer and never cross a shard. */
-function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stagingBytes: number): Generator<Chunk> {
+function* chunks(tensors: LoadTensor[], weights: Map<string, GpuWeight>, stagingBytes: number): Generator<Chunk> {
   for (const t of tensors) {
     const w = weights.get(t.name)!;
     const itemSize = t.dtype === 'F32' ? 4 : 2;
@@ -102,9 +112,20 @@ function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stag
     const wt = weightTexture(w);
     if (wt) {
       // Whole layers (allocateWeight made one fit a staging buffer), each row at its copy stride.
-      const rows = wt.H * Math.max(1, Math.floor(stagingBytes / (wt.H * textureRowBytes(t))));
+      const rows = wt.H * Math.max(1, Math.floor(stagingBytes / (wt.H * stagingRowBytes(t, true))));
       for (let r = 0; r < t.shape[0]!; r += rows) {
         yield { tensor: t, shard: undefined, texture: wt, elemStart: r * rowElems, count: Math.min(rows, t.shape[0]! - r) * rowElems, dstOffset: r };
+      }
+      continue;
+    }
+    if (t.format !== 'bf16') {
+      // Whole rows: a quantized row is one unit (its scales come from all of it).
+      const rows = Math.floor(stagingBytes / stagingRowBytes(t, false));
+      const bytes = rowBytes(t.format, rowElems);
+      for (const shard of w.shards) {
+        for (let r = 0; r < shard.rows; r += rows) {
+          yield { tensor: t, shard, texture: undefined, elemStart: (shard.rowStart + r) * rowElems, count: Math.min(rows, shard.rows - r) * rowElems, dstOffset: r * bytes };
+        }
       }
       continue;
     }
@@ -130,7 +151,7 @@ function* chunks(tensors: PlannedTensor[], weights: Map<string, GpuWeight>, stag
 export async function streamTensors(
   source: FileSource,
   device: GPUDevice,
-  tensors: PlannedTensor[],
+  tensors: LoadTensor[],
   weights: Map<string, GpuWeight>,
   opts: StreamOptions,
 ): Promise<number> {
@@ -142,6 +163,8 @@ export async function streamTensors(
   const bytesTotal = tensors.reduce((a, t) => a + t.byteLength, 0);
   const started = performance.now();
   let bytesDone = 0;
+  // Quantized rows are made here, then copied over the bf16 they came from (at most a staging buffer).
+  let quantized: Uint8Array | undefined;
 
   /** Map a staging buffer, read the chunk into it and lay it out for its copy; returns the bytes to copy. */
   const fill = async (c: Chunk, staging: GPUBuffer): Promise<number> => {
@@ -151,11 +174,20 @@ export async function streamTensors(
     await readIntoTarget(source, c.tensor.file, c.tensor.offset + c.elemStart * itemSize, mapped.subarray(0, c.count * itemSize));
     const outBytes = toBf16InPlace(mapped, c.tensor.dtype, c.count);
     const wt = c.texture;
+    const f = c.tensor.format;
     let copyBytes: number;
-    if (wt) {
+    if (f !== 'bf16') {
+      const K = matrixShape(c.tensor.shape)[1];
+      const rows = c.count / K;
+      const stride = wt ? textureRowStride(wt.W) : rowBytes(f, K);
+      quantized ??= new Uint8Array(size);
+      quantizeRows(f, new Uint16Array(mapped.buffer, mapped.byteOffset, c.count), rows, K, quantized, stride);
+      copyBytes = rows * stride;
+      mapped.set(quantized.subarray(0, copyBytes));
+    } else if (wt) {
       const rowBytes = 2 * matrixShape(c.tensor.shape)[1];
       const texelBytes = wt.W * 16;
-      const stride = textureRowStride(8 * wt.W);
+      const stride = textureRowStride(wt.W);
       const rows = outBytes / rowBytes;
       // Spread the rows to their stride, last row first so none is overwritten before it moves;
       // a row that ends inside a texel gets zeros for the rest of it (the pad lies past every

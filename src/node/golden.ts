@@ -9,7 +9,8 @@ import { dumpRun, type DumpTensor } from '../graph/dump.js';
 import { PaliGemma } from '../graph/paligemma.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { parseSafetensors } from '../loader/safetensors.js';
-import { texturesFor } from './load-model.js';
+import { quantizeFor, texturesFor } from './load-model.js';
+import { QUANTIZATIONS, type Quantization } from '../weights.js';
 
 export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array | Int8Array }>;
 
@@ -45,19 +46,30 @@ export function normErr(cand: ArrayLike<number>, ref: ArrayLike<number>): number
 
 export interface GoldenRun {
   model: PaliGemma;
-  meta: { text_ids: number[]; max_new_tokens: number; prefill_logits_rows?: 'text' | 'all'; image: { path: string } };
+  meta: { text_ids: number[]; max_new_tokens: number; prefill_logits_rows?: 'text' | 'all'; image: { path: string }; cli_extra?: string[] };
   expected: Expected;
   got: Map<string, DumpTensor>;
 }
 
+/** The --quantize value among a fixture's extra command-line flags (expected.json cli_extra). */
+function fixtureQuantize(extra: string[] = []): Quantization | undefined {
+  const i = extra.indexOf('--quantize');
+  if (i < 0) return undefined;
+  const q = extra[i + 1];
+  if (!(QUANTIZATIONS as readonly (string | undefined)[]).includes(q)) throw new Error(`expected.json: cli_extra has --quantize ${q}`);
+  return q as Quantization;
+}
+
 /**
  * Loads the fixture's checkpoint as loadModel does (with `textures: false`, every weight into
- * buffers first whatever the plan) and runs it on the fixture's own pixel values and ids.
+ * buffers first whatever the plan; quantized as its cli_extra says) and runs it on the fixture's
+ * own pixel values and ids.
  */
 export async function runGolden(gpu: Gpu, dir: string, opts: { textures?: boolean } = {}): Promise<GoldenRun> {
   const meta = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as GoldenRun['meta'];
   const textures = opts.textures === false ? undefined : texturesFor(gpu);
-  const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(dir, 'checkpoint'), gpu.device, { textures }));
+  const quantize = quantizeFor(fixtureQuantize(meta.cli_extra));
+  const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(dir, 'checkpoint'), gpu.device, { textures, quantize }));
   const expected = readExpected(join(dir, 'expected.safetensors'));
   const tensors = await dumpRun(model, {
     pixels: expected.get('pixel_values')!.data as Float32Array,

@@ -1,13 +1,14 @@
 // Node: a model folder on disk → a ready Pipeline (weights on the GPU, tokenizer, preprocessing).
 
 import { PaliGemma } from '../graph/paligemma.js';
-import { isLinearWeight } from '../graph/weights.js';
+import { isLinearWeight, isQuantizedWeight } from '../graph/weights.js';
 import { matmulPlan } from '../kernels/matmul.js';
 import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { Pipeline } from '../pipeline.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { Gpu } from '../device.js';
+import type { Quantization } from '../weights.js';
 import { collectGarbage } from './collect-garbage.js';
 import { requestGpu, type NodeGpuOptions } from './gpu.js';
 
@@ -16,6 +17,8 @@ export interface LoadModelOptions extends NodeGpuOptions {
   /** tokenizer.json to use instead of the model folder's. */
   tokenizer?: string;
   onProgress?: (p: LoadProgress) => void;
+  /** Quantize the Linear weights at load (docs/quantization.md); default: bf16 as in the checkpoint. */
+  quantize?: Quantization;
 }
 
 export interface LoadedModel {
@@ -33,11 +36,16 @@ export function texturesFor(gpu: Gpu): LoadOptions['textures'] {
   return matmulPlan(gpu).layout === 'texture' ? (t) => isLinearWeight(t.name) : undefined;
 }
 
+/** The loader's choice of tensors to quantize for --quantize q: every Linear weight but the patch embedding. */
+export function quantizeFor(q: Quantization | undefined): LoadOptions['quantize'] {
+  return q && ((t) => (isQuantizedWeight(t.name) ? q : undefined));
+}
+
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const gpu = opts.gpu ?? (await requestGpu(opts));
   const tokenizer = loadTokenizer(dir, opts.tokenizer);
   collectGarbage();
-  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, { onProgress: opts.onProgress, textures: texturesFor(gpu) });
+  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, { onProgress: opts.onProgress, textures: texturesFor(gpu), quantize: quantizeFor(opts.quantize) });
   const model = new PaliGemma(gpu, checkpoint);
   return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
 }
