@@ -98,4 +98,19 @@ describe('paligemma masks', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--width and --height/);
   });
+
+  it('generate with a segment prompt: a note without a decoder file, PNGs with one', async () => {
+    const model = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
+    const args = ['generate', '--model', join(model, 'checkpoint'), '--image', join(model, 'shapes_300x200.png'), '--prompt', 'segment cat', '--max-new-tokens', '2'];
+    const cache = tmp();
+    const noVae = await run(process.execPath, [BIN, ...args, '--json'], { env: { ...process.env, PALIGEMMA_CACHE: cache } });
+    expect(noVae.stderr).toMatch(/no mask decoder: put vae-oid\.npz .* or pass --vae FILE/);
+    expect(JSON.parse(noVae.stdout).segments).toEqual([]);
+    const out = join(tmp(), 'masks');
+    const r = await cli([...args, '--vae', VAE, '--masks-out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/no mask decoder/);
+    const overlay = decodeImage(new Uint8Array(readFileSync(join(out, 'overlay.png'))), 'overlay.png');
+    expect([overlay.width, overlay.height]).toEqual([300, 200]);
+  });
 });

@@ -89,7 +89,7 @@ export async function run(argv: string[]): Promise<number> {
   const results = pipeline.results(requests, generation.ids);
   const masks = await generateMasks(pipeline.model.gpu, requests, results, { vae: o.vae, modelDir: dir, masksOut: o['masks-out'] });
   if (masks.note) console.error(masks.note);
-  if (masks.files.length && !o.json) console.error(`wrote ${masks.files.length} mask PNGs to ${o['masks-out']}`);
+  if (masks.files.length && !o.json) console.error(`wrote ${masks.files.length} PNGs (masks and overlay) to ${o['masks-out']}`);
   const tm = generation.timings;
   const timings = {
     load_s: loadSeconds,
