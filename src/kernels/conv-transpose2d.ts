@@ -4,33 +4,25 @@
 // Output pixel (2m + py, 2q + px) is reached by kernel rows ky = 1 − py + 2t from input row
 // m + py − t (t = 0, 1), so a lane owns the 2×2 output blocks of PX neighbouring input pixels of a
 // row: per input channel it reads their 3 × (PX + 2) neighbourhood once and the 4×4 kernel of each
-// of its OB output channels. As in conv2d, a workgroup shares its channel block (workgroup id z),
-// so weight loads are uniform (cheap on lavapipe, where per-lane loads cost ~70 FMAs).
+// of its OB output channels (lane layout in conv-common.ts).
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { flatIndex, grid } from './grid.js';
-
-const P = { n: 'u32', cin: 'u32', cout: 'u32', h: 'u32', w: 'u32' } as const;
-const WG = 64;
-/** Output channels per lane. */
-const OB = 8;
-/** Neighbouring input pixels of a row per lane (each with its 2×2 output block). */
-const PX = 4;
+import { CHANNELS, laneTile, P, PIXELS, PX, tileGroups, WG } from './conv-common.js';
 
 function code(relu: boolean): string {
   const act = (v: string) => (relu ? `max(${v}, 0.0)` : v);
-  const js = [...Array(OB).keys()];
-  const qs = [...Array(PX).keys()];
-  // n<dy>_<c> = in[m − 1 + dy, q0 − 1 + c], zero outside.
+  const js = CHANNELS;
+  const qs = PIXELS;
+  // n<dy>_<c> = in[row − 1 + dy, x0 − 1 + c], zero outside.
   const nb: string[] = [];
   for (let dy = 0; dy < 3; dy++) {
     for (let c = 0; c < PX + 2; c++) {
-      const conds = [dy === 0 ? 'm > 0' : dy === 2 ? 'm + 1 < h' : '', `q0 + ${c - 1} >= 0`, `q0 + ${c - 1} < w`].filter(Boolean);
-      nb.push(`    let n${dy}_${c} = select(0.0, x[min(src + u32(m + ${dy - 1}) * p.w + u32(q0 + ${c - 1}), last)], ${conds.join(' && ')});`);
+      const conds = [dy === 0 ? 'row > 0' : dy === 2 ? 'row + 1 < h' : '', `x0 + ${c - 1} >= 0`, `x0 + ${c - 1} < w`].filter(Boolean);
+      nb.push(`    let n${dy}_${c} = select(0.0, x[min(src + u32(row + ${dy - 1}) * p.w + u32(x0 + ${c - 1}), last)], ${conds.join(' && ')});`);
     }
   }
-  // Output (2m + py, 2q + px) of input pixel q = q0 + t: rows ky = 1 − py + 2·ty read input row
+  // Output (2·row + py, 2q + px) of input pixel q = x0 + t: rows ky = 1 − py + 2·ty read input row
   // dy = py + 1 − ty, columns kx = 1 − px + 2·tx read column t + px + 1 − tx.
   const sum = (t: number, py: number, px: number) => {
     const terms: string[] = [];
@@ -50,19 +42,8 @@ function code(relu: boolean): string {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let i = ${flatIndex(WG)};
-  let tiles = (p.w + ${PX - 1}u) / ${PX}u;
-  if (i >= p.n * p.h * tiles) { return; }
-  let o0 = wid.z * ${OB}u;
-  let h = i32(p.h);
-  let w = i32(p.w);
-  let plane = p.h * p.w;
-  let img = i / (p.h * tiles);
-  let m = i32((i / tiles) % p.h);
-  let q0 = i32(i % tiles) * ${PX};
-  let last = p.n * p.cin * plane - 1u;
-  // a<j>_<t> = outputs (py, px) = (0,0), (0,1), (1,0), (1,1) of channel o0 + j above input pixel q0 + t.
-${js.map((j) => `  let b${j} = vec4f(bias[min(o0 + ${j}u, p.cout - 1u)]);\n${qs.map((t) => `  var a${j}_${t} = b${j};`).join('\n')}`).join('\n')}
+  // a<j>_<t> = outputs (py, px) = (0,0), (0,1), (1,0), (1,1) of channel o0 + j above input pixel x0 + t.
+${laneTile('vec4f')}
   for (var c = 0u; c < p.cin; c++) {
     let src = (img * p.cin + c) * plane;
 ${nb.join('\n')}
@@ -80,14 +61,14 @@ ${qs.map((t) => `      a${j}_${t} += vec4f(${sum(t, 0, 0)},\n        ${sum(t, 0,
   .join('\n')}
   }
   let ow = 2u * p.w;
-  let base = (img * p.cout * 2u * p.h + 2u * u32(m)) * ow + 2u * u32(q0);
+  let base = (img * p.cout * 2u * p.h + 2u * u32(row)) * ow + 2u * u32(x0);
 ${js
   .map(
     (j) => `  if (o0 + ${j}u < p.cout) {
     let at = base + (o0 + ${j}u) * 4u * plane;
 ${qs
   .map(
-    (t) => `    if (q0 + ${t} < w) {
+    (t) => `    if (x0 + ${t} < w) {
       out[at + ${2 * t}u] = ${act(`a${j}_${t}.x`)};
       out[at + ${2 * t + 1}u] = ${act(`a${j}_${t}.y`)};
       out[at + ow + ${2 * t}u] = ${act(`a${j}_${t}.z`)};
@@ -121,6 +102,5 @@ export interface ConvTranspose2dArgs {
 export function convTranspose2d(step: Step, a: ConvTranspose2dArgs): void {
   const relu = a.relu ?? false;
   const k = step.gpu.kernel({ name: `conv-transpose2d${relu ? '-relu' : ''}`, bindings: ['read', 'read', 'read', 'write'], code: () => code(relu) });
-  const [gx, gy] = grid(a.n * a.h * Math.ceil(a.width / PX), WG, step.gpu.limits.maxComputeWorkgroupsPerDimension);
-  step.dispatch(k, [a.x, a.w, a.bias, a.out], params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width }, P), [gx, gy, Math.ceil(a.cout / OB)]);
+  step.dispatch(k, [a.x, a.w, a.bias, a.out], params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width }, P), tileGroups(step, a.n, a.h, a.width, a.cout));
 }

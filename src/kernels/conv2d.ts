@@ -1,43 +1,29 @@
 // 2-D convolution over a batch of NCHW images (PyTorch Conv2d, stride 1, square kernel k, zero
 // padding pad = (k − 1) / 2 so the size is kept): out[n,o,y,x] = b[o] + Σ_c Σ_ky,kx
 // w[o,c,ky,kx]·in[n,c,y+ky−pad,x+kx−pad], then optionally ReLU, or plus a residual (the mask decoder's
-// ResBlock ends in a 1×1 conv added to the block input). On lavapipe a per-lane storage load costs
-// ~70 FMAs and a load at a workgroup-uniform address ~8 (spec/lavapipe.md), so a lane
-// computes OB output channels × PX pixels of a row and a workgroup's lanes share their channel block
-// (workgroup id z), which makes every weight load uniform. f32 weights: the mask decoder is small and
-// its fixture is checked at 1e-5.
+// ResBlock ends in a 1×1 conv added to the block input). Lane layout in conv-common.ts. f32 weights:
+// the mask decoder is small and its fixture is checked at 1e-5.
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { flatIndex, grid } from './grid.js';
-
-const P = { n: 'u32', cin: 'u32', cout: 'u32', h: 'u32', w: 'u32' } as const;
-const WG = 64;
-/** Output channels per lane. */
-const OB = 8;
-/** Neighbouring pixels of a row per lane. */
-const PX = 4;
+import { CHANNELS, laneTile, P, PIXELS, PX, tileGroups, WG } from './conv-common.js';
 
 export type Epilogue = 'none' | 'relu' | 'residual';
 
-/**
- * WGSL for kernel size k. A lane computes OB output channels of PX neighbouring pixels of a row, so
- * each input value it loads serves up to k·OB products and each (uniform) weight load PX products;
- * loops are unrolled here because lavapipe keeps a private array indexed in a loop in memory.
- */
+/** WGSL for kernel size k: each input value a lane loads serves up to k·OB products, each weight PX. */
 function code(k: number, epilogue: Epilogue): string {
   const pad = (k - 1) / 2;
-  const js = [...Array(OB).keys()];
-  const pxs = [...Array(PX).keys()];
+  const js = CHANNELS;
+  const pxs = PIXELS;
   const cols = PX + 2 * pad;
   const lines: string[] = [];
   for (let ky = 0; ky < k; ky++) {
     const dy = ky - pad;
-    const rowOk = dy < 0 ? `y >= ${-dy}` : dy > 0 ? `y + ${dy} < h` : '';
+    const rowOk = dy < 0 ? `row >= ${-dy}` : dy > 0 ? `row + ${dy} < h` : '';
     for (let c = 0; c < cols; c++) {
       const dx = c - pad;
       const conds = [rowOk, `x0 + ${dx} >= 0`, `x0 + ${dx} < w`].filter(Boolean);
-      lines.push(`    let v${ky}_${c} = select(0.0, x_[min(src + u32(y + ${dy}) * p.w + u32(x0 + ${dx}), last)], ${conds.join(' && ')});`);
+      lines.push(`    let v${ky}_${c} = select(0.0, x_[min(src + u32(row + ${dy}) * p.w + u32(x0 + ${dx}), last)], ${conds.join(' && ')});`);
     }
     for (let kx = 0; kx < k; kx++) {
       for (const j of js) {
@@ -55,24 +41,13 @@ ${epilogue === 'residual' ? '@group(0) @binding(4) var<storage, read> residual: 
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let i = ${flatIndex(WG)};
-  let tiles = (p.w + ${PX - 1}u) / ${PX}u;
-  if (i >= p.n * p.h * tiles) { return; }
-  let o0 = wid.z * ${OB}u;
-  let h = i32(p.h);
-  let w = i32(p.w);
-  let plane = p.h * p.w;
-  let img = i / (p.h * tiles);
-  let y = i32((i / tiles) % p.h);
-  let x0 = i32(i % tiles) * ${PX};
-  let last = p.n * p.cin * plane - 1u;
-${js.map((j) => `  let b${j} = bias[min(o0 + ${j}u, p.cout - 1u)];\n${pxs.map((q) => `  var a${j}_${q} = b${j};`).join('\n')}`).join('\n')}
+${laneTile('f32')}
   for (var c = 0u; c < p.cin; c++) {
     let src = (img * p.cin + c) * plane;
 ${js.map((j) => `    let w${j} = (min(o0 + ${j}u, p.cout - 1u) * p.cin + c) * ${k * k}u;`).join('\n')}
 ${lines.join('\n')}
   }
-  let base = img * p.cout * plane + u32(y) * p.w + u32(x0);
+  let base = img * p.cout * plane + u32(row) * p.w + u32(x0);
 ${js
   .map(
     (j) => `  if (o0 + ${j}u < p.cout) {
@@ -115,6 +90,5 @@ export function conv2d(step: Step, a: Conv2dArgs): void {
     code: () => code(a.k, epilogue),
   });
   const bindings = [a.x, a.w, a.bias, a.out, ...(a.residual ? [a.residual] : [])];
-  const [gx, gy] = grid(a.n * a.h * Math.ceil(a.width / PX), WG, step.gpu.limits.maxComputeWorkgroupsPerDimension);
-  step.dispatch(k, bindings, params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width }, P), [gx, gy, Math.ceil(a.cout / OB)]);
+  step.dispatch(k, bindings, params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width }, P), tileGroups(step, a.n, a.h, a.width, a.cout));
 }
