@@ -82,6 +82,31 @@ describe('decodeAttention recorded once, replayed for every key count', () => {
   });
 });
 
+describe('decodeAttention with Gemma 2 options, replayed past the window', () => {
+  it('soft-caps the scores and sees only the last `window` keys', async () => {
+    const gpu = await testGpu();
+    const [heads, kvHeads, headDim, maxLen, window, softcap] = [4, 2, 16, 160, 37, 2];
+    const q = randomF32(heads * headDim, 17, 2);
+    const k = randomF32(maxLen * kvHeads * headDim, 18, 2);
+    const v = randomF32(maxLen * kvHeads * headDim, 19);
+    const out = gpu.buffer(heads * headDim * 4, 'out');
+    const keyCount = gpu.buffer(4, 'key count');
+    const [qb, kb, vb] = [gpu.upload(q, 'q'), gpu.upload(k, 'k'), gpu.upload(v, 'v')];
+    const rec = gpu.record('decode', (s) => decodeAttention(s, { q: qb, k: kb, v: vb, out, heads, kvHeads, headDim, scale: 0.25, keyCount, maxLen, splitLen: 32, softcap, window }));
+    for (const seqK of [1, 36, 37, 38, 100, 160]) {
+      gpu.write(keyCount, Uint32Array.of(seqK));
+      const step = gpu.step('replay');
+      step.replay(rec);
+      step.end();
+      const got = await gpu.readF32(out, 0, heads * headDim);
+      const s: Shape = { seqQ: 1, seqK, heads, kvHeads, headDim, prefixLen: seqK, qStart: seqK - 1, keyStart: 0, softcap, window };
+      const ref = reference(s, q, k.subarray(0, seqK * kvHeads * headDim), v.subarray(0, seqK * kvHeads * headDim), 0.25);
+      expect(normErr(got, ref), `${seqK} keys`).toBeLessThanOrEqual(TOL);
+      if (seqK > window) expect(normErr(got, reference({ ...s, window: 0 }, q, k, v, 0.25)), `${seqK} keys, no window`).toBeGreaterThan(1e-3);
+    }
+  });
+});
+
 describe('attentionWeights', () => {
   it('gives the softmax row of one query and head, masked keys 0', async () => {
     const gpu = await testGpu();
@@ -112,4 +137,38 @@ describe('attentionWeights', () => {
     expect(got[0]).toBe(0);
     expect(got[270]).toBe(0); // past the query, outside the prefix
   });
+
+  it('with a soft-cap and a window (Gemma 2): the softmax of the capped scores over the window', async () => {
+    const gpu = await testGpu();
+    const [heads, kvHeads, headDim, seqK, head, qPos, softcap, window] = [4, 2, 16, 120, 3, 90, 1.5, 25];
+    const q = randomF32(heads * headDim, 14, 2);
+    const k = randomF32(seqK * kvHeads * headDim, 15, 2);
+    const out = gpu.buffer(seqK * 4, 'w');
+    const step = gpu.step('weights');
+    attentionWeights(step, { q: gpu.upload(q, 'q'), k: gpu.upload(k, 'k'), out, heads, kvHeads, headDim, scale: 0.25, seqK, head, qPos, prefixLen: 80, softcap, window });
+    step.end();
+    const got = await gpu.readF32(out, 0, seqK);
+    // The weights are the attention of a value matrix that is the identity: the reference's output row.
+    const s: Shape = { seqQ: 1, seqK, heads: 1, kvHeads: 1, headDim, prefixLen: 80, qStart: qPos, keyStart: 0, softcap, window };
+    const kvh = Math.floor(head / (heads / kvHeads));
+    const kh = Float32Array.from({ length: seqK * headDim }, (_, e) => k[Math.floor(e / headDim) * kvHeads * headDim + kvh * headDim + (e % headDim)]!);
+    const ref = reference({ ...s, headDim: seqK }, pad(q.subarray(head * headDim, (head + 1) * headDim), seqK), pad(kh, seqK, headDim), identity(seqK), 0.25);
+    expect(normErr(got, ref)).toBeLessThanOrEqual(TOL);
+    expect(got[qPos - window]).toBe(0);
+    expect(got[qPos - window + 1]).toBeGreaterThan(0);
+  });
 });
+
+/** Rows of `dim` floats widened to `width` with zeros (the same dot products). */
+function pad(a: Float32Array, width: number, dim = a.length): Float32Array {
+  const rows = a.length / dim;
+  const out = new Float32Array(rows * width);
+  for (let r = 0; r < rows; r++) out.set(a.subarray(r * dim, (r + 1) * dim), r * width);
+  return out;
+}
+
+function identity(n: number): Float32Array {
+  const out = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) out[i * n + i] = 1;
+  return out;
+}

@@ -28,6 +28,8 @@ async function run(gpu: Gpu, s: Shape, q: Float32Array, k: Float32Array, v: Floa
     qStart: s.qStart,
     keyStart: s.keyStart,
     keyStarts,
+    softcap: s.softcap,
+    window: s.window,
     batch,
     config,
   });
@@ -113,6 +115,26 @@ describe('attention (prefill)', () => {
     const causal = reference(s, q, k, v, scale, (i, j, ks) => j >= ks && j <= i);
     expect(normErr(before, causal)).toBeGreaterThan(1e-2);
     expect(normErr(before, reference(s, q, k, v, scale))).toBeLessThanOrEqual(TOL);
+  });
+
+  // Gemma 2: scores of several units (q, k in ±2 over 16 dims) against caps of 1.5 and 50, windows
+  // shorter than the prefix (big_vision hides prefix keys ≥ window ahead too), a continuing chunk.
+  it.each([
+    { seqQ: 40, seqK: 40, heads: 4, kvHeads: 2, headDim: 16, prefixLen: 30, qStart: 0, keyStart: 0, softcap: 1.5, window: 7 },
+    { seqQ: 40, seqK: 40, heads: 4, kvHeads: 2, headDim: 16, prefixLen: 40, qStart: 0, keyStart: 3, softcap: 50, window: 12 },
+    { seqQ: 9, seqK: 50, heads: 8, kvHeads: 1, headDim: 12, prefixLen: 20, qStart: 41, keyStart: 0, softcap: 2, window: 30 },
+    { seqQ: 21, seqK: 21, heads: 8, kvHeads: 1, headDim: 16, prefixLen: 17, qStart: 0, keyStart: 0, batch: 2, keyStarts: [0, 5], softcap: 3, window: 9 },
+  ] as Shape[])('Gemma 2: softcap $softcap, window $window (prefix $prefixLen of $seqK, qStart $qStart)', async (s) => {
+    const gpu = await testGpu();
+    const { q, k, v } = inputs(s, 12);
+    const scale = 0.25;
+    const ref = reference(s, q, k, v, scale);
+    for (const config of [undefined, GPU_VARIANT]) {
+      expect(normErr(await run(gpu, s, q, k, v, scale, config), ref), JSON.stringify(config)).toBeLessThanOrEqual(TOL);
+    }
+    // Neither option is a no-op on these inputs.
+    expect(normErr(reference({ ...s, softcap: 0 }, q, k, v, scale), ref)).toBeGreaterThan(1e-3);
+    expect(normErr(reference({ ...s, window: 0 }, q, k, v, scale), ref)).toBeGreaterThan(1e-3);
   });
 
   it('a query that sees no key gets zeros', async () => {

@@ -7,6 +7,7 @@ import type { Gpu } from '../src/device.js';
 import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, prepareWeights, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
 import type { TextureTiling } from '../src/kernels/matmul-texture.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
+import { softcapRef } from '../src/kernels/softcap.js';
 import { normErr, randInt, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
 
 const TOL = 1e-5;
@@ -20,6 +21,8 @@ interface Case {
   geglu: boolean;
   shardRows: number;
   seed: number;
+  /** c·tanh(v/c) on the result (Gemma 2's logits). */
+  softcap?: number;
   /** Force the texture variant's tiling (default: the adapter's). */
   tiling?: TextureTiling;
 }
@@ -74,7 +77,7 @@ async function runCase(gpu: Gpu, variant: MatmulVariant, c: Case): Promise<numbe
   const step = gpu.step('matmul test');
   const tiling = c.tiling;
   if (c.geglu) linearGeglu(step, { x: gx, gate: gw, up: gu, out, M, K, N, variant, tiling });
-  else linear(step, { x: gx, w: gw, bias: c.bias ? gb : undefined, out, M, K, N, accumulate: c.accumulate, variant, tiling });
+  else linear(step, { x: gx, w: gw, bias: c.bias ? gb : undefined, out, M, K, N, accumulate: c.accumulate, softcap: c.softcap, variant, tiling });
   step.end();
   const all = await gpu.readF32(out, 0, M * N);
   for (const b of [gx, out, ...gw.shards.map((s) => s.buffer), ...gu.shards.map((s) => s.buffer), gb.shards[0]!.buffer]) b.destroy();
@@ -86,7 +89,7 @@ async function runCase(gpu: Gpu, variant: MatmulVariant, c: Case): Promise<numbe
   for (let m = 0; m < M; m++) {
     for (const n of cols) {
       const g = dot(x, m, w, n, K);
-      let v = c.geglu ? gelu(g) * dot(x, m, u, n, K) : g + (c.bias ? BF16[bias[n]!]! : 0);
+      let v = c.geglu ? gelu(g) * dot(x, m, u, n, K) : softcapRef(g + (c.bias ? BF16[bias[n]!]! : 0), c.softcap ?? 0);
       if (c.accumulate && !c.geglu) v += init[m * N + n]!;
       ref.push(v);
       got.push(all[m * N + n]!);
@@ -138,6 +141,13 @@ describe.each(MATMUL_VARIANTS)('matmul variant %s', (variant) => {
       const err = await runCase(gpu, variant, { M, K, N, bias: K === 1152, accumulate: N === 2048, geglu, shardRows: N, seed: K + N });
       expect(err).toBeLessThanOrEqual(TOL);
     }
+  });
+
+  // Scores of a few units against caps of 0.5 and 3: both branches of the tanh, and its saturation.
+  it.each([0.5, 3])('softcap %s in the epilogue (Gemma 2 logits) matches float64', async (softcap) => {
+    const gpu = await testGpu();
+    const c = { M: 2, K: 256, N: 300, bias: true, accumulate: softcap === 3, geglu: false, shardRows: 128, seed: 17, softcap };
+    expect(await runCase(gpu, variant, c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
   });
 
   // The tied LM head stays in buffer shards (the embedding gather reads them): buffer variants only.

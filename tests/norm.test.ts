@@ -60,6 +60,17 @@ describe('norms', async () => {
         expectErr(`layerNorm ${name}`, normErr(await gpu.readF32(out, 0, rows * dim), layerRef(x, w.values, b.values, rows, dim, 1e-6)), TOL);
       });
 
+      it.each([shapes[0]!, shapes[3]!, shapes[6]!])('rmsNorm accumulate rows=%i dim=%i: out += norm(x) (Gemma 2 post-norms)', async (rows, dim) => {
+        const x = randomF32(rows * dim, dim + 9, 2), res = randomF32(rows * dim, dim + 11, 2);
+        const w = randomBf16(dim, dim + 4, 0.5);
+        const out = gpu.upload(res, 'residual');
+        const step = gpu.step('rms-acc');
+        rmsNorm(step, { x: gpu.upload(x, 'x'), w: uploadWeight(gpu, w.words, [dim]), out, rows, dim, eps: 1e-6, accumulate: true });
+        step.end();
+        const ref = rmsRef(x, w.values, rows, dim, 1e-6).map((v, i) => v + res[i]!);
+        expectErr(`rmsNorm accumulate ${name}`, normErr(await gpu.readF32(out, 0, rows * dim), ref), TOL);
+      });
+
       it.each(shapes.slice(0, 7))('addRmsNorm rows=%i dim=%i', async (rows, dim) => {
         const x = randomF32(rows * dim, dim, 2), d = randomF32(rows * dim, dim + 5, 2);
         const w = randomBf16(dim, dim + 3, 0.5);

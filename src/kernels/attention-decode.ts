@@ -58,6 +58,9 @@ export interface DecodeAttentionArgs {
   keyStart?: number;
   /** u32 per sequence, overrides keyStart. */
   keyStarts?: Binding;
+  /** As in attention(): scores soft-capped, keys at distance ≥ window from the newest hidden (Gemma 2). */
+  softcap?: number;
+  window?: number;
   batch?: number;
   qStride?: number;
   kvStride?: number;
@@ -117,7 +120,10 @@ function sharedScratch(gpu: Gpu, records: number, headDim: number): DecodeScratc
   return s;
 }
 
-/** out[h] = softmax_j(scale·q[h]·k[j]) v[j] over keys keyStart ≤ j < keyCount of the cache (KV head floor(h/(heads/kvHeads))). */
+/**
+ * out[h] = softmax_j(cap(scale·q[h]·k[j])) v[j] over keys max(keyStart, keyCount − window) ≤ j < keyCount
+ * of the cache (KV head floor(h/(heads/kvHeads))).
+ */
 export function decodeAttention(step: Step, a: DecodeAttentionArgs): void {
   const batch = a.batch ?? 1;
   const { splitLen, nSplit } = layout(step.gpu, a);
@@ -141,6 +147,8 @@ export function decodeAttention(step: Step, a: DecodeAttentionArgs): void {
       qStart: a.maxLen - 1,
       keyStart: a.keyStart,
       keyStarts: a.keyStarts,
+      softcap: a.softcap,
+      window: a.window,
       qStride: a.qStride,
       kvStride: a.kvStride,
       outStride: a.outStride,

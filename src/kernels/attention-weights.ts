@@ -5,6 +5,7 @@
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
+import { softcapWgsl } from './softcap.js';
 
 const P = {
   seqK: 'u32',
@@ -15,7 +16,9 @@ const P = {
   prefixLen: 'u32',
   qPos: 'u32',
   keyStart: 'u32',
+  window: 'u32',
   scale: 'f32',
+  softcap: 'f32',
 } as const;
 const WG = 256;
 
@@ -25,8 +28,8 @@ ${paramsWgsl(P)}
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 var<workgroup> red: array<f32, ${WG}>;
-
-fn visible(j: u32) -> bool { return j >= p.keyStart && (j < p.prefixLen || j <= p.qPos); }
+${softcapWgsl}
+fn visible(j: u32) -> bool { return j >= p.keyStart && (j < p.prefixLen || j <= p.qPos) && max(j, p.qPos) - min(j, p.qPos) < p.window; }
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) tid: u32) {
@@ -35,6 +38,7 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     var s = 0.0;
     for (var d = 0u; d < p.headDim; d++) { s += q[p.qOffset + d] * k[p.kOffset + j * p.kvStride + d]; }
     s *= p.scale;
+    if (p.softcap > 0.0) { s = softcap(s, p.softcap); }
     out[j] = s;
     if (visible(j)) { mx = max(mx, s); }
   }
@@ -81,6 +85,9 @@ export interface AttentionWeightsArgs {
   qPos?: number;
   prefixLen?: number;
   keyStart?: number;
+  /** As in attention(): soft-capped scores, keys at distance ≥ window hidden (Gemma 2); 0 = none. */
+  softcap?: number;
+  window?: number;
   qStride?: number;
   kvStride?: number;
 }
@@ -100,7 +107,9 @@ export function attentionWeights(step: Step, a: AttentionWeightsArgs): void {
       prefixLen: a.prefixLen ?? 0,
       qPos: a.qPos ?? a.seqK - 1,
       keyStart: a.keyStart ?? 0,
+      window: a.window || 0xffffffff,
       scale: a.scale,
+      softcap: a.softcap ?? 0,
     },
     P,
   );

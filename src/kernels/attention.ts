@@ -24,9 +24,15 @@
 // b·kvBatchRows + j (kvBatchRows = seqK for packed prefill K/V, the cache length for a KV cache).
 // Sequences are left-padded to one length, so prefixLen and qStart are shared and only the first
 // real key differs: `keyStarts` (u32 per sequence) replaces `keyStart` when given.
+//
+// Gemma 2 options: `softcap` maps each scaled score s to c·tanh(s/c) before the mask, and `window`
+// hides key j from the query at position i when |i − j| ≥ window (big_vision's symmetric rule: a
+// prefix query does not see prefix keys that far ahead either; docs/paligemma2.md). Each workgroup
+// skips the key tiles no query of its rows can see, so a windowed decode step reads `window` keys.
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
+import { softcapWgsl } from './softcap.js';
 
 const P = {
   seqQ: 'u32',
@@ -43,7 +49,9 @@ const P = {
   splitLen: 'u32',
   nSplit: 'u32',
   zero: 'u32',
+  window: 'u32',
   scale: 'f32',
+  softcap: 'f32',
 } as const;
 
 /** How the work is laid out on the adapter: lanes per workgroup, lanes per query (head-dim split), query slots per lane, keys per tile. */
@@ -80,6 +88,7 @@ interface Variant extends AttentionConfig {
   opaqueLoops: boolean;
   /** Split mode only: the key count comes from a u32 buffer (decode replays one recorded step). */
   lengthFromBuffer: boolean;
+  softcap: boolean;
 }
 
 function kernelCode(c: Variant): string {
@@ -146,6 +155,7 @@ const HDW = ${HDW}u;
 const DW = ${DW}u;
 const NEG = -3.0e38; // masked score; exp(NEG - m) underflows to 0 for any real m
 ${L > 1 ? 'var<workgroup> red: array<f32, R * TK * WG>;' : ''}
+${c.softcap ? softcapWgsl : ''}
 
 fn vdot(a: VT, b: VT) -> f32 { return ${vdot}; }
 
@@ -159,10 +169,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
   let li = tid % L;
   let nSlots = p.seqQ * p.group;
   let slot0 = wg.x * SL * R;
-  // Keys the block needs: up to what its last row sees (uniform over the workgroup).
-  let lastRow = (min(slot0 + SL * R, nSlots) - 1u) / p.group;
+  // Keys the block needs: up to what its last row sees, from what its first row sees (uniform over the workgroup).
+  let firstPos = qStart + slot0 / p.group;
+  let lastPos = qStart + (min(slot0 + SL * R, nSlots) - 1u) / p.group;
   var kBeg = ${c.perSeqKeyStart ? 'keyStarts[b]' : 'p.keyStart'};
-  var kEnd = min(seqK, max(prefixLen, qStart + lastRow + 1u));
+  var kEnd = min(seqK, max(prefixLen, lastPos + 1u));
+  if (firstPos >= p.window) { kBeg = max(kBeg, firstPos - p.window + 1u); }
+  kEnd = min(kEnd, lastPos + min(p.window, seqK));
   kBeg = max(kBeg, wg.y * p.splitLen);
   kEnd = min(kEnd, (wg.y + 1u) * p.splitLen);
 
@@ -196,8 +209,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
       var mt = m[r];
       for (var jj = 0u; jj < nT; jj++) {
         let j = t0 + jj;
-        let ok = j < kEnd && (j < prefixLen || j <= qpos[r]);
-        s[r][jj] = select(NEG, s[r][jj], ok);
+        let ok = j < kEnd && (j < prefixLen || j <= qpos[r]) && max(j, qpos[r]) - min(j, qpos[r]) < p.window;
+        s[r][jj] = select(NEG, ${c.softcap ? 'softcap(s[r][jj], p.softcap)' : 's[r][jj]'}, ok);
         mt = max(mt, s[r][jj]);
       }
       let corr = exp(m[r] - mt);
@@ -254,6 +267,10 @@ export interface AttentionArgs {
   keyStart?: number;
   /** u32 per sequence: per-sequence keyStart (batched left-padded sequences); overrides keyStart. */
   keyStarts?: Binding;
+  /** Scores s → softcap·tanh(s/softcap) before the mask (Gemma 2); 0 or absent = none. */
+  softcap?: number;
+  /** Key j is hidden from the query at position i when |i − j| ≥ window (Gemma 2's sliding layers); 0 or absent = none. */
+  window?: number;
   qStride?: number;
   kvStride?: number;
   outStride?: number;
@@ -277,6 +294,10 @@ export interface SplitOutput {
 /** Shared by the prefill launcher and decode (split mode); validates shapes and records one dispatch. */
 export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutput): void {
   const { seqQ, seqK, heads, kvHeads, headDim } = a;
+  for (const [k, v] of [['softcap', a.softcap], ['window', a.window]] as const) {
+    if (v !== undefined && !(v >= 0 && Number.isFinite(v))) throw new Error(`attention: ${k} ${v} must be a finite number ≥ 0`);
+  }
+  if (a.window && !Number.isInteger(a.window)) throw new Error(`attention: window ${a.window} is not an integer`);
   const qStride = a.qStride ?? heads * headDim;
   const kvStride = a.kvStride ?? kvHeads * headDim;
   const outStride = a.outStride ?? heads * headDim;
@@ -288,12 +309,12 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   let lanesPerSlot = base.lanesPerSlot;
   while (hdw % lanesPerSlot !== 0) lanesPerSlot /= 2;
   const opaqueLoops = step.gpu.cpuAdapter;
-  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops, lengthFromBuffer: !!split?.keyCount };
+  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops, lengthFromBuffer: !!split?.keyCount, softcap: !!a.softcap };
   const group = heads / kvHeads;
   const slotsPerGroup = (c.wg / lanesPerSlot) * c.slotsPerLane;
   const blocks = Math.ceil((seqQ * group) / slotsPerGroup);
   const nSplit = split?.nSplit ?? 1;
-  const name = `attention_${headDim}_${vec}_${c.wg}_${lanesPerSlot}_${c.slotsPerLane}_${c.tile}${split ? '_split' : ''}${a.keyStarts ? '_ks' : ''}${c.lengthFromBuffer ? '_len' : ''}${opaqueLoops ? '_opaque' : ''}`;
+  const name = `attention_${headDim}_${vec}_${c.wg}_${lanesPerSlot}_${c.slotsPerLane}_${c.tile}${split ? '_split' : ''}${a.keyStarts ? '_ks' : ''}${c.lengthFromBuffer ? '_len' : ''}${c.softcap ? '_cap' : ''}${opaqueLoops ? '_opaque' : ''}`;
   const bindings: ('read' | 'write')[] = ['read', 'read', 'read', 'write'];
   if (split) bindings.push('write');
   if (a.keyStarts) bindings.push('read');
@@ -319,7 +340,9 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
       splitLen: split?.splitLen ?? 0xffffffff,
       nSplit,
       zero: 0,
+      window: a.window || 0xffffffff,
       scale: a.scale,
+      softcap: a.softcap ?? 0,
     },
     P,
   );
@@ -327,8 +350,9 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
 }
 
 /**
- * Prefill attention: out[i, h] = softmax_j(scale·q[i,h]·k[j,kvh]) v[j,kvh] over the visible keys
- * (query i at absolute position qStart+i sees key j iff keyStart ≤ j and (j < prefixLen or j ≤ qStart+i)),
+ * Prefill attention: out[i, h] = softmax_j(cap(scale·q[i,h]·k[j,kvh])) v[j,kvh] over the visible keys
+ * (query i at absolute position qStart+i sees key j iff keyStart ≤ j and (j < prefixLen or j ≤ qStart+i)
+ * and |qStart+i − j| < window),
  * kvh = floor(h / (heads/kvHeads)). A query that sees no key gets zeros.
  */
 export function attention(step: Step, a: AttentionArgs): void {

@@ -2,6 +2,7 @@
 // unpack and the epilogue (bias, accumulate, GEGLU), so that each variant's file holds only its loop.
 
 import type { Binding, Gpu, Step } from '../device.js';
+import { softcapWgsl } from './softcap.js';
 
 /** out[m, colOff + n] (+)= epilogue(x[m]·w[n]), n < N: one dispatch covers one shard's columns. */
 export interface MatmulShape {
@@ -20,6 +21,8 @@ export interface Epilogue {
   accumulate: boolean;
   /** Two weights (gate, up); out = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ). */
   geglu: boolean;
+  /** v → c·tanh(v/c) after the bias (Gemma 2's final logits); 0 or absent = none. */
+  softcap?: number;
 }
 
 /** The buffers of one dispatch; `up` only with GEGLU, `bias` only with a bias. */
@@ -34,7 +37,7 @@ export interface MatmulBuffers {
 export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32' } as const;
 
 export function epilogueKey(e: Epilogue): string {
-  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}`;
+  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.softcap ? `c${e.softcap}` : ''}`;
 }
 
 /** WGSL: bf16 element e of a packed u32 array (element e lives in word e >> 1, low half when even). */
@@ -65,13 +68,22 @@ export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
     : `var v = g;`;
   return `${decls.join('\n')}
 ${e.bias ? bf16At('bias') : ''}
+${e.softcap ? softcapWgsl : ''}
 fn store(m: u32, n: u32, g: f32, u: f32) {
   ${value}
   let c = p.colOff + n;
   ${e.bias ? 'v += bf16_bias(c);' : ''}
+  ${e.softcap ? `v = softcap(v, ${wgslFloat(e.softcap)});` : ''}
   let o = m * p.ldo + c;
   ${e.accumulate ? 'out[o] += v;' : 'out[o] = v;'}
 }`;
+}
+
+/** A WGSL f32 literal for a finite number (1 → "1.0", 1e-7 → "1e-7"). */
+function wgslFloat(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`not a finite number: ${x}`);
+  const s = String(x);
+  return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
 /** The bindings in the order the WGSL above declares them, after the kernel's leading ones. */

@@ -96,17 +96,20 @@ export interface LinearArgs {
   N: number;
   /** out += result instead of out = result (fuses the residual add). */
   accumulate?: boolean;
+  /** result → c·tanh(result/c) (Gemma 2's final logits); 0 or absent = none. */
+  softcap?: number;
   /** Force a variant (tests, benches); default: matmulPlan(gpu). */
   variant?: MatmulVariant;
   /** Force the texture variant's tiling (benches). */
   tiling?: TextureTiling;
 }
 
-/** out[M, N] (+)= x[M, K] · wᵀ (+ bias). */
+/** out[M, N] (+)= softcap(x[M, K] · wᵀ (+ bias)). */
 export function linear(step: Step, a: LinearArgs): void {
   checkWeight(a.w, a.N, a.K);
   if (a.bias) checkWeight(a.bias, a.N);
-  run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false });
+  if (a.softcap !== undefined && !(a.softcap >= 0 && Number.isFinite(a.softcap))) throw new Error(`linear: softcap ${a.softcap} must be a finite number ≥ 0`);
+  run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false, softcap: a.softcap || undefined });
 }
 
 /**

@@ -13,11 +13,12 @@ import { reduceEnable, reduceF32Wgsl, sgArg, sgParam } from './reduce.js';
 const P = { rows: 'u32', dim: 'u32', eps: 'f32' } as const;
 const WG = 256;
 
-type Mode = 'rms' | 'layer' | 'addRms';
+// rmsAcc: out += rmsNorm(x), Gemma 2's norm of a block's output before the residual add.
+type Mode = 'rms' | 'rmsAcc' | 'layer' | 'addRms';
 
 function code(mode: Mode, per: number, sg: boolean): string {
   const bindings =
-    mode === 'rms'
+    mode === 'rms' || mode === 'rmsAcc'
       ? ['var<storage, read> x: array<f32>;', 'var<storage, read> w: array<u32>;', 'var<storage, read_write> out: array<f32>;']
       : mode === 'layer'
         ? ['var<storage, read> x: array<f32>;', 'var<storage, read> w: array<u32>;', 'var<storage, read> b: array<u32>;', 'var<storage, read_write> out: array<f32>;']
@@ -39,7 +40,7 @@ function code(mode: Mode, per: number, sg: boolean): string {
       : `let r = inverseSqrt(wgSum(s, lid, ${sgArg(sg)}) / f32(p.dim) + p.eps);
   for (var j = 0u; j < ${per}u; j++) {
     let i = lid + j * ${WG}u;
-    if (i < p.dim) { out[base + i] = v[j] * r * (1.0 + wAt(i)); }
+    if (i < p.dim) { out[base + i] ${mode === 'rmsAcc' ? '+=' : '='} v[j] * r * (1.0 + wAt(i)); }
   }`;
   return `${reduceEnable(sg)}${paramsWgsl(P)}
 ${bindings.map((b, i) => `@group(0) @binding(${i}) ${b}`).join('\n')}
@@ -72,15 +73,18 @@ function run(step: Step, mode: Mode, bindings: Binding[], rows: number, dim: num
   const sg = gpu.features.subgroups;
   const k = gpu.kernel({
     name: `norm-${mode}-${per}${sg ? '-sg' : ''}`,
-    bindings: mode === 'rms' ? ['read', 'read', 'write'] : mode === 'layer' ? ['read', 'read', 'read', 'write'] : ['write', 'read', 'read', 'write'],
+    bindings: mode === 'rms' || mode === 'rmsAcc' ? ['read', 'read', 'write'] : mode === 'layer' ? ['read', 'read', 'read', 'write'] : ['write', 'read', 'read', 'write'],
     code: () => code(mode, per, sg),
   });
   step.dispatch(k, bindings, params({ rows, dim, eps }, P), grid(rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }
 
-/** out = x·rsqrt(mean(x²)+eps)·(1+w) per row (Gemma; w is the stored zero-centred weight). */
-export function rmsNorm(step: Step, a: { x: Binding; w: GpuWeight; out: Binding; rows: number; dim: number; eps: number }): void {
-  run(step, 'rms', [a.x, singleShard(a.w), a.out], a.rows, a.dim, a.eps);
+/**
+ * out = x·rsqrt(mean(x²)+eps)·(1+w) per row (Gemma; w is the stored zero-centred weight); with
+ * `accumulate`, out += that (Gemma 2's post-attention / post-feedforward norm into the residual).
+ */
+export function rmsNorm(step: Step, a: { x: Binding; w: GpuWeight; out: Binding; rows: number; dim: number; eps: number; accumulate?: boolean }): void {
+  run(step, a.accumulate ? 'rmsAcc' : 'rms', [a.x, singleShard(a.w), a.out], a.rows, a.dim, a.eps);
 }
 
 /** out = (x−mean)/sqrt(var+eps)·w + b per row (biased variance; SigLIP). */

@@ -1,5 +1,6 @@
 // Float64 attention reference shared by the attention tests: explicit scores, the prefix-LM mask, softmax.
 
+import { softcapRef } from '../../src/kernels/softcap.js';
 import { randomF32 } from './gpu.js';
 
 export interface Shape {
@@ -14,16 +15,19 @@ export interface Shape {
   batch?: number;
   /** per-sequence keyStart (batch > 1) */
   keyStarts?: number[];
+  /** Gemma 2: scores → c·tanh(s/c), keys at |i − j| ≥ window hidden. */
+  softcap?: number;
+  window?: number;
 }
 
-/** Float64 reference: explicit scores, the prefix-LM mask, softmax, probs·v. */
+/** Float64 reference: explicit scores (soft-capped), the prefix-LM mask (and window), softmax, probs·v. */
 export function reference(
   s: Shape,
   q: Float32Array,
   k: Float32Array,
   v: Float32Array,
   scale: number,
-  visible = (i: number, j: number, ks: number) => j >= ks && (j < s.prefixLen || j <= s.qStart + i),
+  visible = (i: number, j: number, ks: number) => j >= ks && (j < s.prefixLen || j <= s.qStart + i) && !(Math.abs(s.qStart + i - j) >= (s.window || Infinity)),
 ): Float64Array {
   const { seqQ, seqK, heads, kvHeads, headDim: hd } = s;
   const batch = s.batch ?? 1;
@@ -45,7 +49,7 @@ export function reference(
           const ko = (b * seqK + j) * kvHeads * hd + kvh * hd;
           let d = 0;
           for (let x = 0; x < hd; x++) d += q[qo + x]! * k[ko + x]!;
-          sc[j] = d * scale;
+          sc[j] = softcapRef(d * scale, s.softcap ?? 0);
           max = Math.max(max, sc[j]!);
         }
         if (max === -Infinity) continue; // sees no key: zeros
