@@ -19,7 +19,7 @@ export { conv2d, type Conv2dArgs, type Epilogue } from './kernels/conv2d.js';
 export { convTranspose2d, type ConvTranspose2dArgs } from './kernels/conv-transpose2d.js';
 export { codebookLookup, type CodebookLookupArgs } from './kernels/codebook-lookup.js';
 export { NpzArchive, NpzError, type NpyArray, type NpzProblem } from './loader/npz.js';
-export { MaskDecoder } from './graph/mask-decoder.js';
+export { MaskDecoder, MASK_DECODER_FILE, type TensorSource } from './graph/mask-decoder.js';
 export { decodeMasks, textToMasks, pasteMask, pixelBox, maskToUint8, type ObjectMask, type PixelBox } from './masks.js';
 export { overlayMasks, PALETTE, type OverlayObject } from './image/overlay.js';
 export { parseDetections, parseSegmentations, taskPrompt, type Segmentation, type Detection, type Box, type ParseOptions } from './tasks.js';
