@@ -126,6 +126,11 @@ export class Gpu {
     return this.profiling ? this.timestamps : undefined;
   }
 
+  /** Why the device was lost ("reason: message"), or undefined while it works. */
+  get lost(): string | undefined {
+    return this.lostReason;
+  }
+
   /** Throws if the device was lost or reported an error since the last check. */
   check(): void {
     if (this.lostReason !== undefined) throw new GpuError(`GPU device lost (${this.lostReason})`);

@@ -60,6 +60,18 @@ describe('generate', () => {
     expect(batched).toEqual(alone);
   });
 
+  it('stop(b) ends one sequence of a batch; the others go on unchanged', async () => {
+    const inputs = [
+      { pixels, textIds: meta.text_ids },
+      { pixels: pixels.map((v) => -v), textIds: [2, 1017, 108] },
+    ];
+    const g = generate(model, inputs, { maxNewTokens: 6, stopIds: [] });
+    for await (const t of g) if (t.sequence === 1 && t.index === 1) g.stop(1);
+    expect(g.ids[1]!.length).toBe(2);
+    expect(g.ids[0]).toEqual(meta.generated_ids.slice(0, 6));
+    expect(() => g.stop(2)).toThrow(/no sequence 2/);
+  });
+
   it('sampling is reproducible with a seed and differs across seeds', async () => {
     const run = (seed: number) => generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: 8, temperature: 5, seed }).run();
     const a = await run(1);

@@ -23,6 +23,7 @@ export interface Sampling {
   topP?: number;
   /** Hugging Face's repetition_penalty over every id already in the sequence, prompt included (1 = off; also applies greedily). */
   repetitionPenalty?: number;
+  /** Sequence b of a batch draws from its own stream seeded seed + b (so its draws do not depend on the others). */
   seed?: number;
 }
 
@@ -59,6 +60,14 @@ export interface GenerateOptions extends Sampling {
   runAhead?: boolean;
   /** Called after each step with the logits buffer the tokens were chosen from (for dumps). */
   onLogits?: (logits: GPUBuffer, step: number) => Promise<void>;
+  /** Each sequence's seed instead of seed + b (the Pipeline's queue keeps every request's own seeds). */
+  seeds?: number[];
+  /**
+   * Whether the repetition penalty counts a sequence's left pads as seen ids, as Hugging Face does in a
+   * padded batch (default true). The Pipeline's queue turns it off: a request's tokens then do not
+   * depend on the requests it happens to be batched with.
+   */
+  padsSeen?: boolean;
 }
 
 export interface GeneratedToken {
@@ -80,6 +89,11 @@ export interface GenerationTimings {
   encodeMsPerDecodeStep: number;
 }
 
+/** Timings before anything ran. */
+export function noTimings(): GenerationTimings {
+  return { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN, encodeMsPerDecodeStep: 0 };
+}
+
 /** mulberry32: the seeded uniform source for sampling. */
 function uniforms(seed: number): () => number {
   let a = seed >>> 0;
@@ -92,11 +106,13 @@ function uniforms(seed: number): () => number {
 }
 
 export class Generation implements AsyncIterable<GeneratedToken> {
-  readonly timings: GenerationTimings = { visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN, encodeMsPerDecodeStep: 0 };
+  readonly timings: GenerationTimings = noTimings();
   /** Generated ids per sequence (stop ids excluded). */
   readonly ids: number[][];
   /** The settings tokens are chosen with (the options, the checkpoint's generation config, HF's defaults). */
   readonly sampling: ResolvedSampling;
+  /** Per sequence: ended (a stop id, or stop()); its tokens are no longer yielded. */
+  private readonly done: boolean[];
 
   constructor(
     private readonly model: PaliGemma,
@@ -104,6 +120,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     private readonly opts: GenerateOptions = {},
   ) {
     this.ids = inputs.map(() => []);
+    this.done = inputs.map(() => false);
     this.sampling = resolveSampling(opts, model.checkpoint.generation);
   }
 
@@ -112,11 +129,11 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const gpu = model.gpu;
     const cfg = model.config;
     const maxNew = opts.maxNewTokens ?? 20;
-    const stop = new Set(opts.stopIds ?? [cfg.eosId]);
+    const stop = new Set(opts.stopIds ?? model.stopIds);
     const s = this.sampling;
     const greedy = !s.doSample || s.temperature <= 0;
     const penalised = s.repetitionPenalty !== 1;
-    const random = uniforms(s.seed);
+    const random = this.inputs.map((_, b) => uniforms(opts.seeds?.[b] ?? s.seed + b));
     const vocab = cfg.text.vocabSize;
     const t0 = performance.now();
     const batch = await model.prefill(this.inputs, maxNew, this.timings);
@@ -130,7 +147,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const seen = penalised ? gpu.buffer(size * words * 4, 'seen ids') : undefined;
     if (seen) {
       this.inputs.forEach((input, b) => {
-        const row = [...Array<number>(batch.pads[b]!).fill(cfg.padId), ...Array<number>(cfg.numImageTokens).fill(cfg.imageTokenId), ...input.textIds];
+        const pads = opts.padsSeen === false ? 0 : batch.pads[b]!;
+        const row = [...Array<number>(pads).fill(cfg.padId), ...Array<number>(cfg.numImageTokens).fill(cfg.imageTokenId), ...input.textIds];
         gpu.write(seen, seenBits(row, vocab), b * words * 4);
       });
     }
@@ -143,7 +161,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
           const row = { buffer: model.logits, offset: b * vocab * 4, size: vocab * 4 };
           const seenRow = seen && { buffer: seen, offset: b * words * 4, size: words * 4 };
           const temperature = greedy ? 0 : s.temperature;
-          sample(step, { logits: row, cols: vocab, temperature, topK: s.topK, topP: s.topP, repetitionPenalty: s.repetitionPenalty, seen: seenRow, uniform: random(), out: pick });
+          sample(step, { logits: row, cols: vocab, temperature, topK: s.topK, topP: s.topP, repetitionPenalty: s.repetitionPenalty, seen: seenRow, uniform: random[b]!(), out: pick });
           step.copy(pick, 0, out, b * 4, 4);
         }
       }
@@ -162,13 +180,14 @@ export class Generation implements AsyncIterable<GeneratedToken> {
       select(chosen[(k + 1) % 2]);
       encodeMs += performance.now() - t;
     };
-    const done = new Array<boolean>(size).fill(false);
+    const done = this.done;
     let decodeStart = 0;
     let cpu0: number | undefined;
     try {
       select(chosen[0]);
       for (let k = 0; k < maxNew; k++) {
         opts.signal?.throwIfAborted();
+        if (done.every(Boolean)) break;
         if (opts.onLogits) await opts.onLogits(model.logits, k);
         const pending = gpu.read(chosen[k % 2], 0, size * 4, k === 0 ? 'first-token' : 'decode-token', model.decodeFlops(size));
         const last = k === maxNew - 1;
@@ -206,6 +225,15 @@ export class Generation implements AsyncIterable<GeneratedToken> {
       // WebGPU defers freeing until submitted work (a run-ahead step) is done.
       for (const b of [...chosen, pick, ...(seen ? [seen] : [])]) (gpu.forgetBuffer(b), b.destroy());
     }
+  }
+
+  /**
+   * Ends one sequence now: none of its tokens are yielded from here on, and the run ends at the next
+   * step once no sequence is left (a caller that cancels one request of a shared batch).
+   */
+  stop(sequence: number): void {
+    if (!(sequence >= 0 && sequence < this.done.length)) throw new RangeError(`no sequence ${sequence} in the batch`);
+    this.done[sequence] = true;
   }
 
   /** Runs to the end and returns the ids per sequence. */
