@@ -5,7 +5,7 @@ import { BrowserFileSource } from '../src/browser/file-source.js';
 import { HttpFileSource } from '../src/browser/http-source.js';
 import { MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../src/browser/playground-routes.js';
 import type { Gpu } from '../src/device.js';
-import type { Generation } from '../src/graph/generate.js';
+import type { QueuedGeneration } from '../src/request-queue.js';
 import { MASK_DECODER_FILE, MaskDecoder } from '../src/graph/mask-decoder.js';
 import type { FileSource } from '../src/loader/source.js';
 import { decodeMasks, type ObjectMask } from '../src/masks.js';
@@ -321,7 +321,7 @@ async function generate(): Promise<void> {
   updateButtons();
   const { pipeline, gpu } = session;
   const maxNewTokens = Math.max(1, Math.min(256, Number(ui.maxTokens.value) || 16));
-  let generation: Generation | undefined;
+  let generation: QueuedGeneration | undefined;
   try {
     await gpu.profiler?.collect(); // start the profile from this generation
     generation = pipeline.generate([request], { maxNewTokens, signal: controller.signal });

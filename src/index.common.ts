@@ -23,3 +23,5 @@ export { MaskDecoder, MASK_DECODER_FILE, type TensorSource } from './graph/mask-
 export { decodeMasks, textToMasks, pasteMask, pixelBox, maskToUint8, type ObjectMask, type PixelBox } from './masks.js';
 export { overlayMasks, PALETTE, type OverlayObject } from './image/overlay.js';
 export { parseDetections, parseSegmentations, taskPrompt, type Segmentation, type Detection, type Box, type ParseOptions } from './tasks.js';
+export { Pipeline, type Request, type Result } from './pipeline.js';
+export { QueuedGeneration, RequestQueue } from './request-queue.js';

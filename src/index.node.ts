@@ -1,3 +1,4 @@
 // The library for Node: the same as the browser build, with Dawn and the file-system helpers.
 export * from './index.common.js';
 export { requestGpu, type NodeGpuOptions } from './node/gpu.js';
+export { loadModel, type LoadedModel, type LoadModelOptions } from './node/load-model.js';

@@ -1,11 +1,13 @@
 // The runtime as users meet it: image + prompt in, text (and boxes / mask codewords) out.
-// Shared by the CLI, the Node API and the browser playground.
+// Shared by the CLI, the Node API and the browser playground. Safe to call from many callers at
+// once: requests queue and are batched (request-queue.ts, docs/concurrency.md).
 
 import type { PaliGemma, SequenceInput } from './graph/paligemma.js';
-import { generate, type GenerateOptions, type Generation } from './graph/generate.js';
+import type { GenerateOptions } from './graph/generate.js';
 import type { RgbImage } from './image/decode.js';
 import { preprocessImage } from './image/preprocess.js';
 import type { PreprocessorConfig } from './loader/extra-config.js';
+import { RequestQueue, type QueuedGeneration } from './request-queue.js';
 import { parseDetections, parseSegmentations, type Detection, type Segmentation } from './tasks.js';
 import type { PaliGemmaTokenizer } from './tokenizer/tokenizer.js';
 
@@ -26,11 +28,25 @@ export interface Result {
 }
 
 export class Pipeline {
+  private readonly queue: RequestQueue;
+
   constructor(
     readonly model: PaliGemma,
     readonly tokenizer: PaliGemmaTokenizer,
     readonly preprocessor: PreprocessorConfig | null = null,
-  ) {}
+  ) {
+    this.queue = new RequestQueue(model);
+  }
+
+  /** The most sequences that concurrent requests are merged into (default 8; each costs its KV cache and activations). */
+  get maxBatch(): number {
+    return this.queue.maxBatch;
+  }
+
+  set maxBatch(n: number) {
+    if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`maxBatch must be a whole number ≥ 1, got ${n}`);
+    this.queue.maxBatch = n;
+  }
 
   /** Pixels [3, S, S] exactly as Hugging Face's processor makes them. */
   pixels(image: RgbImage): Float32Array {
@@ -47,13 +63,16 @@ export class Pipeline {
     return { pixels: this.pixels(r.image), textIds };
   }
 
-  /** Starts generating for one or more requests (a left-padded batch); iterate it to stream tokens. */
-  generate(requests: Request[], opts: GenerateOptions = {}): Generation {
-    const stopIds = opts.stopIds ?? [this.model.config.eosId];
-    return generate(
-      this.model,
+  /**
+   * Queues one or more requests (run as one left-padded batch, with other callers' requests when
+   * they wait at the same time and use the same settings); iterate the result to stream this call's
+   * tokens. A request the model cannot take (image, length) throws here, alone; `opts.signal` ends
+   * this call at the next step without touching the others.
+   */
+  generate(requests: Request[], opts: GenerateOptions = {}): QueuedGeneration {
+    return this.queue.submit(
       requests.map((r) => this.input(r)),
-      { ...opts, stopIds },
+      opts,
     );
   }
 
