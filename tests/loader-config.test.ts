@@ -30,6 +30,7 @@ describe('config.json', () => {
     expect(c.text).toEqual({
       hiddenSize: 48, intermediateSize: 96, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 12, vocabSize: 2048,
       rmsNormEps: 1e-6, ropeTheta: 10000, act: 'gelu_tanh', maxPositionEmbeddings: 8192,
+      modelType: 'gemma', queryPreAttnScalar: 12, attnLogitSoftcap: 0, finalLogitSoftcap: 0, layerWindows: [0, 0, 0],
     });
     expect(c.vision).toEqual({
       hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 2, headDim: 16, patchSize: 14, imageSize: 224,
@@ -61,10 +62,47 @@ describe('config.json', () => {
     expect(c.text.vocabSize).toBe(3000);
   });
 
-  it('rejects PaliGemma 2 and other model types clearly', () => {
+  it('reads PaliGemma 2 (text_config.model_type gemma2): scale, soft-caps, window on even layers, eos list', () => {
+    const c = parseConfig(fixtureText('pg2-tiny-fullvocab-224', 'config.json'));
+    expect(c.text).toMatchObject({
+      modelType: 'gemma2', hiddenSize: 32, numHeads: 4, numKvHeads: 2, headDim: 16, queryPreAttnScalar: 16,
+      attnLogitSoftcap: 50, finalLogitSoftcap: 30, layerWindows: [260, 0, 260],
+    });
+    expect(c.eosIds).toEqual([1]);
+    // Real configs leave Gemma2Config's defaults out: the 2B decoder of PaliGemma 2 3B.
+    const bare = parseConfig('{"model_type": "paligemma", "text_config": {"model_type": "gemma2"}, "eos_token_id": [1, 107]}');
+    expect(bare.text).toMatchObject({ hiddenSize: 2304, intermediateSize: 9216, numLayers: 26, numHeads: 8, numKvHeads: 4, headDim: 256, queryPreAttnScalar: 256, attnLogitSoftcap: 50, finalLogitSoftcap: 30 });
+    expect(bare.text.layerWindows.slice(0, 4)).toEqual([4096, 0, 4096, 0]);
+    expect(bare).toMatchObject({ eosId: 1, eosIds: [1, 107] });
+  });
+
+  it('PaliGemma 2 options: null / 0 soft-caps are none, layer_types and a null window override the even-layer rule', () => {
+    const o = JSON.parse(fixtureText('pg2-tiny-fullvocab-224', 'config.json')) as Record<string, any>;
+    o.text_config.final_logit_softcapping = null;
+    o.text_config.attn_logit_softcapping = 0;
+    o.text_config.layer_types = ['full_attention', 'sliding_attention', 'full_attention'];
+    expect(parseConfig(JSON.stringify(o)).text).toMatchObject({ attnLogitSoftcap: 0, finalLogitSoftcap: 0, layerWindows: [0, 260, 0] });
+    o.text_config.sliding_window = null;
+    expect(parseConfig(JSON.stringify(o)).text.layerWindows).toEqual([0, 0, 0]);
+    o.text_config.layer_types = ['full_attention'];
+    o.text_config.sliding_window = 8;
+    expectError(cfg(o), 'config.json', 'layer_types must be a list of 3 entries');
+    o.text_config.layer_types = ['full_attention', 'local', 'full_attention'];
+    expectError(cfg(o), 'config.json', 'layer_types[1] "local"');
+    delete o.text_config.layer_types;
+    o.text_config.attn_logit_softcapping = -1;
+    expectError(cfg(o), 'config.json', 'attn_logit_softcapping must be a positive number');
+    o.text_config.attn_logit_softcapping = 50;
+    o.eos_token_id = [];
+    expectError(cfg(o), 'config.json', 'eos_token_id is an empty list');
+  });
+
+  it('rejects Gemma 3 and other model types clearly', () => {
     const o = base();
-    o.text_config.model_type = 'gemma2';
-    expectError(cfg(o), 'config.json', 'PaliGemma 2 (Gemma-2 decoder) is not supported');
+    o.text_config.model_type = 'gemma3';
+    expectError(cfg(o), 'config.json', 'Gemma 3 decoders are not supported');
+    o.text_config.model_type = 'llama';
+    expectError(cfg(o), 'config.json', 'text_config.model_type "llama" is not supported');
     expectError(cfg({ model_type: 'llava' }), 'config.json', 'model_type "llava" is not supported');
   });
 

@@ -19,7 +19,7 @@ import { requestGpu } from '../src/node/gpu.js';
 import { compareGolden, GOLDEN_FLOAT_TENSORS, GOLDEN_ID_TENSORS, normErr, runGolden, type GoldenRun } from '../src/node/golden.js';
 import { absErrors, testGpu } from './helpers/gpu.js';
 
-const FIXTURES = ['pg-tiny-fullvocab-224', 'pg-tiny-v2048-224-newnames', 'pg-tiny-v2048-224-sharded', 'pg-tiny-v2048-224-int8', 'pg-tiny-v2048-224-int4'];
+const FIXTURES = ['pg-tiny-fullvocab-224', 'pg2-tiny-fullvocab-224', 'pg-tiny-v2048-224-newnames', 'pg-tiny-v2048-224-sharded', 'pg-tiny-v2048-224-int8', 'pg-tiny-v2048-224-int4'];
 
 const ids = (a: ArrayLike<bigint>) => Array.from(a, Number);
 

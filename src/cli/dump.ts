@@ -12,7 +12,7 @@ export const summary = 'write the intermediate tensors of one run (for compariso
 
 const USAGE = `usage: paligemma dump --model DIR (--image FILE | --pixel-values FILE.safetensors)
         (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
-        [--logits-rows text|all] [--tokenizer FILE] [--quantize int8|int4]`;
+        [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4]`;
 
 async function pixelValues(file: string, size: number): Promise<Float32Array> {
   const bytes = await readInput(file, 'pixel values');
@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   if (Boolean(o.image) === Boolean(o['pixel-values'])) throw new UsageError(`give exactly one of --image and --pixel-values\n\n${USAGE}`);
   if (Boolean(o.prompt !== undefined) === Boolean(o.ids)) throw new UsageError(`give exactly one of --prompt and --ids\n\n${USAGE}`);
   const rowsMode = o['logits-rows'] ?? 'text';
-  if (rowsMode !== 'text' && rowsMode !== 'all') throw new UsageError(`--logits-rows must be text or all, got '${rowsMode}'`);
+  if (rowsMode !== 'text' && rowsMode !== 'all' && rowsMode !== 'last') throw new UsageError(`--logits-rows must be text, all or last, got '${rowsMode}'`);
   const maxNew = int(o['max-new-tokens'], 'max-new-tokens', 1, 1);
   const quantize = quantization(o.quantize);
 

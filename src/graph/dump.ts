@@ -12,8 +12,8 @@ export interface DumpTensor {
 
 export interface DumpOptions extends SequenceInput {
   maxNewTokens: number;
-  /** Which prefill rows get logits: the text rows (default) or all. */
-  logitsRows?: 'text' | 'all';
+  /** Which prefill rows get logits: the text rows (default), all, or the last. */
+  logitsRows?: 'text' | 'all' | 'last';
 }
 
 /** Logits of rows [first, first+count) of the prefill's final-normed states, chunked to fit a binding. */
@@ -64,15 +64,15 @@ export async function dumpRun(model: PaliGemma, opts: DumpOptions): Promise<Dump
   const genLogits: Float32Array[] = [];
   const generation = generate(model, [{ pixels: opts.pixels, textIds: opts.textIds }], {
     maxNewTokens: opts.maxNewTokens,
-    stopIds: [cfg.eosId],
+    stopIds: model.stopIds,
     onLogits: async (logits) => {
       genLogits.push(await gpu.readF32(logits, 0, v));
     },
   });
   const [generated] = await generation.run();
-  // Hugging Face's output ends with the stop id when generation stopped on it.
+  // Hugging Face's output ends with the stop id when generation stopped on it (greedy: the last row's argmax).
   const ids = generated!.slice();
-  if (genLogits.length > ids.length) ids.push(cfg.eosId);
+  if (genLogits.length > ids.length) ids.push(Number(argmaxRows(genLogits.at(-1)!, 1, v)[0]));
 
   const n = cfg.numImageTokens;
   const size = cfg.vision.imageSize;
@@ -80,7 +80,7 @@ export async function dumpRun(model: PaliGemma, opts: DumpOptions): Promise<Dump
   const d = cfg.text.hiddenSize;
   const dv = cfg.vision.hiddenSize;
   const all = await prefillLogits(model, 0, length);
-  const first = opts.logitsRows === 'all' ? 0 : n;
+  const first = opts.logitsRows === 'all' ? 0 : opts.logitsRows === 'last' ? length - 1 : n;
   return [
     { name: 'pixel_values', shape: [1, 3, size, size], data: opts.pixels },
     { name: 'vision_last_hidden_state', shape: [1, n, dv], data: await gpu.readF32(model.visionOut, 0, n * dv) },

@@ -1,6 +1,9 @@
-// Gemma decoder (PaliGemma 1): per layer RMSNorm(1+w) → q/k/v → RoPE (rotate-half) → multi-/grouped-
-// query attention with the prefix-LM mask → o_proj → residual; RMSNorm → GeGLU MLP → residual.
-// Final RMSNorm, then logits against the tied embedding (sharded over the vocabulary).
+// Gemma decoder: per layer RMSNorm(1+w) → q/k/v → RoPE (rotate-half) → multi-/grouped-query
+// attention with the prefix-LM mask → o_proj → residual; RMSNorm → GeGLU MLP → residual. Final
+// RMSNorm, then logits against the tied embedding (sharded over the vocabulary).
+// Gemma 2 (PaliGemma 2), all read from the config: the attention output and the MLP output are
+// RMS-normed before their residual adds, scores are scaled by query_pre_attn_scalar^-0.5 and
+// soft-capped, sliding-window layers hide far keys, and the logits are soft-capped.
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { attention } from '../kernels/attention.js';
@@ -9,6 +12,7 @@ import { embed } from '../kernels/embed.js';
 import { linear, linearGeglu, linearMany } from '../kernels/matmul.js';
 import { rmsNorm } from '../kernels/norm.js';
 import { rope, ropeAppend } from '../kernels/rope.js';
+import { softcapRef } from '../kernels/softcap.js';
 import type { TextConfig } from '../loader/config.js';
 import { EMBED, LM_HEAD, TEXT } from '../loader/names.js';
 import type { GpuWeight } from '../weights.js';
@@ -20,10 +24,17 @@ interface GemmaLayer {
   k: GpuWeight;
   v: GpuWeight;
   o: GpuWeight;
-  postAttentionNorm: GpuWeight; // Gemma 1: this is the pre-MLP norm
+  /** Gemma 2: the norm of the attention output before the residual add. */
+  attnOutNorm?: GpuWeight;
+  /** The MLP's pre-norm: Gemma 1 calls it post_attention_layernorm, Gemma 2 pre_feedforward_layernorm. */
+  mlpNorm: GpuWeight;
+  /** Gemma 2: the norm of the MLP output before the residual add. */
+  mlpOutNorm?: GpuWeight;
   gate: GpuWeight;
   up: GpuWeight;
   down: GpuWeight;
+  /** Keys at distance ≥ window from the query are hidden (Gemma 2's sliding layers); 0 = none. */
+  window: number;
 }
 
 /** Where each sequence of a (left-padded) batch sits in the KV cache. */
@@ -42,6 +53,8 @@ export class Gemma {
   readonly lmHead: GpuWeight;
   /** sqrt(hidden) in float32: text embeddings are scaled by it, image features are not. */
   readonly embedScale: number;
+  /** Attention scores are q·k times this: query_pre_attn_scalar^-0.5 (head_dim in Gemma 1). */
+  readonly scale: number;
   private readonly layers: GemmaLayer[];
   private readonly finalNorm: GpuWeight;
   private readonly kCache: GPUBuffer[];
@@ -76,6 +89,8 @@ export class Gemma {
     this.embedTable = weights.get(EMBED)!;
     this.lmHead = weights.get(LM_HEAD) ?? this.embedTable;
     this.embedScale = Math.fround(Math.sqrt(cfg.hiddenSize));
+    this.scale = 1 / Math.sqrt(cfg.queryPreAttnScalar);
+    const sandwich = cfg.modelType === 'gemma2';
     this.layers = Array.from({ length: cfg.numLayers }, (_, i) => {
       const l = `layers.${i}.`;
       return {
@@ -84,10 +99,13 @@ export class Gemma {
         k: w(l + 'self_attn.k_proj.weight'),
         v: w(l + 'self_attn.v_proj.weight'),
         o: w(l + 'self_attn.o_proj.weight'),
-        postAttentionNorm: w(l + 'post_attention_layernorm.weight'),
+        attnOutNorm: sandwich ? w(l + 'post_attention_layernorm.weight') : undefined,
+        mlpNorm: w(l + (sandwich ? 'pre_feedforward_layernorm.weight' : 'post_attention_layernorm.weight')),
+        mlpOutNorm: sandwich ? w(l + 'post_feedforward_layernorm.weight') : undefined,
         gate: w(l + 'mlp.gate_proj.weight'),
         up: w(l + 'mlp.up_proj.weight'),
         down: w(l + 'mlp.down_proj.weight'),
+        window: cfg.layerWindows[i] ?? 0,
       };
     });
     this.finalNorm = w('norm.weight');
@@ -148,10 +166,10 @@ export class Gemma {
       attention(step, {
         q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
         seqQ: batch.length, seqK: batch.length, heads: numHeads, kvHeads: numKvHeads, headDim,
-        scale: 1 / Math.sqrt(headDim), prefixLen: batch.prefixLen, qStart: 0,
+        scale: this.scale, softcap: this.cfg.attnLogitSoftcap, window: l.window, prefixLen: batch.prefixLen, qStart: 0,
         keyStarts: this.keyStarts, batch: batch.size, kvBatchRows: this.maxLen,
       });
-      linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
+      this.addOutput(step, { x: this.attn, w: l.o, K: qDim, norm: l.attnOutNorm, scratch: this.normed, res: x, rows });
       this.mlpBlock(step, l, x, rows);
     });
   }
@@ -187,10 +205,10 @@ export class Gemma {
       this.logQuery(step, i, row - batch.length + 1, 0, 0, rows);
       decodeAttention(step, {
         q: this.q, k: this.kCache[i]!, v: this.vCache[i]!, out: this.attn,
-        heads: numHeads, kvHeads: numKvHeads, headDim, scale: 1 / Math.sqrt(headDim),
+        heads: numHeads, kvHeads: numKvHeads, headDim, scale: this.scale, softcap: this.cfg.attnLogitSoftcap, window: l.window,
         keyCount: this.keyCount, maxLen: this.maxLen, keyStarts: this.keyStarts, batch: rows, scratch: this.attnScratch,
       });
-      linear(step, { x: this.attn, w: l.o, out: x, M: rows, K: qDim, N: d, accumulate: true });
+      this.addOutput(step, { x: this.attn, w: l.o, K: qDim, norm: l.attnOutNorm, scratch: this.normed, res: x, rows });
       this.mlpBlock(step, l, x, rows);
     });
   }
@@ -231,18 +249,19 @@ export class Gemma {
     const kvDim = numKvHeads * headDim;
     const k = await this.gpu.readF32(this.kCache[layer]!, b * this.maxLen * kvDim * 4, keys * kvDim, 'attention-map');
     const kvHead = Math.floor(head / (numHeads / numKvHeads));
-    const scale = 1 / Math.sqrt(headDim);
+    // The query is the newest row (keys − 1); a sliding layer sees only the last `window` keys.
+    const first = Math.max(keyStart, this.layers[layer]!.window ? keys - this.layers[layer]!.window : 0);
     const scores = new Float64Array(keys).fill(-Infinity);
     let max = -Infinity;
-    for (let j = keyStart; j < keys; j++) {
+    for (let j = first; j < keys; j++) {
       let dot = 0;
       for (let d = 0; d < headDim; d++) dot += q[d]! * k[j * kvDim + kvHead * headDim + d]!;
-      scores[j] = dot * scale;
+      scores[j] = softcapRef(dot * this.scale, this.cfg.attnLogitSoftcap);
       max = Math.max(max, scores[j]!);
     }
     let sum = 0;
     for (let j = 0; j < keys; j++) {
-      scores[j] = j < keyStart ? 0 : Math.exp(scores[j]! - max);
+      scores[j] = j < first ? 0 : Math.exp(scores[j]! - max);
       sum += scores[j]!;
     }
     return scores.map((p) => p / sum);
@@ -254,9 +273,18 @@ export class Gemma {
       const m = Math.min(this.mlpRows, rows - r0);
       const normed = { buffer: this.normed, offset: r0 * d * 4, size: m * d * 4 };
       const res = { buffer: x, offset: r0 * d * 4, size: m * d * 4 };
-      linearGeglu(step, { x: res, norm: { w: l.postAttentionNorm, eps, scratch: normed }, gate: l.gate, up: l.up, out: this.mlp, M: m, K: d, N: inter });
-      linear(step, { x: this.mlp, w: l.down, out: res, M: m, K: inter, N: d, accumulate: true });
+      linearGeglu(step, { x: res, norm: { w: l.mlpNorm, eps, scratch: normed }, gate: l.gate, up: l.up, out: this.mlp, M: m, K: d, N: inter });
+      // The pre-normed rows are spent: their scratch holds the down projection when it is normed.
+      this.addOutput(step, { x: this.mlp, w: l.down, K: inter, norm: l.mlpOutNorm, scratch: normed, res, rows: m });
     }
+  }
+
+  /** res += x·wᵀ, or with Gemma 2's output norm res += rmsNorm(x·wᵀ) (the product goes to `scratch`). */
+  private addOutput(step: Step, a: { x: Binding; w: GpuWeight; K: number; norm?: GpuWeight; scratch: Binding; res: Binding; rows: number }): void {
+    const { hiddenSize: d, rmsNormEps: eps } = this.cfg;
+    if (!a.norm) return linear(step, { x: a.x, w: a.w, out: a.res, M: a.rows, K: a.K, N: d, accumulate: true });
+    linear(step, { x: a.x, w: a.w, out: a.scratch, M: a.rows, K: a.K, N: d });
+    rmsNorm(step, { x: a.scratch, w: a.norm, out: a.res, rows: a.rows, dim: d, eps, accumulate: true });
   }
 
   /** The final RMSNorm: out [rows, hidden]. */
@@ -264,9 +292,9 @@ export class Gemma {
     rmsNorm(step, { x, w: this.finalNorm, out, rows, dim: this.cfg.hiddenSize, eps: this.cfg.rmsNormEps });
   }
 
-  /** logits [rows, vocab] = normed [rows, hidden] · Eᵀ over the vocabulary shards. */
-  logits(step: Step, normed: Binding, out: Binding, rows: number): void {
-    linear(step, { x: normed, w: this.lmHead, out, M: rows, K: this.cfg.hiddenSize, N: this.cfg.vocabSize });
+  /** logits [rows, vocab] = softcap(normed [rows, hidden] · Eᵀ) over the vocabulary shards (softcap 0: none). */
+  logits(step: Step, normed: Binding, out: Binding, rows: number, softcap = this.cfg.finalLogitSoftcap): void {
+    linear(step, { x: normed, w: this.lmHead, out, M: rows, K: this.cfg.hiddenSize, N: this.cfg.vocabSize, softcap });
   }
 
   destroy(): void {

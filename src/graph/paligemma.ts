@@ -56,6 +56,8 @@ export class PaliGemma {
    * outputs then differ from PaliGemma's; tests use it to prove the prefix is bidirectional).
    */
   causalPrefix = false;
+  /** What the LM head soft-caps its logits by (0: none); see capLogits. */
+  private logitSoftcap: number;
   private weightsPrepared = false;
   private plan: Plan | undefined;
   private current: Batch | undefined;
@@ -66,11 +68,32 @@ export class PaliGemma {
 
   constructor(readonly gpu: Gpu, readonly checkpoint: LoadedCheckpoint) {
     this.config = checkpoint.config;
+    this.logitSoftcap = this.config.text.finalLogitSoftcap;
     const v = this.config.vision;
     this.vision = new Siglip(gpu, v, checkpoint.weights);
     this.projector = new Projector(checkpoint.weights);
     this.pixels = gpu.buffer(3 * v.imageSize * v.imageSize * 4, 'pixels');
     this.visionOut = gpu.buffer(v.numPatches * v.hiddenSize * 4, 'vision.out');
+  }
+
+  /**
+   * Whether the logits are soft-capped by text_config.final_logit_softcapping (PaliGemma 2; no cap
+   * in PaliGemma 1's config). On by default, as in Hugging Face 4.45's Gemma2ForCausalLM, which the
+   * fixtures come from; off as in HF ≥ 4.52's PaliGemmaForConditionalGeneration and big_vision's
+   * transfer configs (docs/paligemma2.md). Greedy ids are the same either way; sampling is not.
+   */
+  get capLogits(): boolean {
+    return this.logitSoftcap > 0;
+  }
+
+  set capLogits(on: boolean) {
+    this.logitSoftcap = on ? this.config.text.finalLogitSoftcap : 0;
+    if (this.plan) this.plan.decodeStep = undefined; // recorded with the other LM head
+  }
+
+  /** The ids generation stops on: every eos_token_id of config.json and of generation_config.json (PaliGemma 2 mix: 1 and 107). */
+  get stopIds(): number[] {
+    return [...new Set([...this.config.eosIds, ...(this.checkpoint.generation?.eosIds ?? [])])];
   }
 
   /** The longest sequence (image tokens + text + generated) the model accepts. */
@@ -205,7 +228,7 @@ export class PaliGemma {
     for (let b = 0; b < batch.size; b++) {
       step.copy(plan.normed, ((b + 1) * batch.length - 1) * rowBytes, plan.last, b * rowBytes, rowBytes);
     }
-    plan.gemma.logits(step, plan.last, plan.logits, batch.size);
+    plan.gemma.logits(step, plan.last, plan.logits, batch.size, this.logitSoftcap);
   }
 
   /** One token per sequence from plan.ids through every layer to the next logits. */
@@ -213,7 +236,7 @@ export class PaliGemma {
     plan.gemma.embedTokens(step, plan.ids, plan.x, batch.size);
     plan.gemma.decode(step, plan.x, plan.positions, batch, this.length);
     plan.gemma.finalNormalize(step, plan.x, plan.last, batch.size);
-    plan.gemma.logits(step, plan.last, plan.logits, batch.size);
+    plan.gemma.logits(step, plan.last, plan.logits, batch.size, this.logitSoftcap);
   }
 
   /**
@@ -249,7 +272,7 @@ export class PaliGemma {
 
   /** logits [rows, vocab] of final-normed rows (e.g. copies of `prefillHidden` rows). */
   logitsOf(step: Step, normed: GPUBuffer, out: GPUBuffer, rows: number): void {
-    this.active.plan.gemma.logits(step, normed, out, rows);
+    this.active.plan.gemma.logits(step, normed, out, rows, this.logitSoftcap);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { CheckpointError } from './errors.js';
-import { Getter, parseObject } from './config.js';
+import { eosList, Getter, parseObject } from './config.js';
 
 /** preprocessor_config.json (SiglipImageProcessor) as the image pipeline needs it. */
 export interface PreprocessorConfig {
@@ -69,10 +69,7 @@ export function parseGenerationConfig(text: string, file = 'generation_config.js
   const o = parseObject(text, file);
   const g = new Getter(file);
   const opt = (key: string, min = 0) => (o[key] == null ? null : g.int(o, key, 0, min));
-  const eos = o.eos_token_id;
-  let eosIds: number[] = [];
-  if (Array.isArray(eos)) eosIds = eos.map((e, i) => g.int({ [`eos_token_id[${i}]`]: e }, `eos_token_id[${i}]`, 0, 0));
-  else if (eos != null) eosIds = [g.int(o, 'eos_token_id', 1, 0)];
+  const eosIds = eosList(g, o, 'eos_token_id') ?? [];
   const optNum = (key: string) => (o[key] == null ? null : g.num(o, key, 1));
   return {
     eosIds,

@@ -32,8 +32,8 @@ export function canonicalName(name: string): string {
 }
 
 /**
- * Every tensor a PaliGemma-1 checkpoint must hold for this config, canonical name -> shape
- * (spec §5.1). The LM head is not listed: it is optional (tied to embed_tokens when absent);
+ * Every tensor a PaliGemma checkpoint must hold for this config, canonical name -> shape
+ * (spec §5.1; PaliGemma 2 adds two norms per decoder layer). The LM head is not listed: it is optional (tied to embed_tokens when absent);
  * see lmHeadShape.
  */
 export function expectedTensors(config: PaliGemmaConfig): Map<string, number[]> {
@@ -71,6 +71,10 @@ export function expectedTensors(config: PaliGemmaConfig): Map<string, number[]> 
     m.set(`${p}self_attn.v_proj.weight`, [t.numKvHeads * t.headDim, t.hiddenSize]);
     m.set(`${p}self_attn.o_proj.weight`, [t.hiddenSize, t.numHeads * t.headDim]);
     m.set(`${p}post_attention_layernorm.weight`, [t.hiddenSize]);
+    if (t.modelType === 'gemma2') {
+      m.set(`${p}pre_feedforward_layernorm.weight`, [t.hiddenSize]);
+      m.set(`${p}post_feedforward_layernorm.weight`, [t.hiddenSize]);
+    }
     m.set(`${p}mlp.gate_proj.weight`, [t.intermediateSize, t.hiddenSize]);
     m.set(`${p}mlp.up_proj.weight`, [t.intermediateSize, t.hiddenSize]);
     m.set(`${p}mlp.down_proj.weight`, [t.hiddenSize, t.intermediateSize]);

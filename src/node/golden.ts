@@ -46,7 +46,7 @@ export function normErr(cand: ArrayLike<number>, ref: ArrayLike<number>): number
 
 export interface GoldenRun {
   model: PaliGemma;
-  meta: { text_ids: number[]; max_new_tokens: number; prefill_logits_rows?: 'text' | 'all'; image: { path: string }; cli_extra?: string[] };
+  meta: { text_ids: number[]; max_new_tokens: number; prefill_logits_rows?: 'text' | 'all' | 'last'; image: { path: string }; cli_extra?: string[] };
   expected: Expected;
   got: Map<string, DumpTensor>;
 }
