@@ -33,11 +33,15 @@ export interface TextureTiling {
  * columns 4.7–6.7). Decode (M ≤ 4): 8 columns per lane (more texel fetches in flight per x load than
  * 4 or 2: M = 4 10.6 vs 5.6 GFLOP/s; k/v 1×2048×256 0.33 ms vs 0.42 with 2), and 16 for one row
  * over a weight of ≥ 2²⁴ elements (down 0.92×, gate 0.88×, LM head 0.93× the time of 8; q/o and
- * the GEGLU pair are even).
+ * the GEGLU pair are even). Quantized weights (2026-12-01, interleaved A/B on a busy machine):
+ * 8 columns everywhere — a texel feeds 2–4× the FMAs of a bf16 one, so fewer columns amortise the x
+ * loads as well; int8 GEMM 260×2048×2048 0.71× the time of 16 columns, int4 0.58× (and compiles
+ * in 9 s instead of 35), decode down projection 0.82–0.85× for both.
  */
-export function textureTiling(M: number, K: number, N: number, geglu: boolean, subgroupsOf8: boolean): TextureTiling {
-  if (M > 4) return { rows: 8, cols: geglu ? 8 : 16, lanes: 16, broadcast: subgroupsOf8 };
-  return { rows: M, cols: M === 1 && !geglu && N * K >= 1 << 24 ? 16 : 8, lanes: 16, broadcast: false };
+export function textureTiling(M: number, K: number, N: number, geglu: boolean, subgroupsOf8: boolean, format: WeightFormat = 'bf16'): TextureTiling {
+  const wide = format === 'bf16' && !geglu;
+  if (M > 4) return { rows: 8, cols: wide ? 16 : 8, lanes: 16, broadcast: subgroupsOf8 };
+  return { rows: M, cols: wide && M === 1 && N * K >= 1 << 24 ? 16 : 8, lanes: 16, broadcast: false };
 }
 
 // Everything is unrolled here in TypeScript: llvmpipe keeps loop-indexed private arrays in memory,
@@ -47,8 +51,10 @@ export function textureTiling(M: number, K: number, N: number, geglu: boolean, s
  * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs` of
  * format f, each into its own accumulators `${acc}${r}_${j}`: the column setup, the loop over whole
  * texels and, when K ends inside one, the `tail` elements of the last texel (a multiple of 4).
- * A texel holds S 8-element slices (bf16 1, int8 2, int4 4); quantized codes are scaled to the
- * dequantized weights (weight-format.ts) before the FMAs.
+ * A texel holds S 8-element slices (bf16 1, int8 2, int4 4). Quantized codes meet x unscaled and
+ * the scale comes after the sum it covers: int8's row scale once at the end, int4's group scale
+ * once per texel (a group). A multiply per weight was most of int4's cost on lavapipe; the sums
+ * differ from those of the dequantized weights by float32 rounding only.
  */
 function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: string; acc: string }[], N: string): string {
   const { rows: R, cols: C } = t;
@@ -69,7 +75,8 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
     ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
       .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
   const load = (tex: string, j: number, x: string) => `textureLoad(${tex}, vec2u(${x}, row${j}), layer${j}, 0)`;
-  const scaled = (e: string, s: string) => (scale === 'none' ? e : `${e} * ${s}`);
+  // int4 sums a texel (one group) in its own accumulators, then adds it scaled.
+  const sum = (acc: string) => (scale === 'texel' ? `g${acc}` : acc);
   // One slice against every column: bf16 fetches its texel here (one slice per texel), the
   // quantized formats fetched theirs once per texel (texelLoads).
   const fetch = (tex: string, acc: string, sub: number, half: boolean) =>
@@ -78,39 +85,57 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
       const [lo, hi] = decodeSlice(f, v, sub);
       return `{
       ${S === 1 ? `let v = ${load(tex, j, 't')};` : ''}
-      let lo = ${scaled(lo, `s${tex}${j}`)};
-      ${half ? '' : `let hi = ${scaled(hi, `s${tex}${j}`)};`}
-      ${rs.map((r) => `${acc}${r}_${j} = ${fmaChain(r, `${acc}${r}_${j}`, half)};`).join('\n      ')}
+      let lo = ${lo};
+      ${half ? '' : `let hi = ${hi};`}
+      ${rs.map((r) => `${sum(acc)}${r}_${j} = ${fmaChain(r, `${sum(acc)}${r}_${j}`, half)};`).join('\n      ')}
     }`;
     }).join('\n    ');
-  const texelLoads = texs.flatMap((x) => cs.flatMap((j) => [
+  // int4's scales: component q of the scale texel a block of 4 texels loaded (sv…), or for a texel
+  // outside such blocks (q undefined) its own load.
+  const texelLoads = (q?: number) => texs.flatMap((x) => cs.flatMap((j) => [
     ...(S === 1 ? [] : [`let v${x.tex}${j} = ${load(x.tex, j, 't')};`]),
-    ...(scale === 'texel' ? [`let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct + t / 4u')}[t % 4u]);`] : []),
+    ...(scale === 'texel' ? [`let s${x.tex}${j} = bitcast<f32>(${q === undefined ? `${load(x.tex, j, 'ct + t / 4u')}[t % 4u]` : `sv${x.tex}${j}.${'xyzw'[q]}`});`] : []),
   ])).join('\n    ');
+  const each = (stmt: (acc: string, r: number, j: number, tex: string) => string, sep = ' ') =>
+    texs.map((x) => rs.flatMap((r) => cs.map((j) => stmt(x.acc, r, j, x.tex))).join(sep)).join('\n  ');
   const rowScales = scale === 'row' ? texs.flatMap((x) => cs.map((j) => `let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct')}.x);`)).join('\n  ') : '';
   // The slices of `elems` elements of texel t, each in its own scope (a multiple of 4 elements).
-  const texel = (elems: number) => `${texelLoads}
+  const texel = (elems: number, q?: number) => `${texelLoads(q)}
+    ${scale === 'texel' ? each((a, r, j) => `var g${a}${r}_${j} = 0.0;`) : ''}
     ${[...Array(Math.ceil(elems / 8)).keys()].map((sub) => {
       const half = 8 * sub + 4 === elems;
       return `{
     ${xLoad(sub, half)}
     ${texs.map((x) => fetch(x.tex, x.acc, sub, half)).join('\n    ')}
     }`;
-    }).join('\n    ')}`;
+    }).join('\n    ')}
+    ${scale === 'texel' ? each((a, r, j, tex) => `${a}${r}_${j} = fma(g${a}${r}_${j}, s${tex}${j}, ${a}${r}_${j});`) : ''}`;
   const E = elementsPerTexel(f);
+  // One output row (decode): the 4-texel blocks, whose code is 4 texels long; GEMM tilings share
+  // each scale load between their rows already and would compile for over a minute on llvmpipe.
+  const blocks = scale === 'texel' && R === 1;
   return `let H = textureDimensions(${texs[0]!.tex}).y; // rows per layer
   ${scale === 'none' ? '' : 'let ct = codeTexels(p.K);'}
   // Columns past N fetch the last row (in bounds); their results are dropped.
   ${cs.map((j) => `let n${j} = min(c0 + ${j}u, ${N} - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
   ${rowScales}
-  ${texs.map((x) => rs.flatMap((r) => cs.map((j) => `var ${x.acc}${r}_${j} = 0.0;`)).join(' ')).join('\n  ')}
-  for (var t = 0u; t < p.K / ${E}u; t++) {
+  ${each((a, r, j) => `var ${a}${r}_${j} = 0.0;`)}
+  ${blocks ? `// Blocks of 4 texels share one scale texel (a load and no dynamic component index per texel).
+  for (var t4 = 0u; t4 < p.K / ${4 * E}u; t4++) {
+    ${texs.flatMap((x) => cs.map((j) => `let sv${x.tex}${j} = ${load(x.tex, j, 'ct + t4')};`)).join('\n    ')}
+    ${[0, 1, 2, 3].map((q) => `{
+    let t = 4u * t4 + ${q}u;
+    ${texel(E, q)}
+    }`).join('\n    ')}
+  }
+  for (var t = p.K / ${4 * E}u * 4u; t < p.K / ${E}u; t++) {` : `for (var t = 0u; t < p.K / ${E}u; t++) {`}
     ${texel(E)}
   }
   ${tail ? `{
     let t = p.K / ${E}u;
     ${texel(tail)}
-  }` : ''}`;
+  }` : ''}
+  ${scale === 'row' ? each((a, r, j, tex) => `${a}${r}_${j} *= s${tex}${j};`) : ''}`;
 }
 
 /** WGSL shared by both kernels: x's binding and row addressing, the format's decoding, the entry point's signature. */

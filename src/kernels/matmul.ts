@@ -186,7 +186,7 @@ export function linearMany(step: Step, a: LinearManyArgs): void {
   if (fused) {
     matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, Ns, a.M, a.K, a.ws[0]!.dtype, norm);
   } else if (texturesFused) {
-    matmulTextureMany(step, args.x, textures as WeightTexture[], a.outs, Ns, a.M, a.K, textureTiling(a.M, a.K, Ns[0]!, false, subgroupsOf8(step.gpu)));
+    matmulTextureMany(step, args.x, textures as WeightTexture[], a.outs, Ns, a.M, a.K, textureTiling(a.M, a.K, Ns[0]!, false, subgroupsOf8(step.gpu), a.ws[0]!.dtype));
   } else {
     a.ws.forEach((w, i) => linear(step, { x: args.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: Ns[i]!, variant: a.variant }));
   }
@@ -225,7 +225,7 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue, norm?: GemvNo
     if (up && !upTex) throw new Error(`matmul: ${w.name} is a texture but ${up.name} is not`);
     if (a.variant && a.variant !== 'texture') throw new Error(`matmul: ${w.name} is packed into a texture, variant ${a.variant} reads buffers`);
     const s: MatmulShape = { M: a.M, K: a.K, N: a.N, ldo: a.N, colOff: 0 };
-    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.K, a.N, e.geglu, subgroupsOf8(step.gpu)));
+    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.K, a.N, e.geglu, subgroupsOf8(step.gpu), w.dtype));
     return;
   }
   const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);
