@@ -139,7 +139,7 @@ export class RequestQueue {
     const maxNew = opts.maxNewTokens ?? 20;
     this.model.layout(inputs, maxNew);
     const sampling = resolveSampling(opts, this.model.checkpoint.generation);
-    const stop = new Set(opts.stopIds ?? [this.model.config.eosId]);
+    const stop = new Set(opts.stopIds ?? this.model.stopIds);
     const { seed: _, ...shared } = sampling;
     const key = opts.onLogits ? `solo ${soloKeys++}` : JSON.stringify({ shared, stop: [...stop].sort((a, b) => a - b), runAhead: opts.runAhead !== false });
     const out = new QueuedGeneration(inputs.length, sampling);
