@@ -10,7 +10,7 @@ import type { Gpu } from '../src/device.js';
 import { generate, type GenerationTimings } from '../src/graph/generate.js';
 import { mainThreadCpuMs } from '../src/node/thread-cpu.js';
 import type { PaliGemmaConfig } from '../src/loader/config.js';
-import { syntheticModelDir } from '../src/node/demo-model.js';
+import { modelDirOrPreset, syntheticModelDir } from '../src/node/demo-model.js';
 import { loadModel } from '../src/node/load-model.js';
 import { geglu, matmul, type Case } from './cases.js';
 import { randomF32 } from './data.js';
@@ -125,7 +125,7 @@ function medianRun(runs: E2eRun[]): E2eRun {
 
 export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
   const log = o.log ?? (() => {});
-  const dir = o.model ?? (await syntheticModelDir('pt-224', 0, true));
+  const dir = o.model ? await modelDirOrPreset(o.model, true) : await syntheticModelDir('pt-224', 0, true);
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.safetensors'))
     .map((f) => join(dir, f));

@@ -1,13 +1,15 @@
-// `paligemma make-checkpoint`: write a random-weight PaliGemma-1 checkpoint in the HF layout.
+// `paligemma make-checkpoint`: write a random-weight PaliGemma 1 or 2 checkpoint in the HF layout.
 import { parseArgs } from 'node:util';
 import { makeCheckpoint, PRESETS, type FileDtype, type Preset } from '../loader/make-checkpoint.js';
 import { formatBytes, progressBar } from './progress.js';
 
 export const summary = 'write a random-weight PaliGemma checkpoint (HF layout) for tests and benchmarks';
 
-const USAGE = `usage: paligemma make-checkpoint --preset tiny|pt-224|pt-448|pt-896 --out DIR [options]
+const USAGE = `usage: paligemma make-checkpoint --preset P --out DIR [options]
 
   --preset P     tiny (small dims, real 257216 vocabulary) or the real PaliGemma-3B shapes
+                 pt-224|pt-448|pt-896; PaliGemma 2: pg2-tiny, or the real shapes
+                 pg2-3b-224 … pg2-10b-… … pg2-28b-896 (3b|10b|28b × 224|448|896)
   --out DIR      output folder (created if missing; existing files are overwritten)
   --seed N       PRNG seed (default 0); same seed = same values for every --dtype/--naming/--shards
   --shards K     write K files model-0000i-of-0000K.safetensors + index (default 1: model.safetensors)

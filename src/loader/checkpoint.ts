@@ -1,6 +1,6 @@
 import type { PaliGemmaConfig } from './config.js';
 import type { GenerationConfig, PreprocessorConfig } from './extra-config.js';
-import { planCheckpoint } from './layout.js';
+import { planCheckpoint, type CheckpointPlan } from './layout.js';
 import { EMBED, LM_HEAD } from './names.js';
 import type { FileSource } from './source.js';
 import { allocateWeight, rowsPerShard, streamTensors, textureLayerRows, type GpuWeight, type LoadProgress, type LoadTensor } from './upload.js';
@@ -28,6 +28,11 @@ export interface LoadOptions {
    * only the codes and scales reach the GPU. Default: none, every weight stays bf16.
    */
   quantize?: (t: { name: string; shape: number[] }) => Quantization | undefined;
+  /**
+   * Called once the checkpoint is validated, before anything is allocated: throw to refuse it (the
+   * Node loader checks the memory it will take, loader/memory.ts).
+   */
+  beforeUpload?: (plan: CheckpointPlan) => void;
 }
 
 export interface LoadedCheckpoint {
@@ -58,6 +63,7 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
   const started = performance.now();
   try {
     const plan = await planCheckpoint(source);
+    opts.beforeUpload?.(plan);
     const maxBindingBytes = Math.min(
       opts.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize,
       device.limits.maxBufferSize,

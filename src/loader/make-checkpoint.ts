@@ -1,12 +1,28 @@
-// Node-only: writes synthetic PaliGemma-1 checkpoints in the exact Hugging Face layout.
+// Node-only: writes synthetic PaliGemma 1 and 2 checkpoints in the exact Hugging Face layout.
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfig } from './config.js';
 import { expectedTensors, PROJECTOR, TEXT, VISION } from './names.js';
 import { bf16ToF16Exact, initFor, WeightStream } from './random-weights.js';
 
-export type Preset = 'tiny' | 'pt-224' | 'pt-448' | 'pt-896';
-export const PRESETS: readonly Preset[] = ['tiny', 'pt-224', 'pt-448', 'pt-896'];
+type Pg2Size = '3b' | '10b' | '28b';
+export type Preset = 'tiny' | 'pt-224' | 'pt-448' | 'pt-896' | 'pg2-tiny' | `pg2-${Pg2Size}-${224 | 448 | 896}`;
+
+/**
+ * PaliGemma 2's decoders (Gemma 2 2B / 9B / 27B) as Hugging Face's converter configures them
+ * (transformers convert_paligemma2_weights_to_hf.py VARIANT_CONFIGS; docs/paligemma2.md). The rest
+ * of text_config comes from google/gemma-2-2b-it there: soft-caps 50 / 30, sliding window 4096.
+ */
+const PG2: Record<Pg2Size, { hidden: number; layers: number; inter: number; heads: number; kvHeads: number; headDim: number; scalar: number }> = {
+  '3b': { hidden: 2304, layers: 26, inter: 9216, heads: 8, kvHeads: 4, headDim: 256, scalar: 256 },
+  '10b': { hidden: 3584, layers: 42, inter: 14336, heads: 16, kvHeads: 8, headDim: 256, scalar: 256 },
+  '28b': { hidden: 4608, layers: 46, inter: 36864, heads: 32, kvHeads: 16, headDim: 128, scalar: 4608 / 32 },
+};
+
+export const PRESETS: readonly Preset[] = [
+  'tiny', 'pt-224', 'pt-448', 'pt-896', 'pg2-tiny',
+  ...(['3b', '10b', '28b'] as const).flatMap((s) => ([224, 448, 896] as const).map((r) => `pg2-${s}-${r}` as const)),
+];
 export type FileDtype = 'bf16' | 'f16' | 'f32';
 
 export interface MakeCheckpointOptions {
@@ -25,8 +41,9 @@ const TORCH_DTYPE: Record<FileDtype, string> = { bf16: 'bfloat16', f16: 'float16
 const ST_DTYPE: Record<FileDtype, string> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
 export const REAL_VOCAB = 257216;
 
-/** config.json as HF writes it for PaliGemma 1 (sorted keys; defaulted fields omitted). */
+/** config.json as HF writes it (sorted keys; defaulted fields omitted). */
 export function presetConfig(preset: Preset, dtype: FileDtype = 'bf16'): Record<string, unknown> {
+  if (preset.startsWith('pg2-')) return pg2Config(preset, dtype);
   const tiny = preset === 'tiny';
   const imageSize = tiny ? 224 : Number(preset.slice(3));
   const numImageTokens = (imageSize / 14) ** 2;
@@ -43,19 +60,57 @@ export function presetConfig(preset: Preset, dtype: FileDtype = 'bf16'): Record<
     vocab_size: REAL_VOCAB,
   };
   if (tiny) Object.assign(text, { head_dim: 8, hidden_activation: 'gelu_pytorch_tanh' });
+  return paligemmaConfig(preset, dtype, text, visionConfig(tiny, imageSize, hidden), hidden);
+}
+
+/**
+ * PaliGemma 2: the converter's sizes and Gemma 2's attention settings written out. pg2-tiny keeps
+ * the real vocabulary with small dims, GQA 4/2, head_dim ≠ hidden/heads, and a window (256) shorter
+ * than its prefix, so the demo model exercises every Gemma-2 path.
+ */
+function pg2Config(preset: Preset, dtype: FileDtype): Record<string, unknown> {
+  const tiny = preset === 'pg2-tiny';
+  const [, size, res] = preset.split('-') as [string, Pg2Size, string];
+  const imageSize = tiny ? 224 : Number(res);
+  const d = tiny ? { hidden: 32, layers: 3, inter: 64, heads: 4, kvHeads: 2, headDim: 16, scalar: 16 } : PG2[size];
+  const text: Record<string, unknown> = {
+    attn_logit_softcapping: 50.0,
+    final_logit_softcapping: 30.0,
+    head_dim: d.headDim,
+    hidden_activation: 'gelu_pytorch_tanh',
+    hidden_size: d.hidden,
+    intermediate_size: d.inter,
+    model_type: 'gemma2',
+    num_attention_heads: d.heads,
+    num_hidden_layers: d.layers,
+    num_image_tokens: (imageSize / 14) ** 2,
+    num_key_value_heads: d.kvHeads,
+    query_pre_attn_scalar: d.scalar,
+    sliding_window: tiny ? 256 : 4096,
+    torch_dtype: TORCH_DTYPE[dtype],
+    vocab_size: REAL_VOCAB,
+  };
+  return paligemmaConfig(preset, dtype, text, visionConfig(tiny, imageSize, d.hidden), d.hidden);
+}
+
+function visionConfig(tiny: boolean, imageSize: number, projection: number): Record<string, unknown> {
   const vision: Record<string, unknown> = {
     hidden_size: tiny ? 32 : 1152,
     intermediate_size: tiny ? 64 : 4304,
     model_type: 'siglip_vision_model',
     num_attention_heads: tiny ? 4 : 16,
     num_hidden_layers: tiny ? 2 : 27,
-    num_image_tokens: numImageTokens,
+    num_image_tokens: (imageSize / 14) ** 2,
     patch_size: 14,
-    projection_dim: hidden,
+    projection_dim: projection,
     projector_hidden_act: 'gelu_fast',
     vision_use_head: false,
   };
   if (imageSize !== 224) vision.image_size = imageSize;
+  return vision;
+}
+
+function paligemmaConfig(preset: Preset, dtype: FileDtype, text: Record<string, unknown>, vision: Record<string, unknown>, hidden: number): Record<string, unknown> {
   return sortKeys({
     _name_or_path: `paligemma make-checkpoint --preset ${preset} (random weights)`,
     architectures: ['PaliGemmaForConditionalGeneration'],

@@ -3,7 +3,10 @@
 import { PaliGemma } from '../graph/paligemma.js';
 import { isLinearWeight, isQuantizedWeight } from '../graph/weights.js';
 import { matmulPlan } from '../kernels/matmul.js';
+import { totalmem } from 'node:os';
 import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
+import type { PaliGemmaConfig } from '../loader/config.js';
+import { checkMemory } from '../loader/memory.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { Pipeline } from '../pipeline.js';
 import { loadTokenizer } from '../tokenizer/load.js';
@@ -41,11 +44,26 @@ export function quantizeFor(q: Quantization | undefined): LoadOptions['quantize'
   return q && ((t) => (isQuantizedWeight(t.name) ? q : undefined));
 }
 
+/**
+ * On CPU adapters the GPU's memory is the host's: refuses (MemoryError) a model whose weights, KV
+ * cache and activations would not fit it, naming the quantization that would. WebGPU does not tell
+ * a GPU's memory size; there an allocation that fails is reported by the loader instead.
+ */
+export function checkHostMemory(gpu: Gpu, config: PaliGemmaConfig, quantize?: Quantization, limit = totalmem()): void {
+  if (!gpu.cpuAdapter) return;
+  checkMemory(config, limit, 'this machine', { quantize: quantizeFor(quantize), quantizeAs: quantizeFor, current: quantize });
+}
+
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const gpu = opts.gpu ?? (await requestGpu(opts));
   const tokenizer = loadTokenizer(dir, opts.tokenizer);
   collectGarbage();
-  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, { onProgress: opts.onProgress, textures: texturesFor(gpu), quantize: quantizeFor(opts.quantize) });
+  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, {
+    onProgress: opts.onProgress,
+    textures: texturesFor(gpu),
+    quantize: quantizeFor(opts.quantize),
+    beforeUpload: (plan) => checkHostMemory(gpu, plan.config, opts.quantize),
+  });
   const model = new PaliGemma(gpu, checkpoint);
   return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
 }
