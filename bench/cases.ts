@@ -11,6 +11,7 @@ import { geglu as gegluElementwise } from '../src/kernels/gelu.js';
 import { layerNorm, rmsNorm } from '../src/kernels/norm.js';
 import { rope } from '../src/kernels/rope.js';
 import { sample } from '../src/kernels/sample.js';
+import { rowBytes, type Quantization, type WeightFormat } from '../src/weights.js';
 import { activation, destroyWeight, randomF32, weight } from './data.js';
 
 export interface Instance {
@@ -33,6 +34,8 @@ export interface Case {
   traffic: number;
   /** The plain matmul [M,K]·[K,N] the peers run for comparison. */
   peer?: { M: number; K: number; N: number };
+  /** Matmul cases: the weights' format (bf16 unless --quantize adds int8 / int4 twins). */
+  format?: WeightFormat;
   setup(gpu: Gpu): Instance | Promise<Instance>;
 }
 
@@ -52,19 +55,22 @@ function release(gpu: Gpu, bufs: Record<string, GPUBuffer>): void {
  * laid out as the model lays out its Linear weights and LM head (prepareWeights: textures on CPU
  * adapters, buffer shards within the binding limit elsewhere).
  */
-export function matmul(label: string, M: number, K: number, N: number): Case {
+export function matmul(label: string, M: number, K: number, N: number, format: WeightFormat = 'bf16'): Case {
   const gemv = M === 1;
+  const wBytes = N * rowBytes(format, K);
   return {
     name: gemv ? 'gemv' : 'matmul',
-    label,
+    label: format === 'bf16' ? label : `${label} (${format})`,
     shape: { M, K, N },
+    format,
     flops: 2 * M * K * N,
-    bytes: gemv ? 2 * K * N : undefined,
-    traffic: 4 * M * K + 2 * K * N + 4 * M * N,
+    bytes: gemv ? wBytes : undefined,
+    traffic: 4 * M * K + wBytes + 4 * M * N,
     // The f32 LM head (2.1 GB) is past ONNX's 2 GiB protobuf limit and tfjs's binding limit: no peer.
-    peer: 4 * K * N < 2 ** 30 ? { M, K, N } : undefined,
+    // Quantized twins stand beside their bf16 case (and its peers).
+    peer: 4 * K * N < 2 ** 30 && format === 'bf16' ? { M, K, N } : undefined,
     async setup(gpu) {
-      const w = weight(gpu, label, [N, K]);
+      const w = weight(gpu, label, [N, K], format);
       await prepareWeights(gpu, [w]);
       const b = buffers(gpu, { x: M * K, out: M * N });
       return {
@@ -77,17 +83,19 @@ export function matmul(label: string, M: number, K: number, N: number): Case {
 }
 
 /** gelu(x·gateᵀ) ⊙ (x·upᵀ) in one kernel: two weights of [N, K]. */
-export function geglu(label: string, M: number, K: number, N: number): Case {
+export function geglu(label: string, M: number, K: number, N: number, format: WeightFormat = 'bf16'): Case {
+  const wBytes = 2 * N * rowBytes(format, K);
   return {
     name: M === 1 ? 'gemv-geglu' : 'matmul-geglu',
-    label,
+    label: format === 'bf16' ? label : `${label} (${format})`,
     shape: { M, K, N },
+    format,
     flops: 4 * M * K * N,
-    bytes: M === 1 ? 4 * K * N : undefined,
-    traffic: 4 * M * K + 4 * K * N + 4 * M * N,
+    bytes: M === 1 ? wBytes : undefined,
+    traffic: 4 * M * K + wBytes + 4 * M * N,
     async setup(gpu) {
-      const gate = weight(gpu, `${label}.gate`, [N, K]);
-      const up = weight(gpu, `${label}.up`, [N, K]);
+      const gate = weight(gpu, `${label}.gate`, [N, K], format);
+      const up = weight(gpu, `${label}.up`, [N, K], format);
       await prepareWeights(gpu, [gate, up]);
       const b = buffers(gpu, { x: M * K, out: M * N });
       return {
@@ -261,8 +269,24 @@ function maskDecoderCase(n: number): Case {
   return c;
 }
 
-/** PaliGemma-3B-224: SigLIP So400m/14 (1152 wide, MLP 4304, 16×72 heads, 256 patches) and Gemma-2B (2048 wide, MLP 16384, 8 heads + 1 KV head of 256, vocab 257216). */
-export function kernelCases(quick: boolean): Case[] {
+/**
+ * PaliGemma-3B-224: SigLIP So400m/14 (1152 wide, MLP 4304, 16×72 heads, 256 patches) and Gemma-2B
+ * (2048 wide, MLP 16384, 8 heads + 1 KV head of 256, vocab 257216). With `quantize`, every case on
+ * a quantized weight (all Linear weights but the patch embedding) is followed by its twin in each format.
+ */
+export function kernelCases(quick: boolean, quantize: Quantization[] = []): Case[] {
+  return withQuantized(shapeCases(quick), quantize);
+}
+
+function withQuantized(cases: Case[], quantize: Quantization[]): Case[] {
+  return cases.flatMap((c) => {
+    if (c.format !== 'bf16' || c.label.startsWith('siglip patch')) return [c];
+    const { M, K, N } = c.shape as { M: number; K: number; N: number };
+    return [c, ...quantize.map((f) => (c.name.endsWith('geglu') ? geglu(c.label, M, K, N, f) : matmul(c.label, M, K, N, f)))];
+  });
+}
+
+function shapeCases(quick: boolean): Case[] {
   if (quick) {
     return [
       matmul('tiny GEMM', 24, 128, 96),

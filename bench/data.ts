@@ -4,8 +4,9 @@
 
 import type { Gpu } from '../src/device.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
+import { quantizeRows } from '../src/loader/quantize.js';
 import { rowsPerShard } from '../src/loader/upload.js';
-import { matrixShape, type GpuWeight } from '../src/weights.js';
+import { matrixShape, quantRow, type GpuWeight, type WeightFormat } from '../src/weights.js';
 
 const BLOCK = 1 << 20; // random 16-bit words per block (2 MiB)
 
@@ -44,24 +45,36 @@ export function activation(gpu: Gpu, n: number, label: string, seed = 2): GPUBuf
   return buf;
 }
 
-/** A bf16 weight of the given shape, sharded along dim 0 exactly as the loader would shard it. */
-export function weight(gpu: Gpu, name: string, shape: number[]): GpuWeight {
-  const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-  const per = rowsPerShard({ name, file: 'bench', shape }, maxBinding);
-  const rowWords = matrixShape(shape)[1];
+/**
+ * The bytes of a block of whole rows of K elements in format f, repeated to fill any weight: the
+ * random bf16 block, or as many of its rows as fit quantized as the loader quantizes them.
+ */
+function rowBlock(f: WeightFormat, K: number): Uint8Array {
   const words = bf16Words();
+  if (f === 'bf16') return new Uint8Array(words.buffer, 0, Math.max(1, Math.floor(BLOCK / K)) * K * 2);
+  const rows = Math.max(1, Math.floor(BLOCK / K));
+  const row = quantRow(f, K);
+  const out = new Uint8Array(rows * row.bytes);
+  quantizeRows(f, words, rows, K, out, row.bytes);
+  return out;
+}
+
+/** A weight of the given shape and format, sharded along dim 0 exactly as the loader would shard it. */
+export function weight(gpu: Gpu, name: string, shape: number[], format: WeightFormat = 'bf16'): GpuWeight {
+  const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  const per = rowsPerShard({ name, file: 'bench', shape, format }, maxBinding);
+  const K = matrixShape(shape)[1];
+  const block = rowBlock(format, K);
+  const rowBytes = block.length / Math.max(1, Math.floor(BLOCK / K));
   const shards: GpuWeight['shards'] = [];
   for (let rowStart = 0; rowStart < shape[0]!; rowStart += per) {
     const rows = Math.min(per, shape[0]! - rowStart);
-    const n = rows * rowWords;
-    const buffer = gpu.buffer(n * 2, `${name}#${shards.length}`);
-    for (let o = 0; o < n; o += BLOCK) {
-      const part = words.subarray(0, Math.min(BLOCK, n - o));
-      gpu.write(buffer, part, o * 2);
-    }
+    const n = rows * rowBytes;
+    const buffer = gpu.buffer(Math.ceil(n / 4) * 4, `${name}#${shards.length}`);
+    for (let o = 0; o < n; o += block.length) gpu.write(buffer, block.subarray(0, Math.min(block.length, n - o)), o);
     shards.push({ buffer, rowStart, rows });
   }
-  return { name, shape, dtype: 'bf16', shards };
+  return { name, shape, dtype: format, shards };
 }
 
 /** Frees a weight's buffers, or its texture when prepareWeights packed it. */

@@ -56,6 +56,15 @@ export function vmHwm(): number | undefined {
   }
 }
 
+/** Resets the kernel's peak resident set (VmHWM) to the current one, where Linux allows (clear_refs 5). */
+export function resetHwm(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // Not Linux, or not allowed: the peak then spans the whole process.
+  }
+}
+
 /** Samples process.memoryUsage().rss every `ms` (between the main thread's awaits) and keeps the peak. */
 export class RssSampler {
   peak = process.memoryUsage().rss;

@@ -1,6 +1,6 @@
 // The e2e report on the terminal.
 
-import type { E2eReport, ShapeRate } from './e2e.js';
+import type { E2eComparison, E2eReport, ShapeRate } from './e2e.js';
 import { adapterText, targetsText } from './report.js';
 import { fmt, table } from './stats.js';
 
@@ -20,7 +20,7 @@ export function e2eText(r: E2eReport): string {
   return [
     `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB), load ${m.load.join(' ')}`,
     adapterText(r.adapter),
-    `model: ${r.model}`,
+    `model: ${r.model}, weights ${r.format}: ${(r.residentBytes / MiB).toFixed(0)} MiB resident on the GPU`,
     '',
     `raw read (${r.cache} cache): ${(r.raw.bytes / GB).toFixed(2)} GB in ${r.raw.seconds.toFixed(2)} s = ${fmt(r.raw.gbps)} GB/s`,
     `load (${r.cache} cache, the checkpoint into GPU buffers): ${(r.load.bytes / GB).toFixed(2)} GB in ${r.load.seconds.toFixed(2)} s = ${fmt(r.load.gbps)} GB/s; loadModel with the tokenizer ${r.load.totalSeconds?.toFixed(2) ?? '–'} s`,
@@ -47,5 +47,34 @@ export function e2eText(r: E2eReport): string {
     ratesTable(r.decodeRates),
     '',
     targetsText(r.targets),
+  ].join('\n');
+}
+
+/** Several formats side by side: each one's report, then the comparison with bf16. */
+export function comparisonText(c: E2eComparison): string {
+  const bf = c.reports.find((r) => r.format === 'bf16');
+  const keys = [
+    ['load s', (r: E2eReport) => r.load.seconds],
+    ['peak RSS MiB', (r: E2eReport) => Math.max(r.rss.peakBytes, r.rss.vmHwmBytes ?? 0) / MiB],
+    ['resident weights MiB', (r: E2eReport) => r.residentBytes / MiB],
+    ['vision ms', (r: E2eReport) => r.median.visionMs],
+    ['prefill ms', (r: E2eReport) => r.median.prefillMs],
+    ['first token ms', (r: E2eReport) => r.median.firstTokenMs],
+    ['decode ms/token', (r: E2eReport) => r.median.msPerToken],
+    ['decode step GPU ms (profiled)', (r: E2eReport) => r.decodeStep.reduce((s, d) => s + d.ms, 0)],
+  ] as const;
+  const cell = (r: E2eReport, f: (r: E2eReport) => number) => (bf && r !== bf ? `${fmt(f(r))} (×${(f(r) / f(bf)).toFixed(2)})` : fmt(f(r)));
+  return [
+    ...c.reports.map((r) => e2eText(r) + '\n'),
+    `side by side (medians; × the bf16 value):`,
+    table(['', ...c.reports.map((r) => r.format)], keys.map(([k, f]) => [k, ...c.reports.map((r) => cell(r, f))])),
+    '',
+    'relative RMS weight error per family (first and last layer; random weights: says nothing of a real checkpoint):',
+    table(['family', 'format', 'tensors', 'elements', 'rel. RMS'], c.weightErrors.map((e) => [e.family, e.format, String(e.tensors), String(e.elements), e.relRms.toExponential(2)])),
+    '',
+    `logits teacher-forced on bf16's ${c.logits[0]?.steps ?? 0} greedy tokens (random weights: top-1 agreement says little of a real model):`,
+    table(['format', 'max |Δlogit| / max |bf16 logit|', 'top-1 agreement'], c.logits.map((l) => [l.format, l.maxRelDiff.toExponential(2), `${l.top1Agree}/${l.steps}`])),
+    '',
+    targetsText(c.targets),
   ].join('\n');
 }

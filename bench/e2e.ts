@@ -1,7 +1,9 @@
 // `paligemma bench e2e`: load (vs a raw read of the same files), peak RSS, vision, prefill, time to
 // first token and decode over several runs (median + raw runs), one decode step broken down by
 // kernel, and the GEMM/GEMV rates of the model's own shapes measured in the same run, which give
-// the prefill and decode times the kernels alone predict.
+// the prefill and decode times the kernels alone predict. With several weight formats (--quantize
+// bf16,int8,int4) each format gets all of that in turn, in one process, and a comparison: the ratios
+// to bf16, the weights' relative RMS error per family and the logits over greedy steps.
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,11 +12,15 @@ import type { Gpu } from '../src/device.js';
 import { generate, type GenerationTimings } from '../src/graph/generate.js';
 import { mainThreadCpuMs } from '../src/node/thread-cpu.js';
 import type { PaliGemmaConfig } from '../src/loader/config.js';
+import type { PaliGemma } from '../src/graph/paligemma.js';
 import { modelDirOrPreset, syntheticModelDir } from '../src/node/demo-model.js';
 import { loadModel } from '../src/node/load-model.js';
+import { residentBytes } from '../src/loader/checkpoint.js';
+import type { Quantization, WeightFormat } from '../src/weights.js';
 import { geglu, matmul, type Case } from './cases.js';
 import { randomF32 } from './data.js';
-import { dropCaches, fileBytes, freshWrite, rawRead, RssSampler, vmHwm } from './e2e-io.js';
+import { dropCaches, fileBytes, freshWrite, rawRead, resetHwm, RssSampler, vmHwm } from './e2e-io.js';
+import { compareLogits, forcedLogits, weightErrors, type LogitAgreement, type WeightError } from './quant-accuracy.js';
 import { machine, type Machine } from './machine.js';
 import { runOptions, timeCase, type RunOptions } from './measure.js';
 import { median } from './stats.js';
@@ -28,6 +34,10 @@ export interface E2eOptions {
   gpu: () => Promise<Gpu>;
   command: string;
   log?: (line: string) => void;
+  /** Weight formats to run in turn (default bf16 alone); bf16 first when it is among them. */
+  formats?: WeightFormat[];
+  /** Greedy steps of the logits comparison with several formats (default 32). */
+  accuracySteps?: number;
 }
 
 export interface E2eRun extends GenerationTimings {
@@ -53,6 +63,10 @@ export interface E2eReport {
   machine: Machine;
   adapter: Record<string, unknown>;
   model: string;
+  /** The Linear weights' format (bf16 as in the checkpoint, or quantized at load). */
+  format: WeightFormat;
+  /** GPU bytes the weights hold (buffers and textures). */
+  residentBytes: number;
   cache: 'cold' | 'warm';
   raw: { bytes: number; seconds: number; gbps: number };
   /** One thread's first writes into fresh memory, GB/s (e2e-io.ts freshWrite). */
@@ -73,7 +87,8 @@ export interface E2eReport {
 }
 
 /** The GEMMs of one image through SigLIP + projector and of a Gemma prefill over T rows, with counts. */
-function prefillShapes(c: PaliGemmaConfig, T: number): [Case, number][] {
+/** The GEMMs of one image through SigLIP + projector and of a Gemma prefill over T rows, with counts, in format f (the patch embedding stays bf16). */
+function prefillShapes(c: PaliGemmaConfig, T: number, f: WeightFormat): [Case, number][] {
   const v = c.vision;
   const t = c.text;
   const V = v.numPatches;
@@ -81,30 +96,30 @@ function prefillShapes(c: PaliGemmaConfig, T: number): [Case, number][] {
   const kv = t.numKvHeads * t.headDim;
   return [
     [matmul('patch embedding', V, 3 * v.patchSize ** 2, v.hiddenSize), 1],
-    [matmul('siglip q/k/v/o', V, v.hiddenSize, v.hiddenSize), 4 * v.numLayers],
-    [matmul('siglip fc1', V, v.hiddenSize, v.intermediateSize), v.numLayers],
-    [matmul('siglip fc2', V, v.intermediateSize, v.hiddenSize), v.numLayers],
-    [matmul('projector', V, v.hiddenSize, c.projectionDim), 1],
-    [matmul('gemma q', T, t.hiddenSize, q), t.numLayers],
-    [matmul('gemma k/v', T, t.hiddenSize, kv), 2 * t.numLayers],
-    [matmul('gemma o', T, q, t.hiddenSize), t.numLayers],
-    [geglu('gemma gate+up', T, t.hiddenSize, t.intermediateSize), t.numLayers],
-    [matmul('gemma down', T, t.intermediateSize, t.hiddenSize), t.numLayers],
-    [matmul('LM head (last row)', 1, t.hiddenSize, t.vocabSize), 1],
+    [matmul('siglip q/k/v/o', V, v.hiddenSize, v.hiddenSize, f), 4 * v.numLayers],
+    [matmul('siglip fc1', V, v.hiddenSize, v.intermediateSize, f), v.numLayers],
+    [matmul('siglip fc2', V, v.intermediateSize, v.hiddenSize, f), v.numLayers],
+    [matmul('projector', V, v.hiddenSize, c.projectionDim, f), 1],
+    [matmul('gemma q', T, t.hiddenSize, q, f), t.numLayers],
+    [matmul('gemma k/v', T, t.hiddenSize, kv, f), 2 * t.numLayers],
+    [matmul('gemma o', T, q, t.hiddenSize, f), t.numLayers],
+    [geglu('gemma gate+up', T, t.hiddenSize, t.intermediateSize, f), t.numLayers],
+    [matmul('gemma down', T, t.intermediateSize, t.hiddenSize, f), t.numLayers],
+    [matmul('LM head (last row)', 1, t.hiddenSize, t.vocabSize, f), 1],
   ];
 }
 
-function decodeShapes(c: PaliGemmaConfig): [Case, number][] {
+function decodeShapes(c: PaliGemmaConfig, f: WeightFormat): [Case, number][] {
   const t = c.text;
   const q = t.numHeads * t.headDim;
   const kv = t.numKvHeads * t.headDim;
   return [
-    [matmul('gemma q', 1, t.hiddenSize, q), t.numLayers],
-    [matmul('gemma k/v', 1, t.hiddenSize, kv), 2 * t.numLayers],
-    [matmul('gemma o', 1, q, t.hiddenSize), t.numLayers],
-    [geglu('gemma gate+up', 1, t.hiddenSize, t.intermediateSize), t.numLayers],
-    [matmul('gemma down', 1, t.intermediateSize, t.hiddenSize), t.numLayers],
-    [matmul('LM head', 1, t.hiddenSize, t.vocabSize), 1],
+    [matmul('gemma q', 1, t.hiddenSize, q, f), t.numLayers],
+    [matmul('gemma k/v', 1, t.hiddenSize, kv, f), 2 * t.numLayers],
+    [matmul('gemma o', 1, q, t.hiddenSize, f), t.numLayers],
+    [geglu('gemma gate+up', 1, t.hiddenSize, t.intermediateSize, f), t.numLayers],
+    [matmul('gemma down', 1, t.intermediateSize, t.hiddenSize, f), t.numLayers],
+    [matmul('LM head', 1, t.hiddenSize, t.vocabSize, f), 1],
   ];
 }
 
@@ -123,13 +138,28 @@ function medianRun(runs: E2eRun[]): E2eRun {
   return Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) as unknown as E2eRun;
 }
 
-export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
+export interface E2eComparison {
+  date: string;
+  command: string;
+  model: string;
+  reports: E2eReport[];
+  weightErrors: WeightError[];
+  /** Each quantized format's logits against bf16's, teacher-forced on bf16's greedy tokens. */
+  logits: ({ format: Quantization } & LogitAgreement)[];
+  targets: Target[];
+}
+
+/** Every format of `o.formats` in turn, then the comparison of each quantized format with bf16. */
+export async function benchE2eFormats(o: E2eOptions): Promise<E2eComparison> {
   const log = o.log ?? (() => {});
-  const dir = o.model ? await modelDirOrPreset(o.model, true) : await syntheticModelDir('pt-224', 0, true);
+  const dir = o.model ?? (await syntheticModelDir('pt-224', 0, true));
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.safetensors'))
     .map((f) => join(dir, f));
   const weightBytes = fileBytes(files);
+  const formats = [...new Set<WeightFormat>(o.formats ?? ['bf16'])].sort((a, b) => (a === 'bf16' ? -1 : b === 'bf16' ? 1 : 0));
+  const quantized = formats.filter((f): f is Quantization => f !== 'bf16');
+  const compare = formats[0] === 'bf16' && quantized.length > 0;
 
   // Like with like: both reads cold when the page cache can be dropped, else both warm (read twice).
   log('raw read of the safetensors files');
@@ -139,13 +169,76 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
   else raw = rawRead(files);
   const freshWriteGbps = freshWrite();
 
-  const rssSampler = new RssSampler();
   const gpu = await o.gpu();
+  const reports: E2eReport[] = [];
+  const logits: E2eComparison['logits'] = [];
+  let reference: { ids: number[]; logits: Float32Array } | undefined;
+  for (const format of formats) {
+    if (cold) dropCaches();
+    const r = await benchFormat(o, gpu, dir, format, { raw, cold, freshWriteGbps, weightBytes }, async (model, pixels, textIds) => {
+      if (!compare) return;
+      const steps = o.accuracySteps ?? 32;
+      if (format === 'bf16') {
+        log(`accuracy: ${steps} greedy steps in bf16`);
+        const [ids] = await generate(model, [{ pixels, textIds }], { maxNewTokens: steps, stopIds: [] }).run();
+        reference = { ids: ids!, logits: await forcedLogits(model, pixels, textIds, ids!) };
+      } else {
+        log(`accuracy: ${format} logits on bf16's tokens`);
+        logits.push({ format: format as Quantization, ...compareLogits(await forcedLogits(model, pixels, textIds, reference!.ids), reference!.logits, model.config.text.vocabSize) });
+      }
+    });
+    reports.push(r);
+  }
+  const errs = compare ? (log('accuracy: weight errors per family'), await weightErrors(dir, quantized)) : [];
+  return { date: new Date().toISOString(), command: o.command, model: dir, reports, weightErrors: errs, logits, targets: compare ? comparisonTargets(reports) : [] };
+}
+
+/** The quantization issue's goals: each format against the bf16 run of the same process. */
+function comparisonTargets(reports: E2eReport[]): Target[] {
+  const bf = reports.find((r) => r.format === 'bf16')!;
+  const out: Target[] = [];
+  const GOALS: Record<Quantization, { decode: number; resident: number }> = { int8: { decode: 0.6, resident: 0.55 }, int4: { decode: 0.4, resident: 0.32 } };
+  const MiB = 2 ** 20;
+  for (const r of reports) {
+    if (r.format === 'bf16') continue;
+    const g = GOALS[r.format];
+    const ratio = (what: string, a: number, b: number, goal: number, unit: string) =>
+      out.push(target(`${r.format}: ${what} ÷ bf16`, a / b, goal, `${a.toFixed(unit === 'ms' ? 1 : 2)} / ${b.toFixed(unit === 'ms' ? 1 : 2)} ${unit}`, true));
+    ratio('decode ms/token', r.median.msPerToken, bf.median.msPerToken, g.decode, 'ms');
+    ratio('prefill (vision + Gemma) ms', r.median.visionMs + r.median.prefillMs, bf.median.visionMs + bf.median.prefillMs, 1.0, 'ms');
+    ratio('load incl. quantization s', r.load.seconds, bf.load.seconds, 1.5, 's');
+    ratio('resident weight bytes', r.residentBytes / MiB, bf.residentBytes / MiB, g.resident, 'MiB');
+    const peak = Math.max(r.rss.peakBytes, r.rss.vmHwmBytes ?? 0);
+    out.push(target(`${r.format}: peak RSS − bf16 weights (MiB)`, (peak - r.rss.weightBytes) / MiB, 512, `${(peak / MiB).toFixed(0)} MiB peak, ${(r.rss.weightBytes / MiB).toFixed(0)} MiB of weight files`, true));
+  }
+  return out;
+}
+
+interface Shared {
+  raw: { bytes: number; seconds: number };
+  cold: boolean;
+  freshWriteGbps: number;
+  weightBytes: number;
+}
+
+/** Load, timed runs, a profiled run and the kernels' rates for one weight format; `extra` runs on the loaded model before it goes. */
+async function benchFormat(
+  o: E2eOptions,
+  gpu: Gpu,
+  dir: string,
+  format: WeightFormat,
+  shared: Shared,
+  extra: (model: PaliGemma, pixels: Float32Array, textIds: number[]) => Promise<void>,
+): Promise<E2eReport> {
+  const log = (s: string) => o.log?.(`${format}: ${s}`);
+  const { raw, cold, freshWriteGbps, weightBytes } = shared;
+  resetHwm();
+  const rssSampler = new RssSampler();
   const profiler = gpu.profiler;
   if (!profiler) throw new Error('bench e2e: the adapter has no timestamp-query feature');
   log(`loading ${dir}`);
   const t0 = performance.now();
-  const loaded = await loadModel(dir, { gpu });
+  const loaded = await loadModel(dir, { gpu, quantize: format === 'bf16' ? undefined : format });
   const totalSeconds = (performance.now() - t0) / 1000;
   const loadSeconds = loaded.loadSeconds;
   const model = loaded.pipeline.model;
@@ -189,8 +282,9 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
 
   // Rates last, so that their buffers do not count in the peak RSS above.
   const ro = runOptions();
-  const prefillRates = await rates(gpu, prefillShapes(model.config, prefillTokens), ro, log);
-  const decodeRates = await rates(gpu, decodeShapes(model.config), ro, log);
+  const prefillRates = await rates(gpu, prefillShapes(model.config, prefillTokens, format), ro, log);
+  const decodeRates = await rates(gpu, decodeShapes(model.config, format), ro, log);
+  await extra(model, pixels, textIds);
   const sum = (rs: ShapeRate[]) => rs.reduce((s, x) => s + x.count * x.ms, 0);
   const predicted = { prefillMs: sum(prefillRates), decodeMsPerToken: sum(decodeRates) };
 
@@ -211,6 +305,8 @@ export async function benchE2e(o: E2eOptions): Promise<E2eReport> {
     machine: machine(),
     adapter: describeAdapter(gpu),
     model: dir,
+    format,
+    residentBytes: residentBytes(model.checkpoint.weights),
     cache: cold ? 'cold' : 'warm',
     raw: { ...raw, gbps: rawGbps },
     freshWriteGbps,

@@ -3,6 +3,7 @@
 // both use every core).
 
 import type { Gpu } from '../src/device.js';
+import type { Quantization } from '../src/weights.js';
 import { describeAdapter } from '../src/adapter.js';
 import { kernelCases } from './cases.js';
 import { bestRead, blasCeiling, gpuRead, hostMemcpy, readCeilingBytes, type Ceilings } from './ceilings.js';
@@ -25,6 +26,8 @@ export interface KernelResult {
   dispatches: number;
   /** Matmul cases: the variant that ran ('texture', 'lanes', 'tiled', 'gemv'), on weights laid out as the model lays them out. */
   variant?: string;
+  /** Matmul cases: the weights' format (bf16, int8, int4). */
+  format?: string;
   /** Least bytes the kernel must move (for the roofline). */
   traffic: number;
   gflops?: number;
@@ -74,6 +77,8 @@ export interface KernelsOptions {
   runs?: number;
   /** Kernel names to leave out (e.g. one being rewritten). */
   skip?: string[];
+  /** Quantized twins of every matmul case on a quantized weight (--quantize). */
+  quantize?: Quantization[];
   log?: (line: string) => void;
 }
 
@@ -85,7 +90,7 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
   const log = o.log ?? (() => {});
   const runs = runOptions(o.runs);
   const loadBefore = machine();
-  const cases = kernelCases(o.quick).filter((c) => !o.skip?.includes(c.name));
+  const cases = kernelCases(o.quick, o.quantize).filter((c) => !o.skip?.includes(c.name));
 
   // The read ceiling before and after our kernels: a CPU adapter's speed drifts over minutes.
   const readBytes = o.quick ? 4 << 20 : readCeilingBytes(gpu);
@@ -96,7 +101,7 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
   for (const c of cases) {
     log(`kernel ${c.name}: ${c.label}`);
     const t = await timeCase(gpu, c, runs);
-    kernels.push({ name: c.name, label: c.label, shape: c.shape, variant: t.variant, ms: t.ms, runs: t.runs, wallMs: t.wallMs, dispatches: t.dispatches, traffic: c.traffic, ...rates(t, c.flops, c.bytes) });
+    kernels.push({ name: c.name, label: c.label, shape: c.shape, variant: t.variant, format: c.format, ms: t.ms, runs: t.runs, wallMs: t.wallMs, dispatches: t.dispatches, traffic: c.traffic, ...rates(t, c.flops, c.bytes) });
   }
 
   log('ceiling: WGSL streaming read, again');

@@ -30,6 +30,8 @@ export function kernelTargets(r: KernelsReport): Target[] {
       const objects = k.shape.objects!;
       out.push(target(`${k.label}: ms per object`, k.ms / objects, 50, `${fmt2(k.ms)} ms GPU time / ${objects}`, true));
     }
+    const bf16 = k.format && k.format !== 'bf16' ? r.kernels.find((b) => b.format === 'bf16' && `${b.label} (${k.format})` === k.label) : undefined;
+    if (bf16) out.push(target(`${k.label}: time ÷ bf16's (reported, no goal)`, k.ms / bf16.ms, 0, `${fmt2(k.ms)} / ${fmt2(bf16.ms)} ms`));
     if (k.name === 'gemv') {
       out.push(target(`${k.label}: GEMV vs streaming read`, k.gbps! / r.ceilings.read_gbps, 0.55, `${fmt2(k.gbps)} / ${fmt2(r.ceilings.read_gbps)} GB/s`));
       if (k.readSameBytesGbps) out.push(target(`${k.label}: GEMV vs a read of as many bytes (reported, no goal)`, k.gbps! / k.readSameBytesGbps, 0, `${fmt2(k.gbps)} / ${fmt2(k.readSameBytesGbps)} GB/s`));
