@@ -7,6 +7,15 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The p-quantile (0 ≤ p ≤ 1) by linear interpolation between the sorted values (p = 0.5 is the median). */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = p * (s.length - 1);
+  const lo = Math.floor(i);
+  return lo + 1 < s.length ? s[lo]! + (i - lo) * (s[lo + 1]! - s[lo]!) : s[lo]!;
+}
+
 /** A number with about three significant digits, for tables. */
 export function fmt(x: number | undefined): string {
   if (x === undefined || !Number.isFinite(x)) return '–';

@@ -162,8 +162,7 @@ export class RequestQueue {
     this.queue.push(job);
     if (!this.busy) {
       this.busy = true;
-      // Callers in the same tick (Promise.all over several requests) share the first batch.
-      queueMicrotask(() => void this.drain());
+      void this.drain();
     }
     return out;
   }
@@ -174,7 +173,12 @@ export class RequestQueue {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length) await this.runBatch(this.take());
+    do {
+      // A task's turn before each batch: callers in the same tick (Promise.all over requests) and
+      // those that answer the end of their previous request with a new one join it.
+      await new Promise((r) => setTimeout(r, 0));
+      if (this.queue.length) await this.runBatch(this.take());
+    } while (this.queue.length);
     this.busy = false;
   }
 

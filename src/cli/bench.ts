@@ -1,26 +1,32 @@
-// `paligemma bench kernels|e2e`: the benchmark harness (bench/). Every report starts with the
+// `paligemma bench kernels|e2e|load`: the benchmark harness (bench/). Every report starts with the
 // adapter, its features and limits; --json prints one object for other tools instead.
 
 import { writeFileSync } from 'node:fs';
 import { benchE2e } from '../../bench/e2e.js';
 import { e2eText } from '../../bench/e2e-report.js';
+import { benchLoad } from '../../bench/load.js';
+import { loadText } from '../../bench/load-report.js';
 import { benchKernels, type PeerName } from '../../bench/kernels.js';
 import { kernelsText } from '../../bench/report.js';
 import { chartHtml, chartSvg } from '../../bench/chart.js';
 import { requestGpu, type NodeGpuOptions } from '../node/gpu.js';
-import { int, parse, UsageError } from './args.js';
+import { given, int, parse, parseIds, UsageError } from './args.js';
 
-export const summary = 'benchmark the kernels (vs ceilings and peers) or the whole model';
+export const summary = 'benchmark the kernels (vs ceilings and peers), the whole model, or concurrent requests on it';
 
 const USAGE = `usage:
   paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…]
   paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME]
+  paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
   the machine's ceilings (onnxruntime MLAS GEMM, WGSL streaming read, memcpy) and the peers, same run.
 e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 3) on --model DIR
   (default: the 3B-shaped synthetic checkpoint pt-224, made once into the cache: 5.9 GB, minutes).
   On lavapipe vision + prefill take about a minute and decode ≈ 0.75–1 s/token: keep --runs and --max-new-tokens small.
+load: for each concurrency C (default 1,4,16), C clients send R requests in all (default 16), each the next when
+  its last ended, through one Pipeline (batches of at most --max-batch, default the largest C): tokens/s, decode
+  tokens/s of the batches, p50/p95 time to first token (from the call) and per token. Same model default as e2e.
 --device: Dawn's adapter name filter (adapter=…), e.g. llvmpipe or NVIDIA; --backend: vulkan, metal, d3d12.`;
 
 const OPTIONS = {
@@ -35,6 +41,10 @@ const OPTIONS = {
   model: { type: 'string' },
   'max-new-tokens': { type: 'string' },
   prompt: { type: 'string' },
+  concurrency: { type: 'string' },
+  requests: { type: 'string' },
+  'max-batch': { type: 'string' },
+  ids: { type: 'string' },
 } as const;
 
 /** The Dawn flags requestGpu uses for these options (tfjs must share the instance and adapter). */
@@ -51,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (what !== 'kernels' && what !== 'e2e') throw new UsageError(`bench: expected 'kernels' or 'e2e', got '${what ?? ''}'\n\n${USAGE}`);
+  if (what !== 'kernels' && what !== 'e2e' && what !== 'load') throw new UsageError(`bench: expected 'kernels', 'e2e' or 'load', got '${what ?? ''}'\n\n${USAGE}`);
   const { values: v } = parse(rest, OPTIONS, USAGE);
   if (v.help) {
     console.log(USAGE);
@@ -72,6 +82,22 @@ export async function run(argv: string[]): Promise<number> {
       log(`chart written to ${v.chart}`);
     }
     console.log(v.json ? JSON.stringify(report, null, 2) : kernelsText(report));
+    return 0;
+  }
+  if (what === 'load') {
+    const report = await benchLoad({
+      model: v.model,
+      concurrency: (v.concurrency ?? '1,4,16').split(',').map((c) => int(c.trim(), 'concurrency', 1, 1)),
+      requests: int(v.requests, 'requests', 16, 1),
+      maxBatch: v['max-batch'] === undefined ? undefined : int(v['max-batch'], 'max-batch', 1, 1),
+      maxNewTokens: int(v['max-new-tokens'], 'max-new-tokens', 8, 2),
+      prompt: v.prompt ?? 'caption en',
+      ids: given(v.ids, parseIds),
+      gpu: () => requestGpu({ ...g, profile: false }),
+      command,
+      log,
+    });
+    console.log(v.json ? JSON.stringify(report, null, 2) : loadText(report));
     return 0;
   }
   const report = await benchE2e({
