@@ -16,10 +16,18 @@ function bf16Table(): Float32Array {
   return bf16Values;
 }
 
-/** Round half to even (numpy's rint) of a finite double. */
+/** 1.5 · 2⁵²: adding and subtracting it rounds a double of magnitude < 2⁵¹ to an integer, half to even. */
+const RINT = 6755399441055744;
+
+/** Round half to even (numpy's rint) of a double of magnitude < 2⁵¹: the FPU's own rounding, not Math.round's half up. */
 export function rint(v: number): number {
-  const r = Math.round(v); // half up
-  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return v + RINT - RINT;
+}
+
+/** The code of w / scale (float64 division, round half to even, clipped). */
+function code(w: number, scale: number, qmin: number, qmax: number): number {
+  const r = w / scale + RINT - RINT;
+  return r > qmax ? qmax : r < qmin ? qmin : r;
 }
 
 /**
@@ -27,7 +35,9 @@ export function rint(v: number): number {
  * r·dstStride: codes (int8: byte k; int4: nibble k % 2 of byte k / 2, low first), zero up to the
  * scales, then the f32 scales (little-endian), zero to the row's last texel. For every block:
  * scale = f32(max|w| / qmax), q = clip(rint(w / scale), qmin, qmax) with the division in float64;
- * an all-zero block has scale 0 and codes 0.
+ * an all-zero block has scale 0 and codes 0. (Streams the whole checkpoint at load: the loops are
+ * kept plain for V8 — max|w| compares bf16 magnitude bits as integers, no per-element branches
+ * on the format.)
  */
 export function quantizeRows(q: Quantization, src: Uint16Array, rows: number, K: number, dst: Uint8Array, dstStride: number): void {
   const { qmax, qmin, group, bits } = QUANT_RULES[q];
@@ -44,22 +54,33 @@ export function quantizeRows(q: Quantization, src: Uint16Array, rows: number, K:
     dst.fill(0, d0, d0 + layout.bytes);
     for (let g = 0, k0 = 0; k0 < K; g++, k0 += block) {
       const k1 = Math.min(K, k0 + block);
-      let max = 0;
-      for (let k = k0; k < k1; k++) {
-        const a = Math.abs(values[src[s0 + k]!]!);
-        if (a > max) max = a;
+      // |w| orders as its bf16 bits without the sign (finite weights).
+      let maxBits = 0;
+      for (let k = s0 + k0; k < s0 + k1; k++) {
+        const m = src[k]! & 0x7fff;
+        if (m > maxBits) maxBits = m;
       }
-      const scale = Math.fround(max / qmax);
+      const scale = Math.fround(values[maxBits]! / qmax);
       dv.setFloat32(d0 + scaleAt + 4 * g, scale, true);
       if (scale === 0) continue;
-      for (let k = k0; k < k1; k++) {
-        let c = rint(values[src[s0 + k]!]! / scale);
-        c = c > qmax ? qmax : c < qmin ? qmin : c;
-        if (bits === 8) dst[d0 + k] = c & 0xff;
-        else dst[d0 + (k >> 1)] = dst[d0 + (k >> 1)]! | ((c & 0xf) << ((k & 1) * 4));
-      }
+      if (bits === 8) quantize8(src, s0 + k0, s0 + k1, dst, d0 + k0, scale, values);
+      else quantize4(src, s0 + k0, s0 + k1, dst, d0 + (k0 >> 1), scale, values, qmin, qmax);
     }
   }
+}
+
+function quantize8(src: Uint16Array, from: number, to: number, dst: Uint8Array, at: number, scale: number, values: Float32Array): void {
+  for (let k = from, d = at; k < to; k++, d++) dst[d] = code(values[src[k]!]!, scale, -127, 127) & 0xff;
+}
+
+/** Groups start at even k (32 per group), so codes pair up into bytes; an odd count ends on a low nibble. */
+function quantize4(src: Uint16Array, from: number, to: number, dst: Uint8Array, at: number, scale: number, values: Float32Array, qmin: number, qmax: number): void {
+  let d = at;
+  let k = from;
+  for (; k + 1 < to; k += 2, d++) {
+    dst[d] = (code(values[src[k]!]!, scale, qmin, qmax) & 0xf) | ((code(values[src[k + 1]!]!, scale, qmin, qmax) & 0xf) << 4);
+  }
+  if (k < to) dst[d] = code(values[src[k]!]!, scale, qmin, qmax) & 0xf;
 }
 
 /** The dequantized values f32(q · scale) of `rows` rows of K laid out by quantizeRows (references, accuracy reports). */
