@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../src/loader/safetensors.js';
+import { GOLDEN_FLOAT_TENSORS, normErr, readExpected } from '../src/node/golden.js';
 
 const run = promisify(execFile);
 const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
@@ -35,6 +36,21 @@ describe('paligemma CLI', () => {
     const ids = Array.from(new BigInt64Array(bytes.slice(h.dataStart + t.begin, h.dataStart + t.end).buffer), Number);
     expect(ids).toEqual(meta.generated_ids);
     expect(h.tensors.get('final_hidden_states')!.shape).toEqual([1, meta.seq_len, 48]);
+  });
+
+  it('dump --quantize int8 matches the int8 fixture (from its expected.json cli_extra)', async () => {
+    const dir = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-int8');
+    const m = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
+    const out = join(mkdtempSync(join(tmpdir(), 'pg-dump-')), 'dump.safetensors');
+    const r = await cli([
+      'dump', '--model', join(dir, 'checkpoint'), '--pixel-values', join(dir, 'expected.safetensors'),
+      '--ids', m.text_ids.join(','), '--max-new-tokens', String(m.max_new_tokens), '--logits-rows', m.prefill_logits_rows ?? 'text', '--out', out, ...m.cli_extra,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const got = readExpected(out);
+    const ref = readExpected(join(dir, 'expected.safetensors'));
+    expect(Array.from(got.get('generated_ids')!.data as BigInt64Array, Number)).toEqual(m.generated_ids);
+    for (const t of GOLDEN_FLOAT_TENSORS) expect(normErr(got.get(t)!.data as Float32Array, ref.get(t)!.data as Float32Array), t).toBeLessThanOrEqual(1e-5);
   });
 
   it('selfcheck --fixture checks the whole model against a golden fixture', async () => {
@@ -66,6 +82,9 @@ describe('paligemma CLI', () => {
     expect(missing.stderr).toMatch(/cannot read image no-such\.png: no such file/);
     const bad = await cli(['generate', '--image', 'a.png', '--prompt', 'x', '--top-p', '2']);
     expect(bad.stderr).toMatch(/--top-p must be a number in \[0, 1\], got '2'/);
+    const q = await cli(['generate', '--image', 'a.png', '--prompt', 'x', '--quantize', 'int3']);
+    expect(q.code).not.toBe(0);
+    expect(q.stderr).toMatch(/--quantize must be int8 or int4, got 'int3'/);
     const unknown = await cli(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
