@@ -14,10 +14,11 @@ export class QueuedGeneration implements AsyncIterable<GeneratedToken> {
   private readonly tokens: GeneratedToken[] = [];
   private ended = false;
   private failure: { error: unknown } | undefined;
-  private wake: (() => void) | undefined;
+  /** Consumers waiting for the next token (more than one may iterate). */
+  private wakers: (() => void)[] = [];
   private batch: Generation | undefined;
-  /** Ends this caller's part of the batch it runs in (set while it runs), or its place in the queue. */
-  cancel: () => void = () => {};
+  /** @internal Set by the queue: takes this call out of the queue, or out of the batch it runs in. */
+  withdraw: () => void = () => {};
 
   constructor(readonly size: number, sampling: ResolvedSampling) {
     this.ids = Array.from({ length: size }, () => []);
@@ -34,7 +35,7 @@ export class QueuedGeneration implements AsyncIterable<GeneratedToken> {
     return this.batch?.ids.length ?? 0;
   }
 
-  /** Whether the request has ended (all its tokens out, failed or cancelled). */
+  /** Whether no more tokens will come (all generated, failed or cancelled). */
   get settled(): boolean {
     return this.ended || this.failure !== undefined;
   }
@@ -48,16 +49,20 @@ export class QueuedGeneration implements AsyncIterable<GeneratedToken> {
         if (this.failure) throw this.failure.error;
         if (next < this.tokens.length) yield this.tokens[next++]!;
         else if (this.ended) break;
-        else await new Promise<void>((r) => (this.wake = r));
+        else await new Promise<void>((r) => this.wakers.push(r));
       }
       finished = true;
     } finally {
       // A consumer that leaves the loop early (break, return) no longer wants the rest.
-      if (!finished && !this.settled) {
-        this.cancel();
-        this.end();
-      }
+      if (!finished) this.cancel();
     }
+  }
+
+  /** Ends this call now: it leaves the queue or its batch, and its stream ends after the tokens so far. */
+  cancel(): void {
+    if (this.settled) return;
+    this.withdraw();
+    this.end();
   }
 
   /** Runs to the end and returns the ids per sequence. */
@@ -95,9 +100,7 @@ export class QueuedGeneration implements AsyncIterable<GeneratedToken> {
   }
 
   private wakeUp(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    for (const w of this.wakers.splice(0)) w();
   }
 }
 
@@ -146,11 +149,11 @@ export class RequestQueue {
     const signal = opts.signal;
     const job: Job = { inputs, opts, maxNew, stop, key, out, detach: () => signal?.removeEventListener('abort', onAbort) };
     const onAbort = () => {
-      job.detach();
-      out.cancel();
+      out.withdraw();
       out.fail(signal!.reason);
     };
-    out.cancel = () => {
+    out.withdraw = () => {
+      job.detach();
       const i = this.queue.indexOf(job);
       if (i >= 0) this.queue.splice(i, 1);
     };
@@ -231,7 +234,8 @@ export class RequestQueue {
       first += rows.length;
       live.set(job, new Set(rows));
       job.out.started(batch);
-      job.out.cancel = () => {
+      job.out.withdraw = () => {
+        job.detach();
         for (const s of live.get(job)!) batch.stop(s);
         live.get(job)!.clear();
       };
@@ -258,8 +262,7 @@ export class RequestQueue {
         try {
           job.opts.onToken?.(token);
         } catch (e) {
-          job.detach();
-          job.out.cancel();
+          job.out.withdraw();
           job.out.fail(e);
           continue;
         }

@@ -149,6 +149,20 @@ describe('Pipeline with concurrent callers', { timeout: 120_000 }, () => {
     }
   });
 
+  it('cancel() ends a call quietly after its tokens so far, waiting or running', async () => {
+    const [a, b] = [cases[0]!, cases[3]!];
+    pipeline.maxBatch = 1;
+    try {
+      const running = pipeline.generate([a.request], { maxNewTokens: a.maxNewTokens, onToken: (t) => t.index === 1 && running.cancel() });
+      const waiting = pipeline.generate([b.request], { maxNewTokens: b.maxNewTokens });
+      waiting.cancel();
+      expect(await waiting.run()).toEqual([[]]);
+      expect((await running.run())[0]).toEqual((await solo(a)).slice(0, 2));
+    } finally {
+      pipeline.maxBatch = 8;
+    }
+  });
+
   it('a request the model cannot take fails alone, at once; a throwing token callback fails only its caller', async () => {
     const expected = await solo(cases[1]!);
     const good = pipeline.generate([cases[1]!.request], { maxNewTokens: cases[1]!.maxNewTokens });
