@@ -59,50 +59,30 @@ describe('decodeAttention (split-K + reduce)', () => {
 });
 
 describe('decodeAttention recorded once, replayed for every key count', () => {
-  it('reads the key count on the GPU', async () => {
+  // Plain, and with Gemma 2's soft-cap and a window the later key counts run past.
+  it.each([
+    { maxLen: 200, splitLen: 64, counts: [1, 63, 64, 65, 150, 200], seed: 7 },
+    { maxLen: 160, splitLen: 32, counts: [1, 36, 37, 38, 100, 160], seed: 17, softcap: 2, window: 37 },
+  ])('reads the key count on the GPU (softcap $softcap, window $window)', async ({ maxLen, splitLen, counts, seed, softcap, window }) => {
     const gpu = await testGpu();
-    const [heads, kvHeads, headDim, maxLen] = [4, 2, 16, 200];
-    const q = randomF32(heads * headDim, 7, 2);
-    const k = randomF32(maxLen * kvHeads * headDim, 8, 2);
-    const v = randomF32(maxLen * kvHeads * headDim, 9);
+    const [heads, kvHeads, headDim] = [4, 2, 16];
+    const q = randomF32(heads * headDim, seed, 2);
+    const k = randomF32(maxLen * kvHeads * headDim, seed + 1, 2);
+    const v = randomF32(maxLen * kvHeads * headDim, seed + 2);
     const out = gpu.buffer(heads * headDim * 4, 'out');
     const keyCount = gpu.buffer(4, 'key count');
     const [qb, kb, vb] = [gpu.upload(q, 'q'), gpu.upload(k, 'k'), gpu.upload(v, 'v')];
-    const rec = gpu.record('decode', (s) => decodeAttention(s, { q: qb, k: kb, v: vb, out, heads, kvHeads, headDim, scale: 0.25, keyCount, maxLen, splitLen: 64 }));
-    for (const seqK of [1, 63, 64, 65, 150, 200]) {
-      gpu.write(keyCount, Uint32Array.of(seqK));
-      const step = gpu.step('replay');
-      step.replay(rec);
-      step.end();
-      const got = await gpu.readF32(out, 0, heads * headDim);
-      const s: Shape = { seqQ: 1, seqK, heads, kvHeads, headDim, prefixLen: seqK, qStart: seqK - 1, keyStart: 0 };
-      const ref = reference(s, q, k.subarray(0, seqK * kvHeads * headDim), v.subarray(0, seqK * kvHeads * headDim), 0.25);
-      expect(normErr(got, ref), `${seqK} keys`).toBeLessThanOrEqual(TOL);
-    }
-  });
-});
-
-describe('decodeAttention with Gemma 2 options, replayed past the window', () => {
-  it('soft-caps the scores and sees only the last `window` keys', async () => {
-    const gpu = await testGpu();
-    const [heads, kvHeads, headDim, maxLen, window, softcap] = [4, 2, 16, 160, 37, 2];
-    const q = randomF32(heads * headDim, 17, 2);
-    const k = randomF32(maxLen * kvHeads * headDim, 18, 2);
-    const v = randomF32(maxLen * kvHeads * headDim, 19);
-    const out = gpu.buffer(heads * headDim * 4, 'out');
-    const keyCount = gpu.buffer(4, 'key count');
-    const [qb, kb, vb] = [gpu.upload(q, 'q'), gpu.upload(k, 'k'), gpu.upload(v, 'v')];
-    const rec = gpu.record('decode', (s) => decodeAttention(s, { q: qb, k: kb, v: vb, out, heads, kvHeads, headDim, scale: 0.25, keyCount, maxLen, splitLen: 32, softcap, window }));
-    for (const seqK of [1, 36, 37, 38, 100, 160]) {
+    const rec = gpu.record('decode', (s) => decodeAttention(s, { q: qb, k: kb, v: vb, out, heads, kvHeads, headDim, scale: 0.25, keyCount, maxLen, splitLen, softcap, window }));
+    for (const seqK of counts) {
       gpu.write(keyCount, Uint32Array.of(seqK));
       const step = gpu.step('replay');
       step.replay(rec);
       step.end();
       const got = await gpu.readF32(out, 0, heads * headDim);
       const s: Shape = { seqQ: 1, seqK, heads, kvHeads, headDim, prefixLen: seqK, qStart: seqK - 1, keyStart: 0, softcap, window };
-      const ref = reference(s, q, k.subarray(0, seqK * kvHeads * headDim), v.subarray(0, seqK * kvHeads * headDim), 0.25);
-      expect(normErr(got, ref), `${seqK} keys`).toBeLessThanOrEqual(TOL);
-      if (seqK > window) expect(normErr(got, reference({ ...s, window: 0 }, q, k, v, 0.25)), `${seqK} keys, no window`).toBeGreaterThan(1e-3);
+      const [ks, vs] = [k.subarray(0, seqK * kvHeads * headDim), v.subarray(0, seqK * kvHeads * headDim)];
+      expect(normErr(got, reference(s, q, ks, vs, 0.25)), `${seqK} keys`).toBeLessThanOrEqual(TOL);
+      if (window && seqK > window) expect(normErr(got, reference({ ...s, window: 0 }, q, ks, vs, 0.25)), `${seqK} keys, no window`).toBeGreaterThan(1e-3);
     }
   });
 });

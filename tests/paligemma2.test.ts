@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dumpRun } from '../src/graph/dump.js';
 import { generate } from '../src/graph/generate.js';
-import { compareGolden, normErr, runGolden } from '../src/node/golden.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { compareGolden, GOLDEN_FLOAT_TENSORS, GOLDEN_ID_TENSORS, normErr, readExpected, runGolden } from '../src/node/golden.js';
 import { testGpu } from './helpers/gpu.js';
 
 const FIXTURE = join(__dirname, 'fixtures', 'pg2-tiny-fullvocab-224');
@@ -65,5 +67,20 @@ describe('PaliGemma 2 (pg2-tiny-fullvocab-224)', () => {
     const ids = await generate(run.model, [{ pixels: ref(run, 'pixel_values'), textIds: run.meta.text_ids }], { maxNewTokens: 10 }).run();
     expect(ids).toEqual([[78143, 113689]]);
     run.model.destroy();
+  });
+
+  it('paligemma dump from --image and --prompt (own preprocessing and tokenizer) matches at the strict tier', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'pg2-dump-')), 'dump.safetensors');
+    const bin = join(__dirname, '..', 'bin', 'paligemma.mjs');
+    await promisify(execFile)(process.execPath, [
+      bin, 'dump', '--model', join(FIXTURE, 'checkpoint'), '--image', join(FIXTURE, 'shapes_300x200.png'), '--prompt', 'caption en',
+      '--max-new-tokens', '10', '--logits-rows', 'last', '--out', out,
+    ]);
+    const got = readExpected(out);
+    const want = readExpected(join(FIXTURE, 'expected.safetensors'));
+    for (const name of GOLDEN_FLOAT_TENSORS) {
+      expect(normErr(got.get(name)!.data as Float32Array, want.get(name)!.data as Float32Array), name).toBeLessThanOrEqual(1e-5);
+    }
+    for (const name of GOLDEN_ID_TENSORS) expect(Array.from(got.get(name)!.data, Number), name).toEqual(Array.from(want.get(name)!.data, Number));
   });
 });

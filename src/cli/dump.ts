@@ -12,7 +12,7 @@ export const summary = 'write the intermediate tensors of one run (for compariso
 
 const USAGE = `usage: paligemma dump --model DIR (--image FILE | --pixel-values FILE.safetensors)
         (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
-        [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4]`;
+        [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4] [--uncapped-logits]`;
 
 async function pixelValues(file: string, size: number): Promise<Float32Array> {
   const bytes = await readInput(file, 'pixel values');
@@ -41,6 +41,7 @@ export async function run(argv: string[]): Promise<number> {
       tokenizer: { type: 'string' },
       adapter: { type: 'string' },
       quantize: { type: 'string' },
+      'uncapped-logits': { type: 'boolean' },
     },
     USAGE,
   );
@@ -58,6 +59,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize });
   const model = pipeline.model;
+  // PaliGemma 2: the logits of transformers >= 4.52 (no final soft-cap), docs/paligemma2.md.
+  if (o['uncapped-logits']) model.capLogits = false;
   const size = model.config.vision.imageSize;
   const pixels = o.image
     ? pipeline.pixels(decodeImage(await readInput(o.image, 'image'), o.image))
