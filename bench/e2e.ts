@@ -152,7 +152,7 @@ export interface E2eComparison {
 /** Every format of `o.formats` in turn, then the comparison of each quantized format with bf16. */
 export async function benchE2eFormats(o: E2eOptions): Promise<E2eComparison> {
   const log = o.log ?? (() => {});
-  const dir = o.model ?? (await syntheticModelDir('pt-224', 0, true));
+  const dir = o.model ? await modelDirOrPreset(o.model, true) : await syntheticModelDir('pt-224', 0, true);
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.safetensors'))
     .map((f) => join(dir, f));
