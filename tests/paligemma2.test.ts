@@ -15,10 +15,11 @@ import { testGpu } from './helpers/gpu.js';
 
 const FIXTURE = join(__dirname, 'fixtures', 'pg2-tiny-fullvocab-224');
 
-/** The fixture with config.json's text_config (and top level) changed: links to everything else. */
-function variant(text: Record<string, unknown>, top: Record<string, unknown> = {}): string {
+/** The fixture with config.json's text_config (and top level) and expected.json changed: links to everything else. */
+function variant(text: Record<string, unknown>, top: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'pg2-'));
-  for (const f of readdirSync(FIXTURE)) if (f !== 'checkpoint') symlinkSync(join(FIXTURE, f), join(dir, f));
+  for (const f of readdirSync(FIXTURE)) if (f !== 'checkpoint' && f !== 'expected.json') symlinkSync(join(FIXTURE, f), join(dir, f));
+  writeFileSync(join(dir, 'expected.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')), ...meta }));
   mkdirSync(join(dir, 'checkpoint'));
   for (const f of readdirSync(join(FIXTURE, 'checkpoint'))) if (f !== 'config.json') symlinkSync(join(FIXTURE, 'checkpoint', f), join(dir, 'checkpoint', f));
   const config = JSON.parse(readFileSync(join(FIXTURE, 'checkpoint', 'config.json'), 'utf8'));
@@ -66,6 +67,18 @@ describe('PaliGemma 2 (pg2-tiny-fullvocab-224)', () => {
     expect(Array.from(run.got.get('generated_ids')!.data, Number)).toEqual([78143, 113689, third]);
     const ids = await generate(run.model, [{ pixels: ref(run, 'pixel_values'), textIds: run.meta.text_ids }], { maxNewTokens: 10 }).run();
     expect(ids).toEqual([[78143, 113689]]);
+    run.model.destroy();
+  });
+
+  it('runs on int8 weights (--quantize): near the bf16 reference, same first tokens', async () => {
+    const run = await runGolden(await testGpu(), variant({}, {}, { cli_extra: ['--quantize', 'int8'] }));
+    expect(run.model.checkpoint.weights.get('language_model.model.layers.0.mlp.down_proj.weight')!.dtype).toBe('int8');
+    expect(run.model.checkpoint.weights.get('language_model.model.layers.0.post_feedforward_layernorm.weight')!.dtype).toBe('bf16');
+    const err = normErr(tensor(run, 'gen_logits'), ref(run, 'gen_logits'));
+    console.log(`int8 weights: gen_logits max|err|/max|ref| = ${err.toExponential(2)}`);
+    expect(err).toBeGreaterThan(1e-5);
+    expect(err).toBeLessThan(3e-2);
+    expect(Array.from(run.got.get('generated_ids')!.data, Number).slice(0, 2)).toEqual([78143, 113689]);
     run.model.destroy();
   });
 
