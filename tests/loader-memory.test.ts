@@ -2,7 +2,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/loader/config.js';
-import { presetConfig, PRESETS, type Preset } from '../src/loader/make-checkpoint.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { planCheckpoint } from '../src/loader/layout.js';
+import { makeCheckpoint, presetConfig, PRESETS, type Preset } from '../src/loader/make-checkpoint.js';
+import { NodeFileSource } from '../src/loader/node-source.js';
 import { checkMemory, estimateMemory, MemoryError } from '../src/loader/memory.js';
 import { expectedTensors } from '../src/loader/names.js';
 import { quantizeFor } from '../src/node/load-model.js';
@@ -22,6 +27,16 @@ describe('PaliGemma 2 presets', () => {
     let params = 0;
     for (const [, shape] of expectedTensors(c)) params += shape.reduce((a, b) => a * b, 1);
     expect(params - 64 * c.text.hiddenSize).toBe(keras);
+  });
+
+  it('pg2-tiny in new names over 3 shards plans completely (the extra norms found, nothing ignored)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'pg2-new-'));
+    await makeCheckpoint({ preset: 'pg2-tiny', seed: 1, out, naming: 'new', shards: 3 });
+    const plan = await planCheckpoint(new NodeFileSource(out));
+    expect(plan.warnings).toEqual([]);
+    expect(plan.tensors.get('language_model.model.layers.2.post_feedforward_layernorm.weight')?.fileName).toBe('model.language_model.layers.2.post_feedforward_layernorm.weight');
+    expect(plan.tensors.size).toBe(expectedTensors(plan.config).size);
+    rmSync(out, { recursive: true, force: true });
   });
 
   it('every preset parses, with Gemma 2 attention settings from the config', () => {
