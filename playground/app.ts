@@ -7,10 +7,12 @@ import { MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../src/browser/pl
 import type { Gpu } from '../src/device.js';
 import type { QueuedGeneration } from '../src/request-queue.js';
 import { MASK_DECODER_FILE, MaskDecoder } from '../src/graph/mask-decoder.js';
+import { residentBytes } from '../src/loader/checkpoint.js';
 import type { FileSource } from '../src/loader/source.js';
 import { decodeMasks, type ObjectMask } from '../src/masks.js';
 import type { Request, Result } from '../src/pipeline.js';
 import { parseDetections, parseSegmentations, type Segmentation } from '../src/tasks.js';
+import type { Quantization } from '../src/weights.js';
 import { fillAttentionControls, imageAttention } from './attention.js';
 import { byId, el, formatBytes } from './dom.js';
 import { clearHeatmap, drawHeatmap } from './heatmap.js';
@@ -28,6 +30,7 @@ const ui = {
   openFolder: byId<HTMLButtonElement>('open-folder'),
   folderInput: byId<HTMLInputElement>('folder-input'),
   profile: byId<HTMLInputElement>('profile'),
+  quantize: byId<HTMLSelectElement>('quantize'),
   served: byId('served'),
   progress: byId<HTMLProgressElement>('load-progress'),
   loadStatus: byId('load-status'),
@@ -159,17 +162,18 @@ async function loadModel(source: FileSource): Promise<void> {
       state.session = undefined;
     }
     const gpu = await pageGpu(ui.profile.checked);
+    const quantize = (ui.quantize.value || undefined) as Quantization | undefined;
     const session = await openSession(source, gpu, (p) => {
       ui.progress.value = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 1;
       ui.loadStatus.textContent = `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)} · ${p.mbPerSec.toFixed(0)} MB/s · ${p.tensor}`;
-    });
+    }, quantize);
     session.pipeline.model.recordQueries = true;
     state.session = session;
     const c = session.checkpoint;
     ui.progress.value = 1;
     ui.loadStatus.textContent =
       `Loaded ${session.sourceName}: ${formatBytes(c.bytesRead)} in ${c.seconds.toFixed(2)} s · ` +
-      `${c.config.vision.imageSize} px, ${c.config.text.numLayers} text layers` +
+      `${c.config.vision.imageSize} px, ${c.config.text.numLayers} text layers · weights ${quantize ?? 'bf16'}, ${formatBytes(residentBytes(c.weights))} on the GPU` +
       (c.warnings.length ? ` · ${c.warnings.length} warning(s), see console` : '');
     for (const w of c.warnings) console.warn(w);
     ui.tokenizerNote.textContent = session.tokenizerNote;

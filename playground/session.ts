@@ -6,11 +6,13 @@ import { FALLBACK_TOKENIZER_PATH } from '../src/browser/playground-routes.js';
 import type { Gpu } from '../src/device.js';
 import { GpuError } from '../src/device.js';
 import { PaliGemma } from '../src/graph/paligemma.js';
+import { quantizeFor } from '../src/graph/weights.js';
 import { destroyWeights, loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from '../src/loader/checkpoint.js';
 import { CheckpointError } from '../src/loader/errors.js';
 import type { FileSource } from '../src/loader/source.js';
 import { Pipeline } from '../src/pipeline.js';
 import { PaliGemmaTokenizer } from '../src/tokenizer/tokenizer.js';
+import type { Quantization } from '../src/weights.js';
 
 export interface Session {
   gpu: Gpu;
@@ -50,10 +52,11 @@ async function loadTokenizer(source: FileSource): Promise<{ tokenizer: PaliGemma
   };
 }
 
-export async function openSession(source: FileSource, gpu: Gpu, onProgress: (p: LoadProgress) => void): Promise<Session> {
+/** `quantize`: the Linear weights' format (docs/quantization.md), int8 or int4 quantized while they stream; default bf16 as in the checkpoint. */
+export async function openSession(source: FileSource, gpu: Gpu, onProgress: (p: LoadProgress) => void, quantize?: Quantization): Promise<Session> {
   // The tokenizer first: a folder without one fails before megabytes of weights are streamed.
   const { tokenizer, note } = await loadTokenizer(source);
-  const checkpoint = await loadCheckpoint(source, gpu.device, { onProgress });
+  const checkpoint = await loadCheckpoint(source, gpu.device, { onProgress, quantize: quantizeFor(quantize) });
   try {
     const model = new PaliGemma(gpu, checkpoint);
     gpu.check();

@@ -10,7 +10,7 @@ import { makeCheckpoint, presetConfig, PRESETS, type Preset } from '../src/loade
 import { NodeFileSource } from '../src/loader/node-source.js';
 import { checkMemory, estimateMemory, MemoryError } from '../src/loader/memory.js';
 import { expectedTensors } from '../src/loader/names.js';
-import { quantizeFor } from '../src/node/load-model.js';
+import { quantizeFor } from '../src/graph/weights.js';
 
 const config = (p: Preset) => parseConfig(JSON.stringify(presetConfig(p)));
 const GiB = 1024 ** 3;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode.js';
+import { destroyWeights } from '../src/loader/checkpoint.js';
 import { loadModel } from '../src/node/load-model.js';
 import type { Pipeline } from '../src/pipeline.js';
 import { buildPaligemmaTokenizerJson } from '../src/tokenizer/paligemma-tokenizer-json.js';
@@ -289,6 +290,22 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
       page.off('request', onRequest);
       expect(requests).toEqual([]);
     });
+  });
+
+  it('loads int4 weights when asked, generating as the Node pipeline does with --quantize int4', async () => {
+    needWebGpu();
+    await page.selectOption('#quantize', 'int4');
+    await page.click('#load-served');
+    // The status still says 'loaded' (the bf16 model) until this load starts.
+    await page.waitForFunction(() => /weights int4|^No model/.test(document.getElementById('load-status')!.textContent!), undefined, { timeout: 200_000 });
+    expect(await page.textContent('#load-status')).toMatch(/weights int4, [\d.]+ MB on the GPU/);
+    const got = await generateInPage(page, 'caption en');
+    const quantized = await loadModel(CHECKPOINT, { gpu: await testGpu(), quantize: 'int4' });
+    const [want] = await quantized.pipeline.run([{ image, prompt: 'caption en' }], { maxNewTokens: MAX_NEW });
+    quantized.pipeline.model.destroy();
+    destroyWeights(quantized.pipeline.model.checkpoint.weights);
+    expect(got.ids).toEqual(want!.ids);
+    await page.selectOption('#quantize', '');
   });
 
   it('explains an incomplete model folder', async () => {

@@ -2,21 +2,22 @@
 // adapter, its features and limits; --json prints one object for other tools instead.
 
 import { writeFileSync } from 'node:fs';
-import { benchE2e } from '../../bench/e2e.js';
-import { e2eText } from '../../bench/e2e-report.js';
+import { benchE2eFormats } from '../../bench/e2e.js';
+import { comparisonText, e2eText } from '../../bench/e2e-report.js';
 import { benchLoad } from '../../bench/load.js';
 import { loadText } from '../../bench/load-report.js';
 import { benchKernels, type PeerName } from '../../bench/kernels.js';
 import { kernelsText } from '../../bench/report.js';
 import { chartHtml, chartSvg } from '../../bench/chart.js';
 import { requestGpu, type NodeGpuOptions } from '../node/gpu.js';
+import { QUANTIZATIONS, type Quantization, type WeightFormat } from '../weights.js';
 import { given, int, parse, parseIds, UsageError } from './args.js';
 
 export const summary = 'benchmark the kernels (vs ceilings and peers), the whole model, or concurrent requests on it';
 
 const USAGE = `usage:
-  paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…]
-  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME]
+  paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4]
+  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4]
   paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
@@ -27,6 +28,9 @@ e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 
 load: for each concurrency C (default 1,4,16), C clients send R requests in all (default 16), each the next when
   its last ended, through one Pipeline (batches of at most --max-batch, default the largest C): tokens/s, decode
   tokens/s of the batches, p50/p95 time to first token (from the call) and per token. Same model default as e2e.
+--quantize: kernels: each matmul case on a quantized weight again in each format, after its bf16 case;
+  e2e: each weight format in turn (bf16 = as in the checkpoint), side by side with bf16 when it is listed,
+  with the weights' error per family and 32 greedy steps' logits against bf16.
 --device: Dawn's adapter name filter (adapter=…), e.g. llvmpipe or NVIDIA; --backend: vulkan, metal, d3d12.`;
 
 const OPTIONS = {
@@ -45,7 +49,18 @@ const OPTIONS = {
   requests: { type: 'string' },
   'max-batch': { type: 'string' },
   ids: { type: 'string' },
+  quantize: { type: 'string' },
 } as const;
+
+/** --quantize's comma list; `bf16` only where the checkpoint's own format can be named (e2e). */
+function formats(value: string | undefined, bf16: boolean): WeightFormat[] | undefined {
+  if (value === undefined) return undefined;
+  const allowed: string[] = bf16 ? ['bf16', ...QUANTIZATIONS] : [...QUANTIZATIONS];
+  const list = value.split(',').map((f) => f.trim());
+  const bad = list.find((f) => !allowed.includes(f));
+  if (bad !== undefined || list.length === 0) throw new UsageError(`--quantize takes a comma list of ${allowed.join(', ')}, got '${value}'`);
+  return list as WeightFormat[];
+}
 
 /** The Dawn flags requestGpu uses for these options (tfjs must share the instance and adapter). */
 function dawnFlags(g: NodeGpuOptions): string[] {
@@ -76,7 +91,8 @@ export async function run(argv: string[]): Promise<number> {
     const peers = (v.peers ?? 'tfjs,ort').split(',').filter((p) => p && p !== 'none');
     for (const p of peers) if (p !== 'tfjs' && p !== 'ort') throw new UsageError(`--peers: unknown peer '${p}' (tfjs, ort, none)`);
     const gpu = await requestGpu(g);
-    const report = await benchKernels(gpu, { quick: !!v.quick, peers: peers as PeerName[], dawnFlags: dawnFlags(g), command, runs: int(v.runs, 'runs', 3, 1), skip: v.skip?.split(','), log });
+    const quantize = formats(v.quantize, false) as Quantization[] | undefined;
+    const report = await benchKernels(gpu, { quick: !!v.quick, peers: peers as PeerName[], dawnFlags: dawnFlags(g), command, runs: int(v.runs, 'runs', 3, 1), skip: v.skip?.split(','), quantize, log });
     if (v.chart) {
       writeFileSync(v.chart, v.chart.endsWith('.svg') ? chartSvg(report) : chartHtml(report));
       log(`chart written to ${v.chart}`);
@@ -100,7 +116,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(v.json ? JSON.stringify(report, null, 2) : loadText(report));
     return 0;
   }
-  const report = await benchE2e({
+  const report = await benchE2eFormats({
     model: v.model,
     runs: int(v.runs, 'runs', 3, 1),
     maxNewTokens: int(v['max-new-tokens'], 'max-new-tokens', 8, 3),
@@ -108,7 +124,10 @@ export async function run(argv: string[]): Promise<number> {
     gpu: () => requestGpu(g),
     command,
     log,
+    formats: formats(v.quantize, true),
   });
-  console.log(v.json ? JSON.stringify(report, null, 2) : e2eText(report));
+  // One format: its report as before; several: each, side by side.
+  const one = report.reports.length === 1 ? report.reports[0]! : undefined;
+  console.log(v.json ? JSON.stringify(one ?? report, null, 2) : one ? e2eText(one) : comparisonText(report));
   return 0;
 }

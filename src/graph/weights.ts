@@ -2,7 +2,8 @@
 
 import { CheckpointError } from '../loader/errors.js';
 import { EMBED, LM_HEAD } from '../loader/names.js';
-import type { GpuWeight } from '../weights.js';
+import type { LoadOptions } from '../loader/checkpoint.js';
+import type { GpuWeight, Quantization } from '../weights.js';
 
 export type WeightMap = Map<string, GpuWeight>;
 
@@ -31,4 +32,9 @@ export function isLinearWeight(name: string): boolean {
  */
 export function isQuantizedWeight(name: string): boolean {
   return isLinearWeight(name) && !name.endsWith('.embeddings.patch_embedding.weight');
+}
+
+/** The loader's choice of tensors to quantize for --quantize q (LoadOptions.quantize): every Linear weight but the patch embedding. */
+export function quantizeFor(q: Quantization | undefined): LoadOptions['quantize'] {
+  return q && ((t) => (isQuantizedWeight(t.name) ? q : undefined));
 }

@@ -9,7 +9,8 @@ import { dumpRun, type DumpTensor } from '../graph/dump.js';
 import { PaliGemma } from '../graph/paligemma.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { parseSafetensors } from '../loader/safetensors.js';
-import { quantizeFor, texturesFor } from './load-model.js';
+import { quantizeFor } from '../graph/weights.js';
+import { texturesFor } from './load-model.js';
 import { QUANTIZATIONS, type Quantization } from '../weights.js';
 
 export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array | Int8Array }>;

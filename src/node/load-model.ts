@@ -1,7 +1,7 @@
 // Node: a model folder on disk → a ready Pipeline (weights on the GPU, tokenizer, preprocessing).
 
 import { PaliGemma } from '../graph/paligemma.js';
-import { isLinearWeight, isQuantizedWeight } from '../graph/weights.js';
+import { isLinearWeight, quantizeFor } from '../graph/weights.js';
 import { matmulPlan } from '../kernels/matmul.js';
 import { totalmem } from 'node:os';
 import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
@@ -37,11 +37,6 @@ export interface LoadedModel {
  */
 export function texturesFor(gpu: Gpu): LoadOptions['textures'] {
   return matmulPlan(gpu).layout === 'texture' ? (t) => isLinearWeight(t.name) : undefined;
-}
-
-/** The loader's choice of tensors to quantize for --quantize q: every Linear weight but the patch embedding. */
-export function quantizeFor(q: Quantization | undefined): LoadOptions['quantize'] {
-  return q && ((t) => (isQuantizedWeight(t.name) ? q : undefined));
 }
 
 /**
