@@ -121,10 +121,10 @@ describe('attention (prefill)', () => {
   // shorter than the prefix (big_vision hides prefix keys ≥ window ahead too), a continuing chunk.
   it.each([
     { seqQ: 40, seqK: 40, heads: 4, kvHeads: 2, headDim: 16, prefixLen: 30, qStart: 0, keyStart: 0, softcap: 1.5, window: 7 },
-    { seqQ: 40, seqK: 40, heads: 4, kvHeads: 2, headDim: 16, prefixLen: 40, qStart: 0, keyStart: 3, softcap: 50, window: 12 },
+    { seqQ: 40, seqK: 40, heads: 6, kvHeads: 2, headDim: 16, prefixLen: 40, qStart: 0, keyStart: 3, softcap: 50, window: 12 },
     { seqQ: 9, seqK: 50, heads: 8, kvHeads: 1, headDim: 12, prefixLen: 20, qStart: 41, keyStart: 0, softcap: 2, window: 30 },
     { seqQ: 21, seqK: 21, heads: 8, kvHeads: 1, headDim: 16, prefixLen: 17, qStart: 0, keyStart: 0, batch: 2, keyStarts: [0, 5], softcap: 3, window: 9 },
-  ] as Shape[])('Gemma 2: softcap $softcap, window $window (prefix $prefixLen of $seqK, qStart $qStart)', async (s) => {
+  ] as Shape[])('Gemma 2: heads $heads/$kvHeads, softcap $softcap, window $window (prefix $prefixLen of $seqK, qStart $qStart)', async (s) => {
     const gpu = await testGpu();
     const { q, k, v } = inputs(s, 12);
     const scale = 0.25;
