@@ -143,10 +143,10 @@ describe.each(MATMUL_VARIANTS)('matmul variant %s', (variant) => {
     }
   });
 
-  // Scores of a few units against caps of 0.5 and 3: both branches of the tanh, and its saturation.
-  it.each([0.5, 3])('softcap %s in the epilogue (Gemma 2 logits) matches float64', async (softcap) => {
+  // Values of a few units against a cap of 2: both branches of the tanh (|v/c| below and above 0.625).
+  it('softcap in the epilogue (Gemma 2 logits) matches float64', async () => {
     const gpu = await testGpu();
-    const c = { M: 2, K: 256, N: 300, bias: true, accumulate: softcap === 3, geglu: false, shardRows: 128, seed: 17, softcap };
+    const c = { M: 2, K: 256, N: 300, bias: true, accumulate: true, geglu: false, shardRows: 128, seed: 17, softcap: 2 };
     expect(await runCase(gpu, variant, c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
   });
 
