@@ -1,18 +1,19 @@
-// The CPU-adapter (lavapipe) matmul: bf16 weights in an rgba32uint texture (weight-texture.ts),
-// every lane owns R rows × C columns of the output. Per 8-wide K slice a lane fetches C texels
-// (16 B = 8 bf16 each, the cheapest wide load llvmpipe has) and reads the R rows' 8 activations at
+// The CPU-adapter (lavapipe) matmul: bf16, int8 or int4 weights in an rgba32uint texture
+// (weight-texture.ts, weight-format.ts), every lane owns R rows × C columns of the output. Per
+// texel of K a lane fetches C texels (16 B = 8 bf16, 16 int8 or 32 int4 codes each, the cheapest
+// wide load llvmpipe has) and for each 8-wide slice of it reads the R rows' 8 activations at
 // addresses that are the same for every lane, which llvmpipe turns into one scalar load instead of
 // its per-lane loop (a per-lane storage load costs ~70 FMAs there, see docs/lavapipe spec); with
 // `broadcast`, lane r of each subgroup loads row r and subgroupBroadcast shares it instead. No
 // shared memory, no barriers. R = 8 serves GEMM (each texel feeds 64 FMAs), R = M ≤ 8 serves decode
 // (each weight byte read once). Decode reads x from a uniform copy when it fits 64 KiB (uniformX).
-// Needs K % 4 == 0 (x is read as vec4); K % 8 == 4 (the patch embedding, K = 588) ends with a
-// texel whose upper half is zero padding and meets only x's last vec4.
+// Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
+// K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
-import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueWgsl, uniformX, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, uniformX, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
 import { texelsPerRow, type WeightTexture } from './weight-texture.js';
 
@@ -219,11 +220,11 @@ function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: W
   return { f, ux, tail, key: `${f}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? `t${tail}` : ''}` };
 }
 
-export function matmulTexture(step: Step, b: Pick<MatmulBuffers, 'x' | 'bias' | 'out'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
+export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
   const { f, ux, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w]);
   const k = step.gpu.kernel({
     name: `matmul-texture-${epilogueKey(e)}-${key}`,
-    bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
+    bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...epilogueKinds(e)],
     code: () => code(e, t, f, ux, tail),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
