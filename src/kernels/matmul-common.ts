@@ -1,7 +1,7 @@
 // What every matmul variant shares: the option flags, the params struct, and the WGSL of the bf16
 // unpack and the epilogue (bias, accumulate, GEGLU), so that each variant's file holds only its loop.
 
-import type { Binding, Gpu, Step } from '../device.js';
+import type { Binding, Gpu, Step, Storage } from '../device.js';
 import { softcapWgsl } from './softcap.js';
 
 /** out[m, colOff + n] (+)= epilogue(x[m]·w[n]), n < N: one dispatch covers one shard's columns. */
@@ -23,21 +23,42 @@ export interface Epilogue {
   geglu: boolean;
   /** v → c·tanh(v/c) after the bias (Gemma 2's final logits); 0 or absent = none. */
   softcap?: number;
+  /** A LoRA term added to x·wᵀ (x·gateᵀ with GEGLU) before anything else (lora.ts). */
+  lora?: LoraTerm;
+  /** GEGLU: the LoRA term added to x·upᵀ. */
+  loraUp?: LoraTerm;
 }
 
-/** The buffers of one dispatch; `up` only with GEGLU, `bias` only with a bias. */
+/**
+ * The low-rank half of y = x·Wᵀ + (x·Aᵀ)·B'ᵀ in a matmul's epilogue: t = x·Aᵀ (lora-down.ts) holds
+ * `rank` columns from `offset` in rows of `stride`; B'ᵀ [rank, N] f32 (the adapters' scales folded
+ * in). Compiled into the kernel (ranks and shapes are few per model).
+ */
+export interface LoraTerm {
+  rank: number;
+  offset: number;
+  stride: number;
+  N: number;
+}
+
+/** The buffers of one dispatch; `up` only with GEGLU, `bias` only with a bias, the LoRA ones with its terms. */
 export interface MatmulBuffers {
   x: Binding;
   w: Binding;
   up?: Binding;
   bias?: Binding;
+  /** t = x·Aᵀ of every LoRA term, and B'ᵀ of Epilogue.lora / loraUp. */
+  loraT?: Binding;
+  loraB?: Binding;
+  loraBUp?: Binding;
   out: Binding;
 }
 
 export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32' } as const;
 
 export function epilogueKey(e: Epilogue): string {
-  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.softcap ? `c${e.softcap}` : ''}`;
+  const lora = (tag: string, l?: LoraTerm) => (l ? `${tag}${l.rank}.${l.offset}.${l.stride}.${l.N}` : '');
+  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.softcap ? `c${e.softcap}` : ''}${lora('l', e.lora)}${lora('u', e.loraUp)}`;
 }
 
 /** WGSL: bf16 element e of a packed u32 array (element e lives in word e >> 1, low half when even). */
@@ -61,6 +82,9 @@ export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
   let b = firstBinding;
   const decls: string[] = [];
   if (e.bias) decls.push(`@group(0) @binding(${b++}) var<storage, read> bias: array<u32>;`);
+  if (e.lora || e.loraUp) decls.push(`@group(0) @binding(${b++}) var<storage, read> lora_t: array<f32>;`);
+  if (e.lora) decls.push(`@group(0) @binding(${b++}) var<storage, read> lora_b: array<f32>;`);
+  if (e.loraUp) decls.push(`@group(0) @binding(${b++}) var<storage, read> lora_bu: array<f32>;`);
   decls.push(`@group(0) @binding(${b++}) var<storage, read_write> out: array<f32>;`);
   const value = e.geglu
     ? // tanh form of GELU, as Gemma's gelu_pytorch_tanh; tanh saturates, so large |g| stays finite.
@@ -69,9 +93,13 @@ export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
   return `${decls.join('\n')}
 ${e.bias ? bf16At('bias') : ''}
 ${e.softcap ? softcapWgsl : ''}
-fn store(m: u32, n: u32, g: f32, u: f32) {
-  ${value}
+${e.lora ? loraWgsl('lora_b', e.lora) : ''}
+${e.loraUp ? loraWgsl('lora_bu', e.loraUp) : ''}
+fn store(m: u32, n: u32, g0: f32, u0: f32) {
   let c = p.colOff + n;
+  let g = g0${e.lora ? ' + lora_lora_b(m, c)' : ''};
+  let u = u0${e.loraUp ? ' + lora_lora_bu(m, c)' : ''};
+  ${value}
   ${e.bias ? 'v += bf16_bias(c);' : ''}
   ${e.softcap ? `v = softcap(v, ${wgslFloat(e.softcap)});` : ''}
   let o = m * p.ldo + c;
@@ -86,9 +114,24 @@ function wgslFloat(x: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
+/** WGSL `fn lora_${'${b}'}(m, c)`: row m of t times column c of B'ᵀ over the term's rank. */
+function loraWgsl(b: string, l: LoraTerm): string {
+  return `fn lora_${b}(m: u32, c: u32) -> f32 {
+  var s = 0.0;
+  for (var r = 0u; r < ${l.rank}u; r++) { s = fma(lora_t[m * ${l.stride}u + ${l.offset}u + r], ${b}[r * ${l.N}u + c], s); }
+  return s;
+}`;
+}
+
 /** The bindings in the order the WGSL above declares them, after the kernel's leading ones. */
-export function epilogueBindings(b: Pick<MatmulBuffers, 'bias' | 'out'>): Binding[] {
-  return b.bias ? [b.bias, b.out] : [b.out];
+export function epilogueBindings(b: Pick<MatmulBuffers, 'bias' | 'loraT' | 'loraB' | 'loraBUp' | 'out'>): Binding[] {
+  return [b.bias, b.loraT, b.loraB, b.loraBUp, b.out].filter((x): x is Binding => x !== undefined);
+}
+
+/** Their kinds, for the kernel definition. */
+export function epilogueKinds(e: Epilogue): Storage[] {
+  const read = (on: unknown): Storage[] => (on ? ['read'] : []);
+  return [...read(e.bias), ...read(e.lora || e.loraUp), ...read(e.lora), ...read(e.loraUp), 'write'];
 }
 
 /** The most f32 of x a uniform binding holds: 64 KiB, WebGPU's default maxUniformBufferBindingSize. */

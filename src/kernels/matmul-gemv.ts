@@ -10,7 +10,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
-import { P, bf16At, epilogueBindings, epilogueKey, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, bf16At, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementAt, formatWgsl, rowWgsl, scaleKind } from './weight-format.js';
 
 const WG = 256;
@@ -221,7 +221,7 @@ export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epil
   const o = optsFor(step, s.M, s.K, !!norm, f);
   const k = gpu.kernel({
     name: `matmul-gemv-${epilogueKey(e)}-${optsKey(o)}`,
-    bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(norm ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
+    bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(norm ? (['read'] as const) : []), ...epilogueKinds(e)],
     code: () => code(e, o),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...(norm ? [norm.w] : []), ...epilogueBindings(b)];

@@ -7,7 +7,7 @@
 
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueWgsl, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 
 const WG = 64;
 export const LANES_MAX_ROWS = 8;
@@ -54,7 +54,7 @@ export function matmulLanes(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
   const ux = s.M * s.K <= UNIFORM_X_FLOATS;
   const k = step.gpu.kernel({
     name: `matmul-lanes-${epilogueKey(e)}-r${s.M}${ux ? 'u' : ''}`,
-    bindings: [ux ? 'uniform' : 'read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
+    bindings: [ux ? 'uniform' : 'read', 'read', ...(e.geglu ? (['read'] as const) : []), ...epilogueKinds(e)],
     code: () => code(e, s.M, ux),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];

@@ -9,7 +9,7 @@
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
-import { P, epilogueBindings, epilogueKey, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { elementAt, rowWgsl } from './weight-format.js';
 
 const T = 64; // output tile edge
@@ -87,7 +87,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 export function matmulTiled(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epilogue, f: WeightFormat): void {
   const k = step.gpu.kernel({
     name: `matmul-tiled-${f}-${epilogueKey(e)}`,
-    bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(e.bias ? (['read'] as const) : []), 'write'],
+    bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...epilogueKinds(e)],
     code: () => code(e, f),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];

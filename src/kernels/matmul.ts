@@ -4,7 +4,9 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { matrixShape, type GpuWeight } from '../weights.js';
-import type { Epilogue, MatmulBuffers, MatmulShape } from './matmul-common.js';
+import { loraDelta, loraScratch } from './lora.js';
+import { LORA_DOWN_MAX, loraDown } from './lora-down.js';
+import type { Epilogue, LoraTerm, MatmulBuffers, MatmulShape } from './matmul-common.js';
 import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany, type GemvNorm } from './matmul-gemv.js';
 import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
 import { matmulTexture, matmulTextureMany, textureTiling, type TextureTiling } from './matmul-texture.js';
@@ -104,12 +106,42 @@ export interface LinearArgs {
   tiling?: TextureTiling;
 }
 
-/** out[M, N] (+)= softcap(x[M, K] · wᵀ (+ bias)). */
+/**
+ * out[M, N] (+)= softcap(x[M, K] · wᵀ (+ bias)). A weight with LoRA adapters attached (lora.ts)
+ * computes x·wᵀ + (x·Aᵀ)·B'ᵀ: t = x·Aᵀ first, its product with B'ᵀ in the matmul's epilogue.
+ */
 export function linear(step: Step, a: LinearArgs): void {
   checkWeight(a.w, a.N, a.K);
   if (a.bias) checkWeight(a.bias, a.N);
   if (a.softcap !== undefined && !(a.softcap >= 0 && Number.isFinite(a.softcap))) throw new Error(`linear: softcap ${a.softcap} must be a finite number ≥ 0`);
-  run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false, softcap: a.softcap || undefined });
+  const lora = loraOf(step, a.x, [a.w], a.M, a.K);
+  if (lora && a.softcap) throw new Error(`linear: LoRA on the soft-capped ${a.w.name} is not supported`);
+  run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false, softcap: a.softcap || undefined }, undefined, lora);
+}
+
+/** The LoRA terms of weights that read one x: t for all of them from one dispatch, and each weight's slice of it. */
+interface LoraParts {
+  t: GPUBuffer;
+  terms: ({ term: LoraTerm; bt: GPUBuffer } | undefined)[];
+}
+
+/** Runs the down projection of every adapted weight in ws (x is what they all read); undefined when none is adapted. */
+function loraOf(step: Step, x: Binding, ws: GpuWeight[], M: number, K: number): LoraParts | undefined {
+  const ds = ws.map(loraDelta);
+  const on = ds.filter((d) => d !== undefined);
+  if (on.length === 0) return undefined;
+  if (on.length > LORA_DOWN_MAX) throw new Error(`matmul: LoRA on ${on.length} weights sharing x (at most ${LORA_DOWN_MAX})`);
+  const stride = on.reduce((s, d) => s + d.rank, 0);
+  const t = loraScratch(step.gpu, M * stride * 4);
+  loraDown(step, { x, as: on.map((d) => ({ a: d.a, rank: d.rank })), t, M, K });
+  let offset = 0;
+  const terms = ds.map((d, i) => {
+    if (!d) return undefined;
+    const term = { rank: d.rank, offset, stride, N: ws[i]!.shape[0]! };
+    offset += d.rank;
+    return { term, bt: d.bt };
+  });
+  return { t, terms };
 }
 
 /**
@@ -144,9 +176,11 @@ export function linearGeglu(step: Step, a: LinearGegluArgs): void {
   if (!same) throw new Error(`linearGeglu: ${a.gate.name} and ${a.up.name} are sharded differently`);
   if (a.gate.dtype !== a.up.dtype) throw new Error(`linearGeglu: ${a.gate.name} is ${a.gate.dtype} but ${a.up.name} is ${a.up.dtype}`);
   const args = { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant, tiling: a.tiling };
-  const fold = !weightTexture(a.gate) && (a.variant ?? linearVariant(step.gpu, a.gate, a.M, a.K)) === 'gemv';
+  // LoRA's down projection reads the normed x: the norm is then computed apart.
+  const adapted = loraDelta(a.gate) || loraDelta(a.up);
+  const fold = !adapted && !weightTexture(a.gate) && (a.variant ?? linearVariant(step.gpu, a.gate, a.M, a.K)) === 'gemv';
   const norm = a.norm && preNorm(step, a.norm, fold, args);
-  run(step, args, [a.gate, a.up], { bias: false, accumulate: false, geglu: true }, norm);
+  run(step, args, [a.gate, a.up], { bias: false, accumulate: false, geglu: true }, norm, loraOf(step, args.x, [a.gate, a.up], a.M, a.K));
 }
 
 /** The norm for a GEMV to fold in (`fold`: the GEMV kernel will run), or undefined after computing it into scratch and pointing args.x there. */
@@ -176,7 +210,8 @@ export interface LinearManyArgs {
 export function linearMany(step: Step, a: LinearManyArgs): void {
   if (a.ws.length !== a.outs.length) throw new Error(`linearMany: ${a.ws.length} weights, ${a.outs.length} outputs`);
   for (const w of a.ws) checkWeight(w, w.shape[0]!, a.K);
-  const few = a.ws.length <= 3 && a.ws.every((w) => w.dtype === a.ws[0]!.dtype);
+  // Adapted weights run one linear each, their LoRA terms in the epilogue.
+  const few = a.ws.length <= 3 && a.ws.every((w) => w.dtype === a.ws[0]!.dtype && !loraDelta(w));
   const fused = few && a.ws.every((w) => w.shards.length === 1 && !weightTexture(w)) && (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
   const textures = a.ws.map((w) => weightTexture(w));
   const texturesFused = few && a.M <= TEXTURE_MANY_MAX_ROWS && (a.variant ?? 'texture') === 'texture' && textures.every((t) => t !== undefined);
@@ -188,7 +223,11 @@ export function linearMany(step: Step, a: LinearManyArgs): void {
   } else if (texturesFused) {
     matmulTextureMany(step, args.x, textures as WeightTexture[], a.outs, Ns, a.M, a.K, textureTiling(a.M, a.K, Ns[0]!, false, subgroupsOf8(step.gpu), a.ws[0]!.dtype));
   } else {
-    a.ws.forEach((w, i) => linear(step, { x: args.x, w, out: a.outs[i]!, M: a.M, K: a.K, N: Ns[i]!, variant: a.variant }));
+    const lora = loraOf(step, args.x, a.ws, a.M, a.K);
+    a.ws.forEach((w, i) => {
+      const one = lora?.terms[i] && { t: lora.t, terms: [lora.terms[i]] };
+      run(step, { x: args.x, out: a.outs[i]!, M: a.M, K: a.K, N: Ns[i]!, variant: a.variant }, [w], { bias: false, accumulate: false, geglu: false }, undefined, one);
+    });
   }
 }
 
@@ -214,18 +253,21 @@ interface RunArgs {
   tiling?: TextureTiling;
 }
 
-function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue, norm?: GemvNorm): void {
+function run(step: Step, a: RunArgs, ws: GpuWeight[], base: Epilogue, norm?: GemvNorm, lora?: LoraParts): void {
   if (a.M === 0 || a.N === 0) return;
   if (a.bias && a.bias.shards.length !== 1) throw new Error(`matmul: sharded bias ${a.bias.name} is not supported`);
   const [w, up] = ws as [GpuWeight, GpuWeight?];
   const bias = a.bias?.shards[0]!.buffer;
+  const [lw, lu] = lora?.terms ?? [];
+  const e: Epilogue = { ...base, lora: lw?.term, loraUp: lu?.term };
+  const loraB = { loraT: lora?.t, loraB: lw?.bt, loraBUp: lu?.bt };
   const tex = weightTexture(w);
   if (tex) {
     const upTex = up && weightTexture(up);
     if (up && !upTex) throw new Error(`matmul: ${w.name} is a texture but ${up.name} is not`);
     if (a.variant && a.variant !== 'texture') throw new Error(`matmul: ${w.name} is packed into a texture, variant ${a.variant} reads buffers`);
     const s: MatmulShape = { M: a.M, K: a.K, N: a.N, ldo: a.N, colOff: 0 };
-    matmulTexture(step, { x: a.x, bias, out: a.out }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.K, a.N, e.geglu, subgroupsOf8(step.gpu), w.dtype));
+    matmulTexture(step, { x: a.x, bias, out: a.out, ...loraB }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.K, a.N, e.geglu, subgroupsOf8(step.gpu), w.dtype));
     return;
   }
   const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);
@@ -233,7 +275,7 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], e: Epilogue, norm?: GemvNo
   if (variant === 'lanes' && w.dtype !== 'bf16') throw new Error(`matmul: variant lanes reads bf16 rows, ${w.name} is ${w.dtype}`);
   if (a.M > variantMaxRows(variant)) throw new Error(`matmul: variant ${variant} takes at most ${variantMaxRows(variant)} rows, got M=${a.M}`);
   w.shards.forEach((shard, i) => {
-    const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias, out: a.out };
+    const b: MatmulBuffers = { x: a.x, w: shard.buffer, up: up?.shards[i]!.buffer, bias, out: a.out, ...loraB };
     const s: MatmulShape = { M: a.M, K: a.K, N: shard.rows, ldo: a.N, colOff: shard.rowStart };
     if (variant === 'gemv') matmulGemv(step, b, s, e, w.dtype, norm);
     else if (variant === 'lanes') matmulLanes(step, b, s, e);
