@@ -2,7 +2,9 @@
 // Shared by the CLI, the Node API and the browser playground. Safe to call from many callers at
 // once: requests queue and are batched (request-queue.ts, docs/concurrency.md).
 
+import { loadLoraAdapter, type LoraAdapter } from './graph/lora.js';
 import type { PaliGemma, SequenceInput } from './graph/paligemma.js';
+import type { FileSource } from './loader/source.js';
 import type { GenerateOptions } from './graph/generate.js';
 import type { RgbImage } from './image/decode.js';
 import { preprocessImage } from './image/preprocess.js';
@@ -46,6 +48,28 @@ export class Pipeline {
   set maxBatch(n: number) {
     if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`maxBatch must be a whole number ≥ 1, got ${n}`);
     this.queue.maxBatch = n;
+  }
+
+  /**
+   * The LoRA adapters that requests submitted from now on run with (their deltas add up; [] = the
+   * base model). Requests already queued or running keep the adapters they were submitted with:
+   * the queue switches the model between batches, and batches only requests with the same ones.
+   */
+  setAdapters(adapters: readonly LoraAdapter[]): void {
+    for (const a of adapters) {
+      if (a.gpu !== this.model.gpu) throw new Error(`LoRA adapter ${a.name} was loaded on another device`);
+      if (a.isDestroyed) throw new Error(`LoRA adapter ${a.name} was destroyed`);
+    }
+    this.queue.adapters = [...adapters];
+  }
+
+  get adapters(): readonly LoraAdapter[] {
+    return this.queue.adapters;
+  }
+
+  /** Reads a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) for this model; setAdapters applies it. */
+  loadAdapter(source: FileSource): Promise<LoraAdapter> {
+    return loadLoraAdapter(this.model.gpu, this.model.checkpoint.weights, source);
   }
 
   /** Pixels [3, S, S] exactly as Hugging Face's processor makes them. */

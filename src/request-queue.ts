@@ -4,6 +4,7 @@
 
 import { GpuError } from './device.js';
 import { generate, noTimings, resolveSampling, type GeneratedToken, type GenerateOptions, type Generation, type GenerationTimings, type ResolvedSampling } from './graph/generate.js';
+import type { LoraAdapter } from './graph/lora.js';
 import type { PaliGemma, SequenceInput } from './graph/paligemma.js';
 
 /** One caller's generation through the queue: its own sequences, numbered from 0, and only its tokens. */
@@ -109,7 +110,9 @@ interface Job {
   opts: GenerateOptions;
   maxNew: number;
   stop: Set<number>;
-  /** Jobs share a batch only when every setting but the seed and the length matches. */
+  /** The LoRA adapters it runs with (those set when it was submitted). */
+  adapters: readonly LoraAdapter[];
+  /** Jobs share a batch only when every setting but the seed and the length matches, adapters included. */
   key: string;
   out: QueuedGeneration;
   /** Removes the abort listener. */
@@ -123,6 +126,8 @@ export class RequestQueue {
   private busy = false;
   /** Set once the device is lost: every later request gets it. */
   private broken: GpuError | undefined;
+  /** The LoRA adapters requests submitted from now on run with (the model switches between batches). */
+  adapters: readonly LoraAdapter[] = [];
 
   /** `maxBatch`: the most sequences merged into one batch (each costs KV cache and activations). */
   constructor(readonly model: PaliGemma, public maxBatch = 8) {}
@@ -144,10 +149,12 @@ export class RequestQueue {
     const sampling = resolveSampling(opts, this.model.checkpoint.generation);
     const stop = new Set(opts.stopIds ?? this.model.stopIds);
     const { seed: _, ...shared } = sampling;
-    const key = opts.onLogits ? `solo ${soloKeys++}` : JSON.stringify({ shared, stop: [...stop].sort((a, b) => a - b), runAhead: opts.runAhead !== false });
+    const adapters = this.adapters;
+    const lora = adapters.map((a) => a.id);
+    const key = opts.onLogits ? `solo ${soloKeys++}` : JSON.stringify({ shared, stop: [...stop].sort((a, b) => a - b), runAhead: opts.runAhead !== false, lora });
     const out = new QueuedGeneration(inputs.length, sampling);
     const signal = opts.signal;
-    const job: Job = { inputs, opts, maxNew, stop, key, out, detach: () => signal?.removeEventListener('abort', onAbort) };
+    const job: Job = { inputs, opts, maxNew, stop, key, adapters, out, detach: () => signal?.removeEventListener('abort', onAbort) };
     const onAbort = () => {
       out.withdraw();
       out.fail(signal!.reason);
@@ -210,6 +217,15 @@ export class RequestQueue {
 
   /** Runs one batch to its end; never throws (each job's outcome goes to its caller). */
   private async runBatch(jobs: Job[]): Promise<void> {
+    try {
+      this.model.setAdapters(jobs[0]!.adapters);
+    } catch (e) {
+      for (const job of jobs) {
+        job.detach();
+        job.out.fail(e);
+      }
+      return;
+    }
     const head = jobs[0]!.opts;
     const owner: { job: Job; local: number }[] = jobs.flatMap((job) => job.inputs.map((_, local) => ({ job, local })));
     const seeds = jobs.flatMap((j) => j.inputs.map((_, b) => j.out.sampling.seed + b));

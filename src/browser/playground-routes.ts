@@ -7,6 +7,11 @@ export const MODEL_INFO_PATH = '/api/model';
 /** The real Gemma tokenizer.json + PaliGemma's tokens, for model folders without a tokenizer.json. */
 export const FALLBACK_TOKENIZER_PATH = '/tokenizer/gemma-paligemma.json';
 
+/** LoRA adapter folders (--lora) under this prefix and their index: /lora/0/adapter_config.json, … */
+export const LORA_PREFIX = '/lora/';
+/** JSON `ModelInfo[]`: the served adapter folders, in --lora order. */
+export const LORA_INFO_PATH = '/api/lora';
+
 export interface ModelInfo {
   name: string;
   files: { path: string; size: number }[];

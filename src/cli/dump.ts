@@ -12,7 +12,8 @@ export const summary = 'write the intermediate tensors of one run (for compariso
 
 const USAGE = `usage: paligemma dump --model DIR (--image FILE | --pixel-values FILE.safetensors)
         (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
-        [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4] [--uncapped-logits]`;
+        [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4] [--uncapped-logits]
+        [--lora DIR ...]`;
 
 async function pixelValues(file: string, size: number): Promise<Float32Array> {
   const bytes = await readInput(file, 'pixel values');
@@ -41,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
       tokenizer: { type: 'string' },
       adapter: { type: 'string' },
       quantize: { type: 'string' },
+      lora: { type: 'string', multiple: true },
       'uncapped-logits': { type: 'boolean' },
     },
     USAGE,
@@ -57,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   const maxNew = int(o['max-new-tokens'], 'max-new-tokens', 1, 1);
   const quantize = quantization(o.quantize);
 
-  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize });
+  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora });
   const model = pipeline.model;
   // PaliGemma 2: the logits of transformers >= 4.52 (no final soft-cap), docs/paligemma2.md.
   if (o['uncapped-logits']) model.capLogits = false;

@@ -14,7 +14,7 @@ export const summary = 'run PaliGemma on an image and a prompt';
 
 const USAGE = `usage: paligemma generate [--model DIR] --image FILE --prompt TEXT [--image FILE --prompt TEXT ...]
         [--vae FILE] [--masks-out DIR] [--max-new-tokens N] [--json] [--sample] [--temperature T --top-k K --top-p P --repetition-penalty R --seed S] [--adapter NAME]
-        [--quantize int8|int4] [--uncapped-logits]
+        [--quantize int8|int4] [--uncapped-logits] [--lora DIR ...]
 
   --model DIR        a PaliGemma folder in the Hugging Face layout (default: the demo checkpoint,
                      random weights, generated on first use)
@@ -27,6 +27,8 @@ const USAGE = `usage: paligemma generate [--model DIR] --image FILE --prompt TEX
                      Face's defaults (temperature 1, top-k 50, top-p 1, repetition penalty 1)
   --json             print one JSON object: ids, text, boxes, timings, resident weight bytes
   --quantize Q       quantize the Linear weights at load to int8 (per row) or int4 (groups of 32)
+  --lora DIR         apply a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors);
+                     repeat it to add several up; works on bf16 and --quantize bases
   --uncapped-logits  PaliGemma 2: logits without final_logit_softcapping, as transformers >= 4.52
                      and big_vision's transfers (default: capped, as transformers 4.45; greedy
                      ids are the same either way, sampling is not; docs/paligemma2.md)`;
@@ -51,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
       vae: { type: 'string' },
       'masks-out': { type: 'string' },
       quantize: { type: 'string' },
+      lora: { type: 'string', multiple: true },
       'uncapped-logits': { type: 'boolean' },
     },
     USAGE,
@@ -81,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
   const dir = o.model ?? (await demoModelDir(!o.json));
   const tty = process.stderr.isTTY && !o.json;
   const bar = tty ? progressBar('loading') : undefined;
-  const { pipeline, loadSeconds } = await loadModel(dir, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, onProgress: bar && ((p) => bar.update(p.bytesDone, p.bytesTotal, p.tensor)) });
+  const { pipeline, loadSeconds } = await loadModel(dir, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora, onProgress: bar && ((p) => bar.update(p.bytesDone, p.bytesTotal, p.tensor)) });
   bar?.done();
   if (o['uncapped-logits']) pipeline.model.capLogits = false;
 

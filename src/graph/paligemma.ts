@@ -7,6 +7,7 @@ import { prepareWeights } from '../kernels/matmul.js';
 import type { LoadedCheckpoint } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import { Gemma, type Batch } from './gemma.js';
+import { attachAdapters, type LoraAdapter } from './lora.js';
 import type { GenerationTimings } from './generate.js';
 import { Projector } from './projector.js';
 import { Siglip } from './siglip.js';
@@ -63,6 +64,8 @@ export class PaliGemma {
   private current: Batch | undefined;
   /** Tokens so far per sequence (padded), i.e. the cache row of the next token. */
   private length = 0;
+  private activeAdapters: readonly LoraAdapter[] = [];
+  private detachAdapters: () => void = () => {};
   /** Keep the queries that attentionMap() needs (one small copy per layer and step); set before generating. */
   recordQueries = false;
 
@@ -89,6 +92,29 @@ export class PaliGemma {
   set capLogits(on: boolean) {
     this.logitSoftcap = on ? this.config.text.finalLogitSoftcap : 0;
     if (this.plan) this.plan.decodeStep = undefined; // recorded with the other LM head
+  }
+
+  /** The LoRA adapters applied (graph/lora.ts): none by default. */
+  get adapters(): readonly LoraAdapter[] {
+    return this.activeAdapters;
+  }
+
+  /**
+   * Applies these LoRA adapters from the next prefill on (their deltas add up), replacing those
+   * before; [] is the base model. The base weights stay as loaded. Not while a generation runs:
+   * the Pipeline's queue switches between batches.
+   */
+  setAdapters(adapters: readonly LoraAdapter[]): void {
+    const same = adapters.length === this.activeAdapters.length && adapters.every((a, i) => a === this.activeAdapters[i]);
+    if (same) return;
+    this.detachAdapters();
+    this.detachAdapters = attachAdapters(this.gpu, this.checkpoint.weights, adapters);
+    this.activeAdapters = [...adapters];
+    // Recorded and compiled with the other adapters' kernels and buffers.
+    if (this.plan) {
+      this.plan.decodeStep = undefined;
+      this.plan.compiledFor = undefined;
+    }
   }
 
   /** The ids generation stops on: every eos_token_id of config.json and of generation_config.json (PaliGemma 2 mix: 1 and 107). */

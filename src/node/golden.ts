@@ -10,7 +10,7 @@ import { PaliGemma } from '../graph/paligemma.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { parseSafetensors } from '../loader/safetensors.js';
 import { quantizeFor } from '../graph/weights.js';
-import { texturesFor } from './load-model.js';
+import { loadLoraFromDir, texturesFor } from './load-model.js';
 import { QUANTIZATIONS, type Quantization } from '../weights.js';
 
 export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array | Int8Array }>;
@@ -61,9 +61,14 @@ function fixtureQuantize(extra: string[] = []): Quantization | undefined {
   return q as Quantization;
 }
 
+/** The --lora folders among a fixture's extra flags, resolved against the fixture folder. */
+function fixtureLora(dir: string, extra: string[] = []): string[] {
+  return extra.flatMap((flag, i) => (flag === '--lora' ? [join(dir, extra[i + 1] ?? '')] : []));
+}
+
 /**
  * Loads the fixture's checkpoint as loadModel does (with `textures: false`, every weight into
- * buffers first whatever the plan; quantized as its cli_extra says) and runs it on the fixture's
+ * buffers first whatever the plan; quantized and with the LoRA adapters its cli_extra says) and runs it on the fixture's
  * own pixel values and ids.
  */
 export async function runGolden(gpu: Gpu, dir: string, opts: { textures?: boolean } = {}): Promise<GoldenRun> {
@@ -71,6 +76,9 @@ export async function runGolden(gpu: Gpu, dir: string, opts: { textures?: boolea
   const textures = opts.textures === false ? undefined : texturesFor(gpu);
   const quantize = quantizeFor(fixtureQuantize(meta.cli_extra));
   const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(dir, 'checkpoint'), gpu.device, { textures, quantize }));
+  const adapters = [];
+  for (const d of fixtureLora(dir, meta.cli_extra)) adapters.push(await loadLoraFromDir(model, d));
+  model.setAdapters(adapters);
   const expected = readExpected(join(dir, 'expected.safetensors'));
   const tensors = await dumpRun(model, {
     pixels: expected.get('pixel_values')!.data as Float32Array,

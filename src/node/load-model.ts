@@ -7,7 +7,8 @@ import { totalmem } from 'node:os';
 import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import { checkMemory } from '../loader/memory.js';
-import { loadCheckpointFromDir } from '../loader/node.js';
+import { loadCheckpointFromDir, NodeFileSource } from '../loader/node.js';
+import { loadLoraAdapter, type LoraAdapter } from '../graph/lora.js';
 import { Pipeline } from '../pipeline.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { Gpu } from '../device.js';
@@ -22,6 +23,8 @@ export interface LoadModelOptions extends NodeGpuOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Quantize the Linear weights at load (docs/quantization.md); default: bf16 as in the checkpoint. */
   quantize?: Quantization;
+  /** PEFT LoRA adapter folders to apply (all at once: their deltas add up). */
+  lora?: string[];
 }
 
 export interface LoadedModel {
@@ -60,5 +63,23 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     beforeUpload: (plan) => checkHostMemory(gpu, plan.config, opts.quantize),
   });
   const model = new PaliGemma(gpu, checkpoint);
-  return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
+  const pipeline = new Pipeline(model, tokenizer, checkpoint.preprocessor);
+  const adapters: LoraAdapter[] = [];
+  for (const dir of opts.lora ?? []) adapters.push(await loadLoraFromDir(model, dir));
+  // On the model too, for callers that run it directly (dump, bench).
+  model.setAdapters(adapters);
+  pipeline.setAdapters(adapters);
+  return { gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
+}
+
+/** A PEFT LoRA adapter folder on disk, checked against the model and uploaded (Pipeline.setAdapters / PaliGemma.setAdapters apply it). */
+export async function loadLoraFromDir(model: PaliGemma, dir: string): Promise<LoraAdapter> {
+  const source = new NodeFileSource(dir);
+  try {
+    const adapter = await loadLoraAdapter(model.gpu, model.checkpoint.weights, source);
+    for (const w of adapter.warnings) console.warn(`warning: ${w}`);
+    return adapter;
+  } finally {
+    await source.close();
+  }
 }

@@ -7,12 +7,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FALLBACK_TOKENIZER_PATH, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
+import { FALLBACK_TOKENIZER_PATH, LORA_INFO_PATH, LORA_PREFIX, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
 import { buildPaligemmaTokenizerJson } from '../tokenizer/paligemma-tokenizer-json.js';
 import { HttpError, resolveInside, sendFile } from './serve-files.js';
 
 export interface PlaygroundServerOptions {
   modelDir: string;
+  /** LoRA adapter folders the page may load (served read-only like the model). */
+  loraDirs?: string[];
   /** 0 (default) picks a free port. */
   port?: number;
   /** The built page (dist/playground); found next to this module by default. */
@@ -33,21 +35,28 @@ export function defaultPageDir(): string {
   return found;
 }
 
-async function modelInfo(root: string, name: string): Promise<string> {
+async function folderInfo(root: string, name: string): Promise<ModelInfo> {
   const files: ModelInfo['files'] = [];
   for (const entry of await readdir(root, { withFileTypes: true })) {
     if (!entry.isFile()) continue; // symlinks and folders are not served, so not listed either
     files.push({ path: entry.name, size: (await stat(join(root, entry.name))).size });
   }
   files.sort((a, b) => (a.path < b.path ? -1 : 1));
-  return JSON.stringify({ name, files } satisfies ModelInfo);
+  return { name, files };
+}
+
+async function realFolder(dir: string, what: string): Promise<string> {
+  const root = await realpath(dir).catch(() => {
+    throw new Error(`${what} folder not found: ${dir}`);
+  });
+  if (!(await stat(root)).isDirectory()) throw new Error(`not a folder: ${dir}`);
+  return root;
 }
 
 export async function startPlaygroundServer(opts: PlaygroundServerOptions): Promise<PlaygroundServer> {
-  const modelRoot = await realpath(opts.modelDir).catch(() => {
-    throw new Error(`model folder not found: ${opts.modelDir}`);
-  });
-  if (!(await stat(modelRoot)).isDirectory()) throw new Error(`not a folder: ${opts.modelDir}`);
+  const modelRoot = await realFolder(opts.modelDir, 'model');
+  const loraRoots: string[] = [];
+  for (const d of opts.loraDirs ?? []) loraRoots.push(await realFolder(d, 'LoRA adapter'));
   const pageRoot = await realpath(opts.pageDir ?? defaultPageDir());
   const modelName = basename(modelRoot);
   // Built on first request: it parses the 17 MB Gemma tokenizer.json.
@@ -74,8 +83,19 @@ export async function startPlaygroundServer(opts: PlaygroundServerOptions): Prom
     }
     if (path === MODEL_INFO_PATH) {
       res.setHeader('Content-Type', 'application/json');
-      res.end(await modelInfo(modelRoot, modelName));
+      res.end(JSON.stringify(await folderInfo(modelRoot, modelName)));
       return;
+    }
+    if (path === LORA_INFO_PATH) {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify(await Promise.all(loraRoots.map((r) => folderInfo(r, basename(r))))));
+      return;
+    }
+    if (path.startsWith(LORA_PREFIX)) {
+      const [index, ...rest] = path.slice(LORA_PREFIX.length).split('/');
+      const root = /^\d+$/.test(index!) ? loraRoots[Number(index)] : undefined;
+      if (!root) throw new HttpError(404, 'no such adapter');
+      return sendFile(res, await resolveInside(root, rest.join('/')), req.headers.range);
     }
     if (path === FALLBACK_TOKENIZER_PATH) {
       tokenizer ??= Buffer.from(buildPaligemmaTokenizerJson());

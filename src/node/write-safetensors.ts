@@ -16,6 +16,11 @@ function dtype(data: OutTensor['data']): string {
 }
 
 export async function writeSafetensors(path: string, tensors: OutTensor[]): Promise<void> {
+  await writeFile(path, safetensorsBytes(tensors));
+}
+
+/** The bytes of such a file (tensors sorted by name). */
+export function safetensorsBytes(tensors: OutTensor[]): Buffer {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let offset = 0;
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -31,5 +36,5 @@ export async function writeSafetensors(path: string, tensors: OutTensor[]): Prom
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(head.length));
   const parts = [prefix, head, ...sorted.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
-  await writeFile(path, Buffer.concat(parts));
+  return Buffer.concat(parts);
 }
