@@ -15,9 +15,10 @@ import type { PaliGemmaConfig } from '../src/loader/config.js';
 import type { PaliGemma } from '../src/graph/paligemma.js';
 import { modelDirOrPreset, syntheticModelDir } from '../src/node/demo-model.js';
 import { loadModel } from '../src/node/load-model.js';
-import { residentBytes } from '../src/loader/checkpoint.js';
+import { destroyWeights, residentBytes } from '../src/loader/checkpoint.js';
 import type { Quantization, WeightFormat } from '../src/weights.js';
 import { geglu, matmul, type Case } from './cases.js';
+import { benchLora, type LoraBench } from './lora.js';
 import { randomF32 } from './data.js';
 import { dropCaches, fileBytes, freshWrite, rawRead, resetHwm, RssSampler, vmHwm } from './e2e-io.js';
 import { compareLogits, forcedLogits, weightErrors, type LogitAgreement, type WeightError } from './quant-accuracy.js';
@@ -38,6 +39,10 @@ export interface E2eOptions {
   formats?: WeightFormat[];
   /** Greedy steps of the logits comparison with several formats (default 32). */
   accuracySteps?: number;
+  /** Images in the prompt (default 1); with more, one image's vision time is measured too. */
+  images?: number;
+  /** LoRA adapters (folders, or random:R for rank R on every Gemma Linear) run against the base after the rest (lora.ts). */
+  lora?: string[];
 }
 
 export interface E2eRun extends GenerationTimings {
@@ -65,6 +70,10 @@ export interface E2eReport {
   model: string;
   /** The Linear weights' format (bf16 as in the checkpoint, or quantized at load). */
   format: WeightFormat;
+  /** Images in the prompt (SigLIP encodes them as one batch). */
+  images: number;
+  /** With several images: the median vision time of one image alone (as many runs). */
+  visionOneImageMs?: number;
   /** GPU bytes the weights hold (buffers and textures). */
   residentBytes: number;
   cache: 'cold' | 'warm';
@@ -83,15 +92,19 @@ export interface E2eReport {
   prefillRates: ShapeRate[];
   decodeRates: ShapeRate[];
   predicted: { prefillMs: number; decodeMsPerToken: number };
+  /** With --lora: the same runs with and without the adapters, alternately. */
+  lora?: LoraBench;
   targets: Target[];
 }
 
-/** The GEMMs of one image through SigLIP + projector and of a Gemma prefill over T rows, with counts. */
-/** The GEMMs of one image through SigLIP + projector and of a Gemma prefill over T rows, with counts, in format f (the patch embedding stays bf16). */
-function prefillShapes(c: PaliGemmaConfig, T: number, f: WeightFormat): [Case, number][] {
+/**
+ * The GEMMs of `images` images through SigLIP + projector (one batch: images × patches rows) and of a
+ * Gemma prefill over T rows, with counts, in format f (the patch embedding stays bf16).
+ */
+function prefillShapes(c: PaliGemmaConfig, T: number, f: WeightFormat, images: number): [Case, number][] {
   const v = c.vision;
   const t = c.text;
-  const V = v.numPatches;
+  const V = images * v.numPatches;
   const q = t.numHeads * t.headDim;
   const kv = t.numKvHeads * t.headDim;
   return [
@@ -243,8 +256,10 @@ async function benchFormat(
   const loadSeconds = loaded.loadSeconds;
   const model = loaded.pipeline.model;
   const textIds = loaded.pipeline.tokenizer.encodePrompt(o.prompt);
-  const pixels = randomF32(3 * model.config.vision.imageSize ** 2, 5);
-  const prefillTokens = model.config.numImageTokens + textIds.length;
+  const images = o.images ?? 1;
+  const plane = 3 * model.config.vision.imageSize ** 2;
+  const pixels = randomF32(images * plane, 5);
+  const prefillTokens = images * model.config.numImageTokens + textIds.length;
 
   // Timed runs without timestamp queries (they cost CPU and GPU time per dispatch, far more than
   // the work itself on a fast GPU); then one short profiled run for the per-kernel breakdown.
@@ -264,6 +279,14 @@ async function benchFormat(
       msPerToken: tm.decodeMs / tm.decodeSteps,
     });
   }
+  // One image alone, as many times, for the vision batch's scaling (the first token is enough).
+  const oneImage: number[] = [];
+  for (let r = 0; images > 1 && r < o.runs; r++) {
+    log(`one image ${r + 1}/${o.runs}`);
+    const g = generate(model, [{ pixels: pixels.subarray(0, plane), textIds }], { maxNewTokens: 1, stopIds: [] });
+    await g.run();
+    oneImage.push(g.timings.visionMs);
+  }
   log('profiled run');
   gpu.profiling = true;
   await profiler.collect();
@@ -282,9 +305,10 @@ async function benchFormat(
 
   // Rates last, so that their buffers do not count in the peak RSS above.
   const ro = runOptions();
-  const prefillRates = await rates(gpu, prefillShapes(model.config, prefillTokens, format), ro, log);
+  const prefillRates = await rates(gpu, prefillShapes(model.config, prefillTokens, format, images), ro, log);
   const decodeRates = await rates(gpu, decodeShapes(model.config, format), ro, log);
   await extra(model, pixels, textIds);
+  const lora = o.lora?.length ? await benchLora(model, o.lora, { pixels, textIds, runs: o.runs, maxNewTokens: o.maxNewTokens, log }) : undefined;
   const sum = (rs: ShapeRate[]) => rs.reduce((s, x) => s + x.count * x.ms, 0);
   const predicted = { prefillMs: sum(prefillRates), decodeMsPerToken: sum(decodeRates) };
 
@@ -299,6 +323,11 @@ async function benchFormat(
     target(`load GB/s ÷ raw read GB/s (${cold ? 'cold' : 'warm'} cache)`, loadGbps / rawGbps, 0.7, `${loadGbps.toFixed(2)} / ${rawGbps.toFixed(2)} GB/s`),
     target('peak RSS − weights (MiB)', (rssPeak - weightBytes) / MiB, 512, `${(rssPeak / MiB).toFixed(0)} MiB peak, ${(weightBytes / MiB).toFixed(0)} MiB of weight files`, true),
   ];
+  const visionOneImageMs = oneImage.length ? median(oneImage) : undefined;
+  if (visionOneImageMs !== undefined) {
+    // One batch for all images: no worse than images separate passes, give or take 5 %.
+    targets.push(target(`vision of ${images} images ÷ one image's`, med.visionMs / visionOneImageMs, 1.05 * images, `${med.visionMs.toFixed(0)} ms / ${visionOneImageMs.toFixed(0)} ms`, true));
+  }
   const report: E2eReport = {
     date: new Date().toISOString(),
     command: o.command,
@@ -306,6 +335,8 @@ async function benchFormat(
     adapter: describeAdapter(gpu),
     model: dir,
     format,
+    images,
+    visionOneImageMs,
     residentBytes: residentBytes(model.checkpoint.weights),
     cache: cold ? 'cold' : 'warm',
     raw: { ...raw, gbps: rawGbps },
@@ -319,9 +350,12 @@ async function benchFormat(
     prefillRates,
     decodeRates,
     predicted,
-    targets,
+    lora,
+    targets: [...targets, ...(lora?.targets ?? [])],
   };
+  // The weights too: the next format's peak RSS must not hold this one's (GPU memory is the host's on lavapipe).
   loaded.pipeline.model.destroy();
+  destroyWeights(model.checkpoint.weights);
   return report;
 }
 
