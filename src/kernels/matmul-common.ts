@@ -31,14 +31,14 @@ export interface Epilogue {
 
 /**
  * The low-rank half of y = x·Wᵀ + (x·Aᵀ)·B'ᵀ in a matmul's epilogue: t = x·Aᵀ (lora-down.ts) holds
- * `rank` columns from `offset` in rows of `stride`; B'ᵀ [rank, N] f32 (the adapters' scales folded
- * in). Compiled into the kernel (ranks and shapes are few per model).
+ * `rank` columns from `offset` in rows of `stride`; B'ᵀ [rank, ldo] f32 (the adapters' scales folded
+ * in). Passed as params, so one pipeline serves every adapted weight (they compile for a minute
+ * each on llvmpipe). With GEGLU both terms share t's stride.
  */
 export interface LoraTerm {
   rank: number;
   offset: number;
   stride: number;
-  N: number;
 }
 
 /** The buffers of one dispatch; `up` only with GEGLU, `bias` only with a bias, the LoRA ones with its terms. */
@@ -54,11 +54,17 @@ export interface MatmulBuffers {
   out: Binding;
 }
 
-export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32' } as const;
+export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32', loraRank: 'u32', loraOff: 'u32', loraRankUp: 'u32', loraOffUp: 'u32', loraStride: 'u32' } as const;
+
+/** The P values of a dispatch: its shape and its LoRA terms (zeros without). */
+export function shapeParams(s: MatmulShape, e: Epilogue): Record<keyof typeof P, number> {
+  const stride = e.lora?.stride ?? e.loraUp?.stride ?? 0;
+  if (e.lora && e.loraUp && e.lora.stride !== e.loraUp.stride) throw new Error('matmul: GEGLU LoRA terms with different strides of t');
+  return { ...s, loraRank: e.lora?.rank ?? 0, loraOff: e.lora?.offset ?? 0, loraRankUp: e.loraUp?.rank ?? 0, loraOffUp: e.loraUp?.offset ?? 0, loraStride: stride };
+}
 
 export function epilogueKey(e: Epilogue): string {
-  const lora = (tag: string, l?: LoraTerm) => (l ? `${tag}${l.rank}.${l.offset}.${l.stride}.${l.N}` : '');
-  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.softcap ? `c${e.softcap}` : ''}${lora('l', e.lora)}${lora('u', e.loraUp)}`;
+  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.softcap ? `c${e.softcap}` : ''}${e.lora ? 'l' : ''}${e.loraUp ? 'u' : ''}`;
 }
 
 /** WGSL: bf16 element e of a packed u32 array (element e lives in word e >> 1, low half when even). */
@@ -93,8 +99,8 @@ export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
   return `${decls.join('\n')}
 ${e.bias ? bf16At('bias') : ''}
 ${e.softcap ? softcapWgsl : ''}
-${e.lora ? loraWgsl('lora_b', e.lora) : ''}
-${e.loraUp ? loraWgsl('lora_bu', e.loraUp) : ''}
+${e.lora ? loraWgsl('lora_b', 'p.loraRank', 'p.loraOff') : ''}
+${e.loraUp ? loraWgsl('lora_bu', 'p.loraRankUp', 'p.loraOffUp') : ''}
 fn store(m: u32, n: u32, g0: f32, u0: f32) {
   let c = p.colOff + n;
   let g = g0${e.lora ? ' + lora_lora_b(m, c)' : ''};
@@ -115,10 +121,11 @@ function wgslFloat(x: number): string {
 }
 
 /** WGSL `fn lora_${'${b}'}(m, c)`: row m of t times column c of B'ᵀ over the term's rank. */
-function loraWgsl(b: string, l: LoraTerm): string {
+function loraWgsl(b: string, rank: string, offset: string): string {
   return `fn lora_${b}(m: u32, c: u32) -> f32 {
   var s = 0.0;
-  for (var r = 0u; r < ${l.rank}u; r++) { s = fma(lora_t[m * ${l.stride}u + ${l.offset}u + r], ${b}[r * ${l.N}u + c], s); }
+  let t0 = m * p.loraStride + ${offset};
+  for (var r = 0u; r < ${rank}; r++) { s = fma(lora_t[t0 + r], ${b}[r * p.ldo + c], s); }
   return s;
 }`;
 }

@@ -10,7 +10,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
-import { P, bf16At, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, bf16At, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementAt, formatWgsl, rowWgsl, scaleKind } from './weight-format.js';
 
 const WG = 256;
@@ -227,7 +227,7 @@ export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epil
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...(norm ? [norm.w] : []), ...epilogueBindings(b)];
   const groups = Math.ceil(s.N / (WG / o.lanes));
   const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
-  const p = norm ? params({ ...s, eps: norm.eps }, PN) : params({ ...s }, P);
+  const p = norm ? params({ ...shapeParams(s, e), eps: norm.eps }, PN) : params(shapeParams(s, e), P);
   step.dispatch(k, bindings, p, [Math.ceil(groups / y), y]);
 }
 

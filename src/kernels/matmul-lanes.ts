@@ -7,7 +7,7 @@
 
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 
 const WG = 64;
 export const LANES_MAX_ROWS = 8;
@@ -61,5 +61,5 @@ export function matmulLanes(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
   const groups = Math.ceil(s.N / WG);
   const max = step.gpu.limits.maxComputeWorkgroupsPerDimension;
   const y = Math.ceil(groups / max);
-  step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(groups / y), y]);
+  step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(groups / y), y]);
 }

@@ -13,7 +13,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
-import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, uniformX, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
 import { texelsPerRow, type WeightTexture } from './weight-texture.js';
 
@@ -228,7 +228,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
     code: () => code(e, t, f, ux, tail),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
-  step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
+  step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
 }
 
 /**

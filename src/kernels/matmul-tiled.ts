@@ -9,7 +9,7 @@
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
-import { P, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { elementAt, rowWgsl } from './weight-format.js';
 
 const T = 64; // output tile edge
@@ -91,5 +91,5 @@ export function matmulTiled(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
     code: () => code(e, f),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
-  step.dispatch(k, bindings, params({ ...s }, P), [Math.ceil(s.N / T), Math.ceil(s.M / T)]);
+  step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / T), Math.ceil(s.M / T)]);
 }

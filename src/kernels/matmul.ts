@@ -125,19 +125,19 @@ interface LoraParts {
   terms: ({ term: LoraTerm; bt: GPUBuffer } | undefined)[];
 }
 
-/** Runs the down projection of every adapted weight in ws (x is what they all read); undefined when none is adapted. */
-function loraOf(step: Step, x: Binding, ws: GpuWeight[], M: number, K: number): LoraParts | undefined {
+/** Runs the down projection of every adapted weight in ws (x is what they all read, normed first when a GEMV folds `norm`); undefined when none is adapted. */
+function loraOf(step: Step, x: Binding, ws: GpuWeight[], M: number, K: number, norm?: GemvNorm): LoraParts | undefined {
   const ds = ws.map(loraDelta);
   const on = ds.filter((d) => d !== undefined);
   if (on.length === 0) return undefined;
   if (on.length > LORA_DOWN_MAX) throw new Error(`matmul: LoRA on ${on.length} weights sharing x (at most ${LORA_DOWN_MAX})`);
   const stride = on.reduce((s, d) => s + d.rank, 0);
   const t = loraScratch(step.gpu, M * stride * 4);
-  loraDown(step, { x, as: on.map((d) => ({ a: d.a, rank: d.rank })), t, M, K });
+  loraDown(step, { x, as: on.map((d) => ({ a: d.a, rank: d.rank })), t, M, K, norm });
   let offset = 0;
   const terms = ds.map((d, i) => {
     if (!d) return undefined;
-    const term = { rank: d.rank, offset, stride, N: ws[i]!.shape[0]! };
+    const term = { rank: d.rank, offset, stride };
     offset += d.rank;
     return { term, bt: d.bt };
   });
@@ -176,11 +176,9 @@ export function linearGeglu(step: Step, a: LinearGegluArgs): void {
   if (!same) throw new Error(`linearGeglu: ${a.gate.name} and ${a.up.name} are sharded differently`);
   if (a.gate.dtype !== a.up.dtype) throw new Error(`linearGeglu: ${a.gate.name} is ${a.gate.dtype} but ${a.up.name} is ${a.up.dtype}`);
   const args = { x: a.x, out: a.out, M: a.M, K: a.K, N: a.N, variant: a.variant, tiling: a.tiling };
-  // LoRA's down projection reads the normed x: the norm is then computed apart.
-  const adapted = loraDelta(a.gate) || loraDelta(a.up);
-  const fold = !adapted && !weightTexture(a.gate) && (a.variant ?? linearVariant(step.gpu, a.gate, a.M, a.K)) === 'gemv';
+  const fold = !weightTexture(a.gate) && (a.variant ?? linearVariant(step.gpu, a.gate, a.M, a.K)) === 'gemv';
   const norm = a.norm && preNorm(step, a.norm, fold, args);
-  run(step, args, [a.gate, a.up], { bias: false, accumulate: false, geglu: true }, norm, loraOf(step, args.x, [a.gate, a.up], a.M, a.K));
+  run(step, args, [a.gate, a.up], { bias: false, accumulate: false, geglu: true }, norm, loraOf(step, args.x, [a.gate, a.up], a.M, a.K, norm));
 }
 
 /** The norm for a GEMV to fold in (`fold`: the GEMV kernel will run), or undefined after computing it into scratch and pointing args.x there. */
@@ -212,21 +210,23 @@ export function linearMany(step: Step, a: LinearManyArgs): void {
   for (const w of a.ws) checkWeight(w, w.shape[0]!, a.K);
   // Adapted weights run one linear each, their LoRA terms in the epilogue.
   const few = a.ws.length <= 3 && a.ws.every((w) => w.dtype === a.ws[0]!.dtype && !loraDelta(w));
-  const fused = few && a.ws.every((w) => w.shards.length === 1 && !weightTexture(w)) && (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
+  const gemv = a.ws.every((w) => w.shards.length === 1 && !weightTexture(w)) && (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
+  const fused = few && gemv;
   const textures = a.ws.map((w) => weightTexture(w));
   const texturesFused = few && a.M <= TEXTURE_MANY_MAX_ROWS && (a.variant ?? 'texture') === 'texture' && textures.every((t) => t !== undefined);
   const args = { x: a.x, M: a.M, K: a.K, variant: a.variant };
-  const norm = a.norm && preNorm(step, a.norm, fused, args);
+  // GEMVs fold the norm, fused or one per weight.
+  const norm = a.norm && preNorm(step, a.norm, gemv, args);
   const Ns = a.ws.map((w) => w.shape[0]!);
   if (fused) {
     matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, Ns, a.M, a.K, a.ws[0]!.dtype, norm);
   } else if (texturesFused) {
     matmulTextureMany(step, args.x, textures as WeightTexture[], a.outs, Ns, a.M, a.K, textureTiling(a.M, a.K, Ns[0]!, false, subgroupsOf8(step.gpu), a.ws[0]!.dtype));
   } else {
-    const lora = loraOf(step, args.x, a.ws, a.M, a.K);
+    const lora = loraOf(step, args.x, a.ws, a.M, a.K, norm);
     a.ws.forEach((w, i) => {
       const one = lora?.terms[i] && { t: lora.t, terms: [lora.terms[i]] };
-      run(step, { x: args.x, out: a.outs[i]!, M: a.M, K: a.K, N: Ns[i]!, variant: a.variant }, [w], { bias: false, accumulate: false, geglu: false }, undefined, one);
+      run(step, { x: args.x, out: a.outs[i]!, M: a.M, K: a.K, N: Ns[i]!, variant: norm ? 'gemv' : a.variant }, [w], { bias: false, accumulate: false, geglu: false }, norm, one);
     });
   }
 }
