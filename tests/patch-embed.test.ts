@@ -53,3 +53,28 @@ describe.each(['buffer', 'texture'] as const)('patchEmbed, weight in a %s', (lay
     expectErr('patchEmbed', normErr(await gpu.readF32(out, 0, n * dim), ref(pixels, w.values, b.values, pos.values, size, patch, dim, ch)), TOL);
   });
 });
+
+// Several images as one batch (SigLIP over the images of one prompt): rows image by image, each
+// with the same position embedding; the GEMM runs once over images·numPatches rows.
+it('patchEmbed over 3 images at once equals each image alone', async () => {
+  const gpu = await testGpu();
+  const [size, patch, dim, ch, images] = [28, 14, 24, 3, 3];
+  const n = (size / patch) ** 2;
+  const pixels = randomF32(images * ch * size * size, 11);
+  const w = randomBf16(dim * ch * patch * patch, 12, 0.05), b = randomBf16(dim, 13, 0.5), pos = randomBf16(n * dim, 14, 0.5);
+  const out = gpu.buffer(images * n * dim * 4, 'out');
+  const step = gpu.step('patch');
+  patchEmbed(step, {
+    pixels: gpu.upload(pixels, 'px'),
+    w: uploadWeight(gpu, w.words, [dim, ch, patch, patch], dim, 'patch.w'),
+    b: uploadWeight(gpu, b.words, [dim], dim, 'patch.b'),
+    pos: uploadWeight(gpu, pos.words, [n, dim], n, 'pos'),
+    out, size, patch, dim, channels: ch, images,
+  });
+  step.end();
+  const got = await gpu.readF32(out, 0, images * n * dim);
+  const want = new Float64Array(images * n * dim);
+  const plane = ch * size * size;
+  for (let i = 0; i < images; i++) want.set(ref(pixels.subarray(i * plane, (i + 1) * plane), w.values, b.values, pos.values, size, patch, dim, ch), i * n * dim);
+  expectErr('patchEmbed ×3', normErr(got, want), TOL);
+});
