@@ -14,7 +14,11 @@ import { parseDetections, parseSegmentations, type Detection, type Segmentation 
 import type { PaliGemmaTokenizer } from './tokenizer/tokenizer.js';
 
 export interface Request {
-  image: RgbImage;
+  /**
+   * The image, or several in one sequence (a multi-image question, a short video's frames): their
+   * image tokens come in this order before the prompt. Boxes and masks are in the first image's pixels.
+   */
+  image: RgbImage | readonly RgbImage[];
   /** A task prompt ("caption en", "detect cat ; dog", …), tokenized as <bos> + prompt + "\n". */
   prompt?: string;
   /** Or the text ids directly (starting with <bos>). */
@@ -27,6 +31,11 @@ export interface Result {
   text: string;
   detections: Detection[];
   segmentations: Segmentation[];
+}
+
+/** A request's images as a list (one or several). */
+export function imagesOf(image: Request['image']): readonly RgbImage[] {
+  return 'rgb' in image ? [image] : image;
 }
 
 export class Pipeline {
@@ -72,14 +81,16 @@ export class Pipeline {
     return loadLoraAdapter(this.model.gpu, this.model.checkpoint.weights, source);
   }
 
-  /** Pixels [3, S, S] exactly as Hugging Face's processor makes them. */
-  pixels(image: RgbImage): Float32Array {
+  /** Pixels [n, 3, S, S] of one image or several, exactly as Hugging Face's processor makes them. */
+  pixels(image: RgbImage | readonly RgbImage[]): Float32Array {
     const p = this.preprocessor;
-    return preprocessImage(image.rgb, image.width, image.height, this.model.config.vision.imageSize, {
-      mean: p?.mean,
-      std: p?.std,
-      rescale: p?.rescaleFactor,
-    });
+    const images = imagesOf(image);
+    if (images.length === 0) throw new RangeError('a request needs at least one image');
+    const size = this.model.config.vision.imageSize;
+    const plane = 3 * size * size;
+    const out = new Float32Array(images.length * plane);
+    images.forEach((img, i) => out.set(preprocessImage(img.rgb, img.width, img.height, size, { mean: p?.mean, std: p?.std, rescale: p?.rescaleFactor }), i * plane));
+    return out;
   }
 
   input(r: Request): SequenceInput {
@@ -104,7 +115,7 @@ export class Pipeline {
   results(requests: Request[], ids: number[][]): Result[] {
     return requests.map((r, i) => {
       const text = this.tokenizer.decode(ids[i]!);
-      const { width, height } = r.image;
+      const { width, height } = imagesOf(r.image)[0]!;
       const task = (r.prompt ?? '').trimStart().split(/\s+/, 1)[0];
       return {
         ids: ids[i]!,

@@ -13,7 +13,7 @@ const HELP = { help: { type: 'boolean', short: 'h' } } as const;
 
 export function parse<T extends Options>(argv: string[], options: T, usage: string) {
   try {
-    return parseArgs({ args: argv, options: { ...options, ...HELP } as T & typeof HELP, allowPositionals: false, strict: true });
+    return parseArgs({ args: argv, options: { ...options, ...HELP } as T & typeof HELP, allowPositionals: false, strict: true, tokens: true });
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n\n${usage}`);
   }

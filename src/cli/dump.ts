@@ -10,18 +10,21 @@ import { int, parse, quantization, parseIds, readInput, UsageError } from './arg
 
 export const summary = 'write the intermediate tensors of one run (for comparison with Hugging Face)';
 
-const USAGE = `usage: paligemma dump --model DIR (--image FILE | --pixel-values FILE.safetensors)
+const USAGE = `usage: paligemma dump --model DIR (--image FILE [--image FILE ...] | --pixel-values FILE.safetensors)
         (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
         [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4] [--uncapped-logits]
-        [--lora DIR ...]`;
+        [--lora DIR ...]
+
+  one sequence; several --image (or pixel_values [n, 3, S, S]) put n images before the text, in order`;
 
 async function pixelValues(file: string, size: number): Promise<Float32Array> {
   const bytes = await readInput(file, 'pixel values');
   const header = parseSafetensors(file, bytes);
   const t = header.tensors.get('pixel_values');
   if (!t) throw new UsageError(`${file}: no tensor named pixel_values`);
-  if (t.dtype !== 'F32' || t.shape.join(',') !== `1,3,${size},${size}`) {
-    throw new UsageError(`${file}: pixel_values must be F32 [1, 3, ${size}, ${size}], got ${t.dtype} [${t.shape}]`);
+  const [n, ...image] = t.shape;
+  if (t.dtype !== 'F32' || t.shape.length !== 4 || !(n! >= 1) || image.join(',') !== `3,${size},${size}`) {
+    throw new UsageError(`${file}: pixel_values must be F32 [n, 3, ${size}, ${size}] (n images, n ≥ 1), got ${t.dtype} [${t.shape}]`);
   }
   const data = bytes.slice(header.dataStart + t.begin, header.dataStart + t.end);
   return new Float32Array(data.buffer);
@@ -32,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     argv,
     {
       model: { type: 'string' },
-      image: { type: 'string' },
+      image: { type: 'string', multiple: true },
       'pixel-values': { type: 'string' },
       prompt: { type: 'string' },
       ids: { type: 'string' },
@@ -65,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   if (o['uncapped-logits']) model.capLogits = false;
   const size = model.config.vision.imageSize;
   const pixels = o.image
-    ? pipeline.pixels(decodeImage(await readInput(o.image, 'image'), o.image))
+    ? pipeline.pixels(await Promise.all(o.image.map(async (f) => decodeImage(await readInput(f, 'image'), f))))
     : await pixelValues(o['pixel-values']!, size);
   const textIds = o.ids ? parseIds(o.ids) : pipeline.tokenizer.encodePrompt(o.prompt!);
 

@@ -6,19 +6,21 @@ import { demoModelDir } from '../node/demo-model.js';
 import { loadModel } from '../node/load-model.js';
 import { generateMasks, segmentJson } from '../node/generate-masks.js';
 import { mainThreadCpuMs } from '../node/thread-cpu.js';
-import type { Request } from '../pipeline.js';
+import { imagesOf, type Request } from '../pipeline.js';
 import { given, int, num, parse, quantization, readInput, UsageError } from './args.js';
 import { progressBar } from './progress.js';
 
 export const summary = 'run PaliGemma on an image and a prompt';
 
-const USAGE = `usage: paligemma generate [--model DIR] --image FILE --prompt TEXT [--image FILE --prompt TEXT ...]
+const USAGE = `usage: paligemma generate [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [--image FILE ... --prompt TEXT ...]
         [--vae FILE] [--masks-out DIR] [--max-new-tokens N] [--json] [--sample] [--temperature T --top-k K --top-p P --repetition-penalty R --seed S] [--adapter NAME]
         [--quantize int8|int4] [--uncapped-logits] [--lora DIR ...]
 
   --model DIR        a PaliGemma folder in the Hugging Face layout (default: the demo checkpoint,
                      random weights, generated on first use)
-  --image, --prompt  one pair per request; several pairs run as one left-padded batch
+  --image, --prompt  every --image before a --prompt belongs to that prompt: --image a --image b
+                     --prompt "caption en" is one sequence with two images (in that order);
+                     several prompts run as one left-padded batch of sequences
   --vae FILE         the mask decoder (vae-oid.npz) for segment prompts (default: vae-oid.npz in the
                      model folder, then in the cache folder; without one, masks are left out)
   --masks-out DIR    segment prompts: one PNG per mask and overlay.png (masks and boxes on the image)
@@ -33,8 +35,25 @@ const USAGE = `usage: paligemma generate [--model DIR] --image FILE --prompt TEX
                      and big_vision's transfers (default: capped, as transformers 4.45; greedy
                      ids are the same either way, sampling is not; docs/paligemma2.md)`;
 
+/** The sequences of the command line: every --image since the previous --prompt belongs to the next --prompt. */
+export function groupImages(tokens: { kind: string; name?: string; value?: string }[]): { images: string[]; prompt: string }[] {
+  const groups: { images: string[]; prompt: string }[] = [];
+  let images: string[] = [];
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.value === undefined) continue;
+    if (t.name === 'image') images.push(t.value);
+    if (t.name === 'prompt') {
+      if (images.length === 0) throw new UsageError(`--prompt '${t.value}' has no --image before it (every --image before a --prompt belongs to that prompt)`);
+      groups.push({ images, prompt: t.value });
+      images = [];
+    }
+  }
+  if (images.length) throw new UsageError(`--image ${images.join(', ')} after the last --prompt: give the prompt these images are for after them`);
+  return groups;
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const { values: o } = parse(
+  const { values: o, tokens } = parse(
     argv,
     {
       model: { type: 'string' },
@@ -62,10 +81,9 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const images = o.image ?? [];
-  const prompts = o.prompt ?? [];
-  if (images.length === 0) throw new UsageError(`--image is required\n\n${USAGE}`);
-  if (prompts.length !== images.length) throw new UsageError(`give one --prompt per --image (${images.length} images, ${prompts.length} prompts)`);
+  if (!o.image?.length) throw new UsageError(`--image is required\n\n${USAGE}`);
+  if (!o.prompt?.length) throw new UsageError(`--prompt is required\n\n${USAGE}`);
+  const groups = groupImages(tokens);
   const opts = {
     maxNewTokens: int(o['max-new-tokens'], 'max-new-tokens', 32, 1),
     doSample: o.sample,
@@ -77,8 +95,9 @@ export async function run(argv: string[]): Promise<number> {
   };
   const quantize = quantization(o.quantize);
   const requests: Request[] = [];
-  for (const [i, file] of images.entries()) {
-    requests.push({ image: decodeImage(await readInput(file, 'image'), file), prompt: prompts[i]! });
+  for (const g of groups) {
+    const images = await Promise.all(g.images.map(async (file) => decodeImage(await readInput(file, 'image'), file)));
+    requests.push({ image: images.length === 1 ? images[0]! : images, prompt: g.prompt });
   }
 
   const dir = o.model ?? (await demoModelDir(!o.json));
@@ -111,8 +130,9 @@ export async function run(argv: string[]): Promise<number> {
   const s = generation.sampling;
   const sampling = { do_sample: s.doSample, temperature: s.temperature, top_k: s.topK, top_p: s.topP, repetition_penalty: s.repetitionPenalty, seed: s.seed };
   if (o.json) {
-    const segments = (i: number) => masks.masks?.[i]!.map((m) => segmentJson(m, requests[i]!.image.width, requests[i]!.image.height)) ?? results[i]!.segmentations;
-    const out = results.map((r, i) => ({ ids: r.ids, text: r.text, boxes: r.detections, segments: segments(i) }));
+    const first = (i: number) => imagesOf(requests[i]!.image)[0]!;
+    const segments = (i: number) => masks.masks?.[i]!.map((m) => segmentJson(m, first(i).width, first(i).height)) ?? results[i]!.segmentations;
+    const out = results.map((r, i) => ({ images: groups[i]!.images, ids: r.ids, text: r.text, boxes: r.detections, segments: segments(i) }));
     const weights = { format: quantize ?? 'bf16', resident_bytes: residentBytes(pipeline.model.checkpoint.weights), host_rss_bytes: process.memoryUsage().rss };
     console.log(JSON.stringify({ model: dir, ...(out.length === 1 ? out[0] : { results: out }), sampling, weights, timings }));
     return 0;

@@ -1,5 +1,6 @@
-// Every intermediate the golden fixtures hold, from one run (batch of one): what `paligemma dump`
-// writes and what the fixture tests compare with the Hugging Face reference.
+// Every intermediate the golden fixtures hold, from one run (batch of one sequence, one image or
+// several): what `paligemma dump` writes and what the fixture tests compare with the Hugging Face
+// reference.
 
 import { generate } from './generate.js';
 import type { PaliGemma, SequenceInput } from './paligemma.js';
@@ -74,7 +75,8 @@ export async function dumpRun(model: PaliGemma, opts: DumpOptions): Promise<Dump
   const ids = generated!.slice();
   if (genLogits.length > ids.length) ids.push(Number(argmaxRows(genLogits.at(-1)!, 1, v)[0]));
 
-  const n = cfg.numImageTokens;
+  const images = model.imagesIn(opts);
+  const n = images * cfg.numImageTokens;
   const size = cfg.vision.imageSize;
   const length = n + opts.textIds.length;
   const d = cfg.text.hiddenSize;
@@ -82,9 +84,9 @@ export async function dumpRun(model: PaliGemma, opts: DumpOptions): Promise<Dump
   const all = await prefillLogits(model, 0, length);
   const first = opts.logitsRows === 'all' ? 0 : opts.logitsRows === 'last' ? length - 1 : n;
   return [
-    { name: 'pixel_values', shape: [1, 3, size, size], data: opts.pixels },
-    { name: 'vision_last_hidden_state', shape: [1, n, dv], data: await gpu.readF32(model.visionOut, 0, n * dv) },
-    { name: 'image_features', shape: [1, n, d], data: await gpu.readF32(model.imageFeatures, 0, n * d) },
+    { name: 'pixel_values', shape: [images, 3, size, size], data: opts.pixels },
+    { name: 'vision_last_hidden_state', shape: [images, cfg.numImageTokens, dv], data: await gpu.readF32(model.visionOut, 0, n * dv) },
+    { name: 'image_features', shape: [images, cfg.numImageTokens, d], data: await gpu.readF32(model.imageFeatures, 0, n * d) },
     { name: 'final_hidden_states', shape: [1, length, d], data: await gpu.readF32(model.prefillHidden, 0, length * d) },
     { name: 'prefill_logits', shape: [length - first, v], data: all.slice(first * v) },
     { name: 'prefill_logits_rows', shape: [length - first], data: BigInt64Array.from({ length: length - first }, (_, i) => BigInt(first + i)) },

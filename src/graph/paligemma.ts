@@ -1,6 +1,7 @@
-// PaliGemma = SigLIP → projector → Gemma. This file merges image and text into one sequence per
-// request, lays out a (left-padded) batch, and runs the prefill and the decode steps up to the
-// next-token logits. Choosing tokens and streaming them live in generate.ts.
+// PaliGemma = SigLIP → projector → Gemma. This file merges images and text into one sequence per
+// request (each image's tokens in order, then the text, as Hugging Face fills image k's features
+// into the k-th run of image tokens), lays out a (left-padded) batch, and runs the prefill and the
+// decode steps up to the next-token logits. Choosing tokens and streaming them live in generate.ts.
 
 import type { Gpu, Recording, Step } from '../device.js';
 import { prepareWeights } from '../kernels/matmul.js';
@@ -17,7 +18,10 @@ export class ContextError extends Error {
 }
 
 export interface SequenceInput {
-  /** [3, S, S] f32 in [-1, 1] (see image/preprocess.ts). */
+  /**
+   * The sequence's images, [n, 3, S, S] f32 in [-1, 1] (see image/preprocess.ts): one image, or
+   * several one after the other (a multi-image question, a short video's frames), n ≥ 1.
+   */
   pixels: Float32Array;
   /** Text ids after the image tokens: <bos> + prompt + "\n". */
   textIds: number[];
@@ -38,20 +42,33 @@ interface Plan {
   /** Final-normed hidden state of each sequence's newest position. */
   last: GPUBuffer;
   logits: GPUBuffer;
-  imageFeatures: GPUBuffer;
   /** The decode step, recorded on first use (the same work for every token of this plan). */
   decodeStep?: Recording;
-  /** The batch length whose pipelines compileFor built. */
-  compiledFor?: number;
+  /** The batch length and vision batch whose pipelines compileFor built. */
+  compiledFor?: string;
+}
+
+/** Buffers of the vision pass, sized for the images of one request (grown when more come). */
+interface VisionPlan {
+  /** Images of the whole batch, in sequence order. */
+  images: number;
+  /** Images per SigLIP pass (all of them unless their activations exceed a binding). */
+  chunk: number;
+  /** [chunk, 3, S, S] */
+  pixels: GPUBuffer;
+  /** SigLIP's output [images·N, visionHidden]. */
+  out: GPUBuffer;
+  /** One pass's output when the images take several passes. */
+  chunkOut?: GPUBuffer;
+  /** Projector output [images·N, hidden]. */
+  features: GPUBuffer;
 }
 
 export class PaliGemma {
   readonly config: PaliGemmaConfig;
   readonly vision: Siglip;
   readonly projector: Projector;
-  private readonly pixels: GPUBuffer;
-  /** The last encoded image's SigLIP output [N, visionHidden]. */
-  readonly visionOut: GPUBuffer;
+  private visionPlan: VisionPlan | undefined;
   /**
    * Ablation: attend causally inside the prefix too, as causal-only runtimes wrongly do (the
    * outputs then differ from PaliGemma's; tests use it to prove the prefix is bidirectional).
@@ -62,8 +79,15 @@ export class PaliGemma {
   private weightsPrepared = false;
   private plan: Plan | undefined;
   private current: Batch | undefined;
+  /** Images per sequence of the current batch. */
+  private imageCounts: number[] = [];
   /** Tokens so far per sequence (padded), i.e. the cache row of the next token. */
   private length = 0;
+  /**
+   * The most images one SigLIP pass takes (default: every image of the batch, as far as the
+   * device's binding size allows). Benches lower it to 1 to compare with one pass per image.
+   */
+  maxVisionBatch = Infinity;
   private activeAdapters: readonly LoraAdapter[] = [];
   private detachAdapters: () => void = () => {};
   /** Keep the queries that attentionMap() needs (one small copy per layer and step); set before generating. */
@@ -75,8 +99,6 @@ export class PaliGemma {
     const v = this.config.vision;
     this.vision = new Siglip(gpu, v, checkpoint.weights);
     this.projector = new Projector(checkpoint.weights);
-    this.pixels = gpu.buffer(3 * v.imageSize * v.imageSize * 4, 'pixels');
-    this.visionOut = gpu.buffer(v.numPatches * v.hiddenSize * 4, 'vision.out');
   }
 
   /**
@@ -127,22 +149,34 @@ export class PaliGemma {
     return this.config.text.maxPositionEmbeddings;
   }
 
+  /** How many images a sequence holds ([n, 3, S, S] pixel values), or a ContextError saying what is wrong with them. */
+  imagesIn(input: SequenceInput): number {
+    const size = this.config.vision.imageSize;
+    const plane = 3 * size * size;
+    const n = input.pixels.length / plane;
+    if (!(Number.isInteger(n) && n >= 1)) {
+      throw new ContextError(`pixel values must be [3, ${size}, ${size}] per image ([n, 3, ${size}, ${size}]: a whole multiple of ${plane} floats), got ${input.pixels.length} floats`);
+    }
+    return n;
+  }
+
   /** Checks a request against the context and returns its left-padded layout. */
   layout(inputs: SequenceInput[], maxNewTokens: number): Batch {
     if (inputs.length === 0) throw new ContextError('no input sequences');
     const n = this.config.numImageTokens;
-    const size = this.config.vision.imageSize;
+    const images = inputs.map((s) => this.imagesIn(s));
     for (const s of inputs) {
-      if (s.pixels.length !== 3 * size * size) throw new ContextError(`pixel values must be [3, ${size}, ${size}], got ${s.pixels.length} floats`);
       if (s.textIds.length === 0) throw new ContextError('text ids must start with <bos>');
       const bad = s.textIds.find((id) => !Number.isInteger(id) || id < 0 || id >= this.config.text.vocabSize);
       if (bad !== undefined) throw new ContextError(`token id ${bad} is outside the vocabulary (${this.config.text.vocabSize})`);
     }
-    const lengths = inputs.map((s) => n + s.textIds.length);
+    const lengths = inputs.map((s, b) => images[b]! * n + s.textIds.length);
     const length = Math.max(...lengths);
     if (length + maxNewTokens > this.contextLength) {
+      const b = lengths.indexOf(length);
+      const k = images[b]!;
       throw new ContextError(
-        `prompt too long: ${length} tokens (${n} image + ${length - n} text) + ${maxNewTokens} new tokens exceed the model's context of ${this.contextLength}`,
+        `prompt too long: ${length} tokens (${k} image${k === 1 ? '' : 's'} × ${n} image tokens + ${length - k * n} text) + ${maxNewTokens} new tokens exceed the model's context of ${this.contextLength}`,
       );
     }
     return { size: inputs.length, length, pads: lengths.map((l) => length - l), prefixLen: this.causalPrefix ? 0 : length };
@@ -166,9 +200,30 @@ export class PaliGemma {
       normed: g.buffer(rows * t.hiddenSize * 4, 'normed'),
       last: g.buffer(batch.size * t.hiddenSize * 4, 'last'),
       logits: g.buffer(batch.size * t.vocabSize * 4, 'logits'),
-      imageFeatures: g.buffer(batch.size * this.config.numImageTokens * t.hiddenSize * 4, 'image_features'),
     };
     return this.plan;
+  }
+
+  /** Vision buffers for `images` images in all, passed through SigLIP `maxImages` at a time. */
+  private ensureVision(images: number): VisionPlan {
+    if (!(this.maxVisionBatch >= 1)) throw new RangeError(`maxVisionBatch must be ≥ 1, got ${this.maxVisionBatch}`);
+    const chunk = Math.min(images, this.vision.maxImages, Math.floor(this.maxVisionBatch));
+    const p = this.visionPlan;
+    if (p && p.images === images && p.chunk === chunk) return p;
+    this.destroyVision();
+    const v = this.config.vision;
+    const rows = images * this.config.numImageTokens;
+    this.vision.reserve(chunk);
+    const g = this.gpu;
+    this.visionPlan = {
+      images,
+      chunk,
+      pixels: g.buffer(chunk * 3 * v.imageSize * v.imageSize * 4, 'pixels'),
+      out: g.buffer(rows * v.hiddenSize * 4, 'vision.out'),
+      chunkOut: chunk < images ? g.buffer(chunk * this.config.numImageTokens * v.hiddenSize * 4, 'vision.chunk') : undefined,
+      features: g.buffer(rows * this.config.text.hiddenSize * 4, 'image_features'),
+    };
+    return this.visionPlan;
   }
 
   /** Once: Linear weights move into the layout the adapter's matmul kernels read fastest. */
@@ -178,18 +233,27 @@ export class PaliGemma {
     this.weightsPrepared = true;
   }
 
+  private get encoded(): VisionPlan {
+    if (!this.visionPlan || !this.current) throw new Error('prefill() first');
+    return this.visionPlan;
+  }
+
   private get active(): { plan: Plan; batch: Batch } {
     if (!this.plan || !this.current) throw new Error('prefill() first');
     return { plan: this.plan, batch: this.current };
   }
 
   /**
-   * Encodes the images, merges them with the scaled text embeddings (image features enter unscaled),
-   * and runs every layer over the whole prefix; leaves next-token logits of each sequence in `logits`.
+   * Encodes the images (every image of the batch through SigLIP at once, as far as the bindings
+   * allow), merges them with the scaled text embeddings (image features enter unscaled), and runs
+   * every layer over the whole prefix; leaves next-token logits of each sequence in `logits`.
    */
   async prefill(inputs: SequenceInput[], maxNewTokens: number, timings?: GenerationTimings): Promise<Batch> {
     const batch = this.layout(inputs, maxNewTokens);
+    const counts = inputs.map((s) => this.imagesIn(s));
     const plan = this.ensurePlan(batch, maxNewTokens);
+    const vision = this.ensureVision(counts.reduce((a, b) => a + b, 0));
+    this.imageCounts = counts;
     await this.prepareWeights(plan.gemma);
     plan.gemma.recordQueries(this.recordQueries ? maxNewTokens : 0);
     const { numImageTokens: n, imageTokenId, padId } = this.config;
@@ -198,29 +262,33 @@ export class PaliGemma {
     inputs.forEach((s, b) => {
       const base = b * batch.length;
       const pad = batch.pads[b]!;
+      const imageTokens = counts[b]! * n;
       ids.fill(padId, base, base + pad);
-      ids.fill(imageTokenId, base + pad, base + pad + n);
-      ids.set(s.textIds, base + pad + n);
+      ids.fill(imageTokenId, base + pad, base + pad + imageTokens);
+      ids.set(s.textIds, base + pad + imageTokens);
       // Hugging Face numbers positions from 1, pads included (a uniform shift per sequence).
       for (let i = 0; i < batch.length; i++) positions[base + i] = i + 1;
     });
     this.gpu.write(plan.ids, ids);
     this.gpu.write(plan.positions, positions);
 
-    this.compileFor(plan, batch);
+    this.compileFor(plan, vision, batch);
 
     const t0 = performance.now();
-    for (const [b, s] of inputs.entries()) {
-      this.gpu.write(this.pixels, s.pixels);
+    const plane = 3 * this.config.vision.imageSize ** 2;
+    const images = inputs.flatMap((s, b) => Array.from({ length: counts[b]! }, (_, i) => s.pixels.subarray(i * plane, (i + 1) * plane)));
+    for (let first = 0; first < images.length; first += vision.chunk) {
+      const count = Math.min(vision.chunk, images.length - first);
+      for (let i = 0; i < count; i++) this.gpu.write(vision.pixels, images[first + i]!, i * plane * 4);
       const step = this.gpu.step('vision');
-      this.encodeImage(step, plan, b);
+      this.encodeImages(step, vision, first, count);
       step.end();
     }
-    await this.gpu.finish('vision', inputs.length * this.visionFlops());
+    await this.gpu.finish('vision', images.length * this.visionFlops());
     const t1 = performance.now();
 
     const step = this.gpu.step('prefill');
-    this.encodePrefill(step, plan, batch);
+    this.encodePrefill(step, plan, vision, batch);
     step.end();
     await this.gpu.finish('prefill', this.prefillFlops(batch.size * batch.length));
     if (timings) {
@@ -232,22 +300,33 @@ export class PaliGemma {
     return batch;
   }
 
-  /** One image through SigLIP and the projector, into sequence b's rows of the image features. */
-  private encodeImage(step: Step, plan: Plan, b: number): void {
+  /**
+   * Images first..first+count−1 (in vision.pixels) through SigLIP as one batch, into their rows of
+   * the vision output; after the last, every image through the projector in one GEMM.
+   */
+  private encodeImages(step: Step, vision: VisionPlan, first: number, count: number): void {
     const n = this.config.numImageTokens;
-    const rowBytes = this.config.text.hiddenSize * 4;
-    this.vision.encode(step, this.pixels, this.visionOut);
-    this.projector.project(step, this.visionOut, { buffer: plan.imageFeatures, offset: b * n * rowBytes, size: n * rowBytes }, n);
+    const bytes = n * this.config.vision.hiddenSize * 4;
+    if (vision.chunkOut) {
+      this.vision.encode(step, vision.pixels, vision.chunkOut, count);
+      step.copy(vision.chunkOut, 0, vision.out, first * bytes, count * bytes);
+    } else {
+      this.vision.encode(step, vision.pixels, vision.out, count);
+    }
+    if (first + count === vision.images) this.projector.project(step, vision.out, vision.features, vision.images * n);
   }
 
-  /** Text embeddings with the image features in their rows, every Gemma layer, the last rows' logits. */
-  private encodePrefill(step: Step, plan: Plan, batch: Batch): void {
+  /** Text embeddings with each sequence's image features in its image rows, every Gemma layer, the last rows' logits. */
+  private encodePrefill(step: Step, plan: Plan, vision: VisionPlan, batch: Batch): void {
     const n = this.config.numImageTokens;
     const rowBytes = this.config.text.hiddenSize * 4;
     const rows = batch.size * batch.length;
     plan.gemma.embedTokens(step, plan.ids, plan.x, rows);
+    let image = 0;
     for (let b = 0; b < batch.size; b++) {
-      step.copy(plan.imageFeatures, b * n * rowBytes, plan.x, (b * batch.length + batch.pads[b]!) * rowBytes, n * rowBytes);
+      const k = this.imageCounts[b]!;
+      step.copy(vision.features, image * n * rowBytes, plan.x, (b * batch.length + batch.pads[b]!) * rowBytes, k * n * rowBytes);
+      image += k;
     }
     plan.gemma.prefill(step, plan.x, plan.positions, batch);
     plan.gemma.finalNormalize(step, plan.x, plan.normed, rows);
@@ -271,14 +350,15 @@ export class PaliGemma {
    * work queued before it on lavapipe: the LM head's, first needed at the end of the prefill, made
    * the first prefill of the 3B model take 89 s instead of 45.
    */
-  private compileFor(plan: Plan, batch: Batch): void {
-    if (plan.compiledFor === batch.length) return;
+  private compileFor(plan: Plan, vision: VisionPlan, batch: Batch): void {
+    const key = `${batch.length} ${vision.chunk} ${vision.images}`;
+    if (plan.compiledFor === key) return;
     this.gpu.record('compile', (s) => {
-      this.encodeImage(s, plan, 0);
-      this.encodePrefill(s, plan, batch);
+      this.encodeImages(s, vision, vision.images - Math.min(vision.chunk, vision.images), Math.min(vision.chunk, vision.images));
+      this.encodePrefill(s, plan, vision, batch);
       this.encodeDecode(s, plan, batch);
     });
-    plan.compiledFor = batch.length;
+    plan.compiledFor = key;
   }
 
   /** Next-token logits [batch, vocab] of the latest prefill or decode step. */
@@ -291,9 +371,20 @@ export class PaliGemma {
     return this.active.plan.normed;
   }
 
-  /** Image features (projector output) [batch·N, hidden] of the latest prefill. */
+  /** Image features (projector output) [images·N, hidden] of the latest prefill: every image of every sequence, in order. */
   get imageFeatures(): GPUBuffer {
-    return this.active.plan.imageFeatures;
+    return this.encoded.features;
+  }
+
+  /** SigLIP's output [images·N, visionHidden] of the latest prefill, in the order of imageFeatures. */
+  get visionOut(): GPUBuffer {
+    return this.encoded.out;
+  }
+
+  /** Images per sequence of the latest prefill (each takes numImageTokens positions, in order, before the text). */
+  get images(): readonly number[] {
+    if (!this.current) throw new Error('prefill() first');
+    return this.imageCounts;
   }
 
   /** logits [rows, vocab] of final-normed rows (e.g. copies of `prefillHidden` rows). */
@@ -323,7 +414,8 @@ export class PaliGemma {
   /**
    * Where generated token `token` of `sequence` looked: the attention probabilities of one head of
    * `layer` (from the query that chose the token) over the sequence's positions, padding removed —
-   * image patches first (numImageTokens of them), then the text and the tokens generated before it.
+   * image patches first (numImageTokens per image, image by image: see `images`), then the text and
+   * the tokens generated before it.
    * Needs `recordQueries` set before the prefill; valid until the next prefill.
    */
   async attentionMap(layer: number, head: number, token: number, sequence = 0): Promise<Float64Array> {
@@ -368,15 +460,25 @@ export class PaliGemma {
     const p = this.plan;
     if (!p) return;
     p.gemma.destroy();
-    for (const b of [p.x, p.ids, p.positions, p.normed, p.last, p.logits, p.imageFeatures]) b.destroy();
+    for (const b of [p.x, p.ids, p.positions, p.normed, p.last, p.logits]) b.destroy();
     this.plan = undefined;
     this.current = undefined;
+    this.destroyVision();
+  }
+
+  private destroyVision(): void {
+    const v = this.visionPlan;
+    if (!v) return;
+    for (const b of [v.pixels, v.out, v.chunkOut, v.features]) {
+      if (!b) continue;
+      this.gpu.forgetBuffer(b);
+      b.destroy();
+    }
+    this.visionPlan = undefined;
   }
 
   destroy(): void {
     this.destroyPlan();
     this.vision.destroy();
-    this.pixels.destroy();
-    this.visionOut.destroy();
   }
 }

@@ -29,17 +29,11 @@ export class Siglip {
   private readonly pos: GpuWeight;
   private readonly layers: SiglipLayer[];
   private readonly post: [GpuWeight, GpuWeight];
-  // Activations for one image, allocated once.
-  private readonly x: GPUBuffer;
-  private readonly ln: GPUBuffer;
-  private readonly q: GPUBuffer;
-  private readonly k: GPUBuffer;
-  private readonly v: GPUBuffer;
-  private readonly attn: GPUBuffer;
-  private readonly fc1: GPUBuffer;
-  private readonly act: GPUBuffer;
+  /** Activations for `images` images at once (grown by reserve). */
+  private images = 0;
+  private buffers!: Record<'x' | 'ln' | 'q' | 'k' | 'v' | 'attn' | 'fc1' | 'act', GPUBuffer>;
 
-  constructor(gpu: Gpu, readonly cfg: VisionConfig, weights: WeightMap) {
+  constructor(private readonly gpu: Gpu, readonly cfg: VisionConfig, weights: WeightMap) {
     const w = weightGetter(weights, VISION);
     const pair = (name: string): [GpuWeight, GpuWeight] => [w(`${name}.weight`), w(`${name}.bias`)];
     this.patch = pair('embeddings.patch_embedding');
@@ -58,16 +52,39 @@ export class Siglip {
       };
     });
     this.post = pair('post_layernorm');
-    const rows = cfg.numPatches;
-    const d = cfg.hiddenSize * rows * 4;
-    this.x = gpu.buffer(d, 'siglip.x');
-    this.ln = gpu.buffer(d, 'siglip.ln');
-    this.q = gpu.buffer(d, 'siglip.q');
-    this.k = gpu.buffer(d, 'siglip.k');
-    this.v = gpu.buffer(d, 'siglip.v');
-    this.attn = gpu.buffer(d, 'siglip.attn');
-    this.fc1 = gpu.buffer(cfg.intermediateSize * rows * 4, 'siglip.fc1');
-    this.act = gpu.buffer(cfg.intermediateSize * rows * 4, 'siglip.act');
+    this.reserve(1);
+  }
+
+  /**
+   * The most images one encode() takes: every activation of the batch (and the patch embedding's
+   * pixels and im2col rows) must fit one storage binding. 1 for So400m at 896 px.
+   */
+  get maxImages(): number {
+    const { numPatches: n, hiddenSize: d, intermediateSize: inter, patchSize: p } = this.cfg;
+    const perImage = n * Math.max(d, inter, 3 * p * p) * 4;
+    return Math.max(1, Math.floor(this.gpu.limits.maxStorageBufferBindingSize / perImage));
+  }
+
+  /** Activations for `images` images per encode() (kept when they are there already). */
+  reserve(images: number): void {
+    if (images <= this.images) return;
+    if (images > this.maxImages) throw new RangeError(`SigLIP: ${images} images do not fit one batch (at most ${this.maxImages} on this device)`);
+    if (this.images) this.destroy();
+    const rows = this.cfg.numPatches * images;
+    const d = this.cfg.hiddenSize * rows * 4;
+    const inter = this.cfg.intermediateSize * rows * 4;
+    const g = this.gpu;
+    this.buffers = {
+      x: g.buffer(d, 'siglip.x'),
+      ln: g.buffer(d, 'siglip.ln'),
+      q: g.buffer(d, 'siglip.q'),
+      k: g.buffer(d, 'siglip.k'),
+      v: g.buffer(d, 'siglip.v'),
+      attn: g.buffer(d, 'siglip.attn'),
+      fc1: g.buffer(inter, 'siglip.fc1'),
+      act: g.buffer(inter, 'siglip.act'),
+    };
+    this.images = images;
   }
 
   /**
@@ -78,30 +95,41 @@ export class Siglip {
     return [this.patch[0], ...this.layers.flatMap((l) => [l.q[0], l.k[0], l.v[0], l.o[0], l.fc1[0], l.fc2[0]])];
   }
 
-  /** pixels: [3, S, S] f32 in [-1, 1]; out: [N, hidden] f32, the post-LayerNorm last hidden state. */
-  encode(step: Step, pixels: Binding, out: Binding): void {
+  /**
+   * pixels: [images, 3, S, S] f32 in [-1, 1]; out: [images·N, hidden] f32, the post-LayerNorm last
+   * hidden states. The images go through as one batch (their patches are the rows of every GEMM);
+   * only attention keeps them apart, each image's patches seeing their own. reserve(images) first.
+   */
+  encode(step: Step, pixels: Binding, out: Binding, images = 1): void {
+    if (!(Number.isInteger(images) && images >= 1 && images <= this.images)) throw new RangeError(`SigLIP: ${images} images, activations reserved for ${this.images}`);
     const { numPatches: n, hiddenSize: d, intermediateSize: inter, numHeads: heads, headDim, layerNormEps: eps } = this.cfg;
+    const { x, ln, q, k, v, attn, fc1, act } = this.buffers;
+    const rows = images * n;
     const [pw, pb] = this.patch;
-    patchEmbed(step, { pixels, w: pw, b: pb, pos: this.pos, out: this.x, size: this.cfg.imageSize, patch: this.cfg.patchSize, dim: d });
+    patchEmbed(step, { pixels, w: pw, b: pb, pos: this.pos, out: x, size: this.cfg.imageSize, patch: this.cfg.patchSize, dim: d, images });
     for (const l of this.layers) {
-      layerNorm(step, { x: this.x, w: l.ln1[0], b: l.ln1[1], out: this.ln, rows: n, dim: d, eps });
-      linear(step, { x: this.ln, w: l.q[0], bias: l.q[1], out: this.q, M: n, K: d, N: d });
-      linear(step, { x: this.ln, w: l.k[0], bias: l.k[1], out: this.k, M: n, K: d, N: d });
-      linear(step, { x: this.ln, w: l.v[0], bias: l.v[1], out: this.v, M: n, K: d, N: d });
+      layerNorm(step, { x, w: l.ln1[0], b: l.ln1[1], out: ln, rows, dim: d, eps });
+      linear(step, { x: ln, w: l.q[0], bias: l.q[1], out: q, M: rows, K: d, N: d });
+      linear(step, { x: ln, w: l.k[0], bias: l.k[1], out: k, M: rows, K: d, N: d });
+      linear(step, { x: ln, w: l.v[0], bias: l.v[1], out: v, M: rows, K: d, N: d });
       attention(step, {
-        q: this.q, k: this.k, v: this.v, out: this.attn,
+        q, k, v, out: attn, batch: images,
         seqQ: n, seqK: n, heads, kvHeads: heads, headDim, scale: 1 / Math.sqrt(headDim), prefixLen: n, qStart: 0,
       });
-      linear(step, { x: this.attn, w: l.o[0], bias: l.o[1], out: this.x, M: n, K: d, N: d, accumulate: true });
-      layerNorm(step, { x: this.x, w: l.ln2[0], b: l.ln2[1], out: this.ln, rows: n, dim: d, eps });
-      linear(step, { x: this.ln, w: l.fc1[0], bias: l.fc1[1], out: this.fc1, M: n, K: d, N: inter });
-      gelu(step, { x: this.fc1, out: this.act, n: n * inter });
-      linear(step, { x: this.act, w: l.fc2[0], bias: l.fc2[1], out: this.x, M: n, K: inter, N: d, accumulate: true });
+      linear(step, { x: attn, w: l.o[0], bias: l.o[1], out: x, M: rows, K: d, N: d, accumulate: true });
+      layerNorm(step, { x, w: l.ln2[0], b: l.ln2[1], out: ln, rows, dim: d, eps });
+      linear(step, { x: ln, w: l.fc1[0], bias: l.fc1[1], out: fc1, M: rows, K: d, N: inter });
+      gelu(step, { x: fc1, out: act, n: rows * inter });
+      linear(step, { x: act, w: l.fc2[0], bias: l.fc2[1], out: x, M: rows, K: inter, N: d, accumulate: true });
     }
-    layerNorm(step, { x: this.x, w: this.post[0], b: this.post[1], out, rows: n, dim: d, eps });
+    layerNorm(step, { x, w: this.post[0], b: this.post[1], out, rows, dim: d, eps });
   }
 
   destroy(): void {
-    for (const b of [this.x, this.ln, this.q, this.k, this.v, this.attn, this.fc1, this.act]) b.destroy();
+    for (const b of Object.values(this.buffers)) {
+      this.gpu.forgetBuffer(b);
+      b.destroy();
+    }
+    this.images = 0;
   }
 }

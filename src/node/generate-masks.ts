@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Gpu } from '../device.js';
 import { MaskDecoder } from '../graph/mask-decoder.js';
 import { decodeMasks, type ObjectMask } from '../masks.js';
-import type { Request, Result } from '../pipeline.js';
+import { imagesOf, type Request, type Result } from '../pipeline.js';
 import { findMaskDecoderFile, maskDecoderHint, pngBytes, writeMaskPngs } from './mask-files.js';
 
 export interface GenerateMasksOptions {
@@ -44,11 +44,13 @@ export async function generateMasks(gpu: Gpu, requests: readonly Request[], resu
     const masks: ObjectMask[][] = [];
     const files: string[] = [];
     for (const [i, r] of results.entries()) {
-      const { width, height } = requests[i]!.image;
+      // Boxes and masks are in the first image's pixels (Pipeline.results).
+      const image = imagesOf(requests[i]!.image)[0]!;
+      const { width, height } = image;
       masks.push(await decodeMasks(decoder, r.segmentations, width, height));
       if (o.masksOut && isSegment(requests[i]!)) {
         const dir = requests.length > 1 ? join(o.masksOut, `request-${i}`) : o.masksOut;
-        files.push(...(await writeMaskPngs(dir, masks[i]!, { width, height }, requests[i]!.image)));
+        files.push(...(await writeMaskPngs(dir, masks[i]!, { width, height }, image)));
       }
     }
     return { masks, files };
