@@ -46,7 +46,16 @@ export function e2eText(r: E2eReport): string {
     `decode GEMVs at the rates measured in this run → ${fmt(r.predicted.decodeMsPerToken)} ms/token:`,
     ratesTable(r.decodeRates),
     '',
+    ...(r.lora ? [loraText(r.lora), ''] : []),
     targetsText(r.targets),
+  ].join('\n');
+}
+
+function loraText(l: NonNullable<E2eReport['lora']>): string {
+  const row = (name: string, x: typeof l.base) => [name, fmt(x.visionMs), fmt(x.prefillMs), fmt(x.msPerToken)];
+  return [
+    `LoRA ${l.adapters.join(' + ')} (Σ rank ${l.ranks} per Gemma layer): read + upload ${fmt(l.loadMs)} ms, setAdapters ${fmt(l.switchMs)} ms (median); base and adapters alternately, medians:`,
+    table(['', 'vision ms', 'prefill ms', 'decode ms/token'], [row('base', l.base), row('lora', l.lora)]),
   ].join('\n');
 }
 

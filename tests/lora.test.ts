@@ -20,6 +20,7 @@ import { parseSafetensors } from '../src/loader/safetensors.js';
 import { GOLDEN_FLOAT_TENSORS, normErr, readExpected, runGolden, compareGolden } from '../src/node/golden.js';
 import { startPlaygroundServer } from '../src/node/playground-server.js';
 import { RequestQueue } from '../src/request-queue.js';
+import { benchLora } from '../bench/lora.js';
 import { testGpu } from './helpers/gpu.js';
 import { buildSafetensors } from './loader-helpers.js';
 
@@ -224,6 +225,14 @@ describe('pg-tiny-v2048-224-lora on the GPU', () => {
     for (const h of halves) h.destroy();
     expect(Math.max(...errors(got))).toBeLessThanOrEqual(1e-5);
     expect(ids(got)).toEqual(meta.generated_ids);
+  });
+
+  it('bench e2e --lora random:R: base and adapters alternately, the model left as it was', async () => {
+    const r = await benchLora(model, ['random:3'], { pixels: expected.get('pixel_values')!.data as Float32Array, textIds: meta.text_ids, runs: 1, maxNewTokens: 3, log: () => {} });
+    expect(r.ranks).toBe(7 * 3);
+    expect(r.targets.map((t) => t.what)).toEqual(['lora: decode ms/token ÷ base', 'lora: prefill (vision + Gemma) ms ÷ base', 'lora: switching adapters (setAdapters) ms']);
+    expect(r.lora.msPerToken).toBeGreaterThan(0);
+    expect(model.adapters).toEqual([]);
   });
 
   it('queued requests keep the adapters they were submitted with', async () => {

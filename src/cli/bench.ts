@@ -17,7 +17,7 @@ export const summary = 'benchmark the kernels (vs ceilings and peers), the whole
 
 const USAGE = `usage:
   paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4]
-  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4]
+  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ...]
   paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
@@ -31,6 +31,8 @@ load: for each concurrency C (default 1,4,16), C clients send R requests in all 
 --quantize: kernels: each matmul case on a quantized weight again in each format, after its bf16 case;
   e2e: each weight format in turn (bf16 = as in the checkpoint), side by side with bf16 when it is listed,
   with the weights' error per family and 32 greedy steps' logits against bf16.
+--lora (e2e): after the rest, the same generation with these LoRA adapters and without, alternately (random:R: rank R
+  on every Gemma Linear): the ratios to the base, the adapters' read and setAdapters' time.
 --device: Dawn's adapter name filter (adapter=…), e.g. llvmpipe or NVIDIA; --backend: vulkan, metal, d3d12.`;
 
 const OPTIONS = {
@@ -50,6 +52,7 @@ const OPTIONS = {
   'max-batch': { type: 'string' },
   ids: { type: 'string' },
   quantize: { type: 'string' },
+  lora: { type: 'string', multiple: true },
 } as const;
 
 /** --quantize's comma list; `bf16` only where the checkpoint's own format can be named (e2e). */
@@ -125,6 +128,7 @@ export async function run(argv: string[]): Promise<number> {
     command,
     log,
     formats: formats(v.quantize, true),
+    lora: v.lora,
   });
   // One format: its report as before; several: each, side by side.
   const one = report.reports.length === 1 ? report.reports[0]! : undefined;
