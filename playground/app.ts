@@ -20,6 +20,7 @@ import { drawImage, readImage, type PageImage } from './image.js';
 import { renderText, renderTokens } from './output.js';
 import { drawObjects, listObjects, type Objects } from './overlay.js';
 import { composePrompt } from './prompt.js';
+import { AdapterPanel } from './lora.js';
 import { closeSession, explainError, openSession, pageGpu, type Session } from './session.js';
 import { renderProfile, renderTimings, summarizeProfile } from './timings.js';
 
@@ -66,7 +67,11 @@ const ui = {
   attnHead: byId<HTMLSelectElement>('attn-head'),
   attnShow: byId<HTMLInputElement>('attn-show'),
   attnStatus: byId('attn-status'),
+  baseBox: byId('base-box'),
+  outputBase: byId('output-base'),
 };
+
+const adapters = new AdapterPanel({ list: byId('lora-list'), open: byId('lora-open'), input: byId('lora-input'), compare: byId('lora-compare') }, (e) => showError(e));
 
 /** What the last generation produced (also read by the end-to-end tests through window.playground). */
 export interface RunRecord {
@@ -158,6 +163,7 @@ async function loadModel(source: FileSource): Promise<void> {
   ui.loadStatus.dataset.state = 'loading';
   try {
     if (state.session) {
+      await adapters.setModel(undefined);
       closeSession(state.session);
       state.session = undefined;
     }
@@ -180,6 +186,7 @@ async function loadModel(source: FileSource): Promise<void> {
     fillAttentionControls(ui.attnLayer, ui.attnHead, session.pipeline.model);
     renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, undefined, 0);
     ui.loadStatus.dataset.state = 'loaded';
+    await adapters.setModel(session.pipeline);
     if (await source.exists(MASK_DECODER_FILE)) {
       await setMaskDecoder(await source.read(MASK_DECODER_FILE, 0, await source.size(MASK_DECODER_FILE)), `${source.name}/${MASK_DECODER_FILE}`);
     }
@@ -328,7 +335,16 @@ async function generate(): Promise<void> {
   let generation: QueuedGeneration | undefined;
   try {
     await gpu.profiler?.collect(); // start the profile from this generation
+    pipeline.setAdapters(adapters.active());
     generation = pipeline.generate([request], { maxNewTokens, signal: controller.signal });
+    // The base runs after it (the queue batches only requests with the same adapters).
+    ui.baseBox.hidden = !adapters.compare;
+    ui.outputBase.textContent = '';
+    if (adapters.compare) {
+      pipeline.setAdapters([]);
+      void streamText(pipeline.generate([request], { maxNewTokens, signal: controller.signal }), ui.outputBase);
+      pipeline.setAdapters(adapters.active());
+    }
     const decoder = pipeline.tokenizer.createStreamDecoder();
     for await (const t of generation) {
       run.ids.push(t.id);
@@ -371,6 +387,18 @@ async function generate(): Promise<void> {
   ui.genStatus.textContent = `${run.stopped ? 'Stopped' : 'Done'} · ${run.ids.length} token${run.ids.length === 1 ? '' : 's'}` + (run.ids.length ? ' · click a token for its attention map' : '');
   ui.genStatus.dataset.state = 'done';
   updateButtons();
+}
+
+/** Streams a generation's text into `out` (the side-by-side base output). */
+async function streamText(g: QueuedGeneration, out: HTMLElement): Promise<void> {
+  const decoder = state.session!.pipeline.tokenizer.createStreamDecoder();
+  let text = '';
+  try {
+    for await (const t of g) renderText(out, (text += decoder.push(t.id)));
+    renderText(out, text + decoder.flush());
+  } catch (e) {
+    if (!(e instanceof DOMException && e.name === 'AbortError')) renderText(out, `${text} (failed: ${e instanceof Error ? e.message : String(e)})`);
+  }
 }
 
 // ---- attention ----
