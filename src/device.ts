@@ -89,7 +89,7 @@ export class Gpu {
   private readonly kernels = new Map<string, Kernel | Map<string, Kernel>>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly readPool: GPUBuffer[] = [];
-  private readonly waitEstimates = new Map<string, number>();
+  private readonly waitEstimates = new Map<string, { ms: number; flops: number }>();
   private lostReason: string | undefined;
   /** The best work rate settle() has seen, used to guess how long new work takes; starts above
    *  what lavapipe reaches (≈10 GFLOP/s) so a first guess errs short. */
@@ -256,7 +256,9 @@ export class Gpu {
   async settle<T>(label: string | undefined, promise: () => Promise<T>, flops = 0): Promise<T> {
     const t0 = performance.now();
     const known = label === undefined ? undefined : this.waitEstimates.get(label);
-    const expected = known ?? (this.cpuAdapter && flops > 0 ? flops / this.flopsPerMs : 0);
+    // The same label over more or less work (a batch of other length, more images) scales the last time by the FLOPs.
+    const scaled = known && (flops > 0 && known.flops > 0 ? (known.ms * flops) / known.flops : known.ms);
+    const expected = scaled ?? (this.cpuAdapter && flops > 0 ? flops / this.flopsPerMs : 0);
     const slept = expected > 2;
     if (slept) await sleep(expected * 0.9 - 1);
     const t1 = performance.now();
@@ -270,7 +272,7 @@ export class Gpu {
     // next time, or the estimate would feed on its own sleeps. Otherwise t2 − t0 is the real time.
     const overslept = slept && t2 - t1 < Math.max(2, 0.05 * expected);
     const took = overslept ? 0.7 * expected : t2 - t0;
-    if (label !== undefined) this.waitEstimates.set(label, took);
+    if (label !== undefined) this.waitEstimates.set(label, { ms: took, flops });
     if (flops > 0 && !overslept && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
     this.check();
     return value;
