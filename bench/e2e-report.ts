@@ -27,11 +27,12 @@ export function e2eText(r: E2eReport): string {
     `first writes into fresh memory (one thread): ${fmt(r.freshWriteGbps)} GB/s → ${(r.load.bytes / GB / r.freshWriteGbps).toFixed(1)} s for the weights (a floor under the load where the GPU's memory is the host's)`,
     `peak RSS: ${(r.rss.peakBytes / MiB).toFixed(0)} MiB sampled, VmHWM ${r.rss.vmHwmBytes ? (r.rss.vmHwmBytes / MiB).toFixed(0) : '–'} MiB; weight files ${(r.rss.weightBytes / MiB).toFixed(0)} MiB`,
     '',
-    `generation (prompt ${r.median.prefillTokens} tokens incl. image, ${r.median.decodeSteps} decode steps), median of ${r.runs.length} runs, raw runs after the median:`,
+    `generation (prompt ${r.median.prefillTokens} tokens incl. ${r.images ?? 1} image${(r.images ?? 1) === 1 ? '' : 's'}, ${r.median.decodeSteps} decode steps), median of ${r.runs.length} runs, raw runs after the median:`,
     table(
       ['', 'median', 'runs'],
       keys.map((k) => [k, fmt(r.median[k]), r.runs.map((x) => fmt(x[k])).join(' ')]),
     ),
+    ...(r.visionOneImageMs === undefined ? [] : [`vision of one image alone: ${fmt(r.visionOneImageMs)} ms (median); ${r.images} images as one SigLIP batch: ${fmt(r.median.visionMs)} ms`]),
     '',
     `profiled run (a pass and two timestamps per dispatch): vision + prefill ${fmt(r.prefillGpuMs)} ms of GPU time; one decode step by kernel:`,
     table(

@@ -17,7 +17,7 @@ export const summary = 'benchmark the kernels (vs ceilings and peers), the whole
 
 const USAGE = `usage:
   paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4]
-  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ...]
+  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--images N] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ...]
   paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
@@ -25,6 +25,7 @@ kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time 
 e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 3) on --model DIR
   (default: the 3B-shaped synthetic checkpoint pt-224, made once into the cache: 5.9 GB, minutes).
   On lavapipe vision + prefill take about a minute and decode ≈ 0.75–1 s/token: keep --runs and --max-new-tokens small.
+  --images N: N images in the prompt (one SigLIP batch), and one image alone as often, for the vision scaling.
 load: for each concurrency C (default 1,4,16), C clients send R requests in all (default 16), each the next when
   its last ended, through one Pipeline (batches of at most --max-batch, default the largest C): tokens/s, decode
   tokens/s of the batches, p50/p95 time to first token (from the call) and per token. Same model default as e2e.
@@ -52,6 +53,7 @@ const OPTIONS = {
   'max-batch': { type: 'string' },
   ids: { type: 'string' },
   quantize: { type: 'string' },
+  images: { type: 'string' },
   lora: { type: 'string', multiple: true },
 } as const;
 
@@ -128,6 +130,7 @@ export async function run(argv: string[]): Promise<number> {
     command,
     log,
     formats: formats(v.quantize, true),
+    images: int(v.images, 'images', 1, 1),
     lora: v.lora,
   });
   // One format: its report as before; several: each, side by side.
