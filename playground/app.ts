@@ -1,5 +1,6 @@
 // The playground page: load a model (from the playground server or a local folder), pick an image
-// and a task, stream the generated tokens, draw boxes and masks, show timings and attention maps.
+// (or several, or a video whose frames are sampled) and a task, stream the generated tokens, draw
+// boxes and masks, show timings and attention maps.
 
 import { BrowserFileSource } from '../src/browser/file-source.js';
 import { HttpFileSource } from '../src/browser/http-source.js';
@@ -13,14 +14,16 @@ import { decodeMasks, type ObjectMask } from '../src/masks.js';
 import type { Request, Result } from '../src/pipeline.js';
 import { parseDetections, parseSegmentations, type Segmentation } from '../src/tasks.js';
 import type { Quantization } from '../src/weights.js';
-import { fillAttentionControls, imageAttention } from './attention.js';
+import { fillAttentionControls, imageAttention, type ImageAttention } from './attention.js';
 import { byId, el, formatBytes } from './dom.js';
-import { clearHeatmap, drawHeatmap } from './heatmap.js';
+import { clearHeatmap, drawHeatmap, weightRange } from './heatmap.js';
 import { drawImage, readImage, type PageImage } from './image.js';
+import { markShown, renderStrip } from './strip.js';
+import { isVideo, sampleVideoFrames } from './video.js';
+import { AdapterPanel } from './lora.js';
 import { renderText, renderTokens } from './output.js';
 import { drawObjects, listObjects, type Objects } from './overlay.js';
 import { composePrompt } from './prompt.js';
-import { AdapterPanel } from './lora.js';
 import { closeSession, explainError, openSession, pageGpu, type Session } from './session.js';
 import { renderProfile, renderTimings, summarizeProfile } from './timings.js';
 
@@ -47,6 +50,8 @@ const ui = {
   pickImage: byId<HTMLButtonElement>('pick-image'),
   imageInput: byId<HTMLInputElement>('image-input'),
   imageInfo: byId('image-info'),
+  frames: byId<HTMLInputElement>('frames'),
+  strip: byId('strip'),
   task: byId<HTMLSelectElement>('task'),
   langLabel: byId('lang-label'),
   lang: byId<HTMLInputElement>('lang'),
@@ -67,6 +72,7 @@ const ui = {
   attnHead: byId<HTMLSelectElement>('attn-head'),
   attnShow: byId<HTMLInputElement>('attn-show'),
   attnStatus: byId('attn-status'),
+  attnPatch: byId('attn-patch'),
   baseBox: byId('base-box'),
   outputBase: byId('output-base'),
 };
@@ -88,7 +94,16 @@ export interface RunRecord {
 
 const state: {
   session?: Session;
-  image?: PageImage;
+  /** The prompt's images, in order (one, several, or a video's frames); boxes and masks are in the first one's pixels. */
+  images: PageImage[];
+  /** The image on the stage. */
+  shown: number;
+  /** The video the frames came from (sampled again when the frame count changes). */
+  video?: File;
+  /** Each strip thumbnail's heatmap canvas. */
+  stripHeat: HTMLCanvasElement[];
+  /** The attention map drawn now (for the patch under the pointer). */
+  attention?: ImageAttention;
   controller?: AbortController;
   loading: boolean;
   run?: RunRecord;
@@ -101,7 +116,7 @@ const state: {
   hiddenMasks: Set<number>;
   /** What the overlay shows now (redrawn when a mask is toggled). */
   objects?: Objects;
-} = { loading: false, hiddenMasks: new Set() };
+} = { loading: false, hiddenMasks: new Set(), images: [], shown: 0, stripHeat: [] };
 
 function showError(e: unknown): void {
   const { title, detail } = explainError(e);
@@ -117,7 +132,7 @@ function clearError(): void {
 
 function updateButtons(): void {
   const busy = state.loading || state.controller !== undefined;
-  ui.generate.disabled = busy || !state.session || !state.image;
+  ui.generate.disabled = busy || !state.session || state.images.length === 0;
   ui.stop.disabled = state.controller === undefined;
   ui.loadServed.disabled = busy || ui.loadServed.dataset.available !== 'yes';
   ui.openFolder.disabled = busy;
@@ -256,9 +271,10 @@ async function setMaskDecoder(bytes: Uint8Array, name: string): Promise<void> {
 
 /** Decoded masks for the current image's segmentations (none without a decoder). */
 async function masksFor(segs: Segmentation[]): Promise<ObjectMask[] | undefined> {
-  const decoder = segs.length && state.image ? await maskDecoder() : undefined;
+  const first = state.images[0]?.image;
+  const decoder = segs.length && first ? await maskDecoder() : undefined;
   state.hiddenMasks.clear();
-  state.masks = decoder ? await decodeMasks(decoder, segs, state.image!.image.width, state.image!.image.height) : undefined;
+  state.masks = decoder ? await decodeMasks(decoder, segs, first!.width, first!.height) : undefined;
   return state.masks;
 }
 
@@ -272,24 +288,53 @@ function showObjects(objs: Objects): void {
   });
 }
 
-// ---- image ----
+// ---- images ----
 
-async function setImage(blob: Blob, name: string): Promise<void> {
+/** The prompt's images: picture files in the order given, or the sampled frames of one video. */
+async function setImages(files: File[]): Promise<void> {
   clearError();
   try {
-    const img = await readImage(blob, name);
-    state.image = img;
-    drawImage([ui.imageCanvas, ui.heatCanvas, ui.overlayCanvas], img.image);
+    let images: PageImage[];
+    let captions: string[];
+    let info: string;
+    const video = files.find(isVideo);
+    if (video) {
+      if (files.length > 1) throw new Error(`choose one video, or pictures only (got ${video.name} among ${files.length} files)`);
+      const { frames, times, duration } = await sampleVideoFrames(video, video.name, Number(ui.frames.value) || undefined);
+      images = frames.map((image, k) => ({ image, name: `${video.name} @ ${times[k]!.toFixed(2)} s` }));
+      captions = times.map((t) => `${t.toFixed(2)} s`);
+      info = `${video.name} · ${frames.length} frames of ${duration.toFixed(2)} s, evenly spaced · ${frames[0]!.width}×${frames[0]!.height}`;
+      state.video = video;
+    } else {
+      images = await Promise.all(files.map((f) => readImage(f, f.name)));
+      captions = images.map((_, k) => `image ${k + 1}`);
+      const one = (img: PageImage) => `${img.name} · ${img.image.width}×${img.image.height}${img.note ? ` · ${img.note}` : ''}`;
+      info = images.length === 1 ? one(images[0]!) : `${images.length} images, in this order: ${images.map(one).join('; ')}`;
+      state.video = undefined;
+    }
+    state.images = images;
+    state.stripHeat = renderStrip(ui.strip, images, captions, (k) => showImage(k));
     ui.stageHint.hidden = true;
-    ui.imageInfo.textContent = `${name} · ${img.image.width}×${img.image.height}${img.note ? ` · ${img.note}` : ''}`;
+    ui.imageInfo.textContent = info;
     state.run = undefined;
     state.selectedToken = undefined;
     state.masks = undefined;
-    renderOutput();
+    state.objects = undefined;
+    showImage(0);
   } catch (e) {
     showError(e);
   }
   updateButtons();
+}
+
+/** Puts image k on the stage (boxes and masks only over the first: they are in its pixels). */
+function showImage(k: number): void {
+  state.shown = k;
+  drawImage([ui.imageCanvas, ui.heatCanvas, ui.overlayCanvas], state.images[k]!.image);
+  ui.overlayCanvas.hidden = k !== 0;
+  markShown(ui.strip, k);
+  renderOutput();
+  void showAttention();
 }
 
 async function onDrop(ev: DragEvent): Promise<void> {
@@ -298,8 +343,8 @@ async function onDrop(ev: DragEvent): Promise<void> {
   const item = ev.dataTransfer?.items[0];
   const entry = item?.webkitGetAsEntry();
   if (entry?.isDirectory) return loadModel(await BrowserFileSource.fromDirectoryEntry(entry as FileSystemDirectoryEntry));
-  const file = ev.dataTransfer?.files[0];
-  if (file) await setImage(file, file.name);
+  const files = [...(ev.dataTransfer?.files ?? [])];
+  if (files.length) await setImages(files);
 }
 
 // ---- generation ----
@@ -310,16 +355,16 @@ function renderOutput(): void {
   const piece = (id: number) => state.session?.pipeline.tokenizer.tokenToString(id) ?? '?';
   renderTokens(ui.tokens, run?.ids ?? [], piece, state.selectedToken, (k) => void selectToken(k));
   showObjects({ detections: run?.result?.detections ?? [], segmentations: run?.result?.segmentations ?? [], masks: state.masks });
-  if (state.selectedToken === undefined) clearHeatmap(ui.heatCanvas);
+  if (state.selectedToken === undefined) clearAttention();
 }
 
 async function generate(): Promise<void> {
   const session = state.session;
-  const image = state.image;
-  if (!session || !image || state.controller) return;
+  const images = state.images.map((i) => i.image);
+  if (!session || images.length === 0 || state.controller) return;
   clearError();
   const prompt = ui.prompt.value.trim();
-  const request: Request = { image: image.image, prompt };
+  const request: Request = { image: images.length === 1 ? images[0]! : images, prompt };
   const controller = new AbortController();
   state.controller = controller;
   const run: RunRecord = { prompt, ids: [], deltas: [], text: '', result: undefined, stopped: false };
@@ -327,7 +372,7 @@ async function generate(): Promise<void> {
   state.selectedToken = undefined;
   state.masks = undefined;
   ui.genStatus.dataset.state = 'running';
-  ui.genStatus.textContent = 'Encoding the image and prefilling …';
+  ui.genStatus.textContent = `Encoding the image${images.length > 1 ? `s (${images.length})` : ''} and prefilling …`;
   renderOutput();
   updateButtons();
   const { pipeline, gpu } = session;
@@ -409,20 +454,56 @@ async function selectToken(k: number): Promise<void> {
   await showAttention();
 }
 
+function clearAttention(): void {
+  state.attention = undefined;
+  for (const c of [ui.heatCanvas, ...state.stripHeat]) clearHeatmap(c);
+  ui.attnPatch.textContent = '';
+}
+
+const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+
 async function showAttention(): Promise<void> {
   const { session, run, selectedToken: k } = state;
   if (!session || !run || k === undefined || state.controller) return;
-  if (!ui.attnShow.checked) return clearHeatmap(ui.heatCanvas);
+  if (!ui.attnShow.checked) return clearAttention();
   const layer = Number(ui.attnLayer.value);
   const head = ui.attnHead.value === 'mean' ? 'mean' : Number(ui.attnHead.value);
   try {
-    const { patches, mass } = await imageAttention(session.pipeline.model, layer, head, k);
-    drawHeatmap(ui.heatCanvas, patches, Math.round(Math.sqrt(patches.length)));
+    const a = await imageAttention(session.pipeline.model, layer, head, k);
+    state.attention = a;
+    const per = a.maps[0]!.length;
+    const grid = Math.round(Math.sqrt(per));
+    // Every image on one colour scale, so that the maps compare.
+    const all = a.maps.reduce((r, m) => {
+      const x = weightRange(m);
+      return { min: Math.min(r.min, x.min), max: Math.max(r.max, x.max) };
+    }, weightRange(a.maps[0]!));
+    drawHeatmap(ui.heatCanvas, a.maps[state.shown]!, grid, all);
+    if (a.maps.length > 1) a.maps.forEach((m, i) => drawHeatmap(state.stripHeat[i]!, m, grid, all));
     const piece = session.pipeline.tokenizer.tokenToString(run.ids[k]!) ?? '?';
-    ui.attnStatus.textContent = `token ${k} “${piece}” · layer ${layer} · head ${ui.attnHead.value}: ${(mass * 100).toFixed(1)}% of its attention is on the ${patches.length} image patches`;
+    const n = a.maps.length;
+    const where =
+      n === 1
+        ? ''
+        : ` of ${n} images (${a.shares.map((s, i) => `image ${i + 1}: ${percent(s)}`).join(', ')}); the stage shows image ${state.shown + 1}, patches ${state.shown * per}–${(state.shown + 1) * per - 1}`;
+    ui.attnStatus.textContent = `token ${k} “${piece}” · layer ${layer} · head ${ui.attnHead.value}: ${percent(a.mass)} of its attention is on the ${n * per} image patches${where}`;
   } catch (e) {
     showError(e);
   }
+}
+
+/** Names the patch under the pointer: which image, where in its grid, and its weight. */
+function describePatch(ev: MouseEvent): void {
+  const a = state.attention;
+  if (!a) return;
+  const per = a.maps[0]!.length;
+  const grid = Math.round(Math.sqrt(per));
+  const box = ui.heatCanvas.getBoundingClientRect();
+  const col = Math.min(grid - 1, Math.floor(((ev.clientX - box.left) / box.width) * grid));
+  const row = Math.min(grid - 1, Math.floor(((ev.clientY - box.top) / box.height) * grid));
+  if (col < 0 || row < 0) return;
+  const i = row * grid + col;
+  ui.attnPatch.textContent = `patch ${state.shown * per + i} = image ${state.shown + 1} of ${a.maps.length}, row ${row}, column ${col}: ${percent(a.maps[state.shown]![i]!)} of the attention`;
 }
 
 // ---- wiring ----
@@ -439,9 +520,13 @@ ui.vaeInput.addEventListener('change', () => {
   if (f) void f.arrayBuffer().then((b) => setMaskDecoder(new Uint8Array(b), f.name));
 });
 ui.imageInput.addEventListener('change', () => {
-  const f = ui.imageInput.files?.[0];
-  if (f) void setImage(f, f.name);
+  const files = [...(ui.imageInput.files ?? [])];
+  if (files.length) void setImages(files);
 });
+ui.frames.addEventListener('change', () => {
+  if (state.video) void setImages([state.video]);
+});
+ui.stage.addEventListener('mousemove', describePatch);
 ui.stage.addEventListener('dragover', (e) => {
   e.preventDefault();
   ui.stage.classList.add('drag');
@@ -462,7 +547,7 @@ const playground = {
    * generation: with masks when a mask decoder is loaded).
    */
   async drawResultText(text: string, task: 'detect' | 'segment'): Promise<Objects> {
-    const img = state.image?.image;
+    const img = state.images[0]?.image;
     if (!img) throw new Error('no image');
     const segmentations = task === 'segment' ? parseSegmentations(text, img.width, img.height) : [];
     const objs: Objects = {
@@ -494,7 +579,7 @@ async function start(): Promise<void> {
   }
   updateButtons();
   const sample = await fetch('sample.png').catch(() => undefined);
-  if (sample?.ok) await setImage(await sample.blob(), 'sample.png');
+  if (sample?.ok) await setImages([new File([await sample.blob()], 'sample.png', { type: 'image/png' })]);
   await describeGpu();
   document.body.dataset.ready = 'yes';
 }

@@ -12,14 +12,27 @@ export function fillAttentionControls(layer: HTMLSelectElement, head: HTMLSelect
   head.replaceChildren(el('option', { value: 'mean' }, 'mean'), ...opts(t.numHeads));
 }
 
-/** Attention of generated token `token` over the image patches, and the share of its attention they get. */
-export async function imageAttention(model: PaliGemma, layer: number, head: number | 'mean', token: number): Promise<{ patches: Float32Array; mass: number }> {
+export interface ImageAttention {
+  /** One map per image of the prompt (numImageTokens patches each, row-major), in order. */
+  maps: Float32Array[];
+  /** Each image's share of the token's attention. */
+  shares: number[];
+  /** All images' share. */
+  mass: number;
+}
+
+const sum = (a: Float32Array) => a.reduce((s, x) => s + x, 0);
+
+/** Attention of generated token `token` over the patches of each image of the prompt, and the share of its attention they get. */
+export async function imageAttention(model: PaliGemma, layer: number, head: number | 'mean', token: number): Promise<ImageAttention> {
   const heads = head === 'mean' ? [...Array(model.config.text.numHeads).keys()] : [head];
-  const n = model.config.numImageTokens;
+  const per = model.config.numImageTokens;
+  const n = per * model.images[0]!;
   const patches = new Float32Array(n);
   for (const h of heads) {
     const w = await model.attentionMap(layer, h, token);
     for (let i = 0; i < n; i++) patches[i]! += w[i]! / heads.length;
   }
-  return { patches, mass: patches.reduce((a, b) => a + b, 0) };
+  const maps = Array.from({ length: n / per }, (_, k) => patches.subarray(k * per, (k + 1) * per));
+  return { maps, shares: maps.map(sum), mass: sum(patches) };
 }

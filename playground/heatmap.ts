@@ -1,19 +1,26 @@
 // The attention view: one head's attention probabilities over the image patches, as a heatmap over
 // the image. The model sees the image squashed to a square, so the patch grid spans the whole image.
 
-/**
- * Draws `weights` (grid×grid patches, row-major) stretched between their minimum and maximum, so
- * the patches a head prefers stand out even when its attention is spread almost evenly.
- */
-export function drawHeatmap(canvas: HTMLCanvasElement, weights: Float32Array, grid: number): void {
-  const ctx = canvas.getContext('2d')!;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+/** The smallest and largest weight: the heatmap's colour scale. */
+export function weightRange(weights: Float32Array): { min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
   for (const w of weights) {
     min = Math.min(min, w);
     max = Math.max(max, w);
   }
+  return { min, max };
+}
+
+/**
+ * Draws `weights` (grid×grid patches, row-major) stretched between their minimum and maximum (or
+ * those of `scale`: several images' maps on one scale), so the patches a head prefers stand out
+ * even when its attention is spread almost evenly.
+ */
+export function drawHeatmap(canvas: HTMLCanvasElement, weights: Float32Array, grid: number, scale = weightRange(weights)): void {
+  const ctx = canvas.getContext('2d')!;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const { min, max } = scale;
   const range = max - min;
   if (!(range > 0)) return;
   const cells = new ImageData(grid, grid);

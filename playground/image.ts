@@ -21,14 +21,19 @@ export async function readImage(blob: Blob, name: string): Promise<PageImage> {
     } catch {
       throw e; // neither decoder can read it: the first error says why
     }
-    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-    const ctx = canvas.getContext('2d')!;
-    ctx.drawImage(bitmap, 0, 0);
-    const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
-    const rgb = new Uint8Array(bitmap.width * bitmap.height * 3);
-    for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) rgb.set(rgba.subarray(i, i + 3), j);
-    return { image: { width: bitmap.width, height: bitmap.height, rgb }, name, note: 'decoded by the browser (not the CLI decoder)' };
+    return { image: drawnImage(bitmap, bitmap.width, bitmap.height), name, note: 'decoded by the browser (not the CLI decoder)' };
   }
+}
+
+/** The RGB pixels of anything a canvas can draw (a bitmap, a video's current frame), alpha dropped. */
+export function drawnImage(source: CanvasImageSource, width: number, height: number): RgbImage {
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d')!;
+  ctx.drawImage(source, 0, 0, width, height);
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  const rgb = new Uint8Array(width * height * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) rgb.set(rgba.subarray(i, i + 3), j);
+  return { width, height, rgb };
 }
 
 /** Draws the RGB pixels at their own size; the canvases of the stage are sized to match. */

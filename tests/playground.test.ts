@@ -23,6 +23,7 @@ const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
 const CHECKPOINT = join(FIXTURE, 'checkpoint');
 const IMAGE = join(FIXTURE, 'shapes_300x200.png');
 const VAE_DIR = join(__dirname, 'fixtures', 'vae-oid-random-seed0');
+const VIDEO = join(__dirname, 'fixtures', 'video', 'colours.webm');
 const OUT = join(ROOT, 'test-output');
 const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 // SwiftShader runs on the CPU cores the rest of the suite shares: short generations keep this file
@@ -41,6 +42,7 @@ interface PageRun {
 interface PlaygroundHook {
   state: {
     run?: { ids: number[]; deltas: string[]; text: string; stopped: boolean; result?: { detections: unknown[] } };
+    images: { image: { width: number; height: number; rgb: Uint8Array } }[];
     session?: { pipeline: { model: { attentionMap(l: number, h: number, t: number): Promise<Float64Array> } } };
   };
   drawResultText(
@@ -270,6 +272,63 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
     expect(run.ids.length).toBeLessThan(200);
     expect(await page.textContent('#gen-status')).toMatch(/^Stopped/);
     expect(await page.textContent('#error')).toBe('');
+  });
+
+  it('samples a video into 8 evenly spaced frames (or as many as asked), shows them as a strip, and generates over all of them as Node does', async () => {
+    needWebGpu();
+    try {
+      expect(await page.inputValue('#frames')).toBe('8');
+      await page.setInputFiles('#image-input', VIDEO);
+      await page.waitForFunction(() => /^colours\.webm · 8 frames of 4\.00 s, evenly spaced · 64×48/.test(document.getElementById('image-info')!.textContent!));
+      expect(await page.$$eval('#strip button.thumb small', (s) => s.map((x) => x.textContent))).toEqual([0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75].map((t) => `${t.toFixed(2)} s`));
+      const frames = await page.evaluate(() => (window as unknown as PageWindow).playground.state.images.map(({ image: i }) => ({ width: i.width, height: i.height, rgb: Array.from(i.rgb) })));
+      // Frame k is the middle of the k-th eighth: segment k's colour (tests/fixtures/video/README.md), up to VP8's loss.
+      const centre = (24 * 64 + 32) * 3;
+      frames.forEach((f, k) => {
+        expect([f.width, f.height]).toEqual([64, 48]);
+        [32 * k, 255 - 32 * k, 200 * (k % 2)].forEach((v, c) => expect(Math.abs(f.rgb[centre + c]! - v), `frame ${k} channel ${c}`).toBeLessThanOrEqual(12));
+      });
+      // The generation over 4 frames (1024 image tokens, a quarter of the attention work): the same video sampled again.
+      await page.fill('#frames', '4');
+      await page.dispatchEvent('#frames', 'change');
+      await page.waitForFunction(() => /^colours\.webm · 4 frames of 4\.00 s/.test(document.getElementById('image-info')!.textContent!));
+      expect(await page.$$eval('#strip button.thumb small', (s) => s.map((x) => x.textContent))).toEqual(['0.50 s', '1.50 s', '2.50 s', '3.50 s']);
+      frames.splice(0, 8, ...(await page.evaluate(() => (window as unknown as PageWindow).playground.state.images.map(({ image: i }) => ({ width: i.width, height: i.height, rgb: Array.from(i.rgb) })))));
+      const got = await generateInPage(page, 'caption en');
+      const images = frames.map((f) => ({ width: f.width, height: f.height, rgb: Uint8Array.from(f.rgb) }));
+      const [want] = await node.run([{ image: images, prompt: 'caption en' }], { maxNewTokens: MAX_NEW });
+      expect(got.ids).toEqual(want!.ids);
+      expect(node.model.images).toEqual([4]);
+
+      // The attention view: the 1024 patches of 4 images, each image's share, and which image the stage shows.
+      await page.check('#attn-show');
+      await page.click('#tokens button[data-index="1"]');
+      await page.waitForFunction(() => /of its attention is on the 1024 image patches of 4 images \(image 1: [\d.]+%, .*image 4: [\d.]+%\); the stage shows image 1, patches 0–255$/.test(document.getElementById('attn-status')!.textContent!));
+      const inPage = await page.evaluate(async () => Array.from(await (window as unknown as PageWindow).playground.state.session!.pipeline.model.attentionMap(1, 2, 1)));
+      const inNode = Array.from(await node.model.attentionMap(1, 2, 1));
+      expect(inPage.length).toBe(4 * 256 + node.tokenizer.encodePrompt('caption en').length + 1);
+      for (let i = 0; i < inNode.length; i++) expect(Math.abs(inPage[i]! - inNode[i]!)).toBeLessThan(1e-4);
+      await page.click('#strip button.thumb[data-index="3"]');
+      await page.waitForFunction(() => /the stage shows image 4, patches 768–1023$/.test(document.getElementById('attn-status')!.textContent!));
+      const stage = await page.$eval('#image-canvas', (c) => Array.from((c as HTMLCanvasElement).getContext('2d')!.getImageData(32, 24, 1, 1).data));
+      expect(stage.slice(0, 3)).toEqual(frames[3]!.rgb.slice(centre, centre + 3));
+      const heat = await page.$$eval('#strip canvas.heat', (cs) => cs.map((c) => (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data.some((v, i) => i % 4 === 3 && v > 0)));
+      expect(heat).toEqual(Array(4).fill(true));
+      const b = (await page.locator('#heat-canvas').boundingBox())!;
+      await page.mouse.move(b.x + b.width * 0.99, b.y + b.height * 0.01);
+      expect(await page.textContent('#attn-patch')).toMatch(/^patch 783 = image 4 of 4, row 0, column 15: [\d.]+% of the attention$/);
+      await page.screenshot({ path: join(OUT, 'playground-video.png'), fullPage: true });
+
+      // Several pictures: one strip entry each, in the order picked.
+      await page.setInputFiles('#image-input', [IMAGE, join(__dirname, 'fixtures', 'pg-tiny-v2048-224-2images', 'tall_180x260.png')]);
+      await page.waitForFunction(() => document.getElementById('image-info')!.textContent!.startsWith('2 images, in this order: shapes_300x200.png · 300×200; tall_180x260.png · 180×260'));
+      expect(await page.$$eval('#strip button.thumb', (b) => b.length)).toBe(2);
+    } finally {
+      // Back to the sample image for the tests after, whatever happened above.
+      await page.setInputFiles('#image-input', IMAGE);
+      await page.waitForFunction(() => document.getElementById('image-info')!.textContent!.startsWith('shapes_300x200.png · 300×200'));
+    }
+    expect(await page.isHidden('#strip')).toBe(true);
   });
 
   it('opens a local folder without asking the server for anything', async () => {
