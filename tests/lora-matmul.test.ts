@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
-import { setLoraDelta } from '../src/kernels/lora.js';
+import { factorWeight, setLoraDelta, splitFactor } from '../src/kernels/lora.js';
 import { linear, linearGeglu, linearMany, prepareWeights, type MatmulVariant } from '../src/kernels/matmul.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { dequantizeRows, quantizeRows } from '../src/loader/quantize.js';
@@ -15,6 +15,10 @@ import { bf16ToF64, normErr, randomF32, testGpu, toBf16, uploadWeight } from './
 const TOL = 1e-5;
 
 /** A weight [N, K] (bf16 or int8) with a rank-r delta attached, and the float64 values of W + B'·A. */
+/** Each adapted weight's A parts (packed with it where a test packs textures). */
+const downs = new Map<GpuWeight, GpuWeight>();
+const withDowns = (ws: GpuWeight[]) => ws.flatMap((w) => [w, ...(downs.has(w) ? [downs.get(w)!] : [])]);
+
 interface Adapted {
   w: GpuWeight;
   eff: Float64Array;
@@ -41,9 +45,10 @@ function adapted(gpu: Gpu, N: number, K: number, rank: number, seed: number, opt
     const a = randomF32(rank * K, seed + 1, 0.3);
     const bt = randomF32(rank * N, seed + 2, 0.3);
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) for (let r = 0; r < rank; r++) eff[n * K + k] += bt[r * N + n]! * a[r * K + k]!;
-    const d = { rank, a: gpu.upload(a, 'A'), bt: gpu.upload(bt, "B'ᵀ") };
+    const d = { rank, down: factorWeight(gpu, 'A', splitFactor(a, rank, K), K), bt: gpu.upload(bt, "B'ᵀ") };
     setLoraDelta(w, d);
-    buffers.push(d.a, d.bt);
+    downs.set(w, d.down);
+    buffers.push(d.down.shards[0]!.buffer, d.bt);
   }
   return { w, eff, buffers };
 }
@@ -71,10 +76,25 @@ function cleanup(gpu: Gpu, ws: Adapted[], more: GPUBuffer[]): void {
   for (const a of ws) {
     setLoraDelta(a.w, undefined);
     weightTexture(a.w)?.texture.destroy();
+    const down = downs.get(a.w);
+    if (down) weightTexture(down)?.texture.destroy();
+    downs.delete(a.w);
     for (const b of a.buffers) b.destroy();
   }
   for (const b of more) b.destroy();
 }
+
+describe('splitFactor', () => {
+  it('keeps A to 2⁻²⁴ of |A| in three bf16 parts, tiny and huge values included', () => {
+    const a = Float32Array.from([...randomF32(200, 41), 1e-30, -1e30, 0, 1 / 3, -7.123456e-5]);
+    const words = splitFactor(a, 1, a.length);
+    const v = bf16ToF64(words);
+    for (let i = 0; i < a.length; i++) {
+      const sum = v[i]! + v[a.length + i]! + v[2 * a.length + i]!;
+      expect(Math.abs(sum - a[i]!), `a[${i}] = ${a[i]}`).toBeLessThanOrEqual(Math.abs(a[i]!) * 2 ** -24);
+    }
+  });
+});
 
 describe('linear with a LoRA delta', () => {
   it.each<[MatmulVariant, number, number, number, number, number]>([
@@ -87,7 +107,7 @@ describe('linear with a LoRA delta', () => {
   ])('%s M=%i K=%i N=%i rank %i (bias, accumulate, shards of %i rows)', async (variant, M, K, N, rank, shardRows) => {
     const gpu = await testGpu();
     const a = adapted(gpu, N, K, rank, M + K + N, { shardRows });
-    if (variant === 'texture') await prepareWeights(gpu, [a.w], 'texture');
+    if (variant === 'texture') await prepareWeights(gpu, withDowns([a.w]), 'texture');
     const x = randomF32(M * K, 7);
     const bias = toBf16(randomF32(N, 8));
     const init = randomF32(M * N, 9);
@@ -143,7 +163,7 @@ describe('linearGeglu with LoRA deltas', () => {
     const [M, K, N] = variant === 'tiled' ? [9, 40, 30] : [2, 40, 30];
     const gate = adapted(gpu, N, K, rg, 21, { name: 'gate' });
     const up = adapted(gpu, N, K, ru, 22, { name: 'up' });
-    if (variant === 'texture') await prepareWeights(gpu, [gate.w, up.w], 'texture');
+    if (variant === 'texture') await prepareWeights(gpu, withDowns([gate.w, up.w]), 'texture');
     const x = randomF32(M * K, 23);
     const nw = toBf16(randomF32(K, 24, 0.5));
     const gx = gpu.upload(x, 'x');
@@ -170,7 +190,7 @@ describe('linearMany with LoRA deltas', () => {
     const K = 48;
     const Ns = [48, 12, 12];
     const ws = Ns.map((N, i) => adapted(gpu, N, K, i === 1 ? 0 : 4, 31 + i, { name: `w${i}` }));
-    if (variant === 'texture') await prepareWeights(gpu, ws.map((a) => a.w), 'texture');
+    if (variant === 'texture') await prepareWeights(gpu, withDowns(ws.map((a) => a.w)), 'texture');
     const x = randomF32(M * K, 34);
     const nw = toBf16(randomF32(K, 35, 0.5));
     const gx = gpu.upload(x, 'x');

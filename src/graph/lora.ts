@@ -1,10 +1,13 @@
-// LoRA adapters on the GPU: each adapter's factors uploaded once (A [r, K] and scale·Bᵀ [r, N],
-// float32), then attached to the model's weights as their deltas (kernels/lora.ts). Attaching,
-// switching or removing adapters touches no base weight: several active adapters are stacked along
-// the rank (Σ scaleᵢ·Bᵢ·Aᵢ = [B'₁ B'₂]·[A₁; A₂]) by buffer copies.
+// LoRA adapters on the GPU: each adapter's factors uploaded once (A as three bf16 parts [3·r, K],
+// packed like the model's own weights, and scale·Bᵀ [r, N] in float32), then attached to the
+// model's weights as their deltas (kernels/lora.ts). Attaching, switching or removing adapters
+// touches no base weight: several active adapters are stacked along the rank
+// (Σ scaleᵢ·Bᵢ·Aᵢ = [B'₁ B'₂]·[A₁; A₂]) from their host copies.
 
 import type { Gpu } from '../device.js';
-import { loraDelta, setLoraDelta, type LoraDelta } from '../kernels/lora.js';
+import { factorWeight, loraDelta, setLoraDelta, splitFactor, type LoraDelta } from '../kernels/lora.js';
+import { prepareWeights } from '../kernels/matmul.js';
+import { weightTexture } from '../kernels/weight-texture.js';
 import { CheckpointError } from '../loader/errors.js';
 import { readLoraAdapter, type LoraAdapterData } from '../loader/lora.js';
 import type { FileSource } from '../loader/source.js';
@@ -13,6 +16,15 @@ import type { WeightMap } from './weights.js';
 
 let nextId = 1;
 
+/** One weight's factors on the host, for stacking with other adapters'. */
+interface HostFactors {
+  rank: number;
+  K: number;
+  /** splitFactor's bf16 rows [hi; mid; lo]. */
+  words: Uint16Array;
+  bt: Float32Array;
+}
+
 export class LoraAdapter {
   /** Tells adapters apart (the request queue batches only requests with the same ones). */
   readonly id = nextId++;
@@ -20,8 +32,11 @@ export class LoraAdapter {
   readonly warnings: string[];
   /** Canonical weight name → this adapter's factors for it. */
   readonly deltas: ReadonlyMap<string, LoraDelta>;
+  /** @internal */
+  readonly host = new Map<string, HostFactors>();
   private destroyed = false;
 
+  /** Uploads the factors into buffers; loadLoraAdapter then packs them as the matmul plan wants. */
   constructor(readonly gpu: Gpu, data: LoraAdapterData) {
     this.name = data.name;
     this.warnings = data.warnings;
@@ -30,7 +45,9 @@ export class LoraAdapter {
       // B'ᵀ = scale·Bᵀ, rounded once from float64.
       const bt = new Float32Array(m.rank * m.N);
       for (let n = 0; n < m.N; n++) for (let r = 0; r < m.rank; r++) bt[r * m.N + n] = m.scale * m.b[n * m.rank + r]!;
-      deltas.set(m.weight, { rank: m.rank, a: gpu.upload(m.a, `lora ${m.module} A`), bt: gpu.upload(bt, `lora ${m.module} B'ᵀ`) });
+      const words = splitFactor(m.a, m.rank, m.K);
+      this.host.set(m.weight, { rank: m.rank, K: m.K, words, bt });
+      deltas.set(m.weight, { rank: m.rank, down: factorWeight(gpu, `lora ${m.module} A`, words, m.K), bt: gpu.upload(bt, `lora ${m.module} B'ᵀ`) });
     }
     this.deltas = deltas;
   }
@@ -39,12 +56,7 @@ export class LoraAdapter {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const d of this.deltas.values()) {
-      for (const b of [d.a, d.bt]) {
-        this.gpu.forgetBuffer(b);
-        b.destroy();
-      }
-    }
+    for (const d of this.deltas.values()) freeDelta(this.gpu, d);
   }
 
   get isDestroyed(): boolean {
@@ -52,54 +64,72 @@ export class LoraAdapter {
   }
 }
 
+function freeDelta(gpu: Gpu, d: LoraDelta): void {
+  for (const b of [...d.down.shards.map((s) => s.buffer), d.bt]) {
+    gpu.forgetBuffer(b);
+    b.destroy();
+  }
+  const tex = weightTexture(d.down);
+  if (tex) {
+    gpu.forgetBuffer(tex.view);
+    tex.texture.destroy();
+  }
+}
+
 /** Reads an adapter folder, checks it against the model's weights and uploads it (nothing is attached yet). */
 export async function loadLoraAdapter(gpu: Gpu, weights: WeightMap, source: FileSource): Promise<LoraAdapter> {
-  return new LoraAdapter(gpu, await readLoraAdapter(source, weights));
+  const adapter = new LoraAdapter(gpu, await readLoraAdapter(source, weights));
+  await prepareWeights(gpu, [...adapter.deltas.values()].map((d) => d.down));
+  return adapter;
 }
 
 /**
  * Makes `adapters` the active ones on `weights` (replacing any before) and returns what undoes it.
- * Weights touched by one adapter use its buffers as they are; by several, a stacked copy.
+ * Weights touched by one adapter use its factors as they are; by several, a stacked copy (in
+ * buffers: the matmul plan's buffer kernels read it).
  */
 export function attachAdapters(gpu: Gpu, weights: WeightMap, adapters: readonly LoraAdapter[]): () => void {
-  const byWeight = new Map<string, LoraDelta[]>();
+  const byWeight = new Map<string, { d: LoraDelta; h: HostFactors }[]>();
   for (const ad of adapters) {
     if (ad.gpu !== gpu) throw new Error(`LoRA adapter ${ad.name} was loaded on another device`);
     if (ad.isDestroyed) throw new Error(`LoRA adapter ${ad.name} was destroyed`);
     for (const [name, d] of ad.deltas) {
       if (!weights.has(name)) throw new CheckpointError(ad.name, `adapts ${name}, which this model does not have`);
-      byWeight.set(name, [...(byWeight.get(name) ?? []), d]);
+      byWeight.set(name, [...(byWeight.get(name) ?? []), { d, h: ad.host.get(name)! }]);
     }
   }
   const touched: GpuWeight[] = [];
-  const stacked: GPUBuffer[] = [];
-  const encoder = gpu.device.createCommandEncoder({ label: 'lora stack' });
+  const stacked: LoraDelta[] = [];
   for (const [name, ds] of byWeight) {
     const w = weights.get(name)!;
     if (loraDelta(w)) throw new Error(`matmul weight ${name} already has LoRA adapters attached (by another model sharing it?)`);
-    let d = ds[0]!;
+    let d = ds[0]!.d;
     if (ds.length > 1) {
-      const stack = (part: (d: LoraDelta) => GPUBuffer, label: string) => {
-        const out = gpu.buffer(ds.reduce((s, x) => s + part(x).size, 0), `lora ${name} ${label} (stacked)`);
-        let at = 0;
-        for (const x of ds) {
-          encoder.copyBufferToBuffer(part(x), 0, out, at, part(x).size);
-          at += part(x).size;
+      const K = ds[0]!.h.K;
+      const rank = ds.reduce((s, x) => s + x.h.rank, 0);
+      // Each part's rows of every adapter together: [hi₁; hi₂; mid₁; mid₂; lo₁; lo₂].
+      const words = new Uint16Array(3 * rank * K);
+      let at = 0;
+      for (let p = 0; p < 3; p++) {
+        for (const { h } of ds) {
+          words.set(h.words.subarray(p * h.rank * K, (p + 1) * h.rank * K), at);
+          at += h.rank * K;
         }
-        stacked.push(out);
-        return out;
-      };
-      d = { rank: ds.reduce((s, x) => s + x.rank, 0), a: stack((x) => x.a, 'A'), bt: stack((x) => x.bt, "B'ᵀ") };
+      }
+      const bt = new Float32Array(ds.reduce((s, x) => s + x.h.bt.length, 0));
+      at = 0;
+      for (const { h } of ds) {
+        bt.set(h.bt, at);
+        at += h.bt.length;
+      }
+      d = { rank, down: factorWeight(gpu, `lora ${name} A (stacked)`, words, K), bt: gpu.upload(bt, `lora ${name} B'ᵀ (stacked)`) };
+      stacked.push(d);
     }
     setLoraDelta(w, d);
     touched.push(w);
   }
-  gpu.device.queue.submit([encoder.finish()]);
   return () => {
     for (const w of touched) setLoraDelta(w, undefined);
-    for (const b of stacked) {
-      gpu.forgetBuffer(b);
-      b.destroy();
-    }
+    for (const d of stacked) freeDelta(gpu, d);
   };
 }

@@ -3,16 +3,53 @@
 // the graph never knows adapters exist and the base weights stay untouched and shared.
 
 import type { Gpu } from '../device.js';
+import { f32BitsToBf16 } from '../loader/bf16.js';
 import type { GpuWeight } from '../weights.js';
 
 /** What the active adapters add to a weight [N, K]: Σ scaleᵢ·Bᵢ·Aᵢ, kept as its two factors. */
 export interface LoraDelta {
   /** Σ rank of the adapters on this weight. */
   rank: number;
-  /** [rank, K] f32: the adapters' A stacked. */
-  a: GPUBuffer;
-  /** [rank, N] f32: their scaleᵢ·Bᵢᵀ stacked (rows in the order of a's). */
+  /**
+   * bf16 [3·rank, K]: the adapters' A stacked, as three bf16 parts (splitFactor) — a weight the
+   * matmul kernels read like any other (textures on CPU adapters, fused Q/K/V GEMVs).
+   */
+  down: GpuWeight;
+  /** [rank, N] f32: their scaleᵢ·Bᵢᵀ stacked (rows in the order of A's). */
   bt: GPUBuffer;
+}
+
+/**
+ * A float32 [rank, K] as bf16 rows [hi; mid; lo] with hi = bf16(a), mid = bf16(a − hi),
+ * lo = bf16(a − hi − mid): their sum is a to 2⁻²⁶ of |a| (finer than float32), so x·Aᵀ is
+ * x·hiᵀ + x·midᵀ + x·loᵀ, three products of a bf16 weight (the epilogue adds the parts).
+ */
+export function splitFactor(a: Float32Array, rank: number, K: number): Uint16Array {
+  const out = new Uint16Array(3 * rank * K);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const part = (v: number) => {
+    f[0] = v;
+    const h = f32BitsToBf16(u[0]!);
+    u[0] = h << 16;
+    return { h, v: f[0]! };
+  };
+  const n = rank * K;
+  for (let i = 0; i < n; i++) {
+    let rest = a[i]!;
+    for (let p = 0; p < 3; p++) {
+      const { h, v } = part(rest);
+      out[p * n + i] = h;
+      rest -= v;
+    }
+  }
+  return out;
+}
+
+/** Uploads splitFactor's rows as the bf16 weight a LoraDelta's `down` is. */
+export function factorWeight(gpu: Gpu, name: string, words: Uint16Array, K: number): GpuWeight {
+  const rows = words.length / K;
+  return { name, shape: [rows, K], dtype: 'bf16', shards: [{ buffer: gpu.upload(words, name), rowStart: 0, rows }] };
 }
 
 const deltas = new WeakMap<GpuWeight, LoraDelta>();

@@ -30,10 +30,10 @@ export interface Epilogue {
 }
 
 /**
- * The low-rank half of y = x·Wᵀ + (x·Aᵀ)·B'ᵀ in a matmul's epilogue: t = x·Aᵀ (lora-down.ts) holds
- * `rank` columns from `offset` in rows of `stride`; B'ᵀ [rank, ldo] f32 (the adapters' scales folded
- * in). Passed as params, so one pipeline serves every adapted weight (they compile for a minute
- * each on llvmpipe). With GEGLU both terms share t's stride.
+ * The low-rank half of y = x·Wᵀ + (x·Aᵀ)·B'ᵀ in a matmul's epilogue: t = x·Aᵀ in three parts (A's
+ * bf16 thirds, kernels/lora.ts), rows of `stride` = 3·rank floats from element `offset`, the parts
+ * side by side; B'ᵀ [rank, ldo] f32 (the adapters' scales folded in). Passed as params, so one
+ * pipeline serves every adapted weight (they compile for a minute each on llvmpipe).
  */
 export interface LoraTerm {
   rank: number;
@@ -54,13 +54,12 @@ export interface MatmulBuffers {
   out: Binding;
 }
 
-export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32', loraRank: 'u32', loraOff: 'u32', loraRankUp: 'u32', loraOffUp: 'u32', loraStride: 'u32' } as const;
+export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32', loraRank: 'u32', loraOff: 'u32', loraStride: 'u32', loraRankUp: 'u32', loraOffUp: 'u32', loraStrideUp: 'u32' } as const;
 
 /** The P values of a dispatch: its shape and its LoRA terms (zeros without). */
 export function shapeParams(s: MatmulShape, e: Epilogue): Record<keyof typeof P, number> {
-  const stride = e.lora?.stride ?? e.loraUp?.stride ?? 0;
-  if (e.lora && e.loraUp && e.lora.stride !== e.loraUp.stride) throw new Error('matmul: GEGLU LoRA terms with different strides of t');
-  return { ...s, loraRank: e.lora?.rank ?? 0, loraOff: e.lora?.offset ?? 0, loraRankUp: e.loraUp?.rank ?? 0, loraOffUp: e.loraUp?.offset ?? 0, loraStride: stride };
+  const { lora: l, loraUp: u } = e;
+  return { ...s, loraRank: l?.rank ?? 0, loraOff: l?.offset ?? 0, loraStride: l?.stride ?? 0, loraRankUp: u?.rank ?? 0, loraOffUp: u?.offset ?? 0, loraStrideUp: u?.stride ?? 0 };
 }
 
 export function epilogueKey(e: Epilogue): string {
@@ -99,8 +98,8 @@ export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
   return `${decls.join('\n')}
 ${e.bias ? bf16At('bias') : ''}
 ${e.softcap ? softcapWgsl : ''}
-${e.lora ? loraWgsl('lora_b', 'p.loraRank', 'p.loraOff') : ''}
-${e.loraUp ? loraWgsl('lora_bu', 'p.loraRankUp', 'p.loraOffUp') : ''}
+${e.lora ? loraWgsl('lora_b', 'p.loraRank', 'p.loraOff', 'p.loraStride') : ''}
+${e.loraUp ? loraWgsl('lora_bu', 'p.loraRankUp', 'p.loraOffUp', 'p.loraStrideUp') : ''}
 fn store(m: u32, n: u32, g0: f32, u0: f32) {
   let c = p.colOff + n;
   let g = g0${e.lora ? ' + lora_lora_b(m, c)' : ''};
@@ -121,11 +120,14 @@ function wgslFloat(x: number): string {
 }
 
 /** WGSL `fn lora_${'${b}'}(m, c)`: row m of t times column c of B'ᵀ over the term's rank. */
-function loraWgsl(b: string, rank: string, offset: string): string {
+function loraWgsl(b: string, rank: string, offset: string, stride: string): string {
   return `fn lora_${b}(m: u32, c: u32) -> f32 {
   var s = 0.0;
-  let t0 = m * p.loraStride + ${offset};
-  for (var r = 0u; r < ${rank}; r++) { s = fma(lora_t[t0 + r], ${b}[r * p.ldo + c], s); }
+  let t0 = ${offset} + m * ${stride};
+  for (var r = 0u; r < ${rank}; r++) {
+    let t = lora_t[t0 + r] + lora_t[t0 + ${rank} + r] + lora_t[t0 + 2u * ${rank} + r];
+    s = fma(t, ${b}[r * p.ldo + c], s);
+  }
   return s;
 }`;
 }

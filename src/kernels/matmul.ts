@@ -5,7 +5,6 @@
 import type { Binding, Gpu, Step } from '../device.js';
 import { matrixShape, type GpuWeight } from '../weights.js';
 import { loraDelta, loraScratch } from './lora.js';
-import { LORA_DOWN_MAX, loraDown } from './lora-down.js';
 import type { Epilogue, LoraTerm, MatmulBuffers, MatmulShape } from './matmul-common.js';
 import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany, type GemvNorm } from './matmul-gemv.js';
 import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
@@ -119,28 +118,34 @@ export function linear(step: Step, a: LinearArgs): void {
   run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false, softcap: a.softcap || undefined }, undefined, lora);
 }
 
-/** The LoRA terms of weights that read one x: t for all of them from one dispatch, and each weight's slice of it. */
+/** The LoRA terms of weights that read one x: their t = x·Aᵀ side by side in one buffer, and each weight's region of it. */
 interface LoraParts {
   t: GPUBuffer;
   terms: ({ term: LoraTerm; bt: GPUBuffer } | undefined)[];
 }
 
-/** Runs the down projection of every adapted weight in ws (x is what they all read, normed first when a GEMV folds `norm`); undefined when none is adapted. */
+/**
+ * Runs the down projection of every adapted weight in ws (x is what they all read; a GEMV folds
+ * `norm` in): A's three bf16 parts (kernels/lora.ts) are a bf16 weight [3·rank, K] like any other,
+ * so t comes from the plan's own matmuls, fused for Q/K/V as theirs. Undefined when none is adapted.
+ */
 function loraOf(step: Step, x: Binding, ws: GpuWeight[], M: number, K: number, norm?: GemvNorm): LoraParts | undefined {
   const ds = ws.map(loraDelta);
-  const on = ds.filter((d) => d !== undefined);
-  if (on.length === 0) return undefined;
-  if (on.length > LORA_DOWN_MAX) throw new Error(`matmul: LoRA on ${on.length} weights sharing x (at most ${LORA_DOWN_MAX})`);
-  const stride = on.reduce((s, d) => s + d.rank, 0);
-  const t = loraScratch(step.gpu, M * stride * 4);
-  loraDown(step, { x, as: on.map((d) => ({ a: d.a, rank: d.rank })), t, M, K, norm });
-  let offset = 0;
-  const terms = ds.map((d, i) => {
+  if (!ds.some((d) => d)) return undefined;
+  // Each weight's t rows [M, 3·rank] at a 256-byte aligned offset (a binding of its own).
+  let end = 0;
+  const regions = ds.map((d) => {
     if (!d) return undefined;
-    const term = { rank: d.rank, offset, stride };
-    offset += d.rank;
-    return { term, bt: d.bt };
+    const r = { offset: end, bytes: M * 3 * d.rank * 4 };
+    end += Math.ceil(r.bytes / 256) * 256;
+    return r;
   });
+  const t = loraScratch(step.gpu, end);
+  const on = ds.flatMap((d, i) => (d ? [{ d, r: regions[i]! }] : []));
+  const downs = on.map(({ d }) => d.down);
+  if (norm && downs.some((w) => weightTexture(w))) throw new Error('matmul: a folded pre-norm with LoRA factors in textures');
+  many(step, x, downs, on.map(({ r }) => ({ buffer: t, offset: r.offset, size: r.bytes })), M, K, norm, norm ? 'gemv' : undefined);
+  const terms = ds.map((d, i) => d && { term: { rank: d.rank, offset: regions[i]!.offset / 4, stride: 3 * d.rank }, bt: d.bt });
   return { t, terms };
 }
 
@@ -208,25 +213,34 @@ export interface LinearManyArgs {
 export function linearMany(step: Step, a: LinearManyArgs): void {
   if (a.ws.length !== a.outs.length) throw new Error(`linearMany: ${a.ws.length} weights, ${a.outs.length} outputs`);
   for (const w of a.ws) checkWeight(w, w.shape[0]!, a.K);
-  // Adapted weights run one linear each, their LoRA terms in the epilogue.
-  const few = a.ws.length <= 3 && a.ws.every((w) => w.dtype === a.ws[0]!.dtype && !loraDelta(w));
-  const gemv = a.ws.every((w) => w.shards.length === 1 && !weightTexture(w)) && (a.variant ?? linearVariant(step.gpu, a.ws[0]!, a.M, a.K)) === 'gemv';
-  const fused = few && gemv;
-  const textures = a.ws.map((w) => weightTexture(w));
-  const texturesFused = few && a.M <= TEXTURE_MANY_MAX_ROWS && (a.variant ?? 'texture') === 'texture' && textures.every((t) => t !== undefined);
-  const args = { x: a.x, M: a.M, K: a.K, variant: a.variant };
+  const args = { x: a.x, M: a.M, K: a.K };
   // GEMVs fold the norm, fused or one per weight.
-  const norm = a.norm && preNorm(step, a.norm, gemv, args);
-  const Ns = a.ws.map((w) => w.shape[0]!);
+  const norm = a.norm && preNorm(step, a.norm, gemvs(step, a.ws, a.M, a.K, a.variant), args);
+  many(step, args.x, a.ws, a.outs, a.M, a.K, norm, a.variant);
+}
+
+/** Whether the GEMV kernel serves every one of ws (whole buffer weights; the plan's choice for M rows). */
+function gemvs(step: Step, ws: GpuWeight[], M: number, K: number, variant?: MatmulVariant): boolean {
+  return ws.every((w) => w.shards.length === 1 && !weightTexture(w)) && (variant ?? linearVariant(step.gpu, ws[0]!, M, K)) === 'gemv';
+}
+
+/** linearMany once x is what the weights read (`norm`: folded into GEMVs, which then run). */
+function many(step: Step, x: Binding, ws: GpuWeight[], outs: Binding[], M: number, K: number, norm: GemvNorm | undefined, variant?: MatmulVariant): void {
+  // Adapted weights run one linear each, their LoRA terms in the epilogue.
+  const few = ws.length <= 3 && ws.every((w) => w.dtype === ws[0]!.dtype && !loraDelta(w));
+  const fused = few && gemvs(step, ws, M, K, variant);
+  const textures = ws.map((w) => weightTexture(w));
+  const texturesFused = few && M <= TEXTURE_MANY_MAX_ROWS && (variant ?? 'texture') === 'texture' && textures.every((t) => t !== undefined);
+  const Ns = ws.map((w) => w.shape[0]!);
   if (fused) {
-    matmulGemvMany(step, args.x, a.ws.map((w) => w.shards[0]!.buffer), a.outs, Ns, a.M, a.K, a.ws[0]!.dtype, norm);
+    matmulGemvMany(step, x, ws.map((w) => w.shards[0]!.buffer), outs, Ns, M, K, ws[0]!.dtype, norm);
   } else if (texturesFused) {
-    matmulTextureMany(step, args.x, textures as WeightTexture[], a.outs, Ns, a.M, a.K, textureTiling(a.M, a.K, Ns[0]!, false, subgroupsOf8(step.gpu), a.ws[0]!.dtype));
+    matmulTextureMany(step, x, textures as WeightTexture[], outs, Ns, M, K, textureTiling(M, K, Ns[0]!, false, subgroupsOf8(step.gpu), ws[0]!.dtype));
   } else {
-    const lora = loraOf(step, args.x, a.ws, a.M, a.K, norm);
-    a.ws.forEach((w, i) => {
+    const lora = loraOf(step, x, ws, M, K, norm);
+    ws.forEach((w, i) => {
       const one = lora?.terms[i] && { t: lora.t, terms: [lora.terms[i]] };
-      run(step, { x: args.x, out: a.outs[i]!, M: a.M, K: a.K, N: Ns[i]!, variant: norm ? 'gemv' : a.variant }, [w], { bias: false, accumulate: false, geglu: false }, norm, one);
+      run(step, { x, out: outs[i]!, M, K, N: Ns[i]!, variant: norm ? 'gemv' : variant }, [w], { bias: false, accumulate: false, geglu: false }, norm, one);
     });
   }
 }
