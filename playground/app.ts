@@ -201,7 +201,8 @@ async function loadModel(source: FileSource): Promise<void> {
     fillAttentionControls(ui.attnLayer, ui.attnHead, session.pipeline.model);
     renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, undefined, 0);
     ui.loadStatus.dataset.state = 'loaded';
-    await adapters.setModel(session.pipeline);
+    // The server's adapters go with the server's model: a folder from disk asks the server nothing.
+    await adapters.setModel(session.pipeline, source instanceof HttpFileSource);
     if (await source.exists(MASK_DECODER_FILE)) {
       await setMaskDecoder(await source.read(MASK_DECODER_FILE, 0, await source.size(MASK_DECODER_FILE)), `${source.name}/${MASK_DECODER_FILE}`);
     }

@@ -31,13 +31,13 @@ export class AdapterPanel {
     this.render();
   }
 
-  /** A new model: the old one's adapters go, the served ones are loaded onto it (all off). */
-  async setModel(pipeline: Pipeline | undefined): Promise<void> {
+  /** A new model: the old one's adapters go; with `served`, the server's are loaded onto it. */
+  async setModel(pipeline: Pipeline | undefined, served = false): Promise<void> {
     for (const e of this.entries) e.adapter.destroy();
     this.entries = [];
     this.pipeline = pipeline;
     this.render();
-    if (!pipeline) return;
+    if (!pipeline || !served) return;
     const res = await fetch(LORA_INFO_PATH).catch(() => undefined);
     const served = res?.ok ? ((await res.json()) as ModelInfo[]) : [];
     for (const [i, info] of served.entries()) {
