@@ -39,8 +39,8 @@ export class AdapterPanel {
     this.render();
     if (!pipeline || !served) return;
     const res = await fetch(LORA_INFO_PATH).catch(() => undefined);
-    const served = res?.ok ? ((await res.json()) as ModelInfo[]) : [];
-    for (const [i, info] of served.entries()) {
+    const list = res?.ok ? ((await res.json()) as ModelInfo[]) : [];
+    for (const [i, info] of list.entries()) {
       await this.add(new HttpFileSource(new URL(`${LORA_PREFIX}${i}/`, location.href), { name: info.name, files: info.files.map((f) => f.path) }));
     }
   }
