@@ -33,7 +33,7 @@ describe('bench kernels --quick', () => {
     const gpu = await requestGpu({ profile: true });
     // BENCH_TEST_SKIP=attention,… leaves out kernels that are mid-rewrite (the rest still gets checked).
     const skip = process.env.BENCH_TEST_SKIP?.split(',');
-    const r = JSON.parse(JSON.stringify(await benchKernels(gpu, { quick: true, peers: ['tfjs', 'ort'], dawnFlags: ['disable-dawn-features=timestamp_quantization'], command: 'test', runs: 1, skip })));
+    const r = JSON.parse(JSON.stringify(await benchKernels(gpu, { quick: true, peers: ['tfjs', 'ort'], dawnFlags: ['disable-dawn-features=timestamp_quantization'], command: 'test', runs: 1, skip, quantize: ['int4'] })));
     expect(r.adapter.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     for (const k of ['blas_gflops', 'read_gbps', 'memcpy_gbps']) expect(r.ceilings[k]).toBeGreaterThan(0);
     // The read ceiling is measured before and after the kernels; the best rate is the ceiling.
@@ -52,6 +52,12 @@ describe('bench kernels --quick', () => {
       expect(k.gflops ?? k.gbps).toBeGreaterThan(0);
       expect(Object.keys(k.shape).length).toBeGreaterThan(0);
     }
+    // --quantize: each matmul case's int4 twin right after it, its GB/s over its own (fewer) bytes.
+    const i = r.kernels.findIndex((k: { name: string; format: string }) => k.name === 'gemv' && k.format === 'bf16');
+    const twin = r.kernels[i + 1];
+    expect(twin).toMatchObject({ name: 'gemv', format: 'int4', label: `${r.kernels[i].label} (int4)`, shape: r.kernels[i].shape });
+    expect(twin.gbps * twin.ms).toBeLessThan(0.35 * r.kernels[i].gbps * r.kernels[i].ms);
+    expect(r.targets.some((t: { what: string }) => t.what === `${twin.label}: time ÷ bf16's (reported, no goal)`)).toBe(true);
     const gemm = r.kernels.find((k: { name: string }) => k.name === 'matmul');
     expect(Object.keys(gemm.shape)).toEqual(['M', 'K', 'N']);
     // Matmul cases name the variant that ran on the weights as the model prepares them.
