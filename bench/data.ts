@@ -6,7 +6,7 @@ import type { Gpu } from '../src/device.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { quantizeRows } from '../src/loader/quantize.js';
 import { rowsPerShard } from '../src/loader/upload.js';
-import { matrixShape, quantRow, type GpuWeight, type WeightFormat } from '../src/weights.js';
+import { matrixShape, rowBytes, type GpuWeight, type WeightFormat } from '../src/weights.js';
 
 const BLOCK = 1 << 20; // random 16-bit words per block (2 MiB)
 
@@ -51,11 +51,10 @@ export function activation(gpu: Gpu, n: number, label: string, seed = 2): GPUBuf
  */
 function rowBlock(f: WeightFormat, K: number): Uint8Array {
   const words = bf16Words();
-  if (f === 'bf16') return new Uint8Array(words.buffer, 0, Math.max(1, Math.floor(BLOCK / K)) * K * 2);
   const rows = Math.max(1, Math.floor(BLOCK / K));
-  const row = quantRow(f, K);
-  const out = new Uint8Array(rows * row.bytes);
-  quantizeRows(f, words, rows, K, out, row.bytes);
+  if (f === 'bf16') return new Uint8Array(words.buffer, 0, rows * K * 2);
+  const out = new Uint8Array(rows * rowBytes(f, K));
+  quantizeRows(f, words, rows, K, out, rowBytes(f, K));
   return out;
 }
 
@@ -65,11 +64,11 @@ export function weight(gpu: Gpu, name: string, shape: number[], format: WeightFo
   const per = rowsPerShard({ name, file: 'bench', shape, format }, maxBinding);
   const K = matrixShape(shape)[1];
   const block = rowBlock(format, K);
-  const rowBytes = block.length / Math.max(1, Math.floor(BLOCK / K));
+  const bytesPerRow = rowBytes(format, K);
   const shards: GpuWeight['shards'] = [];
   for (let rowStart = 0; rowStart < shape[0]!; rowStart += per) {
     const rows = Math.min(per, shape[0]! - rowStart);
-    const n = rows * rowBytes;
+    const n = rows * bytesPerRow;
     const buffer = gpu.buffer(Math.ceil(n / 4) * 4, `${name}#${shards.length}`);
     for (let o = 0; o < n; o += block.length) gpu.write(buffer, block.subarray(0, Math.min(block.length, n - o)), o);
     shards.push({ buffer, rowStart, rows });

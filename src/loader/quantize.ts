@@ -26,7 +26,7 @@ export function rint(v: number): number {
 
 /** The code of w / scale (float64 division, round half to even, clipped). */
 function code(w: number, scale: number, qmin: number, qmax: number): number {
-  const r = w / scale + RINT - RINT;
+  const r = rint(w / scale);
   return r > qmax ? qmax : r < qmin ? qmin : r;
 }
 
