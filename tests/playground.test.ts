@@ -84,6 +84,8 @@ async function generateInPage(page: Page, prompt: string, maxNew = MAX_NEW): Pro
   await page.selectOption('#task', 'custom');
   await page.fill('#prompt', prompt);
   await page.fill('#max-tokens', String(maxNew));
+  // The last generation's 'done' must not answer for this one (a new image clears the last run).
+  await page.evaluate(() => delete document.getElementById('gen-status')!.dataset.state);
   await page.click('#generate');
   await page.waitForSelector('#gen-status[data-state=done]', { timeout: 280_000 });
   return page.evaluate(() => {
