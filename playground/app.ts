@@ -524,8 +524,10 @@ ui.imageInput.addEventListener('change', () => {
   const files = [...(ui.imageInput.files ?? [])];
   if (files.length) void setImages(files);
 });
+// A second 'change' for the same count (the field's blur after a scripted one) must not resample:
+// that would clear the run the next click starts.
 ui.frames.addEventListener('change', () => {
-  if (state.video) void setImages([state.video]);
+  if (state.video && Number(ui.frames.value) !== state.images.length) void setImages([state.video]);
 });
 ui.stage.addEventListener('mousemove', describePatch);
 ui.stage.addEventListener('dragover', (e) => {
