@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<Command>> = {
   selfcheck: () => import('./selfcheck.js'),
   bench: () => import('./bench.js'),
   playground: () => import('./playground.js'),
+  kernels: () => import('./kernels.js'),
 };
 
 function usage(): string {

@@ -8,7 +8,7 @@ import { flatIndex, grid } from './grid.js';
 const P = { n: 'u32' } as const;
 const WG = 256;
 
-const code = /* wgsl */ `
+export const addWgsl = /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -21,6 +21,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 
 export function add(step: Step, a: Binding, b: Binding, out: Binding, n: number): void {
-  const k = step.gpu.kernel({ name: 'add', bindings: ['read', 'read', 'write'], code });
+  const k = step.gpu.kernel({ name: 'add', bindings: ['read', 'read', 'write'], code: addWgsl });
   step.dispatch(k, [a, b, out], params({ n }, P), grid(n, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }

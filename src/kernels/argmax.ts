@@ -35,7 +35,7 @@ fn valueOf(key: u32) -> f32 {
 }
 `;
 
-function code(first: boolean, last: boolean, vals: boolean, sg: boolean): string {
+export function selectWgsl(first: boolean, last: boolean, vals: boolean, sg: boolean): string {
   const input = first ? 'var<storage, read> x: array<f32>;' : 'var<storage, read> pairsIn: array<vec2u>;';
   const outputs = last
     ? ['var<storage, read_write> outIdx: array<u32>;', ...(vals ? ['var<storage, read_write> outVal: array<f32>;'] : [])]
@@ -106,7 +106,7 @@ function select(step: Step, x: Binding, rows: number, cols: number, k: number, o
     const kern = gpu.kernel({
       name: `select${first ? '-first' : ''}${last ? (vals ? '-last-vals' : '-last') : ''}${sg ? '-sg' : ''}`,
       bindings: ['read', 'write', ...(vals ? (['write'] as const) : [])],
-      code: () => code(first, last, vals, sg),
+      code: () => selectWgsl(first, last, vals, sg),
     });
     const out = last ? (vals ? [outIdx, outVal!] : [outIdx]) : [bufs[pass % 2]!];
     step.dispatch(kern, [input, ...out], params({ count, k, nChunks }, P), [nChunks, rows]);

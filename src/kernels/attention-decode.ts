@@ -11,7 +11,7 @@ import { recordAttention, type AttentionConfig } from './attention.js';
 const P = { heads: 'u32', headDim: 'u32', nSplit: 'u32', outStride: 'u32' } as const;
 const WG = 64;
 
-const code = /* wgsl */ `
+export const decodeReduceWgsl = /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> acc: array<f32>;
 @group(0) @binding(1) var<storage, read> ml: array<vec2f>;
@@ -158,7 +158,7 @@ export function decodeAttention(step: Step, a: DecodeAttentionArgs): void {
     },
     { acc, ml, splitLen, nSplit, keyCount: a.keyCount },
   );
-  const k = step.gpu.kernel({ name: 'attention_decode_reduce', bindings: ['read', 'read', 'write'], code });
+  const k = step.gpu.kernel({ name: 'attention_decode_reduce', bindings: ['read', 'read', 'write'], code: decodeReduceWgsl });
   const outStride = a.outStride ?? a.heads * a.headDim;
   step.dispatch(k, [acc, ml, a.out], params({ heads: a.heads, headDim: a.headDim, nSplit, outStride }, P), [a.heads, batch]);
 }

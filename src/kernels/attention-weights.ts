@@ -22,7 +22,7 @@ const P = {
 } as const;
 const WG = 256;
 
-const code = /* wgsl */ `
+export const attentionWeightsWgsl = /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -96,7 +96,7 @@ export function attentionWeights(step: Step, a: AttentionWeightsArgs): void {
   const qStride = a.qStride ?? a.heads * a.headDim;
   const kvStride = a.kvStride ?? a.kvHeads * a.headDim;
   const kvh = Math.floor(a.head / (a.heads / a.kvHeads));
-  const k = step.gpu.kernel({ name: 'attention_weights', bindings: ['read', 'read', 'write'], code });
+  const k = step.gpu.kernel({ name: 'attention_weights', bindings: ['read', 'read', 'write'], code: attentionWeightsWgsl });
   const u = params(
     {
       seqK: a.seqK,

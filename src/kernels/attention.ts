@@ -71,7 +71,7 @@ export interface AttentionConfig {
  * takes 1 so that no lane idles (0.69–0.71× the time of 2 over 266 and 1100 keys). The GPU variant
  * follows the usual register budget (≤ 8 vec4 of query + 8 of accumulator per thread).
  */
-export function attentionConfig(gpu: Gpu, headDim: number, slots = Infinity): AttentionConfig {
+export function attentionConfig(gpu: Pick<Gpu, 'cpuAdapter'>, headDim: number, slots = Infinity): AttentionConfig {
   if (gpu.cpuAdapter) return { wg: 8, lanesPerSlot: 1, slotsPerLane: slots > 8 ? 4 : 1, tile: 8 };
   const hdw = headDim % 4 === 0 ? headDim / 4 : headDim;
   let l = 8;
@@ -79,7 +79,7 @@ export function attentionConfig(gpu: Gpu, headDim: number, slots = Infinity): At
   return { wg: 64, lanesPerSlot: l, slotsPerLane: 1, tile: 16 };
 }
 
-interface Variant extends AttentionConfig {
+export interface AttentionVariant extends AttentionConfig {
   headDim: number;
   vec: number;
   split: boolean;
@@ -91,7 +91,14 @@ interface Variant extends AttentionConfig {
   softcap: boolean;
 }
 
-function kernelCode(c: Variant): string {
+/** The variant a dispatch compiles: the config with its lanes per slot fitted to the head's vectors. */
+export function attentionVariant(base: AttentionConfig, o: Omit<AttentionVariant, keyof AttentionConfig>): AttentionVariant {
+  let lanesPerSlot = base.lanesPerSlot;
+  while ((o.headDim / o.vec) % lanesPerSlot !== 0) lanesPerSlot /= 2;
+  return { ...base, ...o, lanesPerSlot };
+}
+
+export function attentionWgsl(c: AttentionVariant): string {
   const W = c.vec;
   const HDW = c.headDim / W;
   const L = c.lanesPerSlot;
@@ -305,11 +312,9 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} not a multiple of kvHeads ${kvHeads}`);
   const vec = [headDim, qStride, kvStride, outStride].every((x) => x % 4 === 0) ? 4 : 1;
   const base = a.config ?? attentionConfig(step.gpu, headDim, seqQ * (heads / kvHeads));
-  const hdw = headDim / vec;
-  let lanesPerSlot = base.lanesPerSlot;
-  while (hdw % lanesPerSlot !== 0) lanesPerSlot /= 2;
   const opaqueLoops = step.gpu.cpuAdapter;
-  const c: Variant = { ...base, lanesPerSlot, headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops, lengthFromBuffer: !!split?.keyCount, softcap: !!a.softcap };
+  const c = attentionVariant(base, { headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops, lengthFromBuffer: !!split?.keyCount, softcap: !!a.softcap });
+  const lanesPerSlot = c.lanesPerSlot;
   const group = heads / kvHeads;
   const slotsPerGroup = (c.wg / lanesPerSlot) * c.slotsPerLane;
   const blocks = Math.ceil((seqQ * group) / slotsPerGroup);
@@ -319,7 +324,7 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   if (split) bindings.push('write');
   if (a.keyStarts) bindings.push('read');
   if (split?.keyCount) bindings.push('read');
-  const kernel = step.gpu.kernel({ name, bindings, code: () => kernelCode(c) });
+  const kernel = step.gpu.kernel({ name, bindings, code: () => attentionWgsl(c) });
   const buffers: Binding[] = [a.q, a.k, a.v, split ? split.acc : a.out];
   if (split) buffers.push(split.ml);
   if (a.keyStarts) buffers.push(a.keyStarts);

@@ -9,7 +9,7 @@ import { flatIndex, grid } from './grid.js';
 const P = { n: 'u32', positions: 'u32', dim: 'u32', entries: 'u32' } as const;
 const WG = 64;
 
-const code = /* wgsl */ `
+export const codebookLookupWgsl = /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> codes: array<u32>;
 @group(0) @binding(1) var<storage, read> table: array<f32>;
@@ -40,6 +40,6 @@ export interface CodebookLookupArgs {
 }
 
 export function codebookLookup(step: Step, a: CodebookLookupArgs): void {
-  const k = step.gpu.kernel({ name: 'codebook-lookup', bindings: ['read', 'read', 'write'], code });
+  const k = step.gpu.kernel({ name: 'codebook-lookup', bindings: ['read', 'read', 'write'], code: codebookLookupWgsl });
   step.dispatch(k, [a.codes, a.table, a.out], params({ n: a.n, positions: a.positions, dim: a.dim, entries: a.entries }, P), grid(a.n * a.dim * a.positions, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -10,7 +10,7 @@ import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { CHANNELS, laneTile, P, PIXELS, PX, tileGroups, WG } from './conv-common.js';
 
-function code(relu: boolean): string {
+export function convTranspose2dWgsl(relu: boolean): string {
   const act = (v: string) => (relu ? `max(${v}, 0.0)` : v);
   const js = CHANNELS;
   const qs = PIXELS;
@@ -101,6 +101,6 @@ export interface ConvTranspose2dArgs {
 
 export function convTranspose2d(step: Step, a: ConvTranspose2dArgs): void {
   const relu = a.relu ?? false;
-  const k = step.gpu.kernel({ name: `conv-transpose2d${relu ? '-relu' : ''}`, bindings: ['read', 'read', 'read', 'write'], code: () => code(relu) });
+  const k = step.gpu.kernel({ name: `conv-transpose2d${relu ? '-relu' : ''}`, bindings: ['read', 'read', 'read', 'write'], code: () => convTranspose2dWgsl(relu) });
   step.dispatch(k, [a.x, a.w, a.bias, a.out], params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width }, P), tileGroups(step, a.n, a.h, a.width, a.cout));
 }

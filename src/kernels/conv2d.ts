@@ -11,7 +11,7 @@ import { CHANNELS, laneTile, P, PIXELS, PX, tileGroups, WG } from './conv-common
 export type Epilogue = 'none' | 'relu' | 'residual';
 
 /** WGSL for kernel size k: each input value a lane loads serves up to k·OB products, each weight PX. */
-function code(k: number, epilogue: Epilogue): string {
+export function conv2dWgsl(k: number, epilogue: Epilogue): string {
   const pad = (k - 1) / 2;
   const js = CHANNELS;
   const pxs = PIXELS;
@@ -87,7 +87,7 @@ export function conv2d(step: Step, a: Conv2dArgs): void {
   const k = step.gpu.kernel({
     name: `conv2d-k${a.k}-${epilogue}`,
     bindings: epilogue === 'residual' ? ['read', 'read', 'read', 'write', 'read'] : ['read', 'read', 'read', 'write'],
-    code: () => code(a.k, epilogue),
+    code: () => conv2dWgsl(a.k, epilogue),
   });
   const bindings = [a.x, a.w, a.bias, a.out, ...(a.residual ? [a.residual] : [])];
   step.dispatch(k, bindings, params({ n: a.n, cin: a.cin, cout: a.cout, h: a.h, w: a.width }, P), tileGroups(step, a.n, a.h, a.width, a.cout));

@@ -13,7 +13,7 @@ import type { WeightTexture } from './weight-texture.js';
 const P = { rows: 'u32', dim: 'u32', vocab: 'u32', scale: 'f32' } as const;
 const WG = 64;
 
-function code(f: WeightFormat): string {
+export function embedTextureWgsl(f: WeightFormat): string {
   const E = elementsPerTexel(f);
   const kind = scaleKind(f);
   const at = (x: string) => `textureLoad(table, vec2u(${x}, id % H), id / H, 0)`;
@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 export function embedTexture(step: Step, a: { ids: Binding; table: WeightTexture; vocab: number; out: Binding; rows: number; dim: number; scale: number }): void {
   const gpu = step.gpu;
   const f = a.table.format;
-  const k = gpu.kernel({ name: `embed-texture-${f}`, bindings: ['read', 'texture', 'write'], code: () => code(f) });
+  const k = gpu.kernel({ name: `embed-texture-${f}`, bindings: ['read', 'texture', 'write'], code: () => embedTextureWgsl(f) });
   const p = params({ rows: a.rows, dim: a.dim, vocab: a.vocab, scale: a.scale }, P);
   step.dispatch(k, [a.ids, a.table.view, a.out], p, grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -20,7 +20,7 @@ import { weightTexture } from './weight-texture.js';
 const P = { rows: 'u32', dim: 'u32', rowStart: 'u32', shardRows: 'u32', vocab: 'u32', zeroMissing: 'u32', scale: 'f32' } as const;
 const WG = 256;
 
-const code = (f: WeightFormat) => /* wgsl */ `
+export const embedWgsl = (f: WeightFormat) => /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
 @group(0) @binding(1) var<storage, read> table: array<u32>;
@@ -58,7 +58,7 @@ export function embed(step: Step, a: { ids: Binding; table: GpuWeight; out: Bind
     return;
   }
   const f = a.table.dtype;
-  const k = gpu.kernel({ name: `embed-${f}`, bindings: ['read', 'read', 'write'], code: () => code(f) });
+  const k = gpu.kernel({ name: `embed-${f}`, bindings: ['read', 'read', 'write'], code: () => embedWgsl(f) });
   const groups = grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension);
   a.table.shards.forEach((s, i) => {
     const p = params({ rows: a.rows, dim: a.dim, rowStart: s.rowStart, shardRows: s.rows, vocab, zeroMissing: i === 0 ? 1 : 0, scale: a.scale }, P);

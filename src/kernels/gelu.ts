@@ -10,7 +10,7 @@ import { flatIndex, grid } from './grid.js';
 const P = { n: 'u32' } as const;
 const WG = 256;
 
-function code(gated: boolean): string {
+export function geluWgsl(gated: boolean): string {
   return `${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 ${gated ? '@group(0) @binding(1) var<storage, read> up: array<f32>;\n@group(0) @binding(2)' : '@group(0) @binding(1)'} var<storage, read_write> out: array<f32>;
@@ -29,12 +29,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 /** out = gelu_tanh(x), n floats. */
 export function gelu(step: Step, a: { x: Binding; out: Binding; n: number }): void {
-  const k = step.gpu.kernel({ name: 'gelu', bindings: ['read', 'write'], code: () => code(false) });
+  const k = step.gpu.kernel({ name: 'gelu', bindings: ['read', 'write'], code: () => geluWgsl(false) });
   step.dispatch(k, [a.x, a.out], params({ n: a.n }, P), grid(a.n, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }
 
 /** out = gelu_tanh(gate) · up, n floats. */
 export function geglu(step: Step, a: { gate: Binding; up: Binding; out: Binding; n: number }): void {
-  const k = step.gpu.kernel({ name: 'geglu', bindings: ['read', 'read', 'write'], code: () => code(true) });
+  const k = step.gpu.kernel({ name: 'geglu', bindings: ['read', 'read', 'write'], code: () => geluWgsl(true) });
   step.dispatch(k, [a.gate, a.up, a.out], params({ n: a.n }, P), grid(a.n, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }

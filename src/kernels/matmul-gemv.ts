@@ -18,7 +18,7 @@ const WG = 256;
 const SHUFFLE = 32;
 export const GEMV_MAX_ROWS = 8;
 
-interface Opts {
+export interface Opts {
   rows: number;
   /** K % 8 == 0: weights read as vec4<u32>. */
   vec: boolean;
@@ -106,7 +106,7 @@ function normPrelude(o: Opts): string {
   }`;
 }
 
-function code(e: Epilogue, o: Opts): string {
+export function gemvWgsl(e: Epilogue, o: Opts): string {
   const up = e.geglu;
   const R = o.rows;
   const nb = up ? 3 : 2;
@@ -222,7 +222,7 @@ export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epil
   const k = gpu.kernel({
     name: `matmul-gemv-${epilogueKey(e)}-${optsKey(o)}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(norm ? (['read'] as const) : []), ...epilogueKinds(e)],
-    code: () => code(e, o),
+    code: () => gemvWgsl(e, o),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...(norm ? [norm.w] : []), ...epilogueBindings(b)];
   const groups = Math.ceil(s.N / (WG / o.lanes));
@@ -233,7 +233,7 @@ export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epil
 
 const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', eps: 'f32' } as const;
 
-function manyCode(parts: number, o: Opts): string {
+export function gemvManyWgsl(parts: number, o: Opts): string {
   const R = o.rows;
   const idx = [...Array(parts).keys()];
   const ends = idx.map((i) => idx.slice(0, i + 1).map((j) => `p.N${j}`).join(' + '));
@@ -279,7 +279,7 @@ export function matmulGemvMany(step: Step, x: Binding, ws: Binding[], outs: Bind
   const k = gpu.kernel({
     name: `matmul-gemv-many${parts}-${optsKey(o)}`,
     bindings: ['read', ...ws.map(() => 'read' as const), ...outs.map(() => 'write' as const), ...(norm ? (['read'] as const) : [])],
-    code: () => manyCode(parts, o),
+    code: () => gemvManyWgsl(parts, o),
   });
   const N = Ns.reduce((a, b) => a + b, 0);
   const groups = Math.ceil(N / (WG / o.lanes));

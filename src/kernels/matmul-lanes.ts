@@ -12,7 +12,7 @@ import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epil
 const WG = 64;
 export const LANES_MAX_ROWS = 8;
 
-function code(e: Epilogue, R: number, ux: boolean): string {
+export function lanesWgsl(e: Epilogue, R: number, ux: boolean): string {
   const up = e.geglu;
   const rs = [...Array(R).keys()];
   const fma8 = (r: number, acc: string) =>
@@ -55,7 +55,7 @@ export function matmulLanes(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
   const k = step.gpu.kernel({
     name: `matmul-lanes-${epilogueKey(e)}-r${s.M}${ux ? 'u' : ''}`,
     bindings: [ux ? 'uniform' : 'read', 'read', ...(e.geglu ? (['read'] as const) : []), ...epilogueKinds(e)],
-    code: () => code(e, s.M, ux),
+    code: () => lanesWgsl(e, s.M, ux),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
   const groups = Math.ceil(s.N / WG);

@@ -158,7 +158,7 @@ function stores(t: TextureTiling, N: string, store: (r: number, j: number) => st
   return [...Array(t.rows).keys()].flatMap((r) => [...Array(t.cols).keys()].map((j) => `if (m0 + ${r}u < p.M && c0 + ${j}u < ${N}) { ${store(r, j)} }`)).join('\n  ');
 }
 
-function code(e: Epilogue, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
+export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
   const up = e.geglu;
   const h = header(t, f, ux);
   const texs = up ? [{ tex: 'w', acc: 'a' }, { tex: 'wu', acc: 'u' }] : [{ tex: 'w', acc: 'a' }];
@@ -182,7 +182,7 @@ const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2:
 
 // Weights sharing x (Q, K, V), each into its own output: workgroups [G_i, G_i+1) compute weight i,
 // so every branch is uniform over a workgroup.
-function manyCode(parts: number, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
+export function textureManyWgsl(parts: number, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
   const h = header(t, f, ux);
   const is = [...Array(parts).keys()];
   const start = (i: number) => (i === 0 ? '0u' : `p.G${i}`);
@@ -225,7 +225,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
   const k = step.gpu.kernel({
     name: `matmul-texture-${epilogueKey(e)}-${key}`,
     bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...epilogueKinds(e)],
-    code: () => code(e, t, f, ux, tail),
+    code: () => textureWgsl(e, t, f, ux, tail),
   });
   const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
@@ -243,7 +243,7 @@ export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], o
   const k = step.gpu.kernel({
     name: `matmul-texture-many${parts}-${key}`,
     bindings: [ux ? 'uniform' : 'read', ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const)],
-    code: () => manyCode(parts, t, f, ux, tail),
+    code: () => textureManyWgsl(parts, t, f, ux, tail),
   });
   const groups = Ns.map((n) => Math.ceil(n / (t.lanes * t.cols)));
   const G = groups.map((_, i) => groups.slice(0, i).reduce((a, b) => a + b, 0));

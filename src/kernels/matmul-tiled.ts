@@ -15,7 +15,7 @@ import { elementAt, rowWgsl } from './weight-format.js';
 const T = 64; // output tile edge
 const BK = 16; // K slice per step
 
-function code(e: Epilogue, f: WeightFormat): string {
+export function tiledWgsl(e: Epilogue, f: WeightFormat): string {
   const up = e.geglu;
   return /* wgsl */ `
 ${paramsWgsl(P)}
@@ -88,7 +88,7 @@ export function matmulTiled(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
   const k = step.gpu.kernel({
     name: `matmul-tiled-${f}-${epilogueKey(e)}`,
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...epilogueKinds(e)],
-    code: () => code(e, f),
+    code: () => tiledWgsl(e, f),
   });
   const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
   step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / T), Math.ceil(s.M / T)]);

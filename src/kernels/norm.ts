@@ -14,9 +14,9 @@ const P = { rows: 'u32', dim: 'u32', eps: 'f32' } as const;
 const WG = 256;
 
 // rmsAcc: out += rmsNorm(x), Gemma 2's norm of a block's output before the residual add.
-type Mode = 'rms' | 'rmsAcc' | 'layer' | 'addRms';
+export type NormMode = 'rms' | 'rmsAcc' | 'layer' | 'addRms';
 
-function code(mode: Mode, per: number, sg: boolean): string {
+export function normWgsl(mode: NormMode, per: number, sg: boolean): string {
   const bindings =
     mode === 'rms' || mode === 'rmsAcc'
       ? ['var<storage, read> x: array<f32>;', 'var<storage, read> w: array<u32>;', 'var<storage, read_write> out: array<f32>;']
@@ -66,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
-function run(step: Step, mode: Mode, bindings: Binding[], rows: number, dim: number, eps: number): void {
+function run(step: Step, mode: NormMode, bindings: Binding[], rows: number, dim: number, eps: number): void {
   const gpu = step.gpu;
   // Registers per lane, rounded up to a power of two so that few pipelines get compiled.
   const per = 2 ** Math.ceil(Math.log2(Math.ceil(dim / WG)));
@@ -74,7 +74,7 @@ function run(step: Step, mode: Mode, bindings: Binding[], rows: number, dim: num
   const k = gpu.kernel({
     name: `norm-${mode}-${per}${sg ? '-sg' : ''}`,
     bindings: mode === 'rms' || mode === 'rmsAcc' ? ['read', 'read', 'write'] : mode === 'layer' ? ['read', 'read', 'read', 'write'] : ['write', 'read', 'read', 'write'],
-    code: () => code(mode, per, sg),
+    code: () => normWgsl(mode, per, sg),
   });
   step.dispatch(k, bindings, params({ rows, dim, eps }, P), grid(rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -16,7 +16,7 @@ import { linear } from './matmul.js';
 const P = { size: 'u32', ps: 'u32', grid: 'u32', K: 'u32', dim: 'u32', channels: 'u32', nCols: 'u32', nOut: 'u32', nPos: 'u32' } as const;
 const WG = 256;
 
-const code = /* wgsl */ `
+export const im2colWgsl = /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> pixels: array<f32>;
 @group(0) @binding(1) var<storage, read> pos: array<u32>;
@@ -68,7 +68,7 @@ export function patchEmbed(
     scratch.set(gpu, (cols = gpu.buffer(rows * K * 4, 'im2col')));
   }
   const items = Math.max(rows * K, rows * a.dim);
-  const k = gpu.kernel({ name: 'patch-im2col', bindings: ['read', 'read', 'write', 'write'], code });
+  const k = gpu.kernel({ name: 'patch-im2col', bindings: ['read', 'read', 'write', 'write'], code: im2colWgsl });
   const p = params({ size: a.size, ps: a.patch, grid: g, K, dim: a.dim, channels, nCols: rows * K, nOut: rows * a.dim, nPos: n * a.dim }, P);
   step.dispatch(k, [a.pixels, singleShard(a.pos), cols, a.out], p, grid(items, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
   // The conv weight [dim, c, ky, kx] is read as the Linear weight [dim, K] (matrixShape).

@@ -44,7 +44,7 @@ fn rotate(a: f32, b: f32, sc: vec2f) -> vec2f {
 // multiply into the reduction (which would skip the rounding HF does).
 const ANGLE = 'bitcast<f32>(bitcast<u32>(f32(positions[row]) * invFreq[i]) ^ p.zero)';
 
-function code(inPlace: boolean): string {
+export function ropeWgsl(inPlace: boolean): string {
   const bindings = inPlace
     ? `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> positions: array<u32>;
@@ -109,7 +109,7 @@ export function rope(
   const k = gpu.kernel({
     name: inPlace ? 'rope-inplace' : 'rope',
     bindings: inPlace ? ['write', 'read', 'read'] : ['read', 'read', 'read', 'write'],
-    code: () => code(inPlace),
+    code: () => ropeWgsl(inPlace),
   });
   const table = invFreqBuffer(step, a.headDim, a.theta);
   const bindings = inPlace ? [a.x, a.positions, table] : [a.x, a.positions, table, a.out!];
@@ -122,7 +122,7 @@ export function rope(
 
 const PA = { nq: 'u32', n: 'u32', half: 'u32', qHeads: 'u32', qRowStride: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', maxLen: 'u32', zero: 'u32' } as const;
 
-const appendCode = /* wgsl */ `${paramsWgsl(PA)}
+export const ropeAppendWgsl = /* wgsl */ `${paramsWgsl(PA)}
 @group(0) @binding(0) var<storage, read> k: array<f32>;
 @group(0) @binding(1) var<storage, read> v: array<f32>;
 @group(0) @binding(2) var<storage, read> positions: array<u32>;
@@ -198,7 +198,7 @@ export function ropeAppend(step: Step, a: RopeAppendArgs): void {
   const half = a.headDim / 2;
   const nq = a.batch * a.qHeads * half;
   const n = a.batch * a.heads * half;
-  const k = gpu.kernel({ name: 'rope-append', bindings: ['read', 'read', 'read', 'read', 'read', 'write', 'write', 'write'], code: appendCode });
+  const k = gpu.kernel({ name: 'rope-append', bindings: ['read', 'read', 'read', 'read', 'read', 'write', 'write', 'write'], code: ropeAppendWgsl });
   const table = invFreqBuffer(step, a.headDim, a.theta);
   const p = params(
     { nq, n, half, qHeads: a.qHeads, qRowStride: a.qRowStride ?? a.qHeads * a.headDim, heads: a.heads, headDim: a.headDim, rowStride: a.rowStride ?? a.heads * a.headDim, maxLen: a.maxLen, zero: 0 },

@@ -10,7 +10,7 @@ import { reduceEnable, reduceF32Wgsl, sgArg, sgParam } from './reduce.js';
 const P = { rows: 'u32', cols: 'u32' } as const;
 const WG = 256;
 
-function code(sg: boolean): string {
+export function softmaxWgsl(sg: boolean): string {
   return `${reduceEnable(sg)}${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -35,6 +35,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 export function softmax(step: Step, a: { x: Binding; out: Binding; rows: number; cols: number }): void {
   const gpu = step.gpu;
   const sg = gpu.features.subgroups;
-  const k = gpu.kernel({ name: `softmax${sg ? '-sg' : ''}`, bindings: ['read', 'write'], code: () => code(sg) });
+  const k = gpu.kernel({ name: `softmax${sg ? '-sg' : ''}`, bindings: ['read', 'write'], code: () => softmaxWgsl(sg) });
   step.dispatch(k, [a.x, a.out], params({ rows: a.rows, cols: a.cols }, P), grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -82,7 +82,7 @@ fn texel(r: u32, t: u32) -> vec4u {
   return vec4u(src[i], src[i + 1u], src[i + 2u], src[i + 3u]);
 }`;
 
-const code = (f: WeightFormat) => /* wgsl */ `
+export const weightTexturePackWgsl = (f: WeightFormat) => /* wgsl */ `
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var tex: texture_storage_2d_array<rgba32uint, write>;
@@ -159,7 +159,7 @@ export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightT
   const [, K] = matrixShape(w.shape);
   const wt = newTexture(gpu.device, w);
   const { H, W } = wt;
-  const kernel = gpu.kernel({ name: `weight-texture-pack-${w.dtype}`, bindings: ['read', 'storage-texture'], code: () => code(w.dtype) });
+  const kernel = gpu.kernel({ name: `weight-texture-pack-${w.dtype}`, bindings: ['read', 'storage-texture'], code: () => weightTexturePackWgsl(w.dtype) });
   const step = gpu.step(`pack ${w.name}`);
   for (const s of w.shards) {
     step.dispatch(kernel, [s.buffer, wt.view], params({ K, rows: s.rows, rowStart: s.rowStart, W, H }, P), grid(s.rows * W, WG, gpu.limits.maxComputeWorkgroupsPerDimension));

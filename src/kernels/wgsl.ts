@@ -1,0 +1,16 @@
+// The `wgsl` template tag kernels write their variants with: WGSL where the branches between
+// variants are `#if ${cond}` / `#elif ${cond}` / `#else` / `#endif` blocks (npm wgsl-preprocessor),
+// and values (sizes, workgroup shapes, unrolled lines) stay plain `${…}` interpolations. Every
+// interpolation is evaluated whether or not its block is kept, so a block must not call a builder
+// that is only valid for its own variant. A directive the preprocessor does not recognise (a typo,
+// or `#endif` glued to the next character) would be copied into the shader as is; WGSL has no `#`,
+// so the tag refuses any left in its output.
+
+import { wgsl as preprocess } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+
+export function wgsl(strings: TemplateStringsArray, ...values: unknown[]): string {
+  const out = preprocess(strings, ...values);
+  const left = /#\S*/.exec(out);
+  if (left) throw new Error(`wgsl: '${left[0]}' is not a preprocessor directive (#if \${…}, #elif \${…}, #else, #endif, each followed by white space)`);
+  return out;
+}

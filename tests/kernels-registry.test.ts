@@ -1,0 +1,47 @@
+// Every kernel the registry lists (kernels/registry.ts, `paligemma kernels show`) in its default
+// variant and with each axis at each of its other values: the WGSL must compile in Dawn with no
+// error. Shader modules only — no pipelines, which cost seconds each on lavapipe — so this checks
+// the source (the #if blocks resolved as the variant wants), not the bindings against a layout.
+
+import { describe, expect, it } from 'vitest';
+import { KERNELS, axisVariants, variantKey } from '../src/kernels/registry.js';
+import { testGpu } from './helpers/gpu.js';
+
+describe('kernel registry', () => {
+  it('lists distinct kernels, each axis with distinct values', () => {
+    expect(new Set(KERNELS.map((k) => k.name)).size).toBe(KERNELS.length);
+    for (const k of KERNELS) for (const vals of Object.values(k.axes)) expect(new Set(vals).size, k.name).toBe(vals.length);
+  });
+
+  it('compiles every kernel in every axis value', async () => {
+    const gpu = await testGpu();
+    const errors: string[] = [];
+    let compiled = 0;
+    for (const k of KERNELS) {
+      for (const v of axisVariants(k)) {
+        // A variant that needs subgroups is only compiled where the device has them.
+        if (k.subgroups?.(v) && !gpu.features.subgroups) continue;
+        const module = gpu.device.createShaderModule({ label: k.name, code: k.code(v) });
+        const info = await module.getCompilationInfo();
+        const bad = info.messages.filter((m) => m.type === 'error');
+        if (bad.length) errors.push(`${k.name} ${variantKey(v)}: ${bad.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ')}`);
+        compiled++;
+      }
+    }
+    expect(errors).toEqual([]);
+    expect(compiled).toBeGreaterThan(KERNELS.length);
+    // The check itself: a WGSL error does come back as an error message.
+    const broken = await gpu.device.createShaderModule({ code: 'fn main() { let x: u32 = 1.5; }' }).getCompilationInfo();
+    expect(broken.messages.some((m) => m.type === 'error')).toBe(true);
+  });
+
+  it('refuses unknown kernels, axes and values', async () => {
+    const { kernelEntry, parseVariant } = await import('../src/kernels/registry.js');
+    expect(() => kernelEntry('nope')).toThrow(/no kernel 'nope'/);
+    const gelu = kernelEntry('gelu');
+    expect(parseVariant(gelu, 'gated=true')).toEqual({ gated: 'true' });
+    expect(() => parseVariant(gelu, 'gate=true')).toThrow(/no axis 'gate'/);
+    expect(() => parseVariant(gelu, 'gated=maybe')).toThrow(/gated must be one of false, true/);
+    expect(parseVariant(kernelEntry('norm'), 'per=32').per).toBe('32');
+  });
+});
