@@ -6,14 +6,20 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
+import { wgsl } from './wgsl.js';
 
 const P = { n: 'u32' } as const;
 const WG = 256;
 
 export function geluWgsl(gated: boolean): string {
-  return `${paramsWgsl(P)}
+  return wgsl`${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-${gated ? '@group(0) @binding(1) var<storage, read> up: array<f32>;\n@group(0) @binding(2)' : '@group(0) @binding(1)'} var<storage, read_write> out: array<f32>;
+#if ${gated}
+@group(0) @binding(1) var<storage, read> up: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+#endif
 
 fn gelu(z: f32) -> f32 {
   let t = tanh(clamp(0.7978845608028654 * (z + 0.044715 * z * z * z), -15.0, 15.0));
@@ -23,7 +29,13 @@ fn gelu(z: f32) -> f32 {
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${flatIndex(WG)};
-  if (i < p.n) { out[i] = gelu(x[i])${gated ? ' * up[i]' : ''}; }
+  if (i < p.n) {
+#if ${gated}
+    out[i] = gelu(x[i]) * up[i];
+#else
+    out[i] = gelu(x[i]);
+#endif
+  }
 }`;
 }
 

@@ -6,10 +6,12 @@
 // or `#endif` glued to the next character) would be copied into the shader as is; WGSL has no `#`,
 // so the tag refuses any left in its output.
 
+// @ts-expect-error: the package ships no types (an ambient declaration would not reach the
+// build's .d.ts program); its one export is typed by the wrapper below.
 import { wgsl as preprocess } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
 export function wgsl(strings: TemplateStringsArray, ...values: unknown[]): string {
-  const out = preprocess(strings, ...values);
+  const out: string = preprocess(strings, ...values);
   const left = /#\S*/.exec(out);
   if (left) throw new Error(`wgsl: '${left[0]}' is not a preprocessor directive (#if \${…}, #elif \${…}, #else, #endif, each followed by white space)`);
   return out;
