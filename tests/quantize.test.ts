@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isQuantizedWeight } from '../src/graph/weights.js';
 import { canonicalName } from '../src/loader/names.js';
-import { quantizeRows, rint } from '../src/loader/quantize.js';
+import { quantizeRows, quantizeRowsJs, rint, wasmQuantizer } from '../src/loader/quantize.js';
+import { QUANTIZE_WASM } from '../src/loader/quantize-wasm.js';
+// @ts-expect-error: a plain .mjs script without types
+import { compileWat, wasmSource } from '../scripts/build-wasm.mjs';
 import { parseSafetensors } from '../src/loader/safetensors.js';
 import { readExpected } from '../src/node/golden.js';
 import { QUANT_RULES, quantRow, type Quantization } from '../src/weights.js';
@@ -49,12 +52,12 @@ describe.each(['int8', 'int4'] as const)('%s quantizer', (q) => {
 
   it('fixture lists two tensors', () => expect(names.length).toBe(2));
 
-  it.each(names)('%s: codes, scales and dequantized values exactly as the reference', (name) => {
+  it.each(names.flatMap((n) => [[n, 'wasm'], [n, 'js']]))('%s (%s): codes, scales and dequantized values exactly as the reference', (name, impl) => {
     const { words, shape } = checkpointWords(join(fixture, 'checkpoint'), name);
     const [N, K] = shape as [number, number];
     const row = quantRow(q, K);
     const out = new Uint8Array(N * row.bytes);
-    quantizeRows(q, words, N, K, out, row.bytes);
+    (impl === 'js' ? quantizeRowsJs : quantizeRows)(q, words, N, K, out, row.bytes);
     const got = unpack(q, out, N, K);
     expect(Array.from(got.codes)).toEqual(Array.from(expected.get(`${name}.q`)!.data as Int8Array));
     expect(Array.from(got.scales)).toEqual(Array.from(expected.get(`${name}.scale`)!.data as Float32Array));
@@ -104,3 +107,40 @@ describe('the rule', () => {
     }
   });
 });
+
+describe('the WebAssembly quantizer', () => {
+  it('is what Node runs, built from quantize.wat as committed', async () => {
+    expect(wasmQuantizer()).not.toBeNull();
+    const bytes: Buffer = await compileWat(join(__dirname, '../src/loader/quantize.wat'));
+    expect(wasmSource(bytes)).toBe(readFileSync(join(__dirname, '../src/loader/quantize-wasm.ts'), 'utf8'));
+    expect(QUANTIZE_WASM).toBe(bytes.toString('base64'));
+  });
+
+  it.each(['int8', 'int4'] as const)('%s: the same bytes as the JS rule on every kind of row', (q) => {
+    // Seeded random rows at every K class (whole and short last groups, odd K, under one SIMD step),
+    // planted x.5 ties, ±0 rows, the largest finite and subnormal magnitudes, and a stride with gap
+    // bytes that must stay untouched.
+    let seed = 12345;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const bits = new Uint32Array(1);
+    const f = new Float32Array(bits.buffer);
+    const bf = (v: number) => ((f[0] = v), bits[0]! >>> 16);
+    for (const K of [2048, 1152, 4304, 32, 40, 48, 56, 37, 7, 1]) {
+      const rows = 24;
+      const w = new Uint16Array(rows * K);
+      for (let i = 0; i < w.length; i++) w[i] = bf((rand() - 0.5) * (i % 13 === 0 ? 3 : 0.05));
+      // Row 1: max 127/128 with every other element on a tie of the int8 scale 1/128 (and int4's 7/8 ties).
+      for (let k = 0; k < K; k++) w[K + k] = k === 0 ? bf(127 / 128) : bf(((k % 250) - 125 + 0.5) / 128);
+      for (let k = 0; k < K; k++) w[2 * K + k] = k % 2 ? 0x8000 : 0;
+      for (let k = 0; k < K; k++) w[3 * K + k] = k % 3 ? 0x7f7f : 0xff7f; // ±the largest finite bf16
+      for (let k = 0; k < K; k++) w[4 * K + k] = (k * 7919) % 128 | (k % 2 ? 0x8000 : 0); // subnormals
+      const stride = quantRow(q, K).bytes + 16;
+      const a = new Uint8Array(rows * stride).fill(0xa5);
+      const b = new Uint8Array(rows * stride).fill(0xa5);
+      quantizeRowsJs(q, w, rows, K, a, stride);
+      quantizeRows(q, w, rows, K, b, stride);
+      expect(Buffer.from(b).equals(Buffer.from(a)), `K = ${K}`).toBe(true);
+    }
+  });
+});
+
