@@ -13,7 +13,8 @@
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { reduceArgMaxWgsl, reduceEnable, sgArg, sgParam } from './reduce.js';
+import { reduceArgMaxWgsl, sgArg } from './reduce.js';
+import { wgsl } from './wgsl.js';
 
 const P = { count: 'u32', k: 'u32', nChunks: 'u32' } as const;
 const WG = 256;
@@ -36,22 +37,34 @@ fn valueOf(key: u32) -> f32 {
 `;
 
 export function selectWgsl(first: boolean, last: boolean, vals: boolean, sg: boolean): string {
-  const input = first ? 'var<storage, read> x: array<f32>;' : 'var<storage, read> pairsIn: array<vec2u>;';
-  const outputs = last
-    ? ['var<storage, read_write> outIdx: array<u32>;', ...(vals ? ['var<storage, read_write> outVal: array<f32>;'] : [])]
-    : ['var<storage, read_write> pairsOut: array<vec2u>;'];
-  const load = first ? 'keys[j] = keyOf(x[base + c]); ids[j] = c;' : 'let q = pairsIn[base + c]; keys[j] = q.x; ids[j] = q.y;';
-  const store = last
-    ? `outIdx[row * p.k + t] = w.y;${vals ? ' outVal[row * p.k + t] = valueOf(w.x);' : ''}`
-    : 'pairsOut[(row * p.nChunks + chunk) * p.k + t] = w;';
-  return `${reduceEnable(sg)}${paramsWgsl(P)}
-${[input, ...outputs].map((b, i) => `@group(0) @binding(${i}) ${b}`).join('\n')}
+  return wgsl`
+#if ${sg}
+enable subgroups;
+#endif
+${paramsWgsl(P)}
+#if ${first}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+#else
+@group(0) @binding(0) var<storage, read> pairsIn: array<vec2u>;
+#endif
+#if ${last}
+@group(0) @binding(1) var<storage, read_write> outIdx: array<u32>;
+#if ${vals}
+@group(0) @binding(2) var<storage, read_write> outVal: array<f32>;
+#endif
+#else
+@group(0) @binding(1) var<storage, read_write> pairsOut: array<vec2u>;
+#endif
 ${reduceArgMaxWgsl(WG, sg)}
 
 ${orderedKeyWgsl}
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32
+#if ${sg}
+  , @builtin(subgroup_size) sgSize: u32
+#endif
+) {
   let chunk = wid.x;
   let row = wid.y;
   let base = row * p.count;
@@ -62,12 +75,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let c = chunk * ${CHUNK}u + j * ${WG}u + lid;
     keys[j] = 0u;
     ids[j] = 0xffffffffu;
-    if (c < p.count) { ${load} }
+    if (c < p.count) {
+#if ${first}
+      keys[j] = keyOf(x[base + c]); ids[j] = c;
+#else
+      let q = pairsIn[base + c]; keys[j] = q.x; ids[j] = q.y;
+#endif
+    }
     best = betterPair(vec2u(keys[j], ids[j]), best);
   }
   for (var t = 0u; t < p.k; t++) {
     let w = wgArgMax(best.x, best.y, lid, ${sgArg(sg)});
-    if (lid == 0u) { ${store} }
+    if (lid == 0u) {
+#if ${last}
+      outIdx[row * p.k + t] = w.y;
+#if ${vals}
+      outVal[row * p.k + t] = valueOf(w.x);
+#endif
+#else
+      pairsOut[(row * p.nChunks + chunk) * p.k + t] = w;
+#endif
+    }
     if (all(best == w)) {
       best = vec2u(0u, 0xffffffffu);
       for (var j = 0u; j < ${PER}u; j++) {

@@ -8,7 +8,8 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { GpuWeight } from '../weights.js';
 import { bf16At, singleShard } from './bf16.js';
 import { grid } from './grid.js';
-import { reduceEnable, reduceF32Wgsl, sgArg, sgParam } from './reduce.js';
+import { reduceF32Wgsl, sgArg } from './reduce.js';
+import { wgsl } from './wgsl.js';
 
 const P = { rows: 'u32', dim: 'u32', eps: 'f32' } as const;
 const WG = 256;
@@ -17,16 +18,61 @@ const WG = 256;
 export type NormMode = 'rms' | 'rmsAcc' | 'layer' | 'addRms';
 
 export function normWgsl(mode: NormMode, per: number, sg: boolean): string {
-  const bindings =
-    mode === 'rms' || mode === 'rmsAcc'
-      ? ['var<storage, read> x: array<f32>;', 'var<storage, read> w: array<u32>;', 'var<storage, read_write> out: array<f32>;']
-      : mode === 'layer'
-        ? ['var<storage, read> x: array<f32>;', 'var<storage, read> w: array<u32>;', 'var<storage, read> b: array<u32>;', 'var<storage, read_write> out: array<f32>;']
-        : ['var<storage, read_write> x: array<f32>;', 'var<storage, read> delta: array<f32>;', 'var<storage, read> w: array<u32>;', 'var<storage, read_write> out: array<f32>;'];
-  const load = mode === 'addRms' ? 'a = x[base + i] + delta[base + i]; x[base + i] = a;' : 'a = x[base + i];';
-  const norm =
-    mode === 'layer'
-      ? `let mean = wgSum(s, lid, ${sgArg(sg)}) / f32(p.dim);
+  const rms = mode === 'rms' || mode === 'rmsAcc';
+  return wgsl`
+#if ${sg}
+enable subgroups;
+#endif
+${paramsWgsl(P)}
+#if ${rms}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+#elif ${mode === 'layer'}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#else
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> delta: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#endif
+${bf16At('w')}
+#if ${mode === 'layer'}
+${bf16At('b')}
+#endif
+${reduceF32Wgsl(WG, sg)}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32
+#if ${sg}
+  , @builtin(subgroup_size) sgSize: u32
+#endif
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.dim;
+  var v: array<f32, ${per}>;
+  var s = 0.0;
+  for (var j = 0u; j < ${per}u; j++) {
+    let i = lid + j * ${WG}u;
+    var a = 0.0;
+#if ${mode === 'addRms'}
+    if (i < p.dim) { a = x[base + i] + delta[base + i]; x[base + i] = a; }
+#else
+    if (i < p.dim) { a = x[base + i]; }
+#endif
+    v[j] = a;
+#if ${mode === 'layer'}
+    s += a;
+#else
+    s += a * a;
+#endif
+  }
+#if ${mode === 'layer'}
+  let mean = wgSum(s, lid, ${sgArg(sg)}) / f32(p.dim);
   var s2 = 0.0;
   for (var j = 0u; j < ${per}u; j++) {
     let d = select(0.0, v[j] - mean, lid + j * ${WG}u < p.dim);
@@ -36,33 +82,18 @@ export function normWgsl(mode: NormMode, per: number, sg: boolean): string {
   for (var j = 0u; j < ${per}u; j++) {
     let i = lid + j * ${WG}u;
     if (i < p.dim) { out[base + i] = (v[j] - mean) * r * wAt(i) + bAt(i); }
-  }`
-      : `let r = inverseSqrt(wgSum(s, lid, ${sgArg(sg)}) / f32(p.dim) + p.eps);
-  for (var j = 0u; j < ${per}u; j++) {
-    let i = lid + j * ${WG}u;
-    if (i < p.dim) { out[base + i] ${mode === 'rmsAcc' ? '+=' : '='} v[j] * r * (1.0 + wAt(i)); }
-  }`;
-  return `${reduceEnable(sg)}${paramsWgsl(P)}
-${bindings.map((b, i) => `@group(0) @binding(${i}) ${b}`).join('\n')}
-${bf16At('w')}
-${mode === 'layer' ? bf16At('b') : ''}
-${reduceF32Wgsl(WG, sg)}
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) { return; }
-  let base = row * p.dim;
-  var v: array<f32, ${per}>;
-  var s = 0.0;
-  for (var j = 0u; j < ${per}u; j++) {
-    let i = lid + j * ${WG}u;
-    var a = 0.0;
-    if (i < p.dim) { ${load} }
-    v[j] = a;
-    s += ${mode === 'layer' ? 'a' : 'a * a'};
   }
-  ${norm}
+#else
+  let r = inverseSqrt(wgSum(s, lid, ${sgArg(sg)}) / f32(p.dim) + p.eps);
+  for (var j = 0u; j < ${per}u; j++) {
+    let i = lid + j * ${WG}u;
+#if ${mode === 'rmsAcc'}
+    if (i < p.dim) { out[base + i] += v[j] * r * (1.0 + wAt(i)); }
+#else
+    if (i < p.dim) { out[base + i] = v[j] * r * (1.0 + wAt(i)); }
+#endif
+  }
+#endif
 }`;
 }
 

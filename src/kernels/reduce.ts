@@ -9,6 +9,8 @@
 // The functions must be called from workgroup-uniform control flow; `sg` is @builtin(subgroup_size)
 // (pass 1u in the fallback, where it is unused).
 
+import { wgsl } from './wgsl.js';
+
 /** `enable subgroups;` when the variant uses them (must open the shader). */
 export function reduceEnable(subgroups: boolean): string {
   return subgroups ? 'enable subgroups;\n' : '';
@@ -26,10 +28,9 @@ export function sgArg(subgroups: boolean): string {
 
 /** `fn wgSum(v, lid, sg) -> f32` and `fn wgMax(v, lid, sg) -> f32` over a workgroup of `wg` lanes. */
 export function reduceF32Wgsl(wg: number, subgroups: boolean): string {
-  const fn = (name: string, op: (a: string, b: string) => string, sgOp: string) =>
-    subgroups
-      ? `
+  const fn = (name: string, op: (a: string, b: string) => string, sgOp: string) => wgsl`
 fn ${name}(v: f32, lid: u32, sg: u32) -> f32 {
+#if ${subgroups}
   let s = ${sgOp}(v);
   if (subgroupElect()) { redF[lid / sg] = s; }
   workgroupBarrier();
@@ -37,9 +38,7 @@ fn ${name}(v: f32, lid: u32, sg: u32) -> f32 {
   for (var i = 1u; i < ${wg}u / sg; i++) { t = ${op('t', 'redF[i]')}; }
   workgroupBarrier(); // redF is reused by the next reduction
   return t;
-}`
-      : `
-fn ${name}(v: f32, lid: u32, sg: u32) -> f32 {
+#else
   redF[lid] = v;
   workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
@@ -49,6 +48,7 @@ fn ${name}(v: f32, lid: u32, sg: u32) -> f32 {
   let t = redF[0];
   workgroupBarrier();
   return t;
+#endif
 }`;
   return `var<workgroup> redF: array<f32, ${wg}>;
 ${fn('wgSum', (a, b) => `${a} + ${b}`, 'subgroupAdd')}
@@ -61,13 +61,12 @@ ${fn('wgMax', (a, b) => `max(${a}, ${b})`, 'subgroupMax')}
  * smallest idx among equal keys (first index on ties).
  */
 export function reduceArgMaxWgsl(wg: number, subgroups: boolean): string {
-  const better = `fn betterPair(a: vec2u, b: vec2u) -> vec2u {
+  return wgsl`var<workgroup> redP: array<vec2u, ${wg}>;
+fn betterPair(a: vec2u, b: vec2u) -> vec2u {
   return select(b, a, a.x > b.x || (a.x == b.x && a.y < b.y));
-}`;
-  return subgroups
-    ? `var<workgroup> redP: array<vec2u, ${wg}>;
-${better}
+}
 fn wgArgMax(key: u32, idx: u32, lid: u32, sg: u32) -> vec2u {
+#if ${subgroups}
   let k = subgroupMax(key);
   let i = subgroupMin(select(0xffffffffu, idx, key == k));
   if (subgroupElect()) { redP[lid / sg] = vec2u(k, i); }
@@ -76,10 +75,7 @@ fn wgArgMax(key: u32, idx: u32, lid: u32, sg: u32) -> vec2u {
   for (var j = 1u; j < ${wg}u / sg; j++) { t = betterPair(t, redP[j]); }
   workgroupBarrier();
   return t;
-}`
-    : `var<workgroup> redP: array<vec2u, ${wg}>;
-${better}
-fn wgArgMax(key: u32, idx: u32, lid: u32, sg: u32) -> vec2u {
+#else
   redP[lid] = vec2u(key, idx);
   workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
@@ -89,5 +85,6 @@ fn wgArgMax(key: u32, idx: u32, lid: u32, sg: u32) -> vec2u {
   let t = redP[0];
   workgroupBarrier();
   return t;
+#endif
 }`;
 }

@@ -5,19 +5,28 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { grid } from './grid.js';
-import { reduceEnable, reduceF32Wgsl, sgArg, sgParam } from './reduce.js';
+import { reduceF32Wgsl, sgArg } from './reduce.js';
+import { wgsl } from './wgsl.js';
 
 const P = { rows: 'u32', cols: 'u32' } as const;
 const WG = 256;
 
 export function softmaxWgsl(sg: boolean): string {
-  return `${reduceEnable(sg)}${paramsWgsl(P)}
+  return wgsl`
+#if ${sg}
+enable subgroups;
+#endif
+${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${reduceF32Wgsl(WG, sg)}
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32
+#if ${sg}
+  , @builtin(subgroup_size) sgSize: u32
+#endif
+) {
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.rows) { return; }
   let base = row * p.cols;
