@@ -9,9 +9,9 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { CHANNELS, laneTile, P, PIXELS, PX, tileGroups, WG } from './conv-common.js';
+import { wgsl } from './wgsl.js';
 
 export function convTranspose2dWgsl(relu: boolean): string {
-  const act = (v: string) => (relu ? `max(${v}, 0.0)` : v);
   const js = CHANNELS;
   const qs = PIXELS;
   // n<dy>_<c> = in[row − 1 + dy, x0 − 1 + c], zero outside.
@@ -68,11 +68,16 @@ ${js
     let at = base + (o0 + ${j}u) * 4u * plane;
 ${qs
   .map(
-    (t) => `    if (x0 + ${t} < w) {
-      out[at + ${2 * t}u] = ${act(`a${j}_${t}.x`)};
-      out[at + ${2 * t + 1}u] = ${act(`a${j}_${t}.y`)};
-      out[at + ow + ${2 * t}u] = ${act(`a${j}_${t}.z`)};
-      out[at + ow + ${2 * t + 1}u] = ${act(`a${j}_${t}.w`)};
+    (t) => wgsl`    if (x0 + ${t} < w) {
+#if ${relu}
+      let v = max(a${j}_${t}, vec4f(0.0));
+#else
+      let v = a${j}_${t};
+#endif
+      out[at + ${2 * t}u] = v.x;
+      out[at + ${2 * t + 1}u] = v.y;
+      out[at + ow + ${2 * t}u] = v.z;
+      out[at + ow + ${2 * t + 1}u] = v.w;
     }`,
   )
   .join('\n')}

@@ -7,6 +7,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { CHANNELS, laneTile, P, PIXELS, PX, tileGroups, WG } from './conv-common.js';
+import { wgsl } from './wgsl.js';
 
 export type Epilogue = 'none' | 'relu' | 'residual';
 
@@ -31,13 +32,14 @@ export function conv2dWgsl(k: number, epilogue: Epilogue): string {
       }
     }
   }
-  const value = (j: number, q: number) => (epilogue === 'relu' ? `max(a${j}_${q}, 0.0)` : epilogue === 'residual' ? `a${j}_${q} + residual[at + ${q}u]` : `a${j}_${q}`);
-  return `${paramsWgsl(P)}
+  return wgsl`${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> x_: array<f32>;
 @group(0) @binding(1) var<storage, read> wt: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-${epilogue === 'residual' ? '@group(0) @binding(4) var<storage, read> residual: array<f32>;' : ''}
+#if ${epilogue === 'residual'}
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+#endif
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -52,7 +54,19 @@ ${js
   .map(
     (j) => `  if (o0 + ${j}u < p.cout) {
     let at = base + (o0 + ${j}u) * plane;
-${pxs.map((q) => `    if (x0 + ${q} < w) { out[at + ${q}u] = ${value(j, q)}; }`).join('\n')}
+${pxs
+  .map(
+    (q) => wgsl`    if (x0 + ${q} < w) {
+#if ${epilogue === 'relu'}
+      out[at + ${q}u] = max(a${j}_${q}, 0.0);
+#elif ${epilogue === 'residual'}
+      out[at + ${q}u] = a${j}_${q} + residual[at + ${q}u];
+#else
+      out[at + ${q}u] = a${j}_${q};
+#endif
+    }`,
+  )
+  .join('\n')}
   }`,
   )
   .join('\n')}

@@ -9,6 +9,7 @@ import type { WeightFormat } from '../weights.js';
 import { grid } from './grid.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
 import type { WeightTexture } from './weight-texture.js';
+import { wgsl } from './wgsl.js';
 
 const P = { rows: 'u32', dim: 'u32', vocab: 'u32', scale: 'f32' } as const;
 const WG = 64;
@@ -17,9 +18,8 @@ export function embedTextureWgsl(f: WeightFormat): string {
   const E = elementsPerTexel(f);
   const kind = scaleKind(f);
   const at = (x: string) => `textureLoad(table, vec2u(${x}, id % H), id / H, 0)`;
-  const s = kind === 'none' ? '1.0' : kind === 'row' ? `bitcast<f32>(${at('ct')}.x)` : `bitcast<f32>(${at('ct + t / 4u')}[t % 4u])`;
   const slices = [...Array(slicesPerTexel(f)).keys()].flatMap((sub) => decodeSlice(f, 'v', sub));
-  return /* wgsl */ `
+  return wgsl`
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
 @group(0) @binding(1) var table: texture_2d_array<u32>;
@@ -34,12 +34,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let id = ids[row];
   let dst = row * p.dim;
   let H = textureDimensions(table).y;
-  let ct = ${kind === 'none' ? `(p.dim + 7u) / 8u` : 'codeTexels(p.dim)'};
+#if ${kind === 'none'}
+  let ct = (p.dim + 7u) / 8u;
+#else
+  let ct = codeTexels(p.dim);
+#endif
   for (var t = lid; t < ct; t += ${WG}u) {
     var e: array<vec4f, ${E / 4}>;
     if (id < p.vocab) {
       let v = ${at('t')};
-      let s = ${s};
+#if ${kind === 'none'}
+      let s = 1.0;
+#elif ${kind === 'row'}
+      let s = bitcast<f32>(${at('ct')}.x);
+#else
+      let s = bitcast<f32>(${at('ct + t / 4u')}[t % 4u]);
+#endif
       e = array<vec4f, ${E / 4}>(${slices.map((x) => `${x} * s`).join(', ')});
     }
     for (var i = 0u; i < ${E}u && ${E}u * t + i < p.dim; i++) { out[dst + ${E}u * t + i] = e[i / 4u][i % 4u] * p.scale; }

@@ -12,6 +12,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
+import { wgsl } from './wgsl.js';
 
 const P = { n: 'u32', half: 'u32', heads: 'u32', headDim: 'u32', rowStride: 'u32', rowOffset: 'u32', outRowOffset: 'u32', zero: 'u32' } as const;
 const WG = 256;
@@ -45,17 +46,17 @@ fn rotate(a: f32, b: f32, sc: vec2f) -> vec2f {
 const ANGLE = 'bitcast<f32>(bitcast<u32>(f32(positions[row]) * invFreq[i]) ^ p.zero)';
 
 export function ropeWgsl(inPlace: boolean): string {
-  const bindings = inPlace
-    ? `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
-@group(0) @binding(1) var<storage, read> positions: array<u32>;
-@group(0) @binding(2) var<storage, read> invFreq: array<f32>;`
-    : `@group(0) @binding(0) var<storage, read> x: array<f32>;
+  return wgsl`${paramsWgsl(P)}
+#if ${inPlace}
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> positions: array<u32>;
 @group(0) @binding(2) var<storage, read> invFreq: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
-  const buf = inPlace ? 'x' : 'out';
-  return `${paramsWgsl(P)}
-${bindings}
+#else
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> positions: array<u32>;
+@group(0) @binding(2) var<storage, read> invFreq: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#endif
 
 ${ROTATION}
 @compute @workgroup_size(${WG})
@@ -69,10 +70,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let angle = ${ANGLE};
   let sc = sinCos(angle);
   let src = row * p.rowStride + h * p.headDim + i;
-  let dst = ${inPlace ? 'src' : '(p.outRowOffset + row - p.rowOffset) * p.heads * p.headDim + h * p.headDim + i'};
+#if ${inPlace}
   let r = rotate(x[src], x[src + p.half], sc);
-  ${buf}[dst] = r.x;
-  ${buf}[dst + p.half] = r.y;
+  x[src] = r.x;
+  x[src + p.half] = r.y;
+#else
+  let dst = (p.outRowOffset + row - p.rowOffset) * p.heads * p.headDim + h * p.headDim + i;
+  let r = rotate(x[src], x[src + p.half], sc);
+  out[dst] = r.x;
+  out[dst + p.half] = r.y;
+#endif
 }`;
 }
 
