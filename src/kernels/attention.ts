@@ -33,6 +33,7 @@
 import type { Binding, Gpu, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { softcapWgsl } from './softcap.js';
+import { wgsl } from './wgsl.js';
 
 const P = {
   seqQ: 'u32',
@@ -104,55 +105,29 @@ export function attentionWgsl(c: AttentionVariant): string {
   const L = c.lanesPerSlot;
   const DW = HDW / L;
   const SL = c.wg / L;
-  const VT = W === 4 ? 'vec4f' : 'f32';
-  const vdot = W === 4 ? 'dot(a, b)' : 'a * b';
-  let b = 4;
-  const splitDecl = c.split ? `@group(0) @binding(${b++}) var<storage, read_write> ml: array<vec2f>;` : '';
-  const ksDecl = c.perSeqKeyStart ? `@group(0) @binding(${b++}) var<storage, read> keyStarts: array<u32>;` : '';
-  const lenDecl = c.lengthFromBuffer ? `@group(0) @binding(${b++}) var<storage, read> keyCount: array<u32>;` : '';
-  // A decode query is the newest row: it sees every key so far (prefixLen = seqK, qStart = seqK − 1).
-  const lengths = c.lengthFromBuffer
-    ? 'let seqK = keyCount[0]; let prefixLen = seqK; let qStart = seqK - 1u;'
-    : 'let seqK = p.seqK; let prefixLen = p.prefixLen; let qStart = p.qStart;';
-  // L > 1: the L lanes of a slot each hold a slice of the dot product; sum them through workgroup memory.
-  const reduce =
-    L === 1
-      ? ''
-      : /* wgsl */ `
-    workgroupBarrier();
-    for (var r = 0u; r < nR; r++) { for (var jj = 0u; jj < nT; jj++) { red[(r * TK + jj) * WG + tid] = s[r][jj]; } }
-    workgroupBarrier();
-    for (var r = 0u; r < nR; r++) {
-      for (var jj = 0u; jj < nT; jj++) {
-        var t = 0.0;
-        for (var x = 0u; x < L; x++) { t += red[(r * TK + jj) * WG + sub * L + x]; }
-        s[r][jj] = t;
-      }
-    }`;
-  // llvmpipe fully unrolls constant-bound loops over these private arrays, and LLVM then needs
-  // from 0.1 s to many minutes per pipeline depending on the sizes (measured: hd 72 with R 1 took
-  // 435 s, R 4 0.3 s). On CPU adapters the bounds go through a uniform that is always 0, so the
-  // loops stay loops (arrays indexed at uniform indices: plain vector loads there). GPUs get constants.
-  const bounds = c.opaqueLoops ? 'let nD = DW + p.zero; let nR = R + p.zero; let nT = TK + p.zero;' : 'const nD = DW; const nR = R; const nT = TK;';
-  const write = c.split
-    ? /* wgsl */ `
-      let pi = ((b * p.seqQ + i) * p.kvHeads * p.group + h) * p.nSplit + wg.y;
-      for (var d = 0u; d < nD; d++) { out[pi * HDW + li + d * L] = acc[r][d]; }
-      if (li == 0u) { ml[pi] = vec2f(m[r], l[r]); }`
-    : /* wgsl */ `
-      let o = (b * p.seqQ + i) * p.outStrideW + h * HDW + li;
-      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0); // a query that sees no key gets zeros
-      for (var d = 0u; d < nD; d++) { out[o + d * L] = acc[r][d] * inv; }`;
-  return /* wgsl */ `
+  // Bindings after the four fixed ones are numbered in order of presence.
+  const ksBinding = 4 + Number(c.split);
+  const lenBinding = ksBinding + Number(c.perSeqKeyStart);
+  return wgsl`
 ${paramsWgsl(P)}
-alias VT = ${VT};
+#if ${W === 4}
+alias VT = vec4f;
+#else
+alias VT = f32;
+#endif
 @group(0) @binding(0) var<storage, read> q: array<VT>;
 @group(0) @binding(1) var<storage, read> k: array<VT>;
 @group(0) @binding(2) var<storage, read> v: array<VT>;
 @group(0) @binding(3) var<storage, read_write> out: array<VT>;
-${splitDecl}
-${ksDecl}
-${lenDecl}
+#if ${c.split}
+@group(0) @binding(4) var<storage, read_write> ml: array<vec2f>;
+#endif
+#if ${c.perSeqKeyStart}
+@group(0) @binding(${ksBinding}) var<storage, read> keyStarts: array<u32>;
+#endif
+#if ${c.lengthFromBuffer}
+@group(0) @binding(${lenBinding}) var<storage, read> keyCount: array<u32>;
+#endif
 const WG = ${c.wg}u;
 const L = ${L}u;
 const SL = ${SL}u;
@@ -161,15 +136,36 @@ const TK = ${c.tile}u;
 const HDW = ${HDW}u;
 const DW = ${DW}u;
 const NEG = -3.0e38; // masked score; exp(NEG - m) underflows to 0 for any real m
-${L > 1 ? 'var<workgroup> red: array<f32, R * TK * WG>;' : ''}
-${c.softcap ? softcapWgsl : ''}
+#if ${L > 1}
+var<workgroup> red: array<f32, R * TK * WG>;
+#endif
+#if ${c.softcap}
+${softcapWgsl}
+#endif
 
-fn vdot(a: VT, b: VT) -> f32 { return ${vdot}; }
+#if ${W === 4}
+fn vdot(a: VT, b: VT) -> f32 { return dot(a, b); }
+#else
+fn vdot(a: VT, b: VT) -> f32 { return a * b; }
+#endif
 
 @compute @workgroup_size(${c.wg})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  ${bounds}
-  ${lengths}
+  // llvmpipe fully unrolls constant-bound loops over these private arrays, and LLVM then needs
+  // from 0.1 s to many minutes per pipeline depending on the sizes (measured: hd 72 with R 1 took
+  // 435 s, R 4 0.3 s). On CPU adapters the bounds go through a uniform that is always 0, so the
+  // loops stay loops (arrays indexed at uniform indices: plain vector loads there). GPUs get constants.
+#if ${c.opaqueLoops}
+  let nD = DW + p.zero; let nR = R + p.zero; let nT = TK + p.zero;
+#else
+  const nD = DW; const nR = R; const nT = TK;
+#endif
+#if ${c.lengthFromBuffer}
+  // A decode query is the newest row: it sees every key so far (prefixLen = seqK, qStart = seqK − 1).
+  let seqK = keyCount[0]; let prefixLen = seqK; let qStart = seqK - 1u;
+#else
+  let seqK = p.seqK; let prefixLen = p.prefixLen; let qStart = p.qStart;
+#endif
   let b = wg.z / p.kvHeads;
   let kvh = wg.z % p.kvHeads;
   let sub = tid / L;
@@ -179,7 +175,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
   // Keys the block needs: up to what its last row sees, from what its first row sees (uniform over the workgroup).
   let firstPos = qStart + slot0 / p.group;
   let lastPos = qStart + (min(slot0 + SL * R, nSlots) - 1u) / p.group;
-  var kBeg = ${c.perSeqKeyStart ? 'keyStarts[b]' : 'p.keyStart'};
+#if ${c.perSeqKeyStart}
+  var kBeg = keyStarts[b];
+#else
+  var kBeg = p.keyStart;
+#endif
   var kEnd = min(seqK, max(prefixLen, lastPos + 1u));
   if (firstPos >= p.window) { kBeg = max(kBeg, firstPos - p.window + 1u); }
   kEnd = min(kEnd, lastPos + min(p.window, seqK));
@@ -211,13 +211,30 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
         let kd = k[kr + d * L];
         for (var r = 0u; r < nR; r++) { s[r][jj] += vdot(qr[r][d], kd); }
       }
-    }${reduce}
+    }
+#if ${L > 1}
+    // The L lanes of a slot each hold a slice of the dot product: sum them through workgroup memory.
+    workgroupBarrier();
+    for (var r = 0u; r < nR; r++) { for (var jj = 0u; jj < nT; jj++) { red[(r * TK + jj) * WG + tid] = s[r][jj]; } }
+    workgroupBarrier();
+    for (var r = 0u; r < nR; r++) {
+      for (var jj = 0u; jj < nT; jj++) {
+        var t = 0.0;
+        for (var x = 0u; x < L; x++) { t += red[(r * TK + jj) * WG + sub * L + x]; }
+        s[r][jj] = t;
+      }
+    }
+#endif
     for (var r = 0u; r < nR; r++) {
       var mt = m[r];
       for (var jj = 0u; jj < nT; jj++) {
         let j = t0 + jj;
         let ok = j < kEnd && (j < prefixLen || j <= qpos[r]) && max(j, qpos[r]) - min(j, qpos[r]) < p.window;
-        s[r][jj] = select(NEG, ${c.softcap ? 'softcap(s[r][jj], p.softcap)' : 's[r][jj]'}, ok);
+#if ${c.softcap}
+        s[r][jj] = select(NEG, softcap(s[r][jj], p.softcap), ok);
+#else
+        s[r][jj] = select(NEG, s[r][jj], ok);
+#endif
         mt = max(mt, s[r][jj]);
       }
       let corr = exp(m[r] - mt);
@@ -245,7 +262,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
     let slot = slot0 + r * SL + sub;
     if (slot < nSlots) {
       let i = slot / p.group;
-      let h = kvh * p.group + slot % p.group;${write}
+      let h = kvh * p.group + slot % p.group;
+#if ${c.split}
+      let pi = ((b * p.seqQ + i) * p.kvHeads * p.group + h) * p.nSplit + wg.y;
+      for (var d = 0u; d < nD; d++) { out[pi * HDW + li + d * L] = acc[r][d]; }
+      if (li == 0u) { ml[pi] = vec2f(m[r], l[r]); }
+#else
+      let o = (b * p.seqQ + i) * p.outStrideW + h * HDW + li;
+      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0); // a query that sees no key gets zeros
+      for (var d = 0u; d < nD; d++) { out[o + d * L] = acc[r][d] * inv; }
+#endif
     }
   }
 }`;
