@@ -12,7 +12,7 @@ const P = { cols: 'u32', nChunks: 'u32', shift: 'u32', highMask: 'u32', floored:
 
 function code(mass: boolean): string {
   return `${paramsWgsl(P)}
-@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> chunks: array<u32>;
 @group(0) @binding(2) var<storage, read> st: SampleState;
 @group(0) @binding(3) var<storage, read_write> hist: array<u32>;
@@ -30,26 +30,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   workgroupBarrier();
   let prefix = st.prefix & p.highMask;
   let floorKey = select(0u, st.floorKey, p.floored == 1u);
-  ${mass ? 'let m = scoreMax();' : ''}
-  for (var j = 0u; j < ${PER}u; j++) {
-    let c = wid.x * ${WG * PER}u + j * ${WG}u + lid;
-    if (c >= p.cols) { break; }
-    let key = keyOf(z[c]);
-    if ((key & p.highMask) != prefix || key < floorKey) { continue; }
-    let bin = (key >> p.shift) & 255u;
-    atomicAdd(&count[bin], 1u);
-    ${
-      mass
-        ? `let e = fixedOf(exp(z[c] - m));
-    let old = atomicAdd(&massLo[bin], e.y);
-    atomicAdd(&massHi[bin], e.x + select(0u, 1u, old + e.y < old));`
-        : ''
+  ${mass ? 'let m = scoreMax(lid);' : ''}
+  // Four scores per load (z is padded to whole chunks): on lavapipe a load costs the same for 4 B
+  // or 16 B a lane. Only lanes holding a key under the prefix go on to the atomics.
+  for (var j = 0u; j < ${PER / 4}u; j++) {
+    let v = wid.x * ${(WG * PER) / 4}u + j * ${WG}u + lid;
+    let x = z[v];
+    let keys = vec4u(keyOf(x.x), keyOf(x.y), keyOf(x.z), keyOf(x.w));
+    let wanted = ((keys & vec4u(p.highMask)) == vec4u(prefix)) & (keys >= vec4u(floorKey)) & (vec4u(4u * v) + vec4u(0u, 1u, 2u, 3u) < vec4u(p.cols));
+    if (!any(wanted)) { continue; }
+    for (var i = 0u; i < 4u; i++) {
+      if (!wanted[i]) { continue; }
+      let bin = (keys[i] >> p.shift) & 255u;
+      atomicAdd(&count[bin], 1u);
+      ${
+        mass
+          ? `let e = halvesOf(fixedOf(exp(x[i] - m)));
+      atomicAdd(&massHi[bin], e.x);
+      atomicAdd(&massLo[bin], e.y);`
+          : ''
+      }
     }
   }
   workgroupBarrier();
   let at = (wid.x * 256u + lid) * 3u;
   hist[at] = atomicLoad(&count[lid]);
-  ${mass ? 'hist[at + 1u] = atomicLoad(&massHi[lid]);\n  hist[at + 2u] = atomicLoad(&massLo[lid]);' : ''}
+  ${mass ? 'let e = fromHalves(atomicLoad(&massHi[lid]), atomicLoad(&massLo[lid]));\n  hist[at + 1u] = e.x;\n  hist[at + 2u] = e.y;' : ''}
 }`;
 }
 

@@ -10,7 +10,7 @@ const P = { cols: 'u32', nChunks: 'u32', mode: 'u32' } as const;
 
 function code(sg: boolean): string {
   return `${reduceEnable(sg)}${paramsWgsl(P)}
-@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> st: SampleState;
 @group(0) @binding(2) var<storage, read_write> chunks: array<u32>;
 ${sampleStateWgsl}
@@ -20,22 +20,25 @@ ${reduceF32Wgsl(WG, sg)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {
-  let m = scoreMax();
+  let m = scoreMax(lid);
   let cutKey = cut().x;
   var mass = 0.0;
-  var ties = 0.0;
-  for (var j = 0u; j < ${PER}u; j++) {
-    let c = wid.x * ${WG * PER}u + j * ${WG}u + lid;
-    if (c >= p.cols) { break; }
-    let key = keyOf(z[c]);
-    if (key > cutKey) { mass += exp(z[c] - m); }
-    if (key == cutKey) { ties += 1.0; }
+  var ties = 0u;
+  for (var j = 0u; j < ${PER / 4}u; j++) {
+    let v = wid.x * ${(WG * PER) / 4}u + j * ${WG}u + lid;
+    let x = z[v];
+    for (var i = 0u; i < 4u; i++) {
+      if (4u * v + i >= p.cols) { break; }
+      let key = keyOf(x[i]);
+      if (key > cutKey) { mass += exp(x[i] - m); }
+      if (key == cutKey) { ties++; }
+    }
   }
   mass = wgSum(mass, lid, ${sgArg(sg)});
-  ties = wgSum(ties, lid, ${sgArg(sg)});
+  let tied = wgSum(f32(ties), lid, ${sgArg(sg)});
   if (lid == 0u) {
     chunks[4u * wid.x + 1u] = bitcast<u32>(mass);
-    chunks[4u * wid.x + 2u] = u32(ties);
+    chunks[4u * wid.x + 2u] = u32(tied);
   }
 }`;
 }

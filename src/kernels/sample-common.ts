@@ -5,9 +5,15 @@
 // A row of `cols` scores is cut into chunks of 4096 (one workgroup of 256 lanes × 16); each chunk
 // owns four words of `chunks`: [max score, kept mass, ties at the cut, ties in later chunks].
 //
-// Masses e = exp(z − max) ∈ [0, 1] are summed as 64-bit fixed point (2^−40 units, two u32 words:
+// Masses e = exp(z − max) ∈ [0, 1] are summed as 64-bit fixed point (2^−39 units, two u32 words:
 // hi, lo) where workgroups add them with atomics: integer sums are exact and do not depend on the
-// order, so a pass gives the same answer on every run. 2^23 tokens of mass 1 still fit.
+// order, so a pass gives the same answer on every run. 2^23 tokens of mass 1 still fit. Within a
+// chunk a mass is added as two 20-bit halves to two counters (4096 · 2^20 fits a u32), so neither
+// atomic waits for the other's result: on lavapipe a carry chain through the returned old value
+// made the first histogram pass 5× slower.
+//
+// z is padded to whole chunks, so kernels that do not care about index order within a chunk load
+// four scores at a time (on lavapipe a 16-byte load per lane costs what a 4-byte one does).
 
 import { orderedKeyWgsl } from './argmax.js';
 
@@ -43,7 +49,10 @@ struct SampleState {
 ${orderedKeyWgsl}
 `;
 
-/** WGSL: `add64`, `fixedOf(e)` (round(e·2^40)), `f32Of` (back to floats in units of 1). */
+/**
+ * WGSL: `add64`, `fixedOf(e)` (round(e·2^39)), `halvesOf` / `fromHalves` (the 20-bit halves a chunk
+ * sums, and their sums back to 64 bits), `f32Of` (back to floats in units of 1).
+ */
 export const fixedWgsl = /* wgsl */ `
 fn add64(a: vec2u, b: vec2u) -> vec2u {
   let lo = a.y + b.y;
@@ -55,7 +64,7 @@ fn fixedOf(e: f32) -> vec2u {
   let ex = i32((b >> 23u) & 0xffu);
   if (ex == 0) { return vec2u(0u); }
   let m = (b & 0x7fffffu) | 0x800000u;
-  let s = ex - 110; // e·2^40 = m·2^(ex − 127 − 23 + 40); e ≤ 1 gives s ≤ 17
+  let s = ex - 111; // e·2^39 = m·2^(ex − 127 − 23 + 39); e ≤ 1 gives s ≤ 16
   if (s >= 0) {
     let su = u32(s);
     return vec2u(select(0u, m >> (32u - su), su > 0u), m << su);
@@ -65,17 +74,34 @@ fn fixedOf(e: f32) -> vec2u {
   return vec2u(0u, (m + (1u << (r - 1u))) >> r);
 }
 
+// e ≤ 2^39: (e >> 20, e & 0xfffff), each < 2^20.
+fn halvesOf(e: vec2u) -> vec2u {
+  return vec2u((e.x << 12u) | (e.y >> 20u), e.y & 0xfffffu);
+}
+
+fn fromHalves(hi: u32, lo: u32) -> vec2u {
+  return add64(vec2u(hi >> 12u, hi << 20u), vec2u(0u, lo));
+}
+
 fn f32Of(a: vec2u) -> f32 {
-  return (f32(a.x) * 4294967296.0 + f32(a.y)) * 9.094947017729282e-13;
+  return (f32(a.x) * 4294967296.0 + f32(a.y)) * 1.8189894035458565e-12;
 }
 `;
 
-/** WGSL over `chunks: array<u32>` and param `nChunks`: `scoreMax()`, the row's largest score. */
+/**
+ * WGSL over `chunks: array<u32>` and param `nChunks`: `scoreMax(lid)`, the row's largest score. One
+ * lane reads the chunk maxima and shares the result (per-lane loops over them cost every lane
+ * nChunks loads on lavapipe); call it from workgroup-uniform control flow.
+ */
 export const scoreMaxWgsl = /* wgsl */ `
-fn scoreMax() -> f32 {
-  var m = bitcast<f32>(chunks[0]);
-  for (var c = 1u; c < p.nChunks; c++) { m = max(m, bitcast<f32>(chunks[4u * c])); }
-  return m;
+var<workgroup> rowMax: f32;
+fn scoreMax(lid: u32) -> f32 {
+  if (lid == 0u) {
+    var m = bitcast<f32>(chunks[0]);
+    for (var c = 1u; c < p.nChunks; c++) { m = max(m, bitcast<f32>(chunks[4u * c])); }
+    rowMax = m;
+  }
+  return workgroupUniformLoad(&rowMax);
 }
 `;
 

@@ -38,7 +38,7 @@ var<workgroup> lastKept: atomic<u32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let m = scoreMax();
+  let m = scoreMax(lid);
   let cutAt = cut();
   if (lid == 0u) {
     // Each chunk's kept mass; which ties at the cut stay is counted from the highest index down.

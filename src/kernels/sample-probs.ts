@@ -20,7 +20,7 @@ ${chunkWalkWgsl}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  keptMasses(wid.x, scoreMax(), cut(), chunks[4u * wid.x + 3u], lid);
+  keptMasses(wid.x, scoreMax(lid), cut(), chunks[4u * wid.x + 3u], lid);
   let base = wid.x * ${PER * WG}u + lid * ${PER}u;
   for (var j = 0u; j < ${PER}u; j++) {
     if (base + j < p.cols) { probs[base + j] = kept[j] / st.total; }

@@ -13,7 +13,7 @@ import type { Binding, Step } from '../device.js';
 import { argmax } from './argmax.js';
 import { radixHistogram } from './radix-histogram.js';
 import { radixPick } from './radix-pick.js';
-import { chunkCount, MAX_COLS, STATE_WORDS, type CutMode } from './sample-common.js';
+import { CHUNK, chunkCount, MAX_COLS, STATE_WORDS, type CutMode } from './sample-common.js';
 import { sampleChunks } from './sample-chunks.js';
 import { sampleDraw } from './sample-draw.js';
 import { sampleProbsKernel } from './sample-probs.js';
@@ -56,7 +56,7 @@ function scratch(step: Step, cols: number): Scratch {
     const n = chunkCount(cols);
     s = {
       cols,
-      z: gpu.buffer(cols * 4, 'sample scores'),
+      z: gpu.buffer(n * CHUNK * 4, 'sample scores'), // whole chunks: read four at a time
       chunks: gpu.buffer(n * 16, 'sample chunks'),
       hist: gpu.buffer(n * 256 * 12, 'sample histogram'),
       state: gpu.buffer(STATE_WORDS * 4, 'sample state'),
