@@ -11,6 +11,10 @@ export interface HttpFileSourceOptions {
   files?: string[];
   /** Passed to every fetch, e.g. to abort a load. */
   signal?: AbortSignal;
+  /** Sent with every request (e.g. the Hub's `Authorization: Bearer …`; fetch drops it on a redirect to another origin). */
+  headers?: Record<string, string>;
+  /** The error for a failed response (default: `name/path: HTTP status`). */
+  httpError?: (res: Response, path: string) => Error;
 }
 
 export class HttpFileSource implements FileSource {
@@ -38,10 +42,11 @@ export class HttpFileSource implements FileSource {
   }
 
   private async fetch(path: string, range?: string): Promise<Response> {
-    const res = await fetch(this.url(path), { headers: range ? { Range: range } : {}, signal: this.opts.signal, cache: 'no-store' });
+    const headers = { ...this.opts.headers, ...(range ? { Range: range } : {}) };
+    const res = await fetch(this.url(path), { headers, signal: this.opts.signal, cache: 'no-store' });
     if (!res.ok) {
       await res.body?.cancel();
-      throw new Error(`${this.where(path)}: HTTP ${res.status}${res.status === 404 ? ' (no such file)' : ''}`);
+      throw this.opts.httpError?.(res, path) ?? new Error(`${this.where(path)}: HTTP ${res.status}${res.status === 404 ? ' (no such file)' : ''}`);
     }
     return res;
   }

@@ -7,14 +7,16 @@ import { parseSafetensors } from '../loader/safetensors.js';
 import { loadModel } from '../node/load-model.js';
 import { writeSafetensors } from '../node/write-safetensors.js';
 import { int, parse, quantization, parseIds, readInput, UsageError } from './args.js';
+import { downloadProgress } from './progress.js';
 
 export const summary = 'write the intermediate tensors of one run (for comparison with Hugging Face)';
 
-const USAGE = `usage: paligemma dump --model DIR (--image FILE [--image FILE ...] | --pixel-values FILE.safetensors)
+const USAGE = `usage: paligemma dump --model DIR|ID (--image FILE [--image FILE ...] | --pixel-values FILE.safetensors)
         (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
         [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4] [--uncapped-logits]
         [--lora DIR ...]
 
+  --model: a folder, or a Hub model id (ORG/NAME[@REVISION], from the Hugging Face cache or downloaded; docs/hub.md)
   one sequence; several --image (or pixel_values [n, 3, S, S]) put n images before the text, in order`;
 
 async function pixelValues(file: string, size: number): Promise<Float32Array> {
@@ -62,7 +64,8 @@ export async function run(argv: string[]): Promise<number> {
   const maxNew = int(o['max-new-tokens'], 'max-new-tokens', 1, 1);
   const quantize = quantization(o.quantize);
 
-  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora });
+  const download = downloadProgress();
+  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora, hub: { onProgress: download.onProgress } }).finally(download.done);
   const model = pipeline.model;
   // PaliGemma 2: the logits of transformers >= 4.52 (no final soft-cap), docs/paligemma2.md.
   if (o['uncapped-logits']) model.capLogits = false;

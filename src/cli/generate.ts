@@ -8,16 +8,18 @@ import { generateMasks, segmentJson } from '../node/generate-masks.js';
 import { mainThreadCpuMs } from '../node/thread-cpu.js';
 import { imagesOf, type Request } from '../pipeline.js';
 import { given, int, num, parse, quantization, readInput, UsageError } from './args.js';
-import { progressBar } from './progress.js';
+import { downloadProgress, progressBar, type ProgressBar } from './progress.js';
 
 export const summary = 'run PaliGemma on an image and a prompt';
 
-const USAGE = `usage: paligemma generate [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [--image FILE ... --prompt TEXT ...]
+const USAGE = `usage: paligemma generate [--model DIR|ID] --image FILE [--image FILE ...] --prompt TEXT [--image FILE ... --prompt TEXT ...]
         [--vae FILE] [--masks-out DIR] [--max-new-tokens N] [--json] [--sample] [--temperature T --top-k K --top-p P --repetition-penalty R --seed S] [--adapter NAME]
         [--quantize int8|int4] [--uncapped-logits] [--lora DIR ...]
 
-  --model DIR        a PaliGemma folder in the Hugging Face layout (default: the demo checkpoint,
-                     random weights, generated on first use)
+  --model DIR|ID     a PaliGemma folder in the Hugging Face layout, or a Hub model id
+                     (google/paligemma-3b-mix-224[@REVISION]: the Hugging Face cache, downloading
+                     what is missing; HF_TOKEN for gated repos; docs/hub.md) (default: the demo
+                     checkpoint, random weights, generated on first use)
   --image, --prompt  every --image before a --prompt belongs to that prompt: --image a --image b
                      --prompt "caption en" is one sequence with two images (in that order);
                      several prompts run as one left-padded batch of sequences
@@ -100,10 +102,19 @@ export async function run(argv: string[]): Promise<number> {
     requests.push({ image: images.length === 1 ? images[0]! : images, prompt: g.prompt });
   }
 
-  const dir = o.model ?? (await demoModelDir(!o.json));
+  const model = o.model ?? (await demoModelDir(!o.json));
   const tty = process.stderr.isTTY && !o.json;
-  const bar = tty ? progressBar('loading') : undefined;
-  const { pipeline, loadSeconds } = await loadModel(dir, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora, onProgress: bar && ((p) => bar.update(p.bytesDone, p.bytesTotal, p.tensor)) });
+  // Made at the first bytes, so its rate does not count a download before them.
+  let bar: ProgressBar | undefined;
+  const download = o.json ? undefined : downloadProgress();
+  const { dir, pipeline, loadSeconds } = await loadModel(model, {
+    tokenizer: o.tokenizer,
+    adapter: o.adapter,
+    quantize,
+    lora: o.lora,
+    onProgress: tty ? (p) => (bar ??= progressBar('loading')).update(p.bytesDone, p.bytesTotal, p.tensor) : undefined,
+    hub: { onProgress: (p) => download?.onProgress(p) },
+  }).finally(() => download?.done());
   bar?.done();
   if (o['uncapped-logits']) pipeline.model.capLogits = false;
 

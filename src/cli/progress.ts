@@ -54,3 +54,22 @@ export function progressBar(title: string, stream: NodeJS.WriteStream = process.
     },
   };
 }
+
+/**
+ * Hub download progress for loadModel's `hub.onProgress`: a bar that appears with the first bytes
+ * (nothing is printed when everything is cached) and closes when the last byte is in. Call done()
+ * when loading returns, for a download that failed half-way.
+ */
+export function downloadProgress(): { onProgress: (p: { file: string; bytesDone: number; bytesTotal: number }) => void; done: () => void } {
+  let bar: ProgressBar | undefined;
+  return {
+    onProgress: (p) => {
+      bar ??= progressBar('downloading');
+      bar.update(p.bytesDone, p.bytesTotal, p.file);
+      if (p.bytesDone < p.bytesTotal) return;
+      bar.done(`downloaded ${formatBytes(p.bytesTotal)}`);
+      bar = undefined;
+    },
+    done: () => bar?.done(),
+  };
+}

@@ -3,7 +3,9 @@
 import { PaliGemma } from '../graph/paligemma.js';
 import { isLinearWeight, quantizeFor } from '../graph/weights.js';
 import { matmulPlan } from '../kernels/matmul.js';
+import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
+import { HubError, isRepoId } from '../loader/hub.js';
 import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import { checkMemory } from '../loader/memory.js';
@@ -14,6 +16,7 @@ import { loadTokenizer } from '../tokenizer/load.js';
 import type { Gpu } from '../device.js';
 import type { Quantization } from '../weights.js';
 import { collectGarbage } from './collect-garbage.js';
+import { resolveHubModel, type HubOptions } from './hub-model.js';
 import { requestGpu, type NodeGpuOptions } from './gpu.js';
 
 export interface LoadModelOptions extends NodeGpuOptions {
@@ -25,9 +28,13 @@ export interface LoadModelOptions extends NodeGpuOptions {
   quantize?: Quantization;
   /** PEFT LoRA adapter folders to apply (all at once: their deltas add up). */
   lora?: string[];
+  /** For a Hugging Face model id: revision, cache, endpoint, token, offline, download progress (docs/hub.md). */
+  hub?: HubOptions;
 }
 
 export interface LoadedModel {
+  /** The folder the model was read from (for a Hub id, its snapshot in the Hugging Face cache). */
+  dir: string;
   gpu: Gpu;
   pipeline: Pipeline;
   loadSeconds: number;
@@ -52,7 +59,22 @@ export function checkHostMemory(gpu: Gpu, config: PaliGemmaConfig, quantize?: Qu
   checkMemory(config, limit, 'this machine', { quantize: quantizeFor(quantize), quantizeAs: quantizeFor, current: quantize });
 }
 
-export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+/**
+ * A folder on disk, or when no such folder exists, a Hugging Face model id (`ORG/NAME[@REVISION]`),
+ * found in the Hugging Face cache or downloaded into it.
+ */
+export async function modelFolder(pathOrId: string, hub?: HubOptions): Promise<string> {
+  if (existsSync(pathOrId) || !isRepoId(pathOrId)) return pathOrId;
+  return resolveHubModel(pathOrId, hub).catch((e) => {
+    // A mistyped folder name looks like a repo id too: say both places were tried.
+    if (e instanceof HubError && /no such repository/.test(e.problem)) throw new HubError(e.where, e.file, `${e.problem}; there is no folder "${pathOrId}" on disk either`, e.status);
+    throw e;
+  });
+}
+
+/** `pathOrId`: a checkpoint folder, or a Hugging Face model id such as `google/paligemma-3b-mix-224` (modelFolder). */
+export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const dir = await modelFolder(pathOrId, opts.hub);
   const gpu = opts.gpu ?? (await requestGpu(opts));
   const tokenizer = loadTokenizer(dir, opts.tokenizer);
   collectGarbage();
@@ -69,7 +91,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   // On the model too, for callers that run it directly (dump, bench).
   model.setAdapters(adapters);
   pipeline.setAdapters(adapters);
-  return { gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
+  return { dir, gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
 }
 
 /** A PEFT LoRA adapter folder on disk, checked against the model and uploaded (Pipeline.setAdapters / PaliGemma.setAdapters apply it). */
