@@ -2,3 +2,5 @@
 export * from './index.common.js';
 export { requestGpu, type NodeGpuOptions } from './node/gpu.js';
 export { loadModel, type LoadedModel, type LoadModelOptions } from './node/load-model.js';
+export { resolveHubModel, type HubOptions, type HubDownloadProgress } from './node/hub-model.js';
+export { hubFileSource, type HubSourceOptions } from './browser/hub-source.js';

@@ -9,3 +9,4 @@ export { planCheckpoint, type CheckpointPlan, type PlannedTensor } from './layou
 export { loadCheckpoint, destroyWeights, type LoadedCheckpoint, type LoadOptions, type GpuWeight, type WeightShard, type LoadProgress } from './checkpoint.js';
 export { f32BitsToBf16, f16BitsToF32Bits } from './bf16.js';
 export { MemoryFileSource } from './memory-source.js';
+export { HubError, parseRepoRef, parseHubUrl, isRepoId, type RepoRef } from './hub.js';
