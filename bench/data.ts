@@ -47,12 +47,13 @@ export function activation(gpu: Gpu, n: number, label: string, seed = 2): GPUBuf
 
 /**
  * The bytes of a block of whole rows of K elements in format f, repeated to fill any weight: the
- * random bf16 block, or as many of its rows as fit quantized as the loader quantizes them.
+ * random bf16 block (widened for f32), or as many of its rows as fit quantized as the loader quantizes them.
  */
 function rowBlock(f: WeightFormat, K: number): Uint8Array {
   const words = bf16Words();
   const rows = Math.max(1, Math.floor(BLOCK / K));
   if (f === 'bf16') return new Uint8Array(words.buffer, 0, rows * K * 2);
+  if (f === 'f32') return new Uint8Array(Uint32Array.from(words.subarray(0, rows * K), (h) => h << 16).buffer);
   const out = new Uint8Array(rows * rowBytes(f, K));
   quantizeRows(f, words, rows, K, out, rowBytes(f, K));
   return out;

@@ -52,11 +52,20 @@ export function e2eText(r: E2eReport): string {
   ].join('\n');
 }
 
+/** Prefill (vision + Gemma) and decode ms/token of a LoRA run ÷ the base's. */
+function ratios(x: { visionMs: number; prefillMs: number; msPerToken: number }, base: typeof x): string {
+  return `${((x.visionMs + x.prefillMs) / (base.visionMs + base.prefillMs)).toFixed(3)}×, ${(x.msPerToken / base.msPerToken).toFixed(3)}×`;
+}
+
 function loraText(l: NonNullable<E2eReport['lora']>): string {
   const row = (name: string, x: typeof l.base) => [name, fmt(x.visionMs), fmt(x.prefillMs), fmt(x.msPerToken)];
   return [
-    `LoRA ${l.adapters.join(' + ')} (Σ rank ${l.ranks} per Gemma layer): read + upload ${fmt(l.loadMs)} ms, setAdapters ${fmt(l.switchMs)} ms (median); base and adapters alternately, medians:`,
-    table(['', 'vision ms', 'prefill ms', 'decode ms/token'], [row('base', l.base), row('lora', l.lora)]),
+    `LoRA ${l.adapters.join(' + ')} (Σ rank ${l.ranks} per Gemma layer): read + upload ${fmt(l.loadMs)} ms, setAdapters ${fmt(l.switchMs)} ms (median)${l.merged ? `, merging ${fmt(l.merged.switchMs)} ms` : ''}; base and adapters alternately, medians:`,
+    table(['', 'vision ms', 'prefill ms', 'decode ms/token', '÷ base (prefill, decode)'], [
+      [...row('base', l.base), ''],
+      [...row('lora', l.lora), ratios(l.lora, l.base)],
+      ...(l.merged ? [[...row('lora merged', l.merged), ratios(l.merged, l.base)]] : []),
+    ]),
   ].join('\n');
 }
 

@@ -16,7 +16,7 @@ import type { PaliGemma } from '../src/graph/paligemma.js';
 import { modelDirOrPreset, syntheticModelDir } from '../src/node/demo-model.js';
 import { loadModel } from '../src/node/load-model.js';
 import { destroyWeights, residentBytes } from '../src/loader/checkpoint.js';
-import type { Quantization, WeightFormat } from '../src/weights.js';
+import type { Quantization, LoadFormat } from '../src/weights.js';
 import { geglu, matmul, type Case } from './cases.js';
 import { benchLora, type LoraBench } from './lora.js';
 import { randomF32 } from './data.js';
@@ -36,13 +36,15 @@ export interface E2eOptions {
   command: string;
   log?: (line: string) => void;
   /** Weight formats to run in turn (default bf16 alone); bf16 first when it is among them. */
-  formats?: WeightFormat[];
+  formats?: LoadFormat[];
   /** Greedy steps of the logits comparison with several formats (default 32). */
   accuracySteps?: number;
   /** Images in the prompt (default 1); with more, one image's vision time is measured too. */
   images?: number;
   /** LoRA adapters (folders, or random:R for rank R on every Gemma Linear) run against the base after the rest (lora.ts). */
   lora?: string[];
+  /** With lora: also the adapters merged into f32 copies of their weights (--lora-merge). */
+  loraMerge?: boolean;
 }
 
 export interface E2eRun extends GenerationTimings {
@@ -69,7 +71,7 @@ export interface E2eReport {
   adapter: Record<string, unknown>;
   model: string;
   /** The Linear weights' format (bf16 as in the checkpoint, or quantized at load). */
-  format: WeightFormat;
+  format: LoadFormat;
   /** Images in the prompt (SigLIP encodes them as one batch). */
   images: number;
   /** With several images: the median vision time of one image alone (as many runs). */
@@ -101,7 +103,7 @@ export interface E2eReport {
  * The GEMMs of `images` images through SigLIP + projector (one batch: images × patches rows) and of a
  * Gemma prefill over T rows, with counts, in format f (the patch embedding stays bf16).
  */
-function prefillShapes(c: PaliGemmaConfig, T: number, f: WeightFormat, images: number): [Case, number][] {
+function prefillShapes(c: PaliGemmaConfig, T: number, f: LoadFormat, images: number): [Case, number][] {
   const v = c.vision;
   const t = c.text;
   const V = images * v.numPatches;
@@ -122,7 +124,7 @@ function prefillShapes(c: PaliGemmaConfig, T: number, f: WeightFormat, images: n
   ];
 }
 
-function decodeShapes(c: PaliGemmaConfig, f: WeightFormat): [Case, number][] {
+function decodeShapes(c: PaliGemmaConfig, f: LoadFormat): [Case, number][] {
   const t = c.text;
   const q = t.numHeads * t.headDim;
   const kv = t.numKvHeads * t.headDim;
@@ -170,7 +172,7 @@ export async function benchE2eFormats(o: E2eOptions): Promise<E2eComparison> {
     .filter((f) => f.endsWith('.safetensors'))
     .map((f) => join(dir, f));
   const weightBytes = fileBytes(files);
-  const formats = [...new Set<WeightFormat>(o.formats ?? ['bf16'])].sort((a, b) => (a === 'bf16' ? -1 : b === 'bf16' ? 1 : 0));
+  const formats = [...new Set<LoadFormat>(o.formats ?? ['bf16'])].sort((a, b) => (a === 'bf16' ? -1 : b === 'bf16' ? 1 : 0));
   const quantized = formats.filter((f): f is Quantization => f !== 'bf16');
   const compare = formats[0] === 'bf16' && quantized.length > 0;
 
@@ -239,7 +241,7 @@ async function benchFormat(
   o: E2eOptions,
   gpu: Gpu,
   dir: string,
-  format: WeightFormat,
+  format: LoadFormat,
   shared: Shared,
   extra: (model: PaliGemma, pixels: Float32Array, textIds: number[]) => Promise<void>,
 ): Promise<E2eReport> {
@@ -308,7 +310,7 @@ async function benchFormat(
   const prefillRates = await rates(gpu, prefillShapes(model.config, prefillTokens, format, images), ro, log);
   const decodeRates = await rates(gpu, decodeShapes(model.config, format), ro, log);
   await extra(model, pixels, textIds);
-  const lora = o.lora?.length ? await benchLora(model, o.lora, { pixels, textIds, runs: o.runs, maxNewTokens: o.maxNewTokens, log }) : undefined;
+  const lora = o.lora?.length ? await benchLora(model, o.lora, { pixels, textIds, runs: o.runs, maxNewTokens: o.maxNewTokens, merge: o.loraMerge, log }) : undefined;
   const sum = (rs: ShapeRate[]) => rs.reduce((s, x) => s + x.count * x.ms, 0);
   const predicted = { prefillMs: sum(prefillRates), decodeMsPerToken: sum(decodeRates) };
 

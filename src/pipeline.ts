@@ -63,17 +63,24 @@ export class Pipeline {
    * The LoRA adapters that requests submitted from now on run with (their deltas add up; [] = the
    * base model). Requests already queued or running keep the adapters they were submitted with:
    * the queue switches the model between batches, and batches only requests with the same ones.
+   * `merge`: fold them into float32 copies of the weights they touch (PaliGemma.setAdapters).
    */
-  setAdapters(adapters: readonly LoraAdapter[]): void {
+  setAdapters(adapters: readonly LoraAdapter[], opts: { merge?: boolean } = {}): void {
     for (const a of adapters) {
       if (a.gpu !== this.model.gpu) throw new Error(`LoRA adapter ${a.name} was loaded on another device`);
       if (a.isDestroyed) throw new Error(`LoRA adapter ${a.name} was destroyed`);
     }
     this.queue.adapters = [...adapters];
+    this.queue.mergeAdapters = !!opts.merge;
   }
 
   get adapters(): readonly LoraAdapter[] {
     return this.queue.adapters;
+  }
+
+  /** Whether requests submitted from now on run with their adapters merged (setAdapters' `merge`). */
+  get adaptersMerged(): boolean {
+    return this.queue.mergeAdapters && this.queue.adapters.length > 0;
   }
 
   /** Reads a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) for this model; setAdapters applies it. */

@@ -110,8 +110,9 @@ interface Job {
   opts: GenerateOptions;
   maxNew: number;
   stop: Set<number>;
-  /** The LoRA adapters it runs with (those set when it was submitted). */
+  /** The LoRA adapters it runs with (those set when it was submitted), merged or not. */
   adapters: readonly LoraAdapter[];
+  merge: boolean;
   /** Jobs share a batch only when every setting but the seed and the length matches, adapters included. */
   key: string;
   out: QueuedGeneration;
@@ -128,6 +129,8 @@ export class RequestQueue {
   private broken: GpuError | undefined;
   /** The LoRA adapters requests submitted from now on run with (the model switches between batches). */
   adapters: readonly LoraAdapter[] = [];
+  /** Whether they run merged into f32 copies of their weights (PaliGemma.setAdapters). */
+  mergeAdapters = false;
 
   /** `maxBatch`: the most sequences merged into one batch (each costs KV cache and activations). */
   constructor(readonly model: PaliGemma, public maxBatch = 8) {}
@@ -150,11 +153,12 @@ export class RequestQueue {
     const stop = new Set(opts.stopIds ?? this.model.stopIds);
     const { seed: _, ...shared } = sampling;
     const adapters = this.adapters;
+    const merge = this.mergeAdapters && adapters.length > 0;
     const lora = adapters.map((a) => a.id);
-    const key = opts.onLogits ? `solo ${soloKeys++}` : JSON.stringify({ shared, stop: [...stop].sort((a, b) => a - b), runAhead: opts.runAhead !== false, lora });
+    const key = opts.onLogits ? `solo ${soloKeys++}` : JSON.stringify({ shared, stop: [...stop].sort((a, b) => a - b), runAhead: opts.runAhead !== false, lora, merge });
     const out = new QueuedGeneration(inputs.length, sampling);
     const signal = opts.signal;
-    const job: Job = { inputs, opts, maxNew, stop, key, adapters, out, detach: () => signal?.removeEventListener('abort', onAbort) };
+    const job: Job = { inputs, opts, maxNew, stop, key, adapters, merge, out, detach: () => signal?.removeEventListener('abort', onAbort) };
     const onAbort = () => {
       out.withdraw();
       out.fail(signal!.reason);
@@ -218,7 +222,7 @@ export class RequestQueue {
   /** Runs one batch to its end; never throws (each job's outcome goes to its caller). */
   private async runBatch(jobs: Job[]): Promise<void> {
     try {
-      this.model.setAdapters(jobs[0]!.adapters);
+      this.model.setAdapters(jobs[0]!.adapters, { merge: jobs[0]!.merge });
     } catch (e) {
       for (const job of jobs) {
         job.detach();

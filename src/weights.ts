@@ -2,6 +2,7 @@
 // storage binding. bf16: raw bf16 (two per u32, little-endian, bit for bit as in the checkpoint).
 // int8 / int4 (quantized at load, docs/quantization.md): each row is its codes, then its f32
 // scales, in 16-byte texels (quantRow), the same bytes in a buffer shard and in a weight texture.
+// f32: plain float32 rows, made at run time only (a LoRA adapter merged into a weight, docs/lora.md).
 
 export interface WeightShard {
   buffer: GPUBuffer;
@@ -10,8 +11,11 @@ export interface WeightShard {
   rows: number;
 }
 
-/** How a weight's elements are stored: the checkpoint's bf16, or codes and scales made at load. */
-export type WeightFormat = 'bf16' | Quantization;
+/** The formats a weight is loaded in: the checkpoint's bf16, or codes and scales made at load. */
+export type LoadFormat = 'bf16' | Quantization;
+
+/** How a weight's elements are stored: a load format, or float32 (a LoRA adapter merged in at run time). */
+export type WeightFormat = LoadFormat | 'f32';
 
 export interface GpuWeight {
   name: string;
@@ -65,7 +69,7 @@ export function quantRow(q: Quantization, K: number): QuantRow {
   return { codesPerTexel, codeTexels, groups, texels, bytes: texels * 16 };
 }
 
-/** Bytes one row of an [N, K] weight takes on the GPU in format f (bf16 rows are not padded). */
+/** Bytes one row of an [N, K] weight takes on the GPU in format f (bf16 and f32 rows are not padded). */
 export function rowBytes(f: WeightFormat, K: number): number {
-  return f === 'bf16' ? K * 2 : quantRow(f, K).bytes;
+  return f === 'bf16' ? K * 2 : f === 'f32' ? K * 4 : quantRow(f, K).bytes;
 }

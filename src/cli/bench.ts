@@ -10,14 +10,14 @@ import { benchKernels, type PeerName } from '../../bench/kernels.js';
 import { kernelsText } from '../../bench/report.js';
 import { chartHtml, chartSvg } from '../../bench/chart.js';
 import { requestGpu, type NodeGpuOptions } from '../node/gpu.js';
-import { QUANTIZATIONS, type Quantization, type WeightFormat } from '../weights.js';
+import { QUANTIZATIONS, type Quantization, type LoadFormat } from '../weights.js';
 import { given, int, parse, parseIds, UsageError } from './args.js';
 
 export const summary = 'benchmark the kernels (vs ceilings and peers), the whole model, or concurrent requests on it';
 
 const USAGE = `usage:
   paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4]
-  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--images N] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ...]
+  paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--images N] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ... [--lora-merge]]
   paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
@@ -33,7 +33,8 @@ load: for each concurrency C (default 1,4,16), C clients send R requests in all 
   e2e: each weight format in turn (bf16 = as in the checkpoint), side by side with bf16 when it is listed,
   with the weights' error per family and 32 greedy steps' logits against bf16.
 --lora (e2e): after the rest, the same generation with these LoRA adapters and without, alternately (random:R: rank R
-  on every Gemma Linear): the ratios to the base, the adapters' read and setAdapters' time.
+  on every Gemma Linear): the ratios to the base, the adapters' read and setAdapters' time; --lora-merge: also
+  merged into f32 copies of their weights (and the time to merge).
 --device: Dawn's adapter name filter (adapter=…), e.g. llvmpipe or NVIDIA; --backend: vulkan, metal, d3d12.`;
 
 const OPTIONS = {
@@ -55,16 +56,17 @@ const OPTIONS = {
   quantize: { type: 'string' },
   images: { type: 'string' },
   lora: { type: 'string', multiple: true },
+  'lora-merge': { type: 'boolean' },
 } as const;
 
 /** --quantize's comma list; `bf16` only where the checkpoint's own format can be named (e2e). */
-function formats(value: string | undefined, bf16: boolean): WeightFormat[] | undefined {
+function formats(value: string | undefined, bf16: boolean): LoadFormat[] | undefined {
   if (value === undefined) return undefined;
   const allowed: string[] = bf16 ? ['bf16', ...QUANTIZATIONS] : [...QUANTIZATIONS];
   const list = value.split(',').map((f) => f.trim());
   const bad = list.find((f) => !allowed.includes(f));
   if (bad !== undefined || list.length === 0) throw new UsageError(`--quantize takes a comma list of ${allowed.join(', ')}, got '${value}'`);
-  return list as WeightFormat[];
+  return list as LoadFormat[];
 }
 
 /** The Dawn flags requestGpu uses for these options (tfjs must share the instance and adapter). */
@@ -132,6 +134,7 @@ export async function run(argv: string[]): Promise<number> {
     formats: formats(v.quantize, true),
     images: int(v.images, 'images', 1, 1),
     lora: v.lora,
+    loraMerge: v['lora-merge'],
   });
   // One format: its report as before; several: each, side by side.
   const one = report.reports.length === 1 ? report.reports[0]! : undefined;

@@ -14,7 +14,7 @@ export const summary = 'write the intermediate tensors of one run (for compariso
 const USAGE = `usage: paligemma dump --model DIR|ID (--image FILE [--image FILE ...] | --pixel-values FILE.safetensors)
         (--prompt TEXT | --ids 2,1017,53,108) --max-new-tokens N --out FILE.safetensors
         [--logits-rows text|all|last] [--tokenizer FILE] [--quantize int8|int4] [--uncapped-logits]
-        [--lora DIR ...]
+        [--lora DIR ... [--lora-merge]]
 
   --model: a folder, or a Hub model id (ORG/NAME[@REVISION], from the Hugging Face cache or downloaded; docs/hub.md)
   one sequence; several --image (or pixel_values [n, 3, S, S]) put n images before the text, in order`;
@@ -48,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       adapter: { type: 'string' },
       quantize: { type: 'string' },
       lora: { type: 'string', multiple: true },
+      'lora-merge': { type: 'boolean' },
       'uncapped-logits': { type: 'boolean' },
     },
     USAGE,
@@ -63,9 +64,10 @@ export async function run(argv: string[]): Promise<number> {
   if (rowsMode !== 'text' && rowsMode !== 'all' && rowsMode !== 'last') throw new UsageError(`--logits-rows must be text, all or last, got '${rowsMode}'`);
   const maxNew = int(o['max-new-tokens'], 'max-new-tokens', 1, 1);
   const quantize = quantization(o.quantize);
+  if (o['lora-merge'] && !o.lora?.length) throw new UsageError('--lora-merge merges the --lora adapters: give at least one');
 
   const download = downloadProgress();
-  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora, hub: { onProgress: download.onProgress } }).finally(download.done);
+  const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora, loraMerge: o['lora-merge'], hub: { onProgress: download.onProgress } }).finally(download.done);
   const model = pipeline.model;
   // PaliGemma 2: the logits of transformers >= 4.52 (no final soft-cap), docs/paligemma2.md.
   if (o['uncapped-logits']) model.capLogits = false;

@@ -89,6 +89,7 @@ export class PaliGemma {
    */
   maxVisionBatch = Infinity;
   private activeAdapters: readonly LoraAdapter[] = [];
+  private adaptersMerged = false;
   private detachAdapters: () => void = () => {};
   /** Keep the queries that attentionMap() needs (one small copy per layer and step); set before generating. */
   recordQueries = false;
@@ -121,22 +122,34 @@ export class PaliGemma {
     return this.activeAdapters;
   }
 
+  /** Whether the active adapters are merged into f32 copies of their weights (setAdapters' `merge`). */
+  get merged(): boolean {
+    return this.adaptersMerged;
+  }
+
   /**
    * Applies these LoRA adapters from the next prefill on (their deltas add up), replacing those
-   * before; [] is the base model. The base weights stay as loaded. Not while a generation runs:
-   * the Pipeline's queue switches between batches.
+   * before; [] is the base model. The base weights stay as loaded. `merge`: fold them into float32
+   * copies of the weights they touch (faster matmuls for 4 bytes per element of those weights,
+   * docs/lora.md). Not while a generation runs: the Pipeline's queue switches between batches.
    */
-  setAdapters(adapters: readonly LoraAdapter[]): void {
-    const same = adapters.length === this.activeAdapters.length && adapters.every((a, i) => a === this.activeAdapters[i]);
+  setAdapters(adapters: readonly LoraAdapter[], opts: { merge?: boolean } = {}): void {
+    const merge = !!opts.merge && adapters.length > 0;
+    const same = merge === this.adaptersMerged && adapters.length === this.activeAdapters.length && adapters.every((a, i) => a === this.activeAdapters[i]);
     if (same) return;
     this.detachAdapters();
-    this.detachAdapters = attachAdapters(this.gpu, this.checkpoint.weights, adapters);
-    this.activeAdapters = [...adapters];
     // Recorded and compiled with the other adapters' kernels and buffers.
     if (this.plan) {
       this.plan.decodeStep = undefined;
       this.plan.compiledFor = undefined;
     }
+    // The base model until the new ones are attached (if that throws, it stays so).
+    this.detachAdapters = () => {};
+    this.activeAdapters = [];
+    this.adaptersMerged = false;
+    this.detachAdapters = attachAdapters(this.gpu, this.checkpoint.weights, adapters, merge);
+    this.activeAdapters = [...adapters];
+    this.adaptersMerged = merge;
   }
 
   /** The ids generation stops on: every eos_token_id of config.json and of generation_config.json (PaliGemma 2 mix: 1 and 107). */

@@ -1,6 +1,8 @@
 // LoRA deltas riding on weights: the adapters (graph/lora.ts) attach W's low-rank delta to the
 // GpuWeight itself, and the matmul plan layer (matmul.ts) adds (x·Aᵀ)·B'ᵀ wherever W is used, so
-// the graph never knows adapters exist and the base weights stay untouched and shared.
+// the graph never knows adapters exist and the base weights stay untouched and shared. A merged
+// adapter (--lora-merge) rides the same way: the weight's f32 copy with the delta folded in, which
+// the plan layer reads instead of the weight.
 
 import type { Gpu } from '../device.js';
 import { f32BitsToBf16 } from '../loader/bf16.js';
@@ -62,6 +64,19 @@ export function loraDelta(w: GpuWeight): LoraDelta | undefined {
 export function setLoraDelta(w: GpuWeight, d: LoraDelta | undefined): void {
   if (d) deltas.set(w, d);
   else deltas.delete(w);
+}
+
+const merged = new WeakMap<GpuWeight, GpuWeight>();
+
+/** The f32 copy with the adapters folded in (lora-merge.ts) that the matmuls read instead of w, if any. */
+export function loraMerged(w: GpuWeight): GpuWeight | undefined {
+  return merged.get(w);
+}
+
+/** Makes the matmuls read `m` wherever w is given (undefined: w again); recordings made before no longer match. */
+export function setLoraMerged(w: GpuWeight, m: GpuWeight | undefined): void {
+  if (m) merged.set(w, m);
+  else merged.delete(w);
 }
 
 const scratches = new WeakMap<Gpu, GPUBuffer>();

@@ -3,6 +3,7 @@
 
 import type { Binding, Gpu, Step, Storage } from '../device.js';
 import { softcapWgsl } from './softcap.js';
+import { wgsl } from './wgsl.js';
 
 /** out[m, colOff + n] (+)= epilogue(x[m]·w[n]), n < N: one dispatch covers one shard's columns. */
 export interface MatmulShape {
@@ -84,31 +85,70 @@ fn hi16(w: u32) -> f32 { return bitcast<f32>(w & 0xffff0000u); }`;
  * (ignored without GEGLU). Declares the `bias` / `out` bindings after the kernel's own ones.
  */
 export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
-  let b = firstBinding;
-  const decls: string[] = [];
-  if (e.bias) decls.push(`@group(0) @binding(${b++}) var<storage, read> bias: array<u32>;`);
-  if (e.lora || e.loraUp) decls.push(`@group(0) @binding(${b++}) var<storage, read> lora_t: array<f32>;`);
-  if (e.lora) decls.push(`@group(0) @binding(${b++}) var<storage, read> lora_b: array<f32>;`);
-  if (e.loraUp) decls.push(`@group(0) @binding(${b++}) var<storage, read> lora_bu: array<f32>;`);
-  decls.push(`@group(0) @binding(${b++}) var<storage, read_write> out: array<f32>;`);
-  const value = e.geglu
-    ? // tanh form of GELU, as Gemma's gelu_pytorch_tanh; tanh saturates, so large |g| stays finite.
-      `let gelu = 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));\n  var v = gelu * u;`
-    : `var v = g;`;
-  return `${decls.join('\n')}
-${e.bias ? bf16At('bias') : ''}
-${e.softcap ? softcapWgsl : ''}
-${e.lora ? loraWgsl('lora_b', 'p.loraRank', 'p.loraOff', 'p.loraStride') : ''}
-${e.loraUp ? loraWgsl('lora_bu', 'p.loraRankUp', 'p.loraOffUp', 'p.loraStrideUp') : ''}
+  // The bindings present are numbered in this order from firstBinding.
+  const tBinding = firstBinding + Number(e.bias);
+  const bBinding = tBinding + Number(!!(e.lora || e.loraUp));
+  const buBinding = bBinding + Number(!!e.lora);
+  const outBinding = buBinding + Number(!!e.loraUp);
+  // Interpolations are evaluated in every variant: the literal only exists with a soft-cap.
+  const cap = e.softcap ? wgslFloat(e.softcap) : '';
+  return wgsl`
+#if ${e.bias}
+@group(0) @binding(${firstBinding}) var<storage, read> bias: array<u32>;
+#endif
+#if ${e.lora || e.loraUp}
+@group(0) @binding(${tBinding}) var<storage, read> lora_t: array<f32>;
+#endif
+#if ${e.lora}
+@group(0) @binding(${bBinding}) var<storage, read> lora_b: array<f32>;
+#endif
+#if ${e.loraUp}
+@group(0) @binding(${buBinding}) var<storage, read> lora_bu: array<f32>;
+#endif
+@group(0) @binding(${outBinding}) var<storage, read_write> out: array<f32>;
+#if ${e.bias}
+${bf16At('bias')}
+#endif
+#if ${e.softcap}
+${softcapWgsl}
+#endif
+#if ${e.lora}
+${loraWgsl('lora_b', 'p.loraRank', 'p.loraOff', 'p.loraStride')}
+#endif
+#if ${e.loraUp}
+${loraWgsl('lora_bu', 'p.loraRankUp', 'p.loraOffUp', 'p.loraStrideUp')}
+#endif
 fn store(m: u32, n: u32, g0: f32, u0: f32) {
   let c = p.colOff + n;
-  let g = g0${e.lora ? ' + lora_lora_b(m, c)' : ''};
-  let u = u0${e.loraUp ? ' + lora_lora_bu(m, c)' : ''};
-  ${value}
-  ${e.bias ? 'v += bf16_bias(c);' : ''}
-  ${e.softcap ? `v = softcap(v, ${wgslFloat(e.softcap)});` : ''}
+#if ${e.lora}
+  let g = g0 + lora_lora_b(m, c);
+#else
+  let g = g0;
+#endif
+#if ${e.loraUp}
+  let u = u0 + lora_lora_bu(m, c);
+#else
+  let u = u0;
+#endif
+#if ${e.geglu}
+  // tanh form of GELU, as Gemma's gelu_pytorch_tanh; tanh saturates, so large |g| stays finite.
+  let gelu = 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
+  var v = gelu * u;
+#else
+  var v = g;
+#endif
+#if ${e.bias}
+  v += bf16_bias(c);
+#endif
+#if ${e.softcap}
+  v = softcap(v, ${cap});
+#endif
   let o = m * p.ldo + c;
-  ${e.accumulate ? 'out[o] += v;' : 'out[o] = v;'}
+#if ${e.accumulate}
+  out[o] += v;
+#else
+  out[o] = v;
+#endif
 }`;
 }
 

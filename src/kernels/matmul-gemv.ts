@@ -49,7 +49,7 @@ function optsFor(step: Step, M: number, K: number, norm: boolean, format: Weight
 const optsKey = (o: Opts) => `${o.format}-r${o.rows}${o.vec ? 'v' : ''}${o.shuffle ? 's' : ''}-l${o.lanes}${o.norm ? '-n' : ''}`;
 
 /** The WGSL type of a weight binding: 8 bf16 per vec4u on the vector path, else u32 words (quantized rows are read a word at a time). */
-const wType = (o: Opts) => (o.vec && o.format === 'bf16' ? 'array<vec4u>' : 'array<u32>');
+const wType = (o: Opts) => (o.vec && (o.format === 'bf16' || o.format === 'f32') ? 'array<vec4u>' : 'array<u32>');
 
 /**
  * WGSL reading slice t (elements 8t … 8t+7) of column n of weight `w` into vec4fs `a`, `b` on the
@@ -57,6 +57,10 @@ const wType = (o: Opts) => (o.vec && o.format === 'bf16' ? 'array<vec4u>' : 'arr
  */
 function sliceReader(o: Opts, w: string, a: string, b: string): { before: string; read: string } {
   const f = o.format;
+  if (f === 'f32') {
+    // Two texels of 4 floats per slice.
+    return { before: '', read: `let ${a} = bitcast<vec4f>(${w}[n * (p.K / 4u) + 2u * t]);\n      let ${b} = bitcast<vec4f>(${w}[n * (p.K / 4u) + 2u * t + 1u]);` };
+  }
   if (f === 'bf16') {
     const [lo, hi] = decodeSlice(f, `${w}v`, 0);
     return { before: '', read: `let ${w}v = ${w}[n * (p.K / 8u) + t];\n      let ${a} = ${lo};\n      let ${b} = ${hi};` };

@@ -7,6 +7,7 @@
 
 import type { Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
+import { wgsl } from './wgsl.js';
 import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, unpackWgsl, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 
 const WG = 64;
@@ -24,11 +25,17 @@ export function lanesWgsl(e: Epilogue, R: number, ux: boolean): string {
       let hi = vec4f(lo16(v.z), hi16(v.z), lo16(v.w), hi16(v.w));
       ${rs.map((r) => `${acc}${r} = ${fma8(r, `${acc}${r}`)};`).join('\n      ')}
     }`;
-  return /* wgsl */ `
+  return wgsl`
 ${paramsWgsl(P)}
-${ux ? `@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;` : '@group(0) @binding(0) var<storage, read> x: array<vec4f>;'}
+#if ${ux}
+@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;
+#else
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+#endif
 @group(0) @binding(1) var<storage, read> w: array<vec4u>;
-${up ? '@group(0) @binding(2) var<storage, read> wu: array<vec4u>;' : ''}
+#if ${up}
+@group(0) @binding(2) var<storage, read> wu: array<vec4u>;
+#endif
 ${epilogueWgsl(e, up ? 3 : 2)}
 ${unpackWgsl}
 
@@ -36,14 +43,23 @@ ${unpackWgsl}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let col = gid.x + gid.y * nwg.x * ${WG}u;
   let n = min(col, p.N - 1u); // lanes past N recompute the last column and drop it
-  ${rs.map((r) => `var a${r} = 0.0;${up ? ` var u${r} = 0.0;` : ''}`).join('\n  ')}
+  ${rs.map((r) => `var a${r} = 0.0;`).join('\n  ')}
+#if ${up}
+  ${rs.map((r) => `var u${r} = 0.0;`).join('\n  ')}
+#endif
   for (var t = 0u; t < p.K / 8u; t++) {
     ${rs.map((r) => `let xa${r} = x[${r}u * (p.K / 4u) + 2u * t]; let xb${r} = x[${r}u * (p.K / 4u) + 2u * t + 1u];`).join('\n    ')}
     ${body('w', 'a')}
-    ${up ? body('wu', 'u') : ''}
+#if ${up}
+    ${body('wu', 'u')}
+#endif
   }
   if (col < p.N) {
-    ${rs.map((r) => `store(${r}u, col, a${r}, ${up ? `u${r}` : '0.0'});`).join('\n    ')}
+#if ${up}
+    ${rs.map((r) => `store(${r}u, col, a${r}, u${r});`).join('\n    ')}
+#else
+    ${rs.map((r) => `store(${r}u, col, a${r}, 0.0);`).join('\n    ')}
+#endif
   }
 }`;
 }

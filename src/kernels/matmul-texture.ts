@@ -63,14 +63,15 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
   const cs = [...Array(C).keys()];
   const S = slicesPerTexel(f);
   const scale = scaleKind(f);
-  const slice = (sub: number) => (S === 1 ? 't' : `(${S}u * t + ${sub}u)`);
+  // x's vec4 index of slice `sub` of texel t (E / 4 vec4s per texel; f32's texel is half a slice).
+  const slice = (sub: number) => `${elementsPerTexel(f) / 4}u * t + ${2 * sub}u`;
   // x's vec4s of slice `sub` (both, or only the first with `half`) of every row of the block.
   const xLoad = (sub: number, half: boolean) =>
     t.broadcast
-      ? `let mine = x[xrow(m0 + sg) + 2u * ${slice(sub)}];
-    ${half ? '' : `let mine1 = x[xrow(m0 + sg) + 2u * ${slice(sub)} + 1u];`}
+      ? `let mine = x[xrow(m0 + sg) + ${slice(sub)}];
+    ${half ? '' : `let mine1 = x[xrow(m0 + sg) + ${slice(sub)} + 1u];`}
     ${rs.map((r) => `let xa${r} = subgroupBroadcast(mine, ${r}u);${half ? '' : ` let xb${r} = subgroupBroadcast(mine1, ${r}u);`}`).join('\n    ')}`
-      : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + 2u * ${slice(sub)}];${half ? '' : ` let xb${r} = x[xrow(m0 + ${r}u) + 2u * ${slice(sub)} + 1u];`}`).join('\n    ');
+      : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + ${slice(sub)}];${half ? '' : ` let xb${r} = x[xrow(m0 + ${r}u) + ${slice(sub)} + 1u];`}`).join('\n    ');
   // Chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
   const fmaChain = (r: number, acc: string, half: boolean) =>
     ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))

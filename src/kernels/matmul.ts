@@ -4,7 +4,7 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { matrixShape, type GpuWeight } from '../weights.js';
-import { loraDelta, loraScratch } from './lora.js';
+import { loraDelta, loraMerged, loraScratch } from './lora.js';
 import type { Epilogue, LoraTerm, MatmulBuffers, MatmulShape } from './matmul-common.js';
 import { GEMV_MAX_ROWS, matmulGemv, matmulGemvMany, type GemvNorm } from './matmul-gemv.js';
 import { LANES_MAX_ROWS, matmulLanes } from './matmul-lanes.js';
@@ -109,13 +109,19 @@ export interface LinearArgs {
  * out[M, N] (+)= softcap(x[M, K] · wᵀ (+ bias)). A weight with LoRA adapters attached (lora.ts)
  * computes x·wᵀ + (x·Aᵀ)·B'ᵀ: t = x·Aᵀ first, its product with B'ᵀ in the matmul's epilogue.
  */
-export function linear(step: Step, a: LinearArgs): void {
+export function linear(step: Step, given: LinearArgs): void {
+  const a = { ...given, w: live(given.w) };
   checkWeight(a.w, a.N, a.K);
   if (a.bias) checkWeight(a.bias, a.N);
   if (a.softcap !== undefined && !(a.softcap >= 0 && Number.isFinite(a.softcap))) throw new Error(`linear: softcap ${a.softcap} must be a finite number ≥ 0`);
   const lora = loraOf(step, a.x, [a.w], a.M, a.K);
   if (lora && a.softcap) throw new Error(`linear: LoRA on the soft-capped ${a.w.name} is not supported`);
   run(step, a, [a.w], { bias: !!a.bias, accumulate: !!a.accumulate, geglu: false, softcap: a.softcap || undefined }, undefined, lora);
+}
+
+/** The weight the matmuls read for w: its copy with merged LoRA adapters (lora.ts), or w. */
+function live(w: GpuWeight): GpuWeight {
+  return loraMerged(w) ?? w;
 }
 
 /** The LoRA terms of weights that read one x: their t = x·Aᵀ side by side in one buffer, and each weight's region of it. */
@@ -174,7 +180,8 @@ export interface LinearGegluArgs {
 }
 
 /** out = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ): the Gemma MLP's first half in one pass over x. */
-export function linearGeglu(step: Step, a: LinearGegluArgs): void {
+export function linearGeglu(step: Step, given: LinearGegluArgs): void {
+  const a = { ...given, gate: live(given.gate), up: live(given.up) };
   checkWeight(a.gate, a.N, a.K);
   checkWeight(a.up, a.N, a.K);
   const same = a.gate.shards.length === a.up.shards.length && a.gate.shards.every((s, i) => s.rows === a.up.shards[i]!.rows);
@@ -210,7 +217,8 @@ export interface LinearManyArgs {
  * the plan runs 'gemv' on whole buffer weights (the norm folded in), or for decode-sized M on weight
  * textures (matmulTextureMany), else one linear() each.
  */
-export function linearMany(step: Step, a: LinearManyArgs): void {
+export function linearMany(step: Step, given: LinearManyArgs): void {
+  const a = { ...given, ws: given.ws.map(live) };
   if (a.ws.length !== a.outs.length) throw new Error(`linearMany: ${a.ws.length} weights, ${a.outs.length} outputs`);
   for (const w of a.ws) checkWeight(w, w.shape[0]!, a.K);
   const args = { x: a.x, M: a.M, K: a.K };

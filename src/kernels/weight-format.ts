@@ -1,5 +1,6 @@
 // How the matmul and embedding kernels read each weight format (weights.ts): bf16 as the
-// checkpoint has it, or the int8 / int4 codes and f32 scales made at load. A format is WGSL that
+// checkpoint has it, the int8 / int4 codes and f32 scales made at load, or float32 (a merged LoRA
+// adapter, docs/lora.md; a texel holds 4 of them, half a slice). A format is WGSL that
 // turns a 16-byte texel (a vec4u, from a texture or a buffer) into 8-element slices of unscaled
 // codes, and says where a row keeps its scales; a kernel multiplies the codes by their scale
 // (f32(q)·scale is exactly the dequantized weight the rule defines) before its FMAs.
@@ -16,16 +17,17 @@ fn i4hi(w: u32) -> vec4f { return vec4f(bitcast<vec4i>(vec4u(w) << vec4u(12u, 8u
 
 /** Elements per 16-byte texel. */
 export function elementsPerTexel(f: WeightFormat): number {
-  return f === 'bf16' ? 8 : 128 / QUANT_RULES[f].bits;
+  return f === 'bf16' ? 8 : f === 'f32' ? 4 : 128 / QUANT_RULES[f].bits;
 }
 
-/** 8-element slices per texel: 1 (bf16), 2 (int8), 4 (int4). */
+/** 8-element slices per texel: 1 (bf16; f32, whose texel is the first half of one), 2 (int8), 4 (int4). */
 export function slicesPerTexel(f: WeightFormat): number {
-  return elementsPerTexel(f) / 8;
+  return Math.max(1, elementsPerTexel(f) / 8);
 }
 
-/** WGSL [lo, hi]: elements 0–3 and 4–7 of slice `sub` of texel `v` (a vec4u), unscaled. */
+/** WGSL [lo, hi]: elements 0–3 and 4–7 of slice `sub` of texel `v` (a vec4u), unscaled (f32: lo only, the texel's 4). */
 export function decodeSlice(f: WeightFormat, v: string, sub: number): [string, string] {
+  if (f === 'f32') return [`bitcast<vec4f>(${v})`, ''];
   if (f === 'bf16') return [`vec4f(lo16(${v}.x), hi16(${v}.x), lo16(${v}.y), hi16(${v}.y))`, `vec4f(lo16(${v}.z), hi16(${v}.z), lo16(${v}.w), hi16(${v}.w))`];
   const c = 'xyzw';
   if (f === 'int8') return [`i8x4(${v}.${c[2 * sub]})`, `i8x4(${v}.${c[2 * sub + 1]})`];
@@ -38,12 +40,12 @@ export function decodeSlice(f: WeightFormat, v: string, sub: number): [string, s
  * t % 4 of texel codeTexels + t / 4). bf16 has none.
  */
 export function scaleKind(f: WeightFormat): 'none' | 'row' | 'texel' {
-  return f === 'bf16' ? 'none' : QUANT_RULES[f].group === 0 ? 'row' : 'texel';
+  return f === 'bf16' || f === 'f32' ? 'none' : QUANT_RULES[f].group === 0 ? 'row' : 'texel';
 }
 
 /** WGSL `fn codeTexels(K: u32) -> u32` and `fn rowTexels(K: u32) -> u32` of a quantized format (weights.ts quantRow). */
 export function rowWgsl(f: WeightFormat): string {
-  if (f === 'bf16') return '';
+  if (f === 'bf16' || f === 'f32') return '';
   const per = elementsPerTexel(f);
   const groups = scaleKind(f) === 'row' ? '1u' : `(K + ${QUANT_RULES[f].group - 1}u) / ${QUANT_RULES[f].group}u`;
   return `fn codeTexels(K: u32) -> u32 { return (K + ${per - 1}u) / ${per}u; }
@@ -52,7 +54,7 @@ fn rowTexels(K: u32) -> u32 { return codeTexels(K) + (${groups} + 3u) / 4u; }`;
 
 /**
  * WGSL \`fn ${'${w}'}At(n: u32, k: u32) -> f32\`: element (n, k) of weight rows of K = p.K held in the u32
- * array \`w\` (bf16: row n at element n·K; quantized: row n at texel n·rowTexels(K), dequantized).
+ * array \`w\` (bf16, f32: row n at element n·K; quantized: row n at texel n·rowTexels(K), dequantized).
  * The element-wise read of the portable kernels (any K).
  */
 export function elementAt(f: WeightFormat, w: string, K = 'p.K'): string {
@@ -63,13 +65,33 @@ export function elementAt(f: WeightFormat, w: string, K = 'p.K'): string {
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (e & 1u) == 1u));
 }`;
   }
+  const rowWords = f === 'f32' ? K : `rowTexels(${K}) * 4u`;
+  return rowElement(f, w, K, (i) => `${w}[n * ${rowWords} + ${i}]`);
+}
+
+/**
+ * WGSL \`fn ${'${tex}'}At(n: u32, k: u32) -> f32\`: element (n, k) of a weight texture (weight-texture.ts)
+ * of rows of K = p.K, dequantized: the element-wise read of kernels that are not the matmul's loop.
+ */
+export function textureElementAt(f: WeightFormat, tex: string, K = 'p.K'): string {
+  return rowElement(f, tex, K, (i) => `textureLoad(${tex}, vec2u((${i}) / 4u, n % textureDimensions(${tex}).y), n / textureDimensions(${tex}).y, 0)[(${i}) % 4u]`);
+}
+
+/** WGSL \`fn ${'${name}'}At(n, k)\` from \`word(i)\`, WGSL for u32 word i of row n in the texel layout (a bf16 row padded to whole texels). */
+function rowElement(f: WeightFormat, name: string, K: string, word: (i: string) => string): string {
+  if (f === 'f32') return `fn ${name}At(n: u32, k: u32) -> f32 { return bitcast<f32>(${word('k')}); }`;
+  if (f === 'bf16') {
+    return `fn ${name}At(n: u32, k: u32) -> f32 {
+  let word = ${word('k >> 1u')};
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (k & 1u) == 1u));
+}`;
+  }
   const bits = QUANT_RULES[f].bits;
   const per = 32 / bits;
   const scale = scaleKind(f) === 'row' ? '0u' : `k / ${QUANT_RULES[f].group}u`;
-  return `fn ${w}At(n: u32, k: u32) -> f32 {
-  let row = n * rowTexels(${K}) * 4u;
-  let word = ${w}[row + k / ${per}u];
+  return `fn ${name}At(n: u32, k: u32) -> f32 {
+  let word = ${word(`k / ${per}u`)};
   let q = bitcast<i32>(word << (${32 - bits}u - ${bits}u * (k % ${per}u))) >> ${32 - bits}u;
-  return f32(q) * bitcast<f32>(${w}[row + codeTexels(${K}) * 4u + ${scale}]);
+  return f32(q) * bitcast<f32>(${word(`codeTexels(${K}) * 4u + ${scale}`)});
 }`;
 }

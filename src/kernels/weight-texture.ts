@@ -1,7 +1,7 @@
 // Weights [N, K] in an rgba32uint 2-D array texture for the CPU-adapter matmul: texel (t, row,
 // layer) holds texel t of weight row n = layer·H + row — bf16: elements 8t..8t+7 (K padded with
 // zeros to a multiple of 8); int8 / int4: the quantized row's texels as a buffer holds them
-// (weights.ts quantRow: codes, then scales) — so one textureLoad fetches 16 bytes: on lavapipe a
+// (weights.ts quantRow: codes, then scales); f32: elements 4t..4t+3 — so one textureLoad fetches 16 bytes: on lavapipe a
 // texture fetch costs a third of a per-lane storage load. Tall weights fold into layers of
 // H ≤ maxTextureDimension2D rows. The pack kernel reads the loader's buffers (any shard split).
 
@@ -15,14 +15,14 @@ export interface WeightTexture {
   view: GPUTextureView;
   /** Rows per layer. */
   H: number;
-  /** Texels per row: ceil(K / 8) for bf16, quantRow(…).texels for int8 / int4. */
+  /** Texels per row: ceil(K / 8) for bf16, ceil(K / 4) for f32, quantRow(…).texels for int8 / int4. */
   W: number;
   format: WeightFormat;
 }
 
 /** Texels per row of a [N, K] weight in format f. */
 export function texelsPerRow(f: WeightFormat, K: number): number {
-  return f === 'bf16' ? Math.ceil(K / 8) : quantRow(f, K).texels;
+  return f === 'bf16' ? Math.ceil(K / 8) : f === 'f32' ? Math.ceil(K / 4) : quantRow(f, K).texels;
 }
 
 const textures = new WeakMap<GpuWeight, WeightTexture>();

@@ -4,7 +4,7 @@ import type { PlannedTensor } from './layout.js';
 import { quantizeRows } from './quantize.js';
 import { readIntoTarget, type FileSource } from './source.js';
 import { quietly } from '../quiet-wait.js';
-import { matrixShape, rowBytes, type GpuWeight, type WeightFormat, type WeightShard } from '../weights.js';
+import { matrixShape, rowBytes, type GpuWeight, type LoadFormat, type WeightFormat, type WeightShard } from '../weights.js';
 import { copyWeightRows, createWeightTexture, textureRowStride, texelsPerRow, weightTexture, type WeightTexture } from '../kernels/weight-texture.js';
 
 // Weights are stored as raw bf16 words, or as rows of int8 / int4 codes and scales quantized while
@@ -14,7 +14,7 @@ export type { GpuWeight, WeightShard } from '../weights.js';
 
 /** A tensor to load and the format it takes on the GPU. */
 export interface LoadTensor extends PlannedTensor {
-  format: WeightFormat;
+  format: LoadFormat;
 }
 
 export interface LoadProgress {

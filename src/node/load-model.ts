@@ -28,6 +28,8 @@ export interface LoadModelOptions extends NodeGpuOptions {
   quantize?: Quantization;
   /** PEFT LoRA adapter folders to apply (all at once: their deltas add up). */
   lora?: string[];
+  /** Merge them into float32 copies of the weights they touch (--lora-merge, docs/lora.md). */
+  loraMerge?: boolean;
   /** For a Hugging Face model id: revision, cache, endpoint, token, offline, download progress (docs/hub.md). */
   hub?: HubOptions;
 }
@@ -89,8 +91,8 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
   const adapters: LoraAdapter[] = [];
   for (const dir of opts.lora ?? []) adapters.push(await loadLoraFromDir(model, dir));
   // On the model too, for callers that run it directly (dump, bench).
-  model.setAdapters(adapters);
-  pipeline.setAdapters(adapters);
+  model.setAdapters(adapters, { merge: opts.loraMerge });
+  pipeline.setAdapters(adapters, { merge: opts.loraMerge });
   return { dir, gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
 }
 
