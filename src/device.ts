@@ -317,7 +317,7 @@ export class Gpu {
 }
 
 /** One recorded command of a Recording: a dispatch with its bind group resolved, or a copy. */
-type Command =
+export type Command =
   | { kernel: Kernel; bindGroup: GPUBindGroup; params: ArrayBuffer | undefined; groups: [number, number, number]; label: string }
   | { copy: [GPUBuffer, number, GPUBuffer, number, number] };
 

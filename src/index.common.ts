@@ -1,27 +1,20 @@
-// Everything that runs the same in Node and the browser.
-export { Gpu, GpuError, Step, type Binding, type Kernel, type KernelDef } from './device.js';
+// Everything that runs the same in Node and the browser: the model-level API (loading from any
+// FileSource, Pipeline, image decoding, task prompts and parsing, masks) over the graph, the
+// loader and the kernels, which are also published on their own (./graph, ./loader, ./kernels).
+export * from './kernels/index.js';
+export * from './graph/index.js';
+export * from './loader/index.js';
 export { describeAdapter, type GpuOptions } from './adapter.js';
-export { params, paramsWgsl } from './uniforms.js';
-export { add } from './kernels/add.js';
-export { rmsNorm, layerNorm, addRmsNorm } from './kernels/norm.js';
-export { rope, ropeInvFreq } from './kernels/rope.js';
-export { gelu, geglu } from './kernels/gelu.js';
-export { embed } from './kernels/embed.js';
-export { softmax } from './kernels/softmax.js';
-export { argmax, topK } from './kernels/argmax.js';
-export { sample, sampleMany, sampleProbs, type SamplingSettings } from './kernels/sample.js';
-export { markSeen, seenBits, seenWords } from './kernels/seen-mark.js';
-export { patchEmbed } from './kernels/patch-embed.js';
-export { attention, attentionConfig, type AttentionArgs, type AttentionConfig } from './kernels/attention.js';
-export { decodeAttention, decodeSplitLen, type DecodeAttentionArgs } from './kernels/attention-decode.js';
-export { attentionWeights, type AttentionWeightsArgs } from './kernels/attention-weights.js';
-export { conv2d, type Conv2dArgs, type Epilogue } from './kernels/conv2d.js';
-export { convTranspose2d, type ConvTranspose2dArgs } from './kernels/conv-transpose2d.js';
-export { codebookLookup, type CodebookLookupArgs } from './kernels/codebook-lookup.js';
-export { NpzArchive, NpzError, type NpyArray, type NpzProblem } from './loader/npz.js';
-export { MaskDecoder, MASK_DECODER_FILE, type TensorSource } from './graph/mask-decoder.js';
-export { decodeMasks, textToMasks, pasteMask, pixelBox, maskToUint8, type ObjectMask, type PixelBox } from './masks.js';
-export { overlayMasks, PALETTE, type OverlayObject } from './image/overlay.js';
-export { parseDetections, parseSegmentations, taskPrompt, type Segmentation, type Detection, type Box, type ParseOptions } from './tasks.js';
+export { loadModelFromSource, type LoadFromSourceOptions, type LoadedPipeline } from './load-source.js';
 export { Pipeline, type Request, type Result } from './pipeline.js';
 export { QueuedGeneration, RequestQueue } from './request-queue.js';
+export { PaliGemmaTokenizer, type DecodeOptions } from './tokenizer/tokenizer.js';
+export type { TokenizerJson, AddedTokenJson } from './tokenizer/paligemma-tokens.js';
+export { decodeImage, detectImageFormat, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, type ImageFormat, type RgbImage } from './image/decode.js';
+export { ImageError } from './image/errors.js';
+export { preprocessImage, type PreprocessOptions } from './image/preprocess.js';
+export { overlayMasks, PALETTE, type OverlayObject } from './image/overlay.js';
+export { parseDetections, parseSegmentations, taskPrompt, type Task, type TaskPromptOptions, type Segmentation, type Detection, type Box, type ParseOptions } from './tasks.js';
+export { decodeMasks, textToMasks, pasteMask, pixelBox, maskToUint8, type ObjectMask, type PixelBox } from './masks.js';
+export { NpzArchive, NpzError, type NpyArray, type NpzProblem } from './loader/npz.js';
+export { QUANTIZATIONS } from './weights.js';

@@ -36,7 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
 }`;
 
 export interface DecodeAttentionArgs {
-  /** [batch, heads·headDim]: this step's query row per sequence. */
+  /** This step's query row per sequence, [batch, heads·headDim]. */
   q: Binding;
   /** KV cache [batch·maxLen, kvHeads·headDim]. */
   k: Binding;

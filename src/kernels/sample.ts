@@ -30,7 +30,7 @@ export interface SamplingSettings {
   repetitionPenalty?: number;
 }
 
-interface Row extends SamplingSettings {
+export interface Row extends SamplingSettings {
   logits: Binding;
   cols: number;
   /** Bitset of the ids already in the sequence (seen-mark.ts), when the penalty is on. */

@@ -5,7 +5,7 @@ export { parseConfig, type PaliGemmaConfig, type TextConfig, type VisionConfig, 
 export { parsePreprocessorConfig, parseGenerationConfig, type PreprocessorConfig, type GenerationConfig } from './extra-config.js';
 export { readSafetensorsHeader, parseSafetensors, type SafetensorsHeader, type TensorEntry } from './safetensors.js';
 export { canonicalName, expectedTensors, EMBED, LM_HEAD } from './names.js';
-export { planCheckpoint, type CheckpointPlan, type PlannedTensor } from './layout.js';
+export { planCheckpoint, type CheckpointPlan, type PlannedTensor, type WeightDtype } from './layout.js';
 export { loadCheckpoint, destroyWeights, type LoadedCheckpoint, type LoadOptions, type GpuWeight, type WeightShard, type LoadProgress } from './checkpoint.js';
 export { f32BitsToBf16, f16BitsToF32Bits } from './bf16.js';
 export { MemoryFileSource } from './memory-source.js';

@@ -3,7 +3,7 @@
 
 import { requestGpu } from '../../src/node/gpu.js';
 import type { Gpu } from '../../src/device.js';
-import type { GpuWeight } from '../../src/weights.js';
+import { toBf16 } from '../../src/weight-upload.js';
 
 let gpuPromise: Promise<Gpu> | undefined;
 export function testGpu(): Promise<Gpu> {
@@ -35,16 +35,7 @@ export function randInt(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));
 }
 
-/** Rounds float32 values to bf16 (round to nearest even) and returns the 16-bit words. */
-export function toBf16(values: Float32Array): Uint16Array {
-  const u32 = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const x = u32[i]!;
-    out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
-  }
-  return out;
-}
+export { toBf16, uploadWeight } from '../../src/weight-upload.js';
 
 /** The float64 values of bf16 words (for references). */
 export function bf16ToF64(words: Uint16Array): Float64Array {
@@ -65,18 +56,6 @@ export function randomBf16(n: number, seed: number, scale = 1): { words: Uint16A
 }
 
 export { normErr } from '../../src/node/golden.js';
-
-/** Uploads bf16 words as a GpuWeight, split into shards of at most `shardRows` rows (like the loader does for big tensors). */
-export function uploadWeight(gpu: Gpu, words: Uint16Array, shape: number[], shardRows = shape[0]!, name = 'w'): GpuWeight {
-  const row = shape.slice(1).reduce((a, b) => a * b, 1);
-  const shards: GpuWeight['shards'] = [];
-  for (let rowStart = 0; rowStart < shape[0]!; rowStart += shardRows) {
-    const rows = Math.min(shardRows, shape[0]! - rowStart);
-    const part = words.slice(rowStart * row, (rowStart + rows) * row);
-    shards.push({ buffer: gpu.upload(part, `${name}[${rowStart}]`), rowStart, rows });
-  }
-  return { name, shape, dtype: 'bf16', shards };
-}
 
 /** Largest and mean absolute difference (image comparisons state their bars this way). */
 export function absErrors(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; mean: number } {
