@@ -17,7 +17,10 @@ import { planCheckpoint } from '../src/loader/layout.js';
 import { NodeFileSource } from '../src/loader/node-source.js';
 import type { FileSource } from '../src/loader/source.js';
 import { hubCacheDir, hubToken } from '../src/node/hub-cache.js';
-import { resolveHubModel, type HubOptions } from '../src/node/hub-model.js';
+import { modelFolder, resolveHubModel, type HubOptions } from '../src/node/hub-model.js';
+import { startPlaygroundServer } from '../src/node/playground-server.js';
+import { HttpFileSource } from '../src/browser/http-source.js';
+import { MODEL_INFO_PATH, MODEL_PREFIX } from '../src/browser/playground-routes.js';
 import { gitSha1, sha256, startHubServer, type HubServer } from './helpers/hub-server.js';
 
 const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded');
@@ -152,6 +155,8 @@ describe('Hub errors and recovery', () => {
 
   it('names the repository, revision and file that are missing', async () => {
     await expect(resolveHubModel('test-org/nothing', opts())).rejects.toThrow(/^test-org\/nothing@main\/config\.json: HTTP 401: no such repository \(or it is private or gated: set HF_TOKEN\)/);
+    await expect(modelFolder('test-org/nothing', opts())).rejects.toThrow(/no such repository .*; there is no folder "test-org\/nothing" on disk either$/);
+    expect(await modelFolder(CHECKPOINT, opts())).toBe(CHECKPOINT);
     await expect(resolveHubModel('test-org/pg-tiny@v9', opts())).rejects.toThrow(/^test-org\/pg-tiny@v9\/config\.json: HTTP 404: the repository has no revision/);
     server.repos.get('test-org/pg-tiny')!.files.delete('model-00002-of-00003.safetensors');
     await expect(resolveHubModel('test-org/pg-tiny', opts())).rejects.toThrow(
@@ -233,6 +238,29 @@ describe('the browser Hub source (fetch)', () => {
     expect(log.some((r) => r.server === 'cdn' && r.range !== undefined)).toBe(true);
     expect(log.filter((r) => r.server === 'cdn').every((r) => r.authorization === undefined)).toBe(true);
     await expect(source.read('model-00009-of-00003.safetensors', 0, 8)).rejects.toThrow(new RegExp(`^test-org/pg-tiny@${COMMIT}/model-00009-of-00003\\.safetensors: HTTP 404: the repository has no such file`));
+  });
+});
+
+describe('the playground server on a Hub snapshot', () => {
+  it('serves the snapshot symlinks into blobs/, and nothing else outside the folder', async () => {
+    const dir = await resolveHubModel('test-org/pg-tiny', opts());
+    const pageDir = await mkdtemp(join(tmpdir(), 'pg-page-'));
+    await writeFile(join(pageDir, 'index.html'), '<!doctype html>');
+    const blobs = join(dir, '..', '..', 'blobs');
+    const plain = await startPlaygroundServer({ modelDir: dir, pageDir });
+    const served = await startPlaygroundServer({ modelDir: dir, modelName: 'test-org/pg-tiny', modelBlobsDir: blobs, pageDir });
+    try {
+      // Without blobs/ allowed, the symlinks lead outside the folder: refused as before.
+      await expect(new HttpFileSource(new URL(MODEL_PREFIX, plain.url)).readText('config.json')).rejects.toThrow(/HTTP 403/);
+      const info = await (await fetch(new URL(MODEL_INFO_PATH, served.url))).json();
+      expect(info.name).toBe('test-org/pg-tiny');
+      expect(info.files.map((f: { path: string }) => f.path)).toEqual([...filesOf(CHECKPOINT).keys()].sort());
+      expect(await planSummary(new HttpFileSource(new URL(MODEL_PREFIX, served.url)))).toEqual(await planSummary(new NodeFileSource(CHECKPOINT)));
+    } finally {
+      await plain.close();
+      await served.close();
+      await rm(pageDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,15 +1,20 @@
 // `paligemma playground`: serves the browser playground and a model folder on 127.0.0.1.
 
+import { join } from 'node:path';
 import { demoModelDir } from '../node/demo-model.js';
+import { isHubModel, modelFolder } from '../node/hub-model.js';
 import { startPlaygroundServer } from '../node/playground-server.js';
 import { int, parse, UsageError } from './args.js';
+import { downloadProgress } from './progress.js';
 
 export const summary = 'serve the browser playground (page + model folder) on 127.0.0.1';
 
-const USAGE = `usage: paligemma playground [--model DIR] [--lora DIR ...] [--port P]
+const USAGE = `usage: paligemma playground [--model DIR|ID] [--lora DIR ...] [--port P]
 
   --model DIR   the PaliGemma folder the page loads (default: the demo checkpoint, random weights,
-                generated on first use); served read-only, nothing outside it
+                generated on first use); served read-only, nothing outside it. A Hub model id
+                (ORG/NAME[@REVISION]) is served from the Hugging Face cache, downloaded first if
+                needed (docs/hub.md)
   --lora DIR    a PEFT LoRA adapter folder the page offers (repeatable); served read-only too
   --port P      port on 127.0.0.1 (default 8000; 0 picks a free one)
 
@@ -23,8 +28,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   const port = int(o.port, 'port', 8000);
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-  const modelDir = o.model ?? (await demoModelDir(true));
-  const server = await startPlaygroundServer({ modelDir, loraDirs: o.lora, port }).catch((e: NodeJS.ErrnoException) => {
+  // A Hub id is served from its cache snapshot, whose files are symlinks into the repository's blobs/.
+  const hub = o.model !== undefined && isHubModel(o.model);
+  const download = downloadProgress();
+  const modelDir = o.model ? await modelFolder(o.model, { onProgress: download.onProgress }).finally(download.done) : await demoModelDir(true);
+  const hubServing = hub ? { modelName: o.model, modelBlobsDir: join(modelDir, '..', '..', 'blobs') } : {};
+  const server = await startPlaygroundServer({ modelDir, ...hubServing, loraDirs: o.lora, port }).catch((e: NodeJS.ErrnoException) => {
     throw e.code === 'EADDRINUSE' ? new UsageError(`port ${port} on 127.0.0.1 is in use; pick another with --port (0 = any free port)`) : e;
   });
   console.log(`playground: ${server.url}  (model: ${modelDir}; Ctrl-C to stop)`);

@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { checkRepoPath, COMMIT_HASH, HubError, isMissingEntry, parseRepoRef, resolveUrl } from '../loader/hub.js';
+import { checkRepoPath, COMMIT_HASH, HubError, isMissingEntry, isRepoId, parseRepoRef, resolveUrl } from '../loader/hub.js';
 import { hubCacheDir, hubEndpoint, hubOffline, hubToken, RepoCache } from './hub-cache.js';
 import { downloadBlob, headFile, HubUnreachableError, linkPointer, markMissing, writeRef, type HubFileInfo, type HubRequestOptions } from './hub-download.js';
 
@@ -76,6 +76,24 @@ async function completeSnapshot(cache: RepoCache, revision: string, strict: bool
   if (!commit || !cache.has(commit, CONFIG_FILE) || !(await cachedWeights(cache, commit))) return undefined;
   if (strict && !OPTIONAL_FILES.every((f) => cache.has(commit, f) || cache.knownMissing(commit, f))) return undefined;
   return cache.snapshot(commit);
+}
+
+/** True when `pathOrId` is no path on disk but has the form of a Hub model id. */
+export function isHubModel(pathOrId: string): boolean {
+  return !existsSync(pathOrId) && isRepoId(pathOrId);
+}
+
+/**
+ * A folder on disk, or when no such folder exists, a Hugging Face model id (`ORG/NAME[@REVISION]`),
+ * found in the Hugging Face cache or downloaded into it.
+ */
+export async function modelFolder(pathOrId: string, hub?: HubOptions): Promise<string> {
+  if (!isHubModel(pathOrId)) return pathOrId;
+  return resolveHubModel(pathOrId, hub).catch((e) => {
+    // A mistyped folder name looks like a repo id too: say both places were tried.
+    if (e instanceof HubError && /no such repository/.test(e.problem)) throw new HubError(e.where, e.file, `${e.problem}; there is no folder "${pathOrId}" on disk either`, e.status);
+    throw e;
+  });
 }
 
 /**

@@ -3,9 +3,7 @@
 import { PaliGemma } from '../graph/paligemma.js';
 import { isLinearWeight, quantizeFor } from '../graph/weights.js';
 import { matmulPlan } from '../kernels/matmul.js';
-import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { HubError, isRepoId } from '../loader/hub.js';
 import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import { checkMemory } from '../loader/memory.js';
@@ -16,7 +14,7 @@ import { loadTokenizer } from '../tokenizer/load.js';
 import type { Gpu } from '../device.js';
 import type { Quantization } from '../weights.js';
 import { collectGarbage } from './collect-garbage.js';
-import { resolveHubModel, type HubOptions } from './hub-model.js';
+import { modelFolder, type HubOptions } from './hub-model.js';
 import { requestGpu, type NodeGpuOptions } from './gpu.js';
 
 export interface LoadModelOptions extends NodeGpuOptions {
@@ -59,19 +57,6 @@ export function texturesFor(gpu: Gpu): LoadOptions['textures'] {
 export function checkHostMemory(gpu: Gpu, config: PaliGemmaConfig, quantize?: Quantization, limit = totalmem()): void {
   if (!gpu.cpuAdapter) return;
   checkMemory(config, limit, 'this machine', { quantize: quantizeFor(quantize), quantizeAs: quantizeFor, current: quantize });
-}
-
-/**
- * A folder on disk, or when no such folder exists, a Hugging Face model id (`ORG/NAME[@REVISION]`),
- * found in the Hugging Face cache or downloaded into it.
- */
-export async function modelFolder(pathOrId: string, hub?: HubOptions): Promise<string> {
-  if (existsSync(pathOrId) || !isRepoId(pathOrId)) return pathOrId;
-  return resolveHubModel(pathOrId, hub).catch((e) => {
-    // A mistyped folder name looks like a repo id too: say both places were tried.
-    if (e instanceof HubError && /no such repository/.test(e.problem)) throw new HubError(e.where, e.file, `${e.problem}; there is no folder "${pathOrId}" on disk either`, e.status);
-    throw e;
-  });
 }
 
 /** `pathOrId`: a checkpoint folder, or a Hugging Face model id such as `google/paligemma-3b-mix-224` (modelFolder). */

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FALLBACK_TOKENIZER_PATH, LORA_INFO_PATH, LORA_PREFIX, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
 import { buildPaligemmaTokenizerJson } from '../tokenizer/paligemma-tokenizer-json.js';
@@ -13,6 +13,10 @@ import { HttpError, resolveInside, sendFile } from './serve-files.js';
 
 export interface PlaygroundServerOptions {
   modelDir: string;
+  /** Shown in the page instead of the folder's name (a Hub model id). */
+  modelName?: string;
+  /** A Hub cache snapshot's blobs/ folder: the model folder's symlinks into it are served too. */
+  modelBlobsDir?: string;
   /** LoRA adapter folders the page may load (served read-only like the model). */
   loraDirs?: string[];
   /** 0 (default) picks a free port. */
@@ -35,10 +39,12 @@ export function defaultPageDir(): string {
   return found;
 }
 
-async function folderInfo(root: string, name: string): Promise<ModelInfo> {
+async function folderInfo(root: string, name: string, linked?: string): Promise<ModelInfo> {
   const files: ModelInfo['files'] = [];
   for (const entry of await readdir(root, { withFileTypes: true })) {
-    if (!entry.isFile()) continue; // symlinks and folders are not served, so not listed either
+    // Folders are not served, nor symlinks but those into `linked`, so they are not listed either.
+    const served = entry.isFile() || (linked !== undefined && entry.isSymbolicLink() && (await realpath(join(root, entry.name)).catch(() => '')).startsWith(linked + sep));
+    if (!served) continue;
     files.push({ path: entry.name, size: (await stat(join(root, entry.name))).size });
   }
   files.sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -55,10 +61,11 @@ async function realFolder(dir: string, what: string): Promise<string> {
 
 export async function startPlaygroundServer(opts: PlaygroundServerOptions): Promise<PlaygroundServer> {
   const modelRoot = await realFolder(opts.modelDir, 'model');
+  const modelBlobs = opts.modelBlobsDir && (await realFolder(opts.modelBlobsDir, 'model blobs'));
   const loraRoots: string[] = [];
   for (const d of opts.loraDirs ?? []) loraRoots.push(await realFolder(d, 'LoRA adapter'));
   const pageRoot = await realpath(opts.pageDir ?? defaultPageDir());
-  const modelName = basename(modelRoot);
+  const modelName = opts.modelName ?? basename(modelRoot);
   // Built on first request: it parses the 17 MB Gemma tokenizer.json.
   let tokenizer: Buffer | undefined;
   let port = 0;
@@ -84,7 +91,7 @@ export async function startPlaygroundServer(opts: PlaygroundServerOptions): Prom
     }
     if (path === MODEL_INFO_PATH) {
       res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify(await folderInfo(modelRoot, modelName)));
+      res.end(JSON.stringify(await folderInfo(modelRoot, modelName, modelBlobs)));
       return;
     }
     if (path === LORA_INFO_PATH) {
@@ -106,7 +113,7 @@ export async function startPlaygroundServer(opts: PlaygroundServerOptions): Prom
       return;
     }
     if (path.startsWith(MODEL_PREFIX)) {
-      return sendFile(res, await resolveInside(modelRoot, path.slice(MODEL_PREFIX.length)), req.headers.range);
+      return sendFile(res, await resolveInside(modelRoot, path.slice(MODEL_PREFIX.length), modelBlobs), req.headers.range);
     }
     return sendFile(res, await resolveInside(pageRoot, path.slice(1)), undefined);
   };

@@ -17,10 +17,11 @@ export class HttpError extends Error {
  * The real path of the file that `rawPath` (still percent-encoded, relative to `root`) names.
  * Segments are decoded one by one, so an encoded slash can never create a new segment; '.', '..',
  * empty segments (absolute paths, '//') and backslashes are refused outright rather than
- * normalised, and the resolved path (symlinks followed) must still lie inside the folder.
- * `root` must itself be a real path.
+ * normalised, and the resolved path (symlinks followed) must still lie inside the folder, or
+ * inside `linked` (a Hugging Face cache snapshot's files are symlinks into the repository's blobs/).
+ * `root` and `linked` must themselves be real paths.
  */
-export async function resolveInside(root: string, rawPath: string): Promise<string> {
+export async function resolveInside(root: string, rawPath: string, linked?: string): Promise<string> {
   const segments = rawPath.split('/').map((s) => {
     let d: string;
     try {
@@ -37,7 +38,7 @@ export async function resolveInside(root: string, rawPath: string): Promise<stri
   } catch {
     throw new HttpError(404, 'not found');
   }
-  if (!full.startsWith(root + sep)) throw new HttpError(403, 'path leads outside the served folder');
+  if (!full.startsWith(root + sep) && !(linked && full.startsWith(linked + sep))) throw new HttpError(403, 'path leads outside the served folder');
   return full;
 }
 
