@@ -12,6 +12,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { P, bf16At, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementAt, formatWgsl, rowWgsl, scaleKind } from './weight-format.js';
+import { wgsl } from './wgsl.js';
 
 const WG = 256;
 /** Lanes that shuffles reduce (where subgroups are at least this wide). */
@@ -91,14 +92,16 @@ const PN = { ...P, eps: 'f32' } as const;
  * whole workgroup (uniform control flow); every workgroup recomputes it from x (K floats, cached).
  */
 function normPrelude(o: Opts): string {
-  if (!o.norm) return '';
-  const body = o.vec
-    ? `for (var t = lid; t < p.K / 4u; t += ${WG}u) { let v = x[r * p.K / 4u + t]; ss += dot(v, v); }`
-    : `for (var k = lid; k < p.K; k += ${WG}u) { let v = x[r * p.K + k]; ss += v * v; }`;
-  return `var inv: array<f32, ${o.rows}>;
+  return wgsl`
+#if ${o.norm}
+  var inv: array<f32, ${o.rows}>;
   for (var r = 0u; r < ${o.rows}u; r++) {
     var ss = 0.0;
-    ${body}
+#if ${o.vec}
+    for (var t = lid; t < p.K / 4u; t += ${WG}u) { let v = x[r * p.K / 4u + t]; ss += dot(v, v); }
+#else
+    for (var k = lid; k < p.K; k += ${WG}u) { let v = x[r * p.K + k]; ss += v * v; }
+#endif
     nrm[lid] = ss;
     workgroupBarrier();
     for (var d = ${WG / 2}u; d > 0u; d >>= 1u) {
@@ -107,35 +110,51 @@ function normPrelude(o: Opts): string {
     }
     inv[r] = inverseSqrt(nrm[0] / f32(p.K) + p.eps);
     workgroupBarrier();
-  }`;
+  }
+#endif`;
 }
 
 export function gemvWgsl(e: Epilogue, o: Opts): string {
   const up = e.geglu;
   const R = o.rows;
   const nb = up ? 3 : 2;
-  return `${header(o)}
+  return wgsl`${header(o)}
 ${paramsWgsl(o.norm ? PN : P)}
 @group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
 @group(0) @binding(1) var<storage, read> w: ${wType(o)};
-${up ? `@group(0) @binding(2) var<storage, read> wu: ${wType(o)};` : ''}
-${o.norm ? `@group(0) @binding(${nb}) var<storage, read> nw: ${o.vec ? 'array<vec4u>' : 'array<u32>'};` : ''}
+#if ${up}
+@group(0) @binding(2) var<storage, read> wu: ${wType(o)};
+#endif
+#if ${o.norm}
+@group(0) @binding(${nb}) var<storage, read> nw: ${o.vec ? 'array<vec4u>' : 'array<u32>'};
+#endif
 ${epilogueWgsl(e, o.norm ? nb + 1 : nb)}
-${o.vec ? '' : elementAt(o.format, 'w') + (up ? elementAt(o.format, 'wu') : '')}
+#if ${!o.vec}
+${elementAt(o.format, 'w')}
+#if ${up}
+${elementAt(o.format, 'wu')}
+#endif
+#endif
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   ${columnOf(o, 'p.N')}
   ${normPrelude(o)}
   var acc: array<f32, ${R}>;
-  ${up ? `var accu: array<f32, ${R}>;` : ''}
+#if ${up}
+  var accu: array<f32, ${R}>;
+#endif
   if (live) {
     ${loop(o, 'w', up ? 'wu' : undefined)}
   }
   for (var r = 0u; r < ${R}u; r++) {
     let g = reduce(acc[r], lid);
-    ${up ? 'let u = reduce(accu[r], lid);' : ''}
-    if (live && lane == 0u) { store(r, n, g, ${up ? 'u' : '0.0'}); }
+#if ${up}
+    let u = reduce(accu[r], lid);
+    if (live && lane == 0u) { store(r, n, g, u); }
+#else
+    if (live && lane == 0u) { store(r, n, g, 0.0); }
+#endif
   }
 }`;
 }
@@ -143,38 +162,60 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 /** WGSL: the partial sums of column n of weight \`w\` (and \`wu\`) over this lane's share of K, into acc (accu). */
 function loop(o: Opts, w: string, wu?: string): string {
   const R = o.rows;
+  const up = wu !== undefined;
   const rw = sliceReader(o, w, 'wf0', 'wf1');
-  const ru = wu ? sliceReader(o, wu, 'uf0', 'uf1') : undefined;
-  return o.vec
-    ? `${rw.before}
-    ${ru?.before ?? ''}
+  // Built in every variant (the tag evaluates all interpolations), used with a second weight only.
+  const ru = sliceReader(o, wu ?? 'wu', 'uf0', 'uf1');
+  return wgsl`
+#if ${o.vec}
+    ${rw.before}
+#if ${up}
+    ${ru.before}
+#endif
     for (var t = lane; t < p.K / 8u; t += ${o.lanes}u) {
       ${rw.read}
-      ${ru?.read ?? ''}${
-        o.norm
-          ? `
+#if ${up}
+      ${ru.read}
+#endif
+#if ${o.norm}
       let nv = nw[t];
       let ns0 = vec4f(1.0) + vec4f(lo16(nv.x), hi16(nv.x), lo16(nv.y), hi16(nv.y));
-      let ns1 = vec4f(1.0) + vec4f(lo16(nv.z), hi16(nv.z), lo16(nv.w), hi16(nv.w));`
-          : ''
-      }
+      let ns1 = vec4f(1.0) + vec4f(lo16(nv.z), hi16(nv.z), lo16(nv.w), hi16(nv.w));
+#endif
       for (var r = 0u; r < ${R}u; r++) {
         let xb = (r * p.K) / 4u + 2u * t;
-        let x0 = x[xb]${o.norm ? ' * inv[r] * ns0' : ''};
-        let x1 = x[xb + 1u]${o.norm ? ' * inv[r] * ns1' : ''};
+#if ${o.norm}
+        let x0 = x[xb] * inv[r] * ns0;
+        let x1 = x[xb + 1u] * inv[r] * ns1;
+#else
+        let x0 = x[xb];
+        let x1 = x[xb + 1u];
+#endif
         acc[r] += dot(x0, wf0) + dot(x1, wf1);
-        ${wu ? 'accu[r] += dot(x0, uf0) + dot(x1, uf1);' : ''}
+#if ${up}
+        accu[r] += dot(x0, uf0) + dot(x1, uf1);
+#endif
       }
-    }`
-    : `for (var k = lane; k < p.K; k += ${o.lanes}u) {
+    }
+#else
+    for (var k = lane; k < p.K; k += ${o.lanes}u) {
       let wv = ${w}At(n, k);
-      ${wu ? `let uv = ${wu}At(n, k);` : ''}
+#if ${up}
+      let uv = ${wu}At(n, k);
+#endif
       for (var r = 0u; r < ${R}u; r++) {
-        let xv = x[r * p.K + k]${o.norm ? ' * inv[r] * (1.0 + bf16_nw(k))' : ''};
+#if ${o.norm}
+        let xv = x[r * p.K + k] * inv[r] * (1.0 + bf16_nw(k));
+#else
+        let xv = x[r * p.K + k];
+#endif
         acc[r] = fma(xv, wv, acc[r]);
-        ${wu ? 'accu[r] = fma(xv, uv, accu[r]);' : ''}
+#if ${up}
+        accu[r] = fma(xv, uv, accu[r]);
+#endif
       }
-    }`;
+    }
+#endif`;
 }
 
 /** WGSL: the enables, bf16 unpacking and \`fn reduce\` every GEMV kernel here uses. */
@@ -183,13 +224,28 @@ function header(o: Opts): string {
   // (columns past N included), so the barriers are uniform.
   const L = o.lanes;
   const first = o.shuffle ? Math.min(SHUFFLE, L) : 1;
-  const reduce = `${L > first || !o.shuffle ? `var<workgroup> red: array<f32, ${WG}>;` : ''}
+  return wgsl`
+#if ${o.shuffle}
+enable subgroups;
+#endif
+${formatWgsl}
+${rowWgsl(o.format)}
+#if ${o.norm}
+var<workgroup> nrm: array<f32, ${WG}>;
+#if ${!o.vec}
+${bf16At('nw')}
+#endif
+#endif
+#if ${L > first || !o.shuffle}
+var<workgroup> red: array<f32, ${WG}>;
+#endif
 fn reduce(v: f32, lid: u32) -> f32 {
   var s = v;
-  ${o.shuffle ? `for (var d = ${first / 2}u; d > 0u; d >>= 1u) { s += subgroupShuffleXor(s, d); }` : ''}
-  ${
-    L > first
-      ? `// Partial sums of ${first}-lane groups through workgroup memory.
+#if ${o.shuffle}
+  for (var d = ${first / 2}u; d > 0u; d >>= 1u) { s += subgroupShuffleXor(s, d); }
+#endif
+#if ${L > first}
+  // Partial sums of ${first}-lane groups through workgroup memory.
   red[lid] = s;
   workgroupBarrier();
   for (var d = ${L / 2}u; d >= ${first}u; d >>= 1u) {
@@ -197,17 +253,10 @@ fn reduce(v: f32, lid: u32) -> f32 {
     workgroupBarrier();
   }
   s = red[lid];
-  workgroupBarrier();`
-      : ''
-  }
+  workgroupBarrier();
+#endif
   return s;
 }`;
-  return `${o.shuffle ? 'enable subgroups;' : ''}
-${formatWgsl}
-${rowWgsl(o.format)}
-${o.norm ? `var<workgroup> nrm: array<f32, ${WG}>;` : ''}
-${o.norm && !o.vec ? bf16At('nw') : ''}
-${reduce}`;
 }
 
 /** WGSL: col (this lane group's output column), n (clamped to a real one), live, lane. */
@@ -245,13 +294,17 @@ export function gemvManyWgsl(parts: number, o: Opts): string {
   // Column col belongs to weight i when starts[i] ≤ col < ends[i]; the choice is per 32-lane group.
   const branch = (body: (i: number) => string) =>
     idx.map((i) => `${i === 0 ? '' : ' else '}${i === parts - 1 ? '' : `if (col < ${ends[i]}) `}{\n      ${body(i)}\n    }`).join('');
-  return `${header(o)}
+  return wgsl`${header(o)}
 ${paramsWgsl(PM)}
 @group(0) @binding(0) var<storage, read> x: ${o.vec ? 'array<vec4f>' : 'array<f32>'};
 ${idx.map((i) => `@group(0) @binding(${1 + i}) var<storage, read> w${i}: ${wType(o)};`).join('\n')}
 ${idx.map((i) => `@group(0) @binding(${1 + parts + i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
-${o.norm ? `@group(0) @binding(${1 + 2 * parts}) var<storage, read> nw: ${o.vec ? 'array<vec4u>' : 'array<u32>'};` : ''}
-${o.vec ? '' : idx.map((i) => elementAt(o.format, `w${i}`)).join('\n')}
+#if ${o.norm}
+@group(0) @binding(${1 + 2 * parts}) var<storage, read> nw: ${o.vec ? 'array<vec4u>' : 'array<u32>'};
+#endif
+#if ${!o.vec}
+${idx.map((i) => elementAt(o.format, `w${i}`)).join('\n')}
+#endif
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
