@@ -157,17 +157,24 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (streaming) process.stdout.write(decoder.flush() + '\n');
   for (const [i, r] of results.entries()) {
-    if (!streaming) console.log(requests.length > 1 ? `[${i}] ${r.text}` : r.text);
+    if (!streaming) console.log(requests.length > 1 ? `[${i}] ${visible(r.text, r.ids)}` : visible(r.text, r.ids));
+    else if (r.text.trim() === '') console.log(visible(r.text, r.ids));
     for (const b of r.detections) console.log(`  box ${b.label}: (${b.x0}, ${b.y0}) – (${b.x1}, ${b.y1})`);
     for (const [j, s] of r.segmentations.entries()) {
       const mask = masks.masks?.[i]![j];
       console.log(`  segment ${s.label}: box (${s.box.x0}, ${s.box.y0}) – (${s.box.x1}, ${s.box.y1}), codewords ${s.codewords.join(' ')}${mask ? `, mask ${mask.area} px` : ''}`);
     }
   }
-  if (o.model === undefined) console.error('(demo checkpoint: random weights, so the text is meaningless; pass --model DIR for a real PaliGemma)');
+  if (o.model === undefined) console.error('(demo checkpoint: random weights, sampled, so the text is meaningless; pass --model DIR for a real PaliGemma)');
   console.error(
     `load ${loadSeconds.toFixed(2)} s · vision ${tm.visionMs.toFixed(0)} ms · prefill ${tm.prefillMs.toFixed(0)} ms · ` +
       (timings.decode_tokens_per_s ? `decode ${timings.decode_tokens_per_s.toFixed(2)} tokens/s` : 'no decode steps'),
   );
   return 0;
+}
+
+/** The text as printed: when it is only whitespace (blank lines on a terminal), escaped and with its ids. */
+export function visible(text: string, ids: readonly number[]): string {
+  if (text.trim() !== '') return text;
+  return `(${text === '' ? 'no text' : `only whitespace: ${JSON.stringify(text)}`}; ids ${ids.length ? ids.join(' ') : 'none'})`;
 }

@@ -1,8 +1,11 @@
 // The demo checkpoint the README's main command runs on: the `tiny` preset (real Gemma tokenizer and
 // vocabulary, tiny random weights), generated deterministically on first use into a cache folder.
+// It samples (seeded, so still deterministic): greedy decoding of these random weights repeats one
+// token, the prompt's last (a newline, printed as blank lines) — the LM head is the embedding table,
+// and a token's own embedding dominates its tiny model's hidden state.
 
 import { existsSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { makeCheckpoint, PRESETS, type Preset } from '../loader/make-checkpoint.js';
@@ -11,16 +14,21 @@ export function cacheDir(): string {
   return process.env.PALIGEMMA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'paligemma-webgpu');
 }
 
-/** A cached synthetic checkpoint, made once (written to a temporary folder, then renamed into place). */
-export async function syntheticModelDir(preset: Preset, seed: number, say = false): Promise<string> {
-  const dir = join(cacheDir(), `${preset}-seed${seed}`);
+/** A checkpoint made once by `make` into the cache folder (written to a temporary folder, then renamed into place). */
+async function cachedCheckpoint(name: string, make: (out: string) => Promise<unknown>, say: boolean): Promise<string> {
+  const dir = join(cacheDir(), name);
   if (existsSync(join(dir, 'config.json'))) return dir;
   const tmp = `${dir}.partial-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  if (say) console.error(`making the ${preset} checkpoint (random weights, seed ${seed}) in ${dir} …`);
-  await makeCheckpoint({ preset, seed, out: tmp });
+  if (say) console.error(`making the ${name} checkpoint (random weights) in ${dir} …`);
+  await make(tmp);
   await rename(tmp, dir);
   return dir;
+}
+
+/** A cached synthetic checkpoint of a make-checkpoint preset. */
+export function syntheticModelDir(preset: Preset, seed: number, say = false): Promise<string> {
+  return cachedCheckpoint(`${preset}-seed${seed}`, (out) => makeCheckpoint({ preset, seed, out }), say);
 }
 
 /** `model` itself, or when no such folder exists and it names a make-checkpoint preset (pg2-3b-224, …), that preset's cached checkpoint. */
@@ -30,5 +38,14 @@ export async function modelDirOrPreset(model: string, say = false): Promise<stri
 }
 
 export function demoModelDir(say = false): Promise<string> {
-  return syntheticModelDir('tiny', 0, say);
+  return cachedCheckpoint(
+    'demo-tiny-seed0',
+    async (out) => {
+      await makeCheckpoint({ preset: 'tiny', seed: 0, out });
+      const file = join(out, 'generation_config.json');
+      const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      await writeFile(file, `${JSON.stringify({ ...config, do_sample: true }, null, 2)}\n`);
+    },
+    say,
+  );
 }
