@@ -241,6 +241,52 @@ describe('the browser Hub source (fetch)', () => {
   });
 });
 
+describe('the browser Hub source in Chromium', () => {
+  it('crosses origins as a page: preflights, the redirect to the CDN without the token, X-Repo-Commit read', async () => {
+    const { build } = await import('esbuild');
+    const { chromium } = await import('playwright-core');
+    const script = `
+      import { hubFileSource } from './src/browser/hub-source.ts';
+      import { planCheckpoint } from './src/loader/layout.ts';
+      window.run = async (model, token) => {
+        try {
+          const source = await hubFileSource(model, { token });
+          const plan = await planCheckpoint(source);
+          return { name: source.name, tensors: [...plan.tensors.values()].map((t) => [t.name, t.file, t.offset, t.byteLength]) };
+        } catch (e) {
+          return { error: e.message };
+        }
+      };`;
+    const out = await build({ stdin: { contents: script, resolveDir: join(__dirname, '..'), loader: 'ts' }, bundle: true, format: 'esm', platform: 'browser', write: false });
+    const page = createServer((req, res) => {
+      if (req.url === '/') return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><script type="module" src="/run.js"></script>');
+      res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(out.outputFiles[0]!.text);
+    });
+    await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
+    try {
+      server.repos.get('test-org/pg-tiny')!.gatedToken = TOKEN;
+      const tab = await browser.newPage();
+      await tab.goto(`http://127.0.0.1:${(page.address() as { port: number }).port}/`);
+      await tab.waitForFunction(() => 'run' in window);
+      const run = (model: string, token?: string) => tab.evaluate(([m, t]) => (window as unknown as { run: (m: string, t?: string) => Promise<unknown> }).run(m!, t), [model, token]);
+      expect(await run(`${server.url}/test-org/pg-tiny`)).toEqual({ error: expect.stringMatching(/^test-org\/pg-tiny@main\/config\.json: HTTP 401: this repository is gated/) });
+      requests();
+      const got = (await run(`${server.url}/test-org/pg-tiny/tree/main`, TOKEN)) as { name: string; tensors: unknown[] };
+      const plan = await planCheckpoint(new NodeFileSource(CHECKPOINT));
+      expect(got).toEqual({ name: 'test-org/pg-tiny@main', tensors: [...plan.tensors.values()].map((t) => [t.name, t.file, t.offset, t.byteLength]) });
+      const log = requests().filter((r) => r.method !== 'OPTIONS');
+      expect(log.filter((r) => r.server === 'hub').every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+      expect(log.filter((r) => r.server === 'hub' && r.method === 'GET').every((r) => r.path.includes(`/resolve/${COMMIT}/`))).toBe(true);
+      expect(log.filter((r) => r.server === 'cdn').length).toBeGreaterThan(0);
+      expect(log.filter((r) => r.server === 'cdn').every((r) => r.authorization === undefined && r.range !== undefined)).toBe(true);
+    } finally {
+      await browser.close();
+      page.close();
+    }
+  });
+});
+
 describe('the playground server on a Hub snapshot', () => {
   it('serves the snapshot symlinks into blobs/, and nothing else outside the folder', async () => {
     const dir = await resolveHubModel('test-org/pg-tiny', opts());

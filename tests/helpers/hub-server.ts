@@ -5,7 +5,9 @@
 //   GET /cdn/SHA256                       the LFS object, on another port (another host for the client)
 // Errors as the Hub sends them: 401 + X-Error-Code GatedRepo (gated repo, no or wrong token),
 // 401 RepoNotFound, 404 RevisionNotFound, 404 EntryNotFound. Range requests are honoured (one range).
-// Every request is logged (path, Range, whether Authorization was sent) for the tests to inspect.
+// CORS as the Hub and its CDN answer pages (any origin, Authorization and Range allowed, the Hub's
+// headers exposed), so a browser can load from it. Every request is logged (path, Range, whether
+// Authorization was sent) for the tests to inspect.
 
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -69,6 +71,17 @@ function send(res: ServerResponse, req: IncomingMessage, bytes: Uint8Array, rang
   res.end(bytes.subarray(start, end + 1));
 }
 
+const EXPOSED = 'X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag';
+
+/** CORS headers on every answer; true when the request was a preflight (answered here). */
+function cors(req: IncomingMessage, res: ServerResponse): boolean {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Expose-Headers', EXPOSED);
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, HEAD', 'Access-Control-Allow-Headers': 'authorization, range, content-type', 'Access-Control-Max-Age': '600' }).end();
+  return true;
+}
+
 function error(res: ServerResponse, status: number, code: string, message: string, commit?: string): void {
   res.writeHead(status, { 'X-Error-Code': code, 'X-Error-Message': message, ...(commit ? { 'X-Repo-Commit': commit } : {}) });
   res.end(message);
@@ -86,6 +99,7 @@ export async function startHubServer(): Promise<HubServer> {
 
   const cdn = createServer((req, res) => {
     logged('cdn', req);
+    if (cors(req, res)) return;
     const sha = /^\/cdn\/([0-9a-f]{64})/.exec(req.url!)?.[1];
     const bytes = sha && objects.get(sha);
     if (!bytes) return void res.writeHead(404).end();
@@ -97,6 +111,7 @@ export async function startHubServer(): Promise<HubServer> {
 
   const hub = createServer((req, res) => {
     logged('hub', req);
+    if (cors(req, res)) return;
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(req.url!.split('?')[0]!);
     if (!m) return error(res, 404, 'RepoNotFound', 'not a resolve/ path');
     const [, repoId, rawRev, rawPath] = m;
