@@ -27,7 +27,7 @@ const WANTED_LIMITS = [
   'maxTextureArrayLayers',
 ] as const;
 
-export async function gpuFrom(gpu: GPU | undefined, opts: GpuOptions, tried: string, howToFix: string): Promise<Gpu> {
+export async function gpuFrom(gpu: Pick<GPU, 'requestAdapter'> | undefined, opts: GpuOptions, tried: string, howToFix: string): Promise<Gpu> {
   if (opts.device) return new Gpu(opts.device, { profile: opts.profile });
   if (!gpu) throw new GpuError(`WebGPU is not available (tried ${tried}). ${howToFix}`);
   let adapter: GPUAdapter | null;

@@ -3,6 +3,7 @@
 import { create, globals } from 'webgpu';
 import { gpuFrom, type GpuOptions } from '../adapter.js';
 import type { Gpu } from '../device.js';
+import { filterDawnStderr } from './quiet-dawn.js';
 
 export interface NodeGpuOptions extends GpuOptions {
   /** Dawn's adapter name filter (`adapter=` in `create()`), e.g. "llvmpipe" or "NVIDIA". */
@@ -39,5 +40,8 @@ export function requestGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
   if (opts.backend) flags.push(`backend=${opts.backend}`);
   if (opts.device) return gpuFrom(undefined, opts, 'the given device', '');
   const tried = `Dawn from npm 'webgpu' with [${flags.join(', ')}]`;
-  return gpuFrom(dawn(flags), opts, tried, INSTALL_HINT);
+  const instance = dawn(flags);
+  // Adapter discovery prints Dawn's limit warnings: filtered out (quiet-dawn.ts).
+  const quiet = { requestAdapter: (o?: GPURequestAdapterOptions) => filterDawnStderr(() => instance.requestAdapter(o)) };
+  return gpuFrom(quiet, opts, tried, INSTALL_HINT);
 }
