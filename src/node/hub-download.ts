@@ -9,7 +9,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { lstat, mkdir, open, readFile, rename, rm, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readFile, rename, rm, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkRepoPath, HubError, hubResponseError, resolveUrl, SHA256 } from '../loader/hub.js';
@@ -177,11 +177,7 @@ export async function downloadBlob(
         if (retries-- <= 0) {
           throw new HubError(where, info.path, `download interrupted at ${now} of ${info.size} bytes (${causeOf(e)}); run again to resume from ${part}`);
         }
-        // The hash state may hold bytes the failed write did not land: rebuild it from the file.
-        if (sink.hash) {
-          sink.hash = createHash('sha256');
-          await hashPrefix(part, now, sink.hash);
-        }
+        // Each chunk is hashed only after its write completed, so the hash covers exactly these bytes.
         have = now;
         await sleep(opts.retryDelayMs ?? 1000);
       }
@@ -237,7 +233,11 @@ async function getRange(
   try {
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       if (size + chunk.length > info.size) throw new HubError(where, info.path, `the server sent more than the ${info.size} bytes the Hub announced`);
-      await fh.write(chunk);
+      // A full disk is not a network hiccup: no reconnecting, say where.
+      const { bytesWritten } = await fh.write(chunk).catch((e: Error) => {
+        throw new HubError(where, info.path, `cannot write ${part}: ${e.message}`);
+      });
+      if (bytesWritten !== chunk.length) throw new HubError(where, info.path, `cannot write ${part}: ${bytesWritten} of ${chunk.length} bytes written (disk full?)`);
       sink.hash?.update(chunk);
       size += chunk.length;
       onBytes(chunk.length);
@@ -258,7 +258,11 @@ export async function linkPointer(cache: RepoCache, commit: string, path: string
   try {
     await symlink(target, pointer);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return pointer;
+    // No symlinks here (Windows without developer mode, some network filesystems): a copy, as huggingface_hub falls back to.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+    await copyFile(blob, pointer);
   }
   return pointer;
 }

@@ -4,7 +4,7 @@
 // Files already cached are used as they are; missing ones are downloaded (hub-download.ts).
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { checkRepoPath, COMMIT_HASH, HubError, isMissingEntry, isRepoId, parseRepoRef, resolveUrl } from '../loader/hub.js';
 import { hubCacheDir, hubEndpoint, hubOffline, hubToken, RepoCache } from './hub-cache.js';
 import { downloadBlob, headFile, HubUnreachableError, linkPointer, markMissing, writeRef, type HubFileInfo, type HubRequestOptions } from './hub-download.js';
@@ -191,6 +191,9 @@ async function fetchFiles(
 ): Promise<void> {
   const pending = files.filter((f) => !cache.has(commit, f.path));
   const bytesTotal = pending.reduce((n, f) => n + (existsSync(cache.blob(f.etag)) ? 0 : f.size), 0);
+  await mkdir(cache.root, { recursive: true });
+  const free = await statfs(cache.root).then((s) => s.bavail * s.bsize, () => Infinity);
+  if (bytesTotal > free) warn(`${where}: the download needs ${(bytesTotal / 1e9).toFixed(2)} GB and ${cache.cacheDir} has ${(free / 1e9).toFixed(2)} GB free (set HF_HUB_CACHE to put the cache elsewhere)`);
   let bytesDone = 0;
   for (const f of pending) {
     const blob = await downloadBlob(cache, f, where, {
