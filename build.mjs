@@ -1,6 +1,7 @@
 // Bundles the library twice with esbuild: for Node (ESM, Dawn from npm `webgpu`) and for the
 // browser (ESM, navigator.gpu; Node-only modules left out), plus the CLI and the playground page
-// (dist/playground: index.html, app.js and a sample image, served by `paligemma playground`).
+// (dist/playground: index.html, app.js and a sample image, served by `paligemma playground`) and the
+// kernel bench page (dist/bench-page).
 import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -63,6 +64,15 @@ const settled = await Promise.allSettled([
   mkdir('dist/playground', { recursive: true }).then(() =>
     Promise.all([copyFile('playground/index.html', 'dist/playground/index.html'), copyFile('examples/shapes.png', 'dist/playground/sample.png')]),
   ),
+  // The kernel bench page (bench/page): static files that work from any host, also served by
+  // `paligemma playground` under /bench/ and driven by `paligemma bench kernels --browser`.
+  build({
+    ...common,
+    platform: 'browser',
+    entryPoints: { app: 'bench/page/app.ts' },
+    outdir: 'dist/bench-page',
+  }),
+  mkdir('dist/bench-page', { recursive: true }).then(() => copyFile('bench/page/index.html', 'dist/bench-page/index.html')),
 ]);
 const failed = settled.filter((r) => r.status === 'rejected');
 for (const r of failed) console.error(r.reason instanceof Error ? r.reason.message : r.reason);

@@ -1,14 +1,13 @@
 // The machine's ceilings, measured in the same run as the kernels: a plain streaming-read WGSL
 // kernel (the adapter's read bandwidth: what a GEMV can hope for), host memcpy (Buffer.copy), and
-// the best BLAS-class f32 GEMM available (onnxruntime-node's MLAS on the CPU).
+// the best BLAS-class f32 GEMM available (onnxruntime-node's MLAS on the CPU). The read is measured
+// here on any platform; memcpy and BLAS through the host (host.ts).
 
 import type { Gpu } from '../src/device.js';
 import { params, paramsWgsl } from '../src/uniforms.js';
 import type { Case } from './cases.js';
 import { activation } from './data.js';
-import { timeCase, type RunOptions, type Timing } from './measure.js';
-import { ortMatmul } from './peers/ort.js';
-import { median } from './stats.js';
+import { timeCase, type RunOptions } from './measure.js';
 
 const P = { n: 'u32', perLane: 'u32' } as const;
 const WG = 64;
@@ -60,7 +59,7 @@ function readCase(layout: 'strided' | 'chunked', bytes: number, groups: number):
 }
 
 export interface Ceilings {
-  /** Best onnxruntime-node (MLAS) f32 GEMM rate seen in this run. */
+  /** Best onnxruntime-node (MLAS) f32 GEMM rate seen in this run; NaN (null in JSON) where the platform has no BLAS (a browser page). */
   blas_gflops: number;
   blas_shape: { M: number; K: number; N: number };
   /** Best plain WGSL streaming read of `read_bytes` on the adapter. */
@@ -71,6 +70,8 @@ export interface Ceilings {
   /** Host memcpy (Buffer.copy), bytes copied per second (count ×2 for read + write traffic). */
   memcpy_gbps: number;
   memcpy_runs_ms: number[];
+  /** How the memcpy was done, where not Buffer.copy (a page: Uint8Array.set). */
+  memcpy_method?: string;
 }
 
 /**
@@ -98,22 +99,4 @@ export async function gpuRead(gpu: Gpu, bytes: number, o: RunOptions, when: 'bef
 /** The ceiling is the best rate measured, before or after. */
 export function bestRead(a: ReadCeiling, b: ReadCeiling): ReadCeiling {
   return { read_gbps: Math.max(a.read_gbps, b.read_gbps), read_bytes: a.read_bytes, read_variants: [...a.read_variants, ...b.read_variants] };
-}
-
-export function hostMemcpy(bytes: number, o: RunOptions): Pick<Ceilings, 'memcpy_gbps' | 'memcpy_runs_ms'> {
-  const src = Buffer.alloc(bytes, 7);
-  const dst = Buffer.alloc(bytes);
-  const runs: number[] = [];
-  for (let i = 0; i < o.warmup + o.runs; i++) {
-    const t0 = performance.now();
-    src.copy(dst);
-    const ms = performance.now() - t0;
-    if (i >= o.warmup) runs.push(ms);
-  }
-  return { memcpy_gbps: bytes / median(runs) / 1e6, memcpy_runs_ms: runs };
-}
-
-export async function blasCeiling(size: number, o: RunOptions): Promise<{ gflops: number; timing: Timing }> {
-  const timing = await ortMatmul(size, size, size, o);
-  return { gflops: (2 * size ** 3) / timing.ms / 1e6, timing };
 }

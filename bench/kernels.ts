@@ -1,19 +1,19 @@
 // `paligemma bench kernels`: our kernels on PaliGemma's shapes, the machine's ceilings and the
 // peers (tfjs WebGPU, onnxruntime CPU), all in one run, one thing at a time (lavapipe and ORT
-// both use every core).
+// both use every core). Platform-neutral: what only Node or only a page can do comes through the
+// host (host.ts), so the bench page (page/) runs this same function on navigator.gpu.
 
 import type { Gpu } from '../src/device.js';
 import type { Quantization } from '../src/weights.js';
 import { describeAdapter } from '../src/adapter.js';
 import { kernelCases } from './cases.js';
-import { bestRead, blasCeiling, gpuRead, hostMemcpy, readCeilingBytes, type Ceilings } from './ceilings.js';
-import { machine, type Machine } from './machine.js';
-import { runOptions, timeCase, type RunOptions, type Timing } from './measure.js';
-import { ortMatmul } from './peers/ort.js';
-import { tfjsMatmul } from './peers/tfjs.js';
+import { bestRead, gpuRead, readCeilingBytes, type Ceilings } from './ceilings.js';
+import { hostMemcpy, type BenchHost, type PeerName } from './host.js';
+import type { Machine } from './machine.js';
+import { runOptions, timeCase, timingSource, type RunOptions, type Timing, type TimingSource } from './measure.js';
 import { kernelTargets, type Target } from './targets.js';
 
-export type PeerName = 'tfjs' | 'ort';
+export type { PeerName };
 
 export interface KernelResult {
   name: string;
@@ -57,6 +57,12 @@ export interface PeerResult {
 export interface KernelsReport {
   date: string;
   command: string;
+  /** Where it ran (absent in reports before the bench page: node). */
+  platform?: 'node' | 'browser';
+  /** What kernel `ms` is: timestamp queries, or wall clock on an adapter without timestamp-query. */
+  timing?: TimingSource;
+  /** The page's browser (bench page only). */
+  browser?: { userAgent: string; language?: string };
   machine: Machine;
   adapter: Record<string, unknown>;
   runs: RunOptions;
@@ -68,11 +74,17 @@ export interface KernelsReport {
   targets: Target[];
 }
 
+export class BenchStopped extends Error {
+  constructor() {
+    super('bench stopped');
+  }
+}
+
 export interface KernelsOptions {
   quick: boolean;
   peers: PeerName[];
-  /** Dawn flags of the Gpu (tfjs must use the same Dawn instance and adapter). */
-  dawnFlags: string[];
+  /** The platform's machine info, memcpy, BLAS ceiling and peers (host-node.ts, page/host.ts). */
+  host: BenchHost;
   command: string;
   runs?: number;
   /** Kernel names to leave out (e.g. one being rewritten). */
@@ -80,6 +92,10 @@ export interface KernelsOptions {
   /** Quantized twins of every matmul case on a quantized weight (--quantize). */
   quantize?: Quantization[];
   log?: (line: string) => void;
+  /** Called before each measured thing: `done` of `total` are finished. */
+  progress?: (done: number, total: number) => void;
+  /** Aborting stops the run before the next measured thing (benchKernels throws BenchStopped). */
+  signal?: AbortSignal;
 }
 
 function rates(t: Timing, flops?: number, bytes?: number): { gflops?: number; gbps?: number } {
@@ -87,10 +103,24 @@ function rates(t: Timing, flops?: number, bytes?: number): { gflops?: number; gb
 }
 
 export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<KernelsReport> {
-  const log = o.log ?? (() => {});
+  const host = o.host;
   const runs = runOptions(o.runs);
-  const loadBefore = machine();
+  const loadBefore = host.machine();
   const cases = kernelCases(o.quick, o.quantize).filter((c) => !o.skip?.includes(c.name));
+  const peerCases = cases.filter((c) => c.peer);
+  const peerNames = o.peers.filter((p) => {
+    if (host.peers[p]) return true;
+    o.log?.(`peer ${p}: not available on ${host.platform}`);
+    return false;
+  });
+  const gemvReads = cases.filter((c) => c.name.startsWith('gemv') && c.bytes);
+  const total = 2 + cases.length + gemvReads.length + peerNames.length * peerCases.length + 2;
+  let done = 0;
+  const log = (line: string) => {
+    if (o.signal?.aborted) throw new BenchStopped();
+    o.progress?.(done++, total);
+    o.log?.(line);
+  };
 
   // The read ceiling before and after our kernels: a CPU adapter's speed drifts over minutes.
   const readBytes = o.quick ? 4 << 20 : readCeilingBytes(gpu);
@@ -108,47 +138,61 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
   const read = bestRead(readBefore, await gpuRead(gpu, readBytes, runs, 'after'));
   for (const k of kernels) {
     const bytes = cases.find((c) => c.label === k.label)!.bytes;
-    if (!k.name.startsWith('gemv') || !bytes || bytes > readBytes) continue;
+    if (!k.name.startsWith('gemv') || !bytes) continue;
+    if (bytes > readBytes) {
+      done++;
+      continue;
+    }
     log(`ceiling: WGSL streaming read of ${k.label}'s ${bytes} bytes`);
     k.readSameBytesGbps = (await gpuRead(gpu, Math.ceil(bytes / 16) * 16, runs, 'after')).read_gbps;
   }
 
   const peers: PeerResult[] = [];
   const peerErrors: KernelsReport['peerErrors'] = [];
-  const peerCases = cases.filter((c) => c.peer);
-  for (const p of o.peers) {
+  for (const p of peerNames) {
     const name = p === 'tfjs' ? 'tfjs-webgpu' : 'onnxruntime-cpu';
+    let i = 0;
     try {
       for (const c of peerCases) {
         const { M, K, N } = c.peer!;
+        i++;
         log(`peer ${name}: ${c.label}`);
-        const t = p === 'tfjs' ? await tfjsMatmul(o.dawnFlags, M, K, N, runs) : await ortMatmul(M, K, N, runs);
-        const timing = p === 'tfjs' && (t as { kernelMs?: number }).kernelMs !== undefined ? 'gpu-timestamps' : 'wall';
+        const t = await host.peers[p]!(M, K, N, runs);
+        const timing = t.kernelMs !== undefined ? 'gpu-timestamps' : 'wall';
         const r = rates(t, 2 * M * K * N, c.bytes !== undefined ? 4 * K * N : undefined);
         peers.push({ name, kernel: c.name, label: c.label, shape: { M, K, N }, ms: t.ms, runs: t.runs, wallMs: t.wallMs, timing, gflops: r.gflops!, gbps: r.gbps });
       }
     } catch (e) {
+      if (e instanceof BenchStopped) throw e;
+      done += peerCases.length - i;
       peerErrors.push({ name, error: e instanceof Error ? e.message : String(e) });
     }
   }
 
-  log('ceiling: onnxruntime MLAS GEMM');
+  log('ceiling: BLAS-class GEMM');
   const size = o.quick ? 256 : 2048;
   let blas = { gflops: NaN, shape: { M: size, K: size, N: size } };
-  try {
-    blas = { gflops: (await blasCeiling(size, runs)).gflops, shape: blas.shape };
-  } catch (e) {
-    peerErrors.push({ name: 'onnxruntime-cpu (ceiling)', error: e instanceof Error ? e.message : String(e) });
+  if (host.blasGemm) {
+    try {
+      const t = await host.blasGemm(size, size, size, runs);
+      blas = { gflops: (2 * size ** 3) / t.ms / 1e6, shape: blas.shape };
+    } catch (e) {
+      peerErrors.push({ name: 'onnxruntime-cpu (ceiling)', error: e instanceof Error ? e.message : String(e) });
+    }
   }
   // The ceiling is the best MLAS rate seen anywhere in this run, the peer shapes included.
   for (const p of peers) if (p.name === 'onnxruntime-cpu' && p.kernel === 'matmul' && !(p.gflops <= blas.gflops)) blas = { gflops: p.gflops, shape: p.shape };
   log('ceiling: host memcpy');
-  const ceilings: Ceilings = { blas_gflops: blas.gflops, blas_shape: blas.shape, ...read, ...hostMemcpy(o.quick ? 4 << 20 : 256 << 20, runs) };
+  const memcpy = hostMemcpy(host, o.quick ? 4 << 20 : 256 << 20, runs);
+  const ceilings: Ceilings = { blas_gflops: blas.gflops, blas_shape: blas.shape, ...read, ...memcpy, ...(host.memcpyMethod !== 'Buffer.copy' && { memcpy_method: host.memcpyMethod }) };
+  o.progress?.(total, total);
 
   const report: KernelsReport = {
     date: new Date().toISOString(),
     command: o.command,
-    machine: { ...loadBefore, loadAfter: machine().load },
+    platform: host.platform,
+    timing: timingSource(gpu),
+    machine: { ...loadBefore, loadAfter: host.load() },
     adapter: describeAdapter(gpu),
     runs,
     ceilings,

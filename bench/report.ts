@@ -1,8 +1,17 @@
 // Terminal reports: the adapter first, then ceilings, kernels (with % of ceiling), peers, targets.
 
-import type { KernelsReport } from './kernels.js';
+import type { KernelResult, KernelsReport } from './kernels.js';
 import { fmt, table } from './stats.js';
 import type { Target } from './targets.js';
+
+/**
+ * A kernel's share of the ceiling that bounds it: the streaming read for GB/s kernels, BLAS for
+ * GFLOP/s ones (NaN where the platform has no BLAS ceiling, e.g. a page).
+ */
+export function ceilingShare(k: KernelResult, c: KernelsReport['ceilings']): { pct: number; of: 'read' | 'BLAS' } {
+  if (k.gbps) return { pct: (100 * k.gbps) / c.read_gbps, of: 'read' };
+  return { pct: c.blas_gflops ? (100 * (k.gflops ?? 0)) / c.blas_gflops : NaN, of: 'BLAS' };
+}
 
 export function adapterText(adapter: Record<string, unknown>): string {
   const { limits, features, ...info } = adapter as { limits: Record<string, number>; features: Record<string, boolean> };
@@ -42,15 +51,21 @@ function readText(c: KernelsReport['ceilings']): string {
 export function kernelsText(r: KernelsReport): string {
   const c = r.ceilings;
   const m = r.machine;
+  const browser = r.platform === 'browser';
+  const load = m.load.length ? `, load ${m.load.join(' ')} → ${(m.loadAfter ?? []).join(' ')}` : '';
+  const timing = r.timing === 'wall' ? 'WALL CLOCK (the adapter has no timestamp-query): record + submit + wait, an upper bound on GPU time' : 'GPU time from timestamp queries';
   const out = [
-    `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB), load ${m.load.join(' ')} → ${(m.loadAfter ?? []).join(' ')}`,
+    `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB ?? '?'} GiB)${load}${browser ? '  [browser page]' : ''}`,
+    ...(r.browser ? [`browser: ${r.browser.userAgent}`] : []),
     adapterText(r.adapter),
-    `runs: ${r.runs.warmup} warm-up + ${r.runs.runs} measured${r.runs.minMs ? ` (more, up to ${r.runs.maxRuns}, until ${r.runs.minMs} ms are measured)` : ''}, medians; kernel ms = GPU time from timestamp queries`,
+    `runs: ${r.runs.warmup} warm-up + ${r.runs.runs} measured${r.runs.minMs ? ` (more, up to ${r.runs.maxRuns}, until ${r.runs.minMs} ms are measured)` : ''}, medians; kernel ms = ${timing}`,
     '',
     'ceilings measured in this run:',
-    `  BLAS-class f32 GEMM (onnxruntime-node MLAS, ${shapeText(c.blas_shape)}): ${fmt(c.blas_gflops)} GFLOP/s`,
+    Number.isFinite(c.blas_gflops) && c.blas_gflops !== null
+      ? `  BLAS-class f32 GEMM (onnxruntime-node MLAS, ${shapeText(c.blas_shape)}): ${fmt(c.blas_gflops)} GFLOP/s`
+      : `  BLAS-class f32 GEMM: ${browser ? 'none in a page (onnxruntime-node is Node-only): % BLAS left blank' : 'not measured (see below)'}`,
     `  WGSL streaming read of ${c.read_bytes >> 20} MiB: ${readText(c)} GB/s → ${fmt(c.read_gbps)} GB/s`,
-    `  host memcpy (Buffer.copy): ${fmt(c.memcpy_gbps)} GB/s copied`,
+    `  host memcpy (${c.memcpy_method ?? 'Buffer.copy'}): ${fmt(c.memcpy_gbps)} GB/s copied`,
     '',
     table(
       ['kernel', 'variant', 'where', 'shape', 'ms', 'runs', 'wall ms', 'GFLOP/s', '% BLAS', 'GB/s', '% read'],
@@ -63,7 +78,7 @@ export function kernelsText(r: KernelsReport): string {
         runsText(k.runs),
         fmt(k.wallMs),
         fmt(k.gflops),
-        k.gflops ? fmt((100 * k.gflops) / c.blas_gflops) : '–',
+        k.gflops ? fmt((100 * k.gflops) / (c.blas_gflops ?? NaN)) : '–',
         fmt(k.gbps),
         k.gbps ? fmt((100 * k.gbps) / c.read_gbps) : '–',
       ]),
@@ -72,7 +87,7 @@ export function kernelsText(r: KernelsReport): string {
   if (r.peers.length) {
     out.push(
       '',
-      'peers (same shapes; tfjs ms from its timestamp queries, onnxruntime ms wall clock on the CPU):',
+      'peers (same shapes; tfjs ms from its timestamp queries where it has them, else wall clock; onnxruntime ms wall clock on the CPU):',
       table(
         ['peer', 'where', 'shape', 'ms', 'runs', 'wall ms', 'GFLOP/s', 'GB/s', 'ours ×'],
         r.peers.map((p) => {

@@ -3,6 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { benchKernels } from '../bench/kernels.js';
+import { nodeHost } from '../bench/host-node.js';
+import { kernelsReportErrors } from '../bench/schema.js';
 import { moreRuns } from '../bench/measure.js';
 import { matmulModel } from '../bench/onnx-model.js';
 import { loadOrt } from '../bench/peers/ort.js';
@@ -33,7 +35,10 @@ describe('bench kernels --quick', () => {
     const gpu = await requestGpu({ profile: true });
     // BENCH_TEST_SKIP=attention,… leaves out kernels that are mid-rewrite (the rest still gets checked).
     const skip = process.env.BENCH_TEST_SKIP?.split(',');
-    const r = JSON.parse(JSON.stringify(await benchKernels(gpu, { quick: true, peers: ['tfjs', 'ort'], dawnFlags: ['disable-dawn-features=timestamp_quantization'], command: 'test', runs: 1, skip, quantize: ['int4'] })));
+    const r = JSON.parse(JSON.stringify(await benchKernels(gpu, { quick: true, peers: ['tfjs', 'ort'], host: nodeHost(['disable-dawn-features=timestamp_quantization']), command: 'test', runs: 1, skip, quantize: ['int4'] })));
+    // The schema the bench page's JSON is checked against too.
+    expect(kernelsReportErrors(r)).toEqual([]);
+    expect(r).toMatchObject({ platform: 'node', timing: 'gpu-timestamps' });
     expect(r.adapter.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     for (const k of ['blas_gflops', 'read_gbps', 'memcpy_gbps']) expect(r.ceilings[k]).toBeGreaterThan(0);
     // The read ceiling is measured before and after the kernels; the best rate is the ceiling.

@@ -1,33 +1,28 @@
-// TensorFlow.js' WebGPU backend on the same Dawn adapter as our kernels (Dawn's GPU object as
-// navigator.gpu). tf.matMul(x, w, false, true) is our linear layer (w in PyTorch's [N, K] layout).
-// Kernel time comes from tf.time() (tfjs' own timestamp queries), wall time from the call until
-// those timestamps are back (output not read back). Like our device layer, mapAsync is held back
-// while the work is expected to run, so Dawn-node's busy-poll does not steal a core from lavapipe
-// — tfjs gets the same help our kernels get.
+// TensorFlow.js' WebGPU backend: tf.matMul(x, w, false, true) is our linear layer (w in PyTorch's
+// [N, K] layout). In Node it runs on the same Dawn adapter as our kernels (host-node.ts passes
+// Dawn's GPU object as navigator.gpu); in a page on navigator.gpu. Kernel time comes from tf.time()
+// (tfjs' own timestamp queries), wall time from the call until those timestamps are back (output
+// not read back). Like our device layer, mapAsync is held back while the work is expected to run,
+// so Dawn-node's busy-poll does not steal a core from lavapipe — tfjs gets the same help our
+// kernels get.
 
-import { dawn } from '../../src/node/gpu.js';
 import { randomF32 } from '../data.js';
-import { moreRuns, type RunOptions, type Timing } from '../measure.js';
+import type { PeerTiming } from '../host.js';
+import { moreRuns, type RunOptions } from '../measure.js';
 import { median, sleep } from '../stats.js';
 
-type Tf = typeof import('@tensorflow/tfjs-core');
-let tfReady: Promise<Tf> | undefined;
+export type Tf = typeof import('@tensorflow/tfjs-core');
 
-/** tfjs with the WebGPU backend on the Dawn instance made with `flags` (the one our Gpu uses). */
-export function loadTf(flags: string[]): Promise<Tf> {
-  tfReady ??= (async () => {
-    // Node 20 has no navigator; newer Node has one without gpu. tfjs checks navigator.gpu when imported.
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: dawn(flags) }, configurable: true, writable: true });
-    const mod = await import('@tensorflow/tfjs-core');
-    const tf = ((mod as { default?: Tf }).default ?? mod) as Tf;
-    await import('@tensorflow/tfjs-backend-webgpu');
-    // Small inputs would otherwise be computed on the CPU backend.
-    tf.env().set('WEBGPU_CPU_FORWARD', false);
-    if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the webgpu backend failed to initialise');
-    await tf.ready();
-    return tf;
-  })();
-  return tfReady;
+/** tfjs with the WebGPU backend on whatever navigator.gpu is when this is first called. */
+export async function tfjsWebgpu(): Promise<Tf> {
+  const mod = await import('@tensorflow/tfjs-core');
+  const tf = ((mod as { default?: Tf }).default ?? mod) as Tf;
+  await import('@tensorflow/tfjs-backend-webgpu');
+  // Small inputs would otherwise be computed on the CPU backend.
+  tf.env().set('WEBGPU_CPU_FORWARD', false);
+  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the webgpu backend failed to initialise');
+  await tf.ready();
+  return tf;
 }
 
 /** Delays every GPUBuffer.mapAsync by `ms()` (read at call time) while `f` runs. */
@@ -46,13 +41,7 @@ async function withMapDelay<T>(ms: () => number, f: () => Promise<T>): Promise<T
   }
 }
 
-export interface TfTiming extends Timing {
-  /** Median tfjs kernel time (timestamp queries); `ms` is this when tfjs reports one. */
-  kernelMs: number | undefined;
-}
-
-export async function tfjsMatmul(flags: string[], M: number, K: number, N: number, o: RunOptions): Promise<TfTiming> {
-  const tf = await loadTf(flags);
+export async function tfjsMatmul(tf: Tf, M: number, K: number, N: number, o: RunOptions): Promise<PeerTiming> {
   const x = tf.tensor2d(randomF32(M * K, 4), [M, K]);
   const w = tf.tensor2d(randomF32(N * K, 3, 0.05), [N, K]);
   let expect = 0;

@@ -16,3 +16,6 @@ export interface ModelInfo {
   name: string;
   files: { path: string; size: number }[];
 }
+
+/** The kernel bench page (dist/bench-page) under this prefix: /bench/ is its index.html. */
+export const BENCH_PREFIX = '/bench/';

@@ -1,14 +1,18 @@
 // `paligemma bench kernels|e2e|load`: the benchmark harness (bench/). Every report starts with the
 // adapter, its features and limits; --json prints one object for other tools instead.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { benchE2eFormats } from '../../bench/e2e.js';
 import { comparisonText, e2eText } from '../../bench/e2e-report.js';
 import { benchLoad } from '../../bench/load.js';
 import { loadText } from '../../bench/load-report.js';
-import { benchKernels, type PeerName } from '../../bench/kernels.js';
+import { benchKernels, type KernelsReport, type PeerName } from '../../bench/kernels.js';
 import { kernelsText } from '../../bench/report.js';
 import { chartHtml, chartSvg } from '../../bench/chart.js';
+import { compareText } from '../../bench/compare.js';
+import { nodeHost } from '../../bench/host-node.js';
+import { checkKernelsReport } from '../../bench/schema.js';
+import { benchKernelsInBrowser } from '../node/bench-browser.js';
 import { requestGpu, type NodeGpuOptions } from '../node/gpu.js';
 import { QUANTIZATIONS, type Quantization, type LoadFormat } from '../weights.js';
 import { given, int, parse, parseIds, UsageError } from './args.js';
@@ -16,12 +20,16 @@ import { given, int, parse, parseIds, UsageError } from './args.js';
 export const summary = 'benchmark the kernels (vs ceilings and peers), the whole model, or concurrent requests on it';
 
 const USAGE = `usage:
-  paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4]
+  paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4] [--browser]
+  paligemma bench compare REPORT.json REPORT.json …
   paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--images N] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ... [--lora-merge]]
   paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
   the machine's ceilings (onnxruntime MLAS GEMM, WGSL streaming read, memcpy) and the peers, same run.
+  --browser: the same suite through the bench page (dist/bench-page) in headless Chromium (/usr/bin/chromium
+  or $CHROMIUM) on its WebGPU adapter; tfjs is the only peer there and there is no BLAS ceiling.
+compare: kernels --json reports side by side: per kernel each machine's share of its own ceiling (two: the ms ratio).
 e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 3) on --model DIR
   (default: the 3B-shaped synthetic checkpoint pt-224, made once into the cache: 5.9 GB, minutes).
   On lavapipe vision + prefill take about a minute and decode ≈ 0.75–1 s/token: keep --runs and --max-new-tokens small.
@@ -57,6 +65,7 @@ const OPTIONS = {
   images: { type: 'string' },
   lora: { type: 'string', multiple: true },
   'lora-merge': { type: 'boolean' },
+  browser: { type: 'boolean' },
 } as const;
 
 /** --quantize's comma list; `bf16` only where the checkpoint's own format can be named (e2e). */
@@ -83,7 +92,8 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (what !== 'kernels' && what !== 'e2e' && what !== 'load') throw new UsageError(`bench: expected 'kernels', 'e2e' or 'load', got '${what ?? ''}'\n\n${USAGE}`);
+  if (what === 'compare') return compare(rest);
+  if (what !== 'kernels' && what !== 'e2e' && what !== 'load') throw new UsageError(`bench: expected 'kernels', 'e2e', 'load' or 'compare', got '${what ?? ''}'\n\n${USAGE}`);
   const { values: v } = parse(rest, OPTIONS, USAGE);
   if (v.help) {
     console.log(USAGE);
@@ -97,9 +107,18 @@ export async function run(argv: string[]): Promise<number> {
   if (what === 'kernels') {
     const peers = (v.peers ?? 'tfjs,ort').split(',').filter((p) => p && p !== 'none');
     for (const p of peers) if (p !== 'tfjs' && p !== 'ort') throw new UsageError(`--peers: unknown peer '${p}' (tfjs, ort, none)`);
-    const gpu = await requestGpu(g);
     const quantize = formats(v.quantize, false) as Quantization[] | undefined;
-    const report = await benchKernels(gpu, { quick: !!v.quick, peers: peers as PeerName[], dawnFlags: dawnFlags(g), command, runs: int(v.runs, 'runs', 3, 1), skip: v.skip?.split(','), quantize, log });
+    const common = { quick: !!v.quick, runs: int(v.runs, 'runs', 3, 1), skip: v.skip?.split(','), quantize, log };
+    let report: KernelsReport;
+    if (v.browser) {
+      if (peers.includes('ort')) throw new UsageError('--browser: onnxruntime-node does not run in a page; use --peers tfjs or none');
+      if (v.device || v.backend) throw new UsageError('--browser: the page uses the browser\'s adapter; --device and --backend are for Dawn in Node');
+      report = { ...(await benchKernelsInBrowser({ ...common, peers })), command };
+    } else {
+      report = await benchKernels(await requestGpu(g), { ...common, peers: peers as PeerName[], host: nodeHost(dawnFlags(g)), command });
+    }
+    // The same schema the bench page checks its JSON against.
+    checkKernelsReport(JSON.parse(JSON.stringify(report)), 'bench kernels');
     if (v.chart) {
       writeFileSync(v.chart, v.chart.endsWith('.svg') ? chartSvg(report) : chartHtml(report));
       log(`chart written to ${v.chart}`);
@@ -139,5 +158,25 @@ export async function run(argv: string[]): Promise<number> {
   // One format: its report as before; several: each, side by side.
   const one = report.reports.length === 1 ? report.reports[0]! : undefined;
   console.log(v.json ? JSON.stringify(one ?? report, null, 2) : one ? e2eText(one) : comparisonText(report));
+  return 0;
+}
+
+/** `bench compare A.json B.json …`: each file checked against the report schema, then side by side. */
+function compare(files: string[]): number {
+  if (files.length === 0 || files.includes('--help') || files.includes('-h')) {
+    console.log(USAGE);
+    return files.length ? 0 : 2;
+  }
+  const named = files.map((f) => {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(f, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`${f}: ${(e as Error).message}`);
+    }
+    checkKernelsReport(json, f);
+    return { name: f, report: json as KernelsReport };
+  });
+  console.log(compareText(named));
   return 0;
 }

@@ -18,7 +18,8 @@ const USAGE = `usage: paligemma playground [--model DIR|ID] [--lora DIR ...] [--
   --lora DIR    a PEFT LoRA adapter folder the page offers (repeatable); served read-only too
   --port P      port on 127.0.0.1 (default 8000; 0 picks a free one)
 
-The page can also open a model folder from your disk without the server (Open folder…).`;
+The page can also open a model folder from your disk without the server (Open folder…).
+The kernel bench page (bench kernels in the browser, and a comparison of result files) is at /bench/.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: o } = parse(argv, { model: { type: 'string' }, lora: { type: 'string', multiple: true }, port: { type: 'string' } }, USAGE);
@@ -37,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     throw e.code === 'EADDRINUSE' ? new UsageError(`port ${port} on 127.0.0.1 is in use; pick another with --port (0 = any free port)`) : e;
   });
   console.log(`playground: ${server.url}  (model: ${modelDir}; Ctrl-C to stop)`);
+  console.log(`kernel bench page: ${server.url}bench/`);
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
   });

@@ -7,8 +7,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { basename, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FALLBACK_TOKENIZER_PATH, LORA_INFO_PATH, LORA_PREFIX, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
+import { BENCH_PREFIX, FALLBACK_TOKENIZER_PATH, LORA_INFO_PATH, LORA_PREFIX, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
 import { buildPaligemmaTokenizerJson } from '../tokenizer/paligemma-tokenizer-json.js';
+import { benchPageDir } from './bench-browser.js';
 import { HttpError, resolveInside, sendFile } from './serve-files.js';
 
 export interface PlaygroundServerOptions {
@@ -23,6 +24,8 @@ export interface PlaygroundServerOptions {
   port?: number;
   /** The built page (dist/playground); found next to this module by default. */
   pageDir?: string;
+  /** The built kernel bench page (dist/bench-page), served under /bench/; found like pageDir by default. */
+  benchDir?: string;
 }
 
 export interface PlaygroundServer {
@@ -65,6 +68,8 @@ export async function startPlaygroundServer(opts: PlaygroundServerOptions): Prom
   const loraRoots: string[] = [];
   for (const d of opts.loraDirs ?? []) loraRoots.push(await realFolder(d, 'LoRA adapter'));
   const pageRoot = await realpath(opts.pageDir ?? defaultPageDir());
+  // Found on first use: a server for the playground alone must not need the bench page built.
+  let benchRoot: Promise<string> | undefined;
   const modelName = opts.modelName ?? basename(modelRoot);
   // Built on first request: it parses the 17 MB Gemma tokenizer.json.
   let tokenizer: Buffer | undefined;
@@ -88,6 +93,20 @@ export async function startPlaygroundServer(opts: PlaygroundServerOptions): Prom
       // media-src blob:: a picked video plays from an object URL while its frames are sampled.
       res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:");
       return sendFile(res, join(pageRoot, 'index.html'), undefined);
+    }
+    if (path === BENCH_PREFIX.slice(0, -1)) {
+      res.statusCode = 301;
+      res.setHeader('Location', BENCH_PREFIX + target.slice(path.length));
+      res.end();
+      return;
+    }
+    if (path.startsWith(BENCH_PREFIX)) {
+      res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:");
+      benchRoot ??= (async () => realpath(opts.benchDir ?? benchPageDir()))().catch((e: Error) => {
+        benchRoot = undefined; // built later: found on the next request
+        throw new HttpError(404, e.message);
+      });
+      return sendFile(res, await resolveInside(await benchRoot, path.slice(BENCH_PREFIX.length) || 'index.html'), undefined);
     }
     if (path === MODEL_INFO_PATH) {
       res.setHeader('Content-Type', 'application/json');
