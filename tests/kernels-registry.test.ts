@@ -30,7 +30,7 @@ describe('kernel registry', () => {
     }
     expect(errors).toEqual([]);
     expect(compiled).toBeGreaterThan(KERNELS.length);
-    // The check itself: a WGSL error does come back as an error message.
+    // The check itself: a WGSL error does come back as an error message (Dawn also prints it to stderr).
     const broken = await gpu.device.createShaderModule({ code: 'fn main() { let x: u32 = 1.5; }' }).getCompilationInfo();
     expect(broken.messages.some((m) => m.type === 'error')).toBe(true);
   });

@@ -7,11 +7,12 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { chunkCount, fixedWgsl, PER, sampleStateWgsl, scoreMaxWgsl, WG } from './sample-common.js';
+import { wgsl } from './wgsl.js';
 
 const P = { cols: 'u32', nChunks: 'u32', shift: 'u32', highMask: 'u32', floored: 'u32' } as const;
 
-function code(mass: boolean): string {
-  return `${paramsWgsl(P)}
+export function radixHistogramWgsl(mass: boolean): string {
+  return wgsl`${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> chunks: array<u32>;
 @group(0) @binding(2) var<storage, read> st: SampleState;
@@ -26,11 +27,16 @@ var<workgroup> massLo: array<atomic<u32>, 256>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   atomicStore(&count[lid], 0u);
-  ${mass ? 'atomicStore(&massHi[lid], 0u);\n  atomicStore(&massLo[lid], 0u);' : ''}
+#if ${mass}
+  atomicStore(&massHi[lid], 0u);
+  atomicStore(&massLo[lid], 0u);
+#endif
   workgroupBarrier();
   let prefix = st.prefix & p.highMask;
   let floorKey = select(0u, st.floorKey, p.floored == 1u);
-  ${mass ? 'let m = scoreMax(lid);' : ''}
+#if ${mass}
+  let m = scoreMax(lid);
+#endif
   // Four scores per load (z is padded to whole chunks): on lavapipe a load costs the same for 4 B
   // or 16 B a lane. Only lanes holding a key under the prefix go on to the atomics.
   for (var j = 0u; j < ${PER / 4}u; j++) {
@@ -43,19 +49,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       if (!wanted[i]) { continue; }
       let bin = (keys[i] >> p.shift) & 255u;
       atomicAdd(&count[bin], 1u);
-      ${
-        mass
-          ? `let e = halvesOf(fixedOf(exp(x[i] - m)));
+#if ${mass}
+      let e = halvesOf(fixedOf(exp(x[i] - m)));
       atomicAdd(&massHi[bin], e.x);
-      atomicAdd(&massLo[bin], e.y);`
-          : ''
-      }
+      atomicAdd(&massLo[bin], e.y);
+#endif
     }
   }
   workgroupBarrier();
   let at = (wid.x * 256u + lid) * 3u;
   hist[at] = atomicLoad(&count[lid]);
-  ${mass ? 'let e = fromHalves(atomicLoad(&massHi[lid]), atomicLoad(&massLo[lid]));\n  hist[at + 1u] = e.x;\n  hist[at + 2u] = e.y;' : ''}
+#if ${mass}
+  let e = fromHalves(atomicLoad(&massHi[lid]), atomicLoad(&massLo[lid]));
+  hist[at + 1u] = e.x;
+  hist[at + 2u] = e.y;
+#endif
 }`;
 }
 
@@ -65,7 +73,7 @@ export function radixHistogram(
   a: { z: Binding; chunks: Binding; state: Binding; hist: Binding; cols: number; shift: number; mass: boolean; floored: boolean },
 ): void {
   const gpu = step.gpu;
-  const k = gpu.kernel({ name: `radix-histogram${a.mass ? '-mass' : ''}`, bindings: ['read', 'read', 'read', 'write'], code: () => code(a.mass) });
+  const k = gpu.kernel({ name: `radix-histogram${a.mass ? '-mass' : ''}`, bindings: ['read', 'read', 'read', 'write'], code: () => radixHistogramWgsl(a.mass) });
   const nChunks = chunkCount(a.cols);
   const highMask = a.shift === 24 ? 0 : (0xffffffff << (a.shift + 8)) >>> 0;
   step.dispatch(k, [a.z, a.chunks, a.state, a.hist], params({ cols: a.cols, nChunks, shift: a.shift, highMask, floored: a.floored ? 1 : 0 }, P), [nChunks]);

@@ -12,6 +12,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { fixedWgsl, sampleStateWgsl, WG } from './sample-common.js';
+import { wgsl } from './wgsl.js';
 
 const P = { nChunks: 'u32', shift: 'u32', highMask: 'u32', first: 'u32', k: 'u32', removable: 'f32' } as const;
 
@@ -64,8 +65,8 @@ const pickTopP = /* wgsl */ `
     st.tiesKept = n - u32(gone);
   }`;
 
-function code(topP: boolean): string {
-  return `${paramsWgsl(P)}
+export function radixPickWgsl(topP: boolean): string {
+  return wgsl`${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> hist: array<u32>;
 @group(0) @binding(1) var<storage, read_write> st: SampleState;
 ${sampleStateWgsl}
@@ -80,13 +81,19 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   for (var c = 0u; c < p.nChunks; c++) {
     let at = (c * 256u + lid) * 3u;
     n += hist[at];
-    ${topP ? 'mass = add64(mass, vec2u(hist[at + 1u], hist[at + 2u]));' : ''}
+#if ${topP}
+    mass = add64(mass, vec2u(hist[at + 1u], hist[at + 2u]));
+#endif
   }
   binCount[lid] = n;
   binMass[lid] = mass;
   workgroupBarrier();
   if (lid != 0u) { return; }
-${topP ? pickTopP : pickTopK}
+#if ${topP}
+${pickTopP}
+#else
+${pickTopK}
+#endif
 }`;
 }
 
@@ -97,7 +104,7 @@ export function radixPick(
 ): void {
   const gpu = step.gpu;
   const topP = a.filter === 'top-p';
-  const kern = gpu.kernel({ name: `radix-pick-${a.filter}`, bindings: ['read', 'write'], code: () => code(topP) });
+  const kern = gpu.kernel({ name: `radix-pick-${a.filter}`, bindings: ['read', 'write'], code: () => radixPickWgsl(topP) });
   const highMask = a.shift === 24 ? 0 : (0xffffffff << (a.shift + 8)) >>> 0;
   const first = a.shift === 24 ? 1 : 0;
   step.dispatch(kern, [a.hist, a.state], params({ nChunks: a.nChunks, shift: a.shift, highMask, first, k: a.k ?? 0, removable: a.removable ?? 0 }, P), [1]);

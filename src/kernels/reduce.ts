@@ -11,16 +11,6 @@
 
 import { wgsl } from './wgsl.js';
 
-/** `enable subgroups;` when the variant uses them (must open the shader). */
-export function reduceEnable(subgroups: boolean): string {
-  return subgroups ? 'enable subgroups;\n' : '';
-}
-
-/** The builtin parameter to add to the entry point (empty in the fallback). */
-export function sgParam(subgroups: boolean): string {
-  return subgroups ? ', @builtin(subgroup_size) sgSize: u32' : '';
-}
-
 /** The expression to pass as `sg`. */
 export function sgArg(subgroups: boolean): string {
   return subgroups ? 'sgSize' : '1u';

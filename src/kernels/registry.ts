@@ -21,7 +21,14 @@ import { textureManyWgsl, textureWgsl, type TextureTiling } from './matmul-textu
 import { tiledWgsl } from './matmul-tiled.js';
 import { normWgsl, type NormMode } from './norm.js';
 import { im2colWgsl } from './patch-embed.js';
+import { radixHistogramWgsl } from './radix-histogram.js';
+import { radixPickWgsl } from './radix-pick.js';
 import { ropeAppendWgsl, ropeWgsl } from './rope.js';
+import { sampleChunksWgsl } from './sample-chunks.js';
+import { sampleDrawWgsl } from './sample-draw.js';
+import { sampleProbsWgsl } from './sample-probs.js';
+import { sampleScoresWgsl } from './sample-scores.js';
+import { seenMarkWgsl } from './seen-mark.js';
 import { softmaxWgsl } from './softmax.js';
 import { weightTexturePackWgsl } from './weight-texture.js';
 import type { WeightFormat } from '../weights.js';
@@ -41,6 +48,8 @@ export interface KernelEntry {
 const B = ['false', 'true'] as const;
 const T = ['true', 'false'] as const;
 const FORMATS = ['bf16', 'int8', 'int4'] as const;
+/** f32: merged LoRA weights (docs/lora.md), which only the matmuls and the texture packing read. */
+const MATMUL_FORMATS = [...FORMATS, 'f32'] as const;
 const on = (s: string | undefined) => s === 'true';
 const num = (s: string | undefined) => Number(s);
 
@@ -51,10 +60,10 @@ function epilogue(v: Variant): Epilogue {
   return { bias: on(v.bias), accumulate: on(v.accumulate), geglu: on(v.geglu), softcap: num(v.softcap) || undefined, lora: on(v.lora) ? term : undefined, loraUp: on(v.loraUp) ? term : undefined };
 }
 
-const GEMV = { format: FORMATS, rows: ['1', '2', '4', '8'], vec: T, shuffle: B, lanes: ['32', '256'], norm: B } as const;
+const GEMV = { format: MATMUL_FORMATS, rows: ['1', '2', '4', '8'], vec: T, shuffle: B, lanes: ['32', '256'], norm: B } as const;
 const gemvOpts = (v: Variant): GemvOpts => ({ format: v.format as WeightFormat, rows: num(v.rows), vec: on(v.vec), shuffle: on(v.shuffle), lanes: num(v.lanes), norm: on(v.norm) });
 
-const TILING = { format: FORMATS, rows: ['8', '1', '2', '4'], cols: ['16', '8'], lanes: ['16'], broadcast: T, ux: B, tail: ['0', '4'] } as const;
+const TILING = { format: MATMUL_FORMATS, rows: ['8', '1', '2', '4'], cols: ['16', '8'], lanes: ['16'], broadcast: T, ux: B, tail: ['0', '4'] } as const;
 const tiling = (v: Variant): TextureTiling => ({ rows: num(v.rows), cols: num(v.cols), lanes: num(v.lanes), broadcast: on(v.broadcast) });
 
 export const KERNELS: readonly KernelEntry[] = [
@@ -79,7 +88,7 @@ export const KERNELS: readonly KernelEntry[] = [
   { name: 'rope-append', file: 'rope.ts', axes: {}, code: () => ropeAppendWgsl },
   { name: 'embed', file: 'embed.ts', axes: { format: FORMATS }, code: (v) => embedWgsl(v.format as WeightFormat) },
   { name: 'embed-texture', file: 'embed-texture.ts', axes: { format: FORMATS }, code: (v) => embedTextureWgsl(v.format as WeightFormat) },
-  { name: 'weight-texture-pack', file: 'weight-texture.ts', axes: { format: FORMATS }, code: (v) => weightTexturePackWgsl(v.format as WeightFormat) },
+  { name: 'weight-texture-pack', file: 'weight-texture.ts', axes: { format: MATMUL_FORMATS }, code: (v) => weightTexturePackWgsl(v.format as WeightFormat) },
   {
     name: 'attention',
     file: 'attention.ts',
@@ -111,11 +120,24 @@ export const KERNELS: readonly KernelEntry[] = [
     code: (v) => textureManyWgsl(num(v.parts), tiling(v), v.format as WeightFormat, on(v.ux), num(v.tail)),
     subgroups: (v) => on(v.broadcast),
   },
-  { name: 'matmul-tiled', file: 'matmul-tiled.ts', axes: { ...EPILOGUE, format: FORMATS }, code: (v) => tiledWgsl(epilogue(v), v.format as WeightFormat) },
+  { name: 'matmul-tiled', file: 'matmul-tiled.ts', axes: { ...EPILOGUE, format: MATMUL_FORMATS }, code: (v) => tiledWgsl(epilogue(v), v.format as WeightFormat) },
   { name: 'conv2d', file: 'conv2d.ts', axes: { k: ['3', '1', '5'], epilogue: ['none', 'relu', 'residual'] }, code: (v) => conv2dWgsl(num(v.k), v.epilogue as ConvEpilogue) },
   { name: 'conv-transpose2d', file: 'conv-transpose2d.ts', axes: { relu: B }, code: (v) => convTranspose2dWgsl(on(v.relu)) },
   { name: 'codebook-lookup', file: 'codebook-lookup.ts', axes: {}, code: () => codebookLookupWgsl },
   { name: 'patch-im2col', file: 'patch-embed.ts', axes: {}, code: () => im2colWgsl },
+  {
+    name: 'sample-scores',
+    file: 'sample-scores.ts',
+    axes: { penalized: B, subgroups: T, wide: T },
+    code: (v) => sampleScoresWgsl(on(v.penalized), on(v.subgroups), on(v.wide)),
+    subgroups: (v) => on(v.subgroups),
+  },
+  { name: 'radix-histogram', file: 'radix-histogram.ts', axes: { mass: T }, code: (v) => radixHistogramWgsl(on(v.mass)) },
+  { name: 'radix-pick', file: 'radix-pick.ts', axes: { filter: ['top-p', 'top-k'] }, code: (v) => radixPickWgsl(v.filter === 'top-p') },
+  { name: 'sample-chunks', file: 'sample-chunks.ts', axes: { subgroups: T }, code: (v) => sampleChunksWgsl(on(v.subgroups)), subgroups: (v) => on(v.subgroups) },
+  { name: 'sample-draw', file: 'sample-draw.ts', axes: { many: B }, code: (v) => sampleDrawWgsl(on(v.many)) },
+  { name: 'sample-probs', file: 'sample-probs.ts', axes: {}, code: () => sampleProbsWgsl },
+  { name: 'seen-mark', file: 'seen-mark.ts', axes: {}, code: () => seenMarkWgsl },
 ];
 
 export function kernelEntry(name: string): KernelEntry {

@@ -3,13 +3,18 @@
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
-import { reduceEnable, reduceF32Wgsl, sgArg, sgParam } from './reduce.js';
+import { reduceF32Wgsl, sgArg } from './reduce.js';
 import { chunkCount, cutWgsl, PER, sampleStateWgsl, scoreMaxWgsl, WG, type CutMode } from './sample-common.js';
+import { wgsl } from './wgsl.js';
 
 const P = { cols: 'u32', nChunks: 'u32', mode: 'u32' } as const;
 
-function code(sg: boolean): string {
-  return `${reduceEnable(sg)}${paramsWgsl(P)}
+export function sampleChunksWgsl(sg: boolean): string {
+  return wgsl`
+#if ${sg}
+enable subgroups;
+#endif
+${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> st: SampleState;
 @group(0) @binding(2) var<storage, read_write> chunks: array<u32>;
@@ -19,7 +24,11 @@ ${cutWgsl}
 ${reduceF32Wgsl(WG, sg)}
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${sgParam(sg)}) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32
+#if ${sg}
+  , @builtin(subgroup_size) sgSize: u32
+#endif
+) {
   let m = scoreMax(lid);
   let cutKey = cut().x;
   var mass = 0.0;
@@ -46,7 +55,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 export function sampleChunks(step: Step, a: { z: Binding; state: Binding; chunks: Binding; cols: number; mode: CutMode }): void {
   const gpu = step.gpu;
   const sg = gpu.features.subgroups;
-  const k = gpu.kernel({ name: `sample-chunks${sg ? '-sg' : ''}`, bindings: ['read', 'read', 'write'], code: () => code(sg) });
+  const k = gpu.kernel({ name: `sample-chunks${sg ? '-sg' : ''}`, bindings: ['read', 'read', 'write'], code: () => sampleChunksWgsl(sg) });
   const nChunks = chunkCount(a.cols);
   step.dispatch(k, [a.z, a.state, a.chunks], params({ cols: a.cols, nChunks, mode: a.mode }, P), [nChunks]);
 }

@@ -7,17 +7,19 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { CHUNK, chunkCount, chunkWalkWgsl, MAX_COLS, cutWgsl, PER, sampleStateWgsl, scoreMaxWgsl, WG, type CutMode } from './sample-common.js';
+import { wgsl } from './wgsl.js';
 
 const P = { cols: 'u32', nChunks: 'u32', mode: 'u32', uniform: 'f32' } as const;
 
-function code(many: boolean): string {
-  const uniform = many ? 'uniforms[wid.x]' : 'p.uniform';
-  return `${paramsWgsl(P)}
+export function sampleDrawWgsl(many: boolean): string {
+  return wgsl`${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> z: array<f32>;
 @group(0) @binding(1) var<storage, read_write> st: SampleState;
 @group(0) @binding(2) var<storage, read_write> chunks: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
-${many ? '@group(0) @binding(4) var<storage, read> uniforms: array<f32>;' : ''}
+#if ${many}
+@group(0) @binding(4) var<storage, read> uniforms: array<f32>;
+#endif
 ${sampleStateWgsl}
 ${scoreMaxWgsl}
 ${cutWgsl}
@@ -55,7 +57,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     var total = 0.0;
     for (var c = 0u; c < p.nChunks; c++) { total += chunkKept[c]; }
     if (wid.x == 0u) { st.total = total; }
-    let goal = ${uniform} * total;
+#if ${many}
+    let goal = uniforms[wid.x] * total;
+#else
+    let goal = p.uniform * total;
+#endif
     var cum = 0.0;
     var chunk = 0xffffffffu;
     var last = 0u;
@@ -114,7 +120,7 @@ export function sampleDraw(
   a: { z: Binding; state: Binding; chunks: Binding; out: Binding; cols: number; mode: CutMode; uniform: number | { uniforms: Binding; count: number } },
 ): void {
   const many = typeof a.uniform !== 'number';
-  const k = step.gpu.kernel({ name: `sample-draw${many ? '-many' : ''}`, bindings: ['read', 'write', 'write', 'write', ...(many ? (['read'] as const) : [])], code: () => code(many) });
+  const k = step.gpu.kernel({ name: `sample-draw${many ? '-many' : ''}`, bindings: ['read', 'write', 'write', 'write', ...(many ? (['read'] as const) : [])], code: () => sampleDrawWgsl(many) });
   const nChunks = chunkCount(a.cols);
   const u = a.uniform;
   const bindings = [a.z, a.state, a.chunks, a.out, ...(typeof u === 'number' ? [] : [u.uniforms])];

@@ -8,7 +8,7 @@ import { chunkCount, chunkWalkWgsl, cutWgsl, PER, sampleStateWgsl, scoreMaxWgsl,
 
 const P = { cols: 'u32', nChunks: 'u32', mode: 'u32' } as const;
 
-const code = () => `${paramsWgsl(P)}
+export const sampleProbsWgsl = `${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> z: array<f32>;
 @group(0) @binding(1) var<storage, read> st: SampleState;
 @group(0) @binding(2) var<storage, read> chunks: array<u32>;
@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`;
 
 export function sampleProbsKernel(step: Step, a: { z: Binding; state: Binding; chunks: Binding; probs: Binding; cols: number; mode: CutMode }): void {
-  const k = step.gpu.kernel({ name: 'sample-probs', bindings: ['read', 'read', 'read', 'write'], code });
+  const k = step.gpu.kernel({ name: 'sample-probs', bindings: ['read', 'read', 'read', 'write'], code: sampleProbsWgsl });
   const nChunks = chunkCount(a.cols);
   step.dispatch(k, [a.z, a.state, a.chunks, a.probs], params({ cols: a.cols, nChunks, mode: a.mode }, P), [nChunks]);
 }

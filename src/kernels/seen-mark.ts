@@ -6,7 +6,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 
 const P = { rows: 'u32', words: 'u32' } as const;
 
-const code = `${paramsWgsl(P)}
+export const seenMarkWgsl = `${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
 @group(0) @binding(1) var<storage, read_write> seen: array<atomic<u32>>;
 
@@ -20,7 +20,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /** seen[r] |= {ids[r]} for r < rows; ids beyond the bitset are ignored. */
 export function markSeen(step: Step, a: { ids: Binding; seen: Binding; rows: number; words: number }): void {
-  const k = step.gpu.kernel({ name: 'seen-mark', bindings: ['read', 'write'], code });
+  const k = step.gpu.kernel({ name: 'seen-mark', bindings: ['read', 'write'], code: seenMarkWgsl });
   step.dispatch(k, [a.ids, a.seen], params({ rows: a.rows, words: a.words }, P), [Math.ceil(a.rows / 64)]);
 }
 
