@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { benchKernels } from '../bench/kernels.js';
 import { nodeHost } from '../bench/host-node.js';
 import { kernelsReportErrors } from '../bench/schema.js';
-import { moreRuns } from '../bench/measure.js';
+import { kernelCases } from '../bench/cases.js';
+import { moreRuns, timeCase, timingSource } from '../bench/measure.js';
 import { matmulModel } from '../bench/onnx-model.js';
 import { loadOrt } from '../bench/peers/ort.js';
 import { requestGpu } from '../src/node/gpu.js';
@@ -29,6 +30,17 @@ describe('bench kernels --quick', () => {
     expect(moreRuns(o, [5, 5, 5])).toBe(false);
     expect(moreRuns(o, [1, 1, 1, 1, 1, 1])).toBe(false);
     expect(moreRuns({ warmup: 1, runs: 3 }, [1, 1, 1])).toBe(false);
+  });
+
+  it('times kernels by the wall clock where the adapter gives no timestamps, and counts their dispatches', async () => {
+    const gpu = await requestGpu({ profile: false });
+    expect(timingSource(gpu)).toBe('wall');
+    const rope = kernelCases(true).find((c) => c.name === 'rope')!;
+    const t = await timeCase(gpu, rope, { warmup: 1, runs: 2 });
+    expect(t.runs.length).toBe(2);
+    expect(t.ms).toBeGreaterThan(0);
+    expect(t.dispatches).toBe(1);
+    gpu.destroy();
   });
 
   it('reports kernels, ceilings, peers and targets', async () => {
