@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { markSeen, seenBits, seenWords } from '../src/kernels/seen-mark.js';
 import { sample, sampleMany, sampleProbs, type SamplingSettings } from '../src/kernels/sample.js';
 import type { Gpu } from '../src/device.js';
+import { stepCandidates } from '../src/graph/candidates.js';
+import type { PaliGemmaConfig } from '../src/loader/config.js';
 import { rng, testGpu } from './helpers/gpu.js';
 import { referenceProbs } from './helpers/sample-ref.js';
 
@@ -177,5 +179,31 @@ describe('sample: the draw', () => {
     const bits = new Uint32Array(await gpu.read(seen));
     expect(bits[0]).toBe(1 << 7);
     expect(bits[words + 2]).toBe(1 << 1); // row 1: id 65
+  });
+});
+
+describe('stepCandidates: the top of the distribution a step draws from', () => {
+  it('sampled: the reference top-n and kept count, the penalty over image token, text and earlier tokens; greedy: the T = 1 softmax', async () => {
+    const gpu = await testGpu();
+    const r = rng(77);
+    const cols = 3000;
+    const x = Float32Array.from({ length: cols }, () => (r() * 2 - 1) * 3);
+    const cfg = { text: { vocabSize: cols }, padId: 0, imageTokenId: 2999, numImageTokens: 4 } as unknown as PaliGemmaConfig;
+    const textIds = [2, 17, 400];
+    const before = [1234, 17];
+    const s = { doSample: true, temperature: 0.8, topK: 300, topP: 0.85, repetitionPenalty: 1.4, seed: 0 };
+    const got = await stepCandidates(gpu, cfg, x, s, textIds, before, 8);
+    const { probs, margin } = referenceProbs(x, s, new Set([2999, ...textIds, ...before]));
+    const want = [...probs.keys()].filter((i) => probs[i]! > 0).sort((a, b) => probs[b]! - probs[a]! || a - b);
+    expect(got.sampled).toBe(true);
+    expect(Math.abs(got.kept - want.length)).toBeLessThanOrEqual(margin < 1e-6 ? 1 : 0);
+    expect(got.top.map((c) => c.id)).toEqual(want.slice(0, 8));
+    for (const c of got.top) expect(Math.abs(c.p - probs[c.id]!) / probs[c.id]!).toBeLessThan(2e-6);
+    const greedy = await stepCandidates(gpu, cfg, x, { ...s, doSample: false, repetitionPenalty: 1 }, textIds, before, 3);
+    const softmax = referenceProbs(x, { temperature: 1, topK: 0, topP: 1 }).probs;
+    expect(greedy).toMatchObject({ sampled: false, kept: cols });
+    expect(greedy.top[0]!.id).toBe(x.indexOf(Math.max(...x)));
+    for (const c of greedy.top) expect(Math.abs(c.p - softmax[c.id]!) / softmax[c.id]!).toBeLessThan(2e-6);
+    await expect(stepCandidates(gpu, cfg, x.subarray(1), s, textIds, before, 3)).rejects.toThrow(/a logits row has 2999 values, the vocabulary 3000/);
   });
 });

@@ -5,8 +5,14 @@
 import { argmax } from '../kernels/argmax.js';
 import { sample } from '../kernels/sample.js';
 import { markSeen, seenBits, seenWords } from '../kernels/seen-mark.js';
+import type { PaliGemmaConfig } from '../loader/config.js';
 import type { GenerationConfig } from '../loader/extra-config.js';
 import type { PaliGemma, SequenceInput } from './paligemma.js';
+
+/** A sequence's input row as Hugging Face's repetition penalty sees it: left pads, image tokens, text. */
+export function inputRow(cfg: PaliGemmaConfig, textIds: readonly number[], pads: number): number[] {
+  return [...Array<number>(pads).fill(cfg.padId), ...Array<number>(cfg.numImageTokens).fill(cfg.imageTokenId), ...textIds];
+}
 
 /**
  * How tokens are chosen, as Hugging Face's generate() takes it. Each field left out comes from the
@@ -148,8 +154,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     if (seen) {
       this.inputs.forEach((input, b) => {
         const pads = opts.padsSeen === false ? 0 : batch.pads[b]!;
-        const row = [...Array<number>(pads).fill(cfg.padId), ...Array<number>(cfg.numImageTokens).fill(cfg.imageTokenId), ...input.textIds];
-        gpu.write(seen, seenBits(row, vocab), b * words * 4);
+        gpu.write(seen, seenBits(inputRow(cfg, input.textIds, pads), vocab), b * words * 4);
       });
     }
     const select = (out: GPUBuffer) => {
