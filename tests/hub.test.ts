@@ -16,7 +16,7 @@ import { HubError, parseHubUrl, parseRepoRef } from '../src/loader/hub.js';
 import { planCheckpoint } from '../src/loader/layout.js';
 import { NodeFileSource } from '../src/loader/node-source.js';
 import type { FileSource } from '../src/loader/source.js';
-import { hubCacheDir, hubToken } from '../src/node/hub-cache.js';
+import { hubCacheDir, hubEndpoint, hubOffline, hubToken } from '../src/node/hub-cache.js';
 import { modelFolder, resolveHubModel, type HubOptions } from '../src/node/hub-model.js';
 import { startPlaygroundServer } from '../src/node/playground-server.js';
 import { HttpFileSource } from '../src/browser/http-source.js';
@@ -64,6 +64,8 @@ beforeEach(async () => {
   server.repos.clear();
   server.repos.set('test-org/pg-tiny', { files: filesOf(CHECKPOINT), commit: COMMIT, refs: { main: COMMIT } });
   server.cutOnce.clear();
+  server.shortOnce.clear();
+  server.shortAlways = undefined;
   server.ignoreRange = false;
   server.log.length = 0;
   warnings.length = 0;
@@ -114,7 +116,7 @@ describe('Hub cache layout and downloads', () => {
     expect(requests()).toEqual([]);
   });
 
-  it('reads HF_HUB_CACHE / HF_HOME / XDG_CACHE_HOME and HF_TOKEN / the token file as huggingface_hub', async () => {
+  it('reads HF_HUB_CACHE / HF_HOME / XDG_CACHE_HOME, HF_TOKEN / the token file, HF_HUB_OFFLINE and HF_ENDPOINT as huggingface_hub', async () => {
     expect(hubCacheDir({ HF_HUB_CACHE: '/a/hub', HF_HOME: '/b' })).toBe('/a/hub');
     expect(hubCacheDir({ HUGGINGFACE_HUB_CACHE: '/c', HF_HOME: '/b' })).toBe('/c');
     expect(hubCacheDir({ HF_HOME: '/b' })).toBe('/b/hub');
@@ -123,6 +125,8 @@ describe('Hub cache layout and downloads', () => {
     await writeFile(join(cacheDir, 'token'), 'hf_saved\n');
     expect(hubToken({ HF_HOME: cacheDir })).toBe('hf_saved');
     expect(hubToken({ HF_HOME: join(cacheDir, 'none') })).toBeUndefined();
+    expect([hubOffline({ HF_HUB_OFFLINE: '1' }), hubOffline({ TRANSFORMERS_OFFLINE: 'yes' }), hubOffline({ HF_HUB_OFFLINE: '0' }), hubOffline({})]).toEqual([true, true, false, false]);
+    expect([hubEndpoint({ HF_ENDPOINT: 'http://mirror.local/hf/' }), hubEndpoint({})]).toEqual(['http://mirror.local/hf', 'https://huggingface.co']);
   });
 
   it('parses ids and Hub addresses', () => {
@@ -190,6 +194,20 @@ describe('Hub errors and recovery', () => {
     await resolveHubModel('test-org/pg-tiny', opts());
     expect(requests().filter((r) => r.path.startsWith(`/cdn/${sha}`)).map((r) => r.range)).toEqual([undefined, 'bytes=123457-']);
     expect(sha256(readFileSync(join(cacheDir, 'models--test-org--pg-tiny', 'blobs', sha)))).toBe(sha);
+
+    // A response that ends cleanly but short (no Content-Length) is continued the same way.
+    await rm(cacheDir, { recursive: true });
+    server.shortOnce.set(sha, 77_777);
+    await resolveHubModel('test-org/pg-tiny', opts());
+    expect(requests().filter((r) => r.path.startsWith(`/cdn/${sha}`)).map((r) => r.range)).toEqual([undefined, 'bytes=77777-']);
+    expect(sha256(readFileSync(join(cacheDir, 'models--test-org--pg-tiny', 'blobs', sha)))).toBe(sha);
+
+    // Responses that never bring a byte give up after the retries instead of looping.
+    await rm(cacheDir, { recursive: true });
+    server.shortAlways = 0;
+    await expect(resolveHubModel('test-org/pg-tiny', opts({ retries: 2 }))).rejects.toThrow(/model-00001-of-00003\.safetensors: download interrupted at 0 of \d+ bytes \(the response ended early\)/);
+    expect(requests().filter((r) => r.path.startsWith('/cdn/')).length).toBe(3);
+    server.shortAlways = undefined;
 
     // A server that ignores the Range sends the whole file again: it is written from the start.
     await rm(cacheDir, { recursive: true });
@@ -318,7 +336,7 @@ describe('paligemma dump --model ORG/NAME', () => {
     const r = await promisify(execFile)(
       process.execPath,
       [join(__dirname, '..', 'bin', 'paligemma.mjs'), 'dump', '--model', 'test-org/pg-tiny', '--pixel-values', join(FIXTURE, 'expected.safetensors'), '--ids', meta.text_ids.join(','), '--max-new-tokens', '2', '--out', out],
-      { env, timeout: 240_000 },
+      { env, timeout: 280_000 },
     ).catch((e) => {
       throw new Error(`dump failed: ${e.message}\n${e.stderr}`);
     });

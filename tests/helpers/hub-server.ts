@@ -39,6 +39,10 @@ export interface HubServer {
   log: LoggedRequest[];
   /** The CDN sends this many bytes of an object, then drops the connection (once per entry). */
   cutOnce: Map<string, number>;
+  /** The CDN sends this many bytes of an object without a Content-Length and ends the response cleanly (once per entry). */
+  shortOnce: Map<string, number>;
+  /** The CDN ends every response cleanly after this many bytes (a broken server). */
+  shortAlways?: number;
   /** The CDN answers Range requests with the whole file (200). */
   ignoreRange: boolean;
   close(): Promise<void>;
@@ -48,7 +52,7 @@ export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('
 export const gitSha1 = (b: Uint8Array) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 const isLfs = (path: string) => path.endsWith('.safetensors');
 
-function send(res: ServerResponse, req: IncomingMessage, bytes: Uint8Array, rangeHeader: string | undefined, cutAt?: number): void {
+function send(res: ServerResponse, req: IncomingMessage, bytes: Uint8Array, rangeHeader: string | undefined, cutAt?: number, shortAt?: number): void {
   let range = null;
   try {
     range = parseRange(rangeHeader, bytes.length);
@@ -59,7 +63,8 @@ function send(res: ServerResponse, req: IncomingMessage, bytes: Uint8Array, rang
   const start = range?.start ?? 0;
   const end = range?.end ?? bytes.length - 1;
   res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('Content-Length', end - start + 1);
+  // Chunked, so ending early is a well-formed (short) response rather than a broken connection.
+  if (shortAt === undefined) res.setHeader('Content-Length', end - start + 1);
   if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${bytes.length}`);
   res.writeHead(range ? 206 : 200);
   if (req.method === 'HEAD') return void res.end();
@@ -68,7 +73,7 @@ function send(res: ServerResponse, req: IncomingMessage, bytes: Uint8Array, rang
     res.write(bytes.subarray(start, start + cutAt), () => res.socket?.destroy());
     return;
   }
-  res.end(bytes.subarray(start, end + 1));
+  res.end(bytes.subarray(start, shortAt === undefined ? end + 1 : Math.min(end + 1, start + shortAt)));
 }
 
 const EXPOSED = 'X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag';
@@ -88,7 +93,7 @@ function error(res: ServerResponse, status: number, code: string, message: strin
 }
 
 export async function startHubServer(): Promise<HubServer> {
-  const state = { repos: new Map<string, HubRepo>(), log: [] as LoggedRequest[], cutOnce: new Map<string, number>(), ignoreRange: false };
+  const state = { repos: new Map<string, HubRepo>(), log: [] as LoggedRequest[], cutOnce: new Map<string, number>(), shortOnce: new Map<string, number>(), shortAlways: undefined as number | undefined, ignoreRange: false };
   const objects = new Map<string, Uint8Array>();
   const listen = async (s: Server) => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -103,9 +108,10 @@ export async function startHubServer(): Promise<HubServer> {
     const sha = /^\/cdn\/([0-9a-f]{64})/.exec(req.url!)?.[1];
     const bytes = sha && objects.get(sha);
     if (!bytes) return void res.writeHead(404).end();
-    const cut = state.cutOnce.get(sha);
+    const [cut, short] = [state.cutOnce.get(sha), state.shortOnce.get(sha) ?? state.shortAlways];
     state.cutOnce.delete(sha);
-    send(res, req, bytes, state.ignoreRange ? undefined : req.headers.range, cut);
+    state.shortOnce.delete(sha);
+    send(res, req, bytes, state.ignoreRange ? undefined : req.headers.range, cut, short);
   });
   const cdnUrl = await listen(cdn);
 
