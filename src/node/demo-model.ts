@@ -9,6 +9,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { makeCheckpoint, PRESETS, type Preset } from '../loader/make-checkpoint.js';
+import { modelFolder } from './hub-model.js';
 
 export function cacheDir(): string {
   return process.env.PALIGEMMA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'paligemma-webgpu');
@@ -31,10 +32,14 @@ export function syntheticModelDir(preset: Preset, seed: number, say = false): Pr
   return cachedCheckpoint(`${preset}-seed${seed}`, (out) => makeCheckpoint({ preset, seed, out }), say);
 }
 
-/** `model` itself, or when no such folder exists and it names a make-checkpoint preset (pg2-3b-224, …), that preset's cached checkpoint. */
+/**
+ * `model` itself; when no such folder exists and it names a make-checkpoint preset (pg2-3b-224, …),
+ * that preset's cached checkpoint; else a Hub model id's snapshot in the Hugging Face cache.
+ */
 export async function modelDirOrPreset(model: string, say = false): Promise<string> {
-  if (existsSync(model) || !(PRESETS as readonly string[]).includes(model)) return model;
-  return syntheticModelDir(model as Preset, 0, say);
+  if (existsSync(model)) return model;
+  if ((PRESETS as readonly string[]).includes(model)) return syntheticModelDir(model as Preset, 0, say);
+  return modelFolder(model);
 }
 
 export function demoModelDir(say = false): Promise<string> {
