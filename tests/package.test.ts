@@ -143,23 +143,29 @@ describe('the packed package', () => {
     expect(errs.rmsNorm).toBeLessThan(1e-5);
   });
 
+  // The Node programs run side by side: much of each is single-threaded (tokenizer, loading), and CI has two cores.
   it('runs the README and docs samples as written', async () => {
     expect(samples.length).toBeGreaterThanOrEqual(3);
-    for (const s of samples) {
-      const { stdout } = await run(process.execPath, [s.file, model], opts).catch((e: Error & { stderr?: string }) => {
-        throw new Error(`${s.name} failed: ${e.message}\n${e.stderr ?? ''}`);
-      });
-      expect(stdout.length, `${s.name} printed nothing`).toBeGreaterThan(0);
-    }
+    const outputs = await Promise.all(
+      samples.map((s) =>
+        run(process.execPath, [s.file, model], opts).catch((e: Error & { stderr?: string }) => {
+          throw new Error(`${s.name} failed: ${e.message}\n${e.stderr ?? ''}`);
+        }),
+      ),
+    );
+    for (const [i, { stdout }] of outputs.entries()) expect(stdout.length, `${samples[i]!.name} printed nothing`).toBeGreaterThan(0);
   });
 
   let caption = '';
   it('runs examples/caption.mjs and examples/detect.mjs on the demo model', async () => {
-    caption = (await run(process.execPath, [join(dir, 'examples/caption.mjs'), model], opts)).stdout;
+    const png = join(dir, 'detections.png');
+    const [captioned, { stdout }] = await Promise.all([
+      run(process.execPath, [join(dir, 'examples/caption.mjs'), model], opts),
+      run(process.execPath, [join(dir, 'examples/detect.mjs'), model, 'examples/shapes.png', 'circle ; square', png], opts),
+    ]);
+    caption = captioned.stdout;
     // The demo checkpoint samples: varied (meaningless) words, not one token repeated.
     expect(new Set(caption.trim().split(/\s+/)).size, caption).toBeGreaterThan(3);
-    const png = join(dir, 'detections.png');
-    const { stdout } = await run(process.execPath, [join(dir, 'examples/detect.mjs'), model, 'examples/shapes.png', 'circle ; square', png], opts);
     expect(stdout).toContain(`wrote ${png}`);
     const shapes = decodeImage(await readFile(join(EXAMPLES, 'shapes.png')), 'shapes.png');
     const drawn = decodeImage(await readFile(png), png);
