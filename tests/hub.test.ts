@@ -162,6 +162,12 @@ describe('Hub errors and recovery', () => {
     await expect(modelFolder('test-org/nothing', opts())).rejects.toThrow(/no such repository .*; there is no folder "test-org\/nothing" on disk either$/);
     expect(await modelFolder(CHECKPOINT, opts())).toBe(CHECKPOINT);
     await expect(resolveHubModel('test-org/pg-tiny@v9', opts())).rejects.toThrow(/^test-org\/pg-tiny@v9\/config\.json: HTTP 404: the repository has no revision/);
+    // A revision the Hub no longer has is an error even when the cache remembers it (huggingface_hub raises too).
+    await resolveHubModel('test-org/pg-tiny', opts());
+    await writeFile(join(cacheDir, 'models--test-org--pg-tiny', 'refs', 'v9'), COMMIT);
+    await expect(resolveHubModel('test-org/pg-tiny@v9', opts())).rejects.toThrow(/^test-org\/pg-tiny@v9\/config\.json: HTTP 404: the repository has no revision/);
+    expect(await resolveHubModel('test-org/pg-tiny@v9', opts({ offline: true }))).toContain(COMMIT);
+    await rm(cacheDir, { recursive: true });
     server.repos.get('test-org/pg-tiny')!.files.delete('model-00002-of-00003.safetensors');
     await expect(resolveHubModel('test-org/pg-tiny', opts())).rejects.toThrow(
       new RegExp(`^test-org/pg-tiny@${COMMIT}/model-00002-of-00003\\.safetensors: HTTP 404: the repository has no such file at this revision`),

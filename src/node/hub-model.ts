@@ -134,8 +134,9 @@ export async function resolveHubModel(model: string, opts: HubOptions = {}): Pro
   try {
     config = await headFile(ref.repoId, revision, CONFIG_FILE, req);
   } catch (e) {
-    // As huggingface_hub: when the Hub cannot answer (no network, refused, down), a cached copy serves.
-    if (isMissingEntry(e) || !(e instanceof HubError)) throw e;
+    // As huggingface_hub: when the Hub cannot answer (no network, refused, down), a cached copy
+    // serves; a revision or file the Hub says does not exist is an error all the same.
+    if (!(e instanceof HubError) || (e.status === 404 && !/no such repository/.test(e.problem))) throw e;
     const dir = await completeSnapshot(cache, revision, false);
     if (!dir) throw e instanceof HubUnreachableError ? new HubError(where, '', `${e.problem}, and the cache (${cache.root}) has no complete copy of it`) : e;
     warn(`${e.message}; using the cached snapshot ${dir}`);
