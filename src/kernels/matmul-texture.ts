@@ -16,6 +16,7 @@ import type { WeightFormat } from '../weights.js';
 import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
 import { texelsPerRow, type WeightTexture } from './weight-texture.js';
+import { wgsl } from './wgsl.js';
 
 export interface TextureTiling {
   /** Output rows per lane (= subgroup size with broadcast). */
@@ -66,12 +67,22 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
   // x's vec4 index of slice `sub` of texel t (E / 4 vec4s per texel; f32's texel is half a slice).
   const slice = (sub: number) => `${elementsPerTexel(f) / 4}u * t + ${2 * sub}u`;
   // x's vec4s of slice `sub` (both, or only the first with `half`) of every row of the block.
-  const xLoad = (sub: number, half: boolean) =>
-    t.broadcast
-      ? `let mine = x[xrow(m0 + sg) + ${slice(sub)}];
-    ${half ? '' : `let mine1 = x[xrow(m0 + sg) + ${slice(sub)} + 1u];`}
-    ${rs.map((r) => `let xa${r} = subgroupBroadcast(mine, ${r}u);${half ? '' : ` let xb${r} = subgroupBroadcast(mine1, ${r}u);`}`).join('\n    ')}`
-      : rs.map((r) => `let xa${r} = x[xrow(m0 + ${r}u) + ${slice(sub)}];${half ? '' : ` let xb${r} = x[xrow(m0 + ${r}u) + ${slice(sub)} + 1u];`}`).join('\n    ');
+  const xLoad = (sub: number, half: boolean) => wgsl`
+#if ${t.broadcast}
+    let mine = x[xrow(m0 + sg) + ${slice(sub)}];
+#if ${!half}
+    let mine1 = x[xrow(m0 + sg) + ${slice(sub)} + 1u];
+#endif
+    ${rs.map((r) => wgsl`let xa${r} = subgroupBroadcast(mine, ${r}u);
+#if ${!half}
+    let xb${r} = subgroupBroadcast(mine1, ${r}u);
+#endif`).join('\n    ')}
+#else
+    ${rs.map((r) => wgsl`let xa${r} = x[xrow(m0 + ${r}u) + ${slice(sub)}];
+#if ${!half}
+    let xb${r} = x[xrow(m0 + ${r}u) + ${slice(sub)} + 1u];
+#endif`).join('\n    ')}
+#endif`;
   // Chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
   const fmaChain = (r: number, acc: string, half: boolean) =>
     ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
@@ -85,10 +96,14 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
     cs.map((j) => {
       const v = S === 1 ? 'v' : `v${tex}${j}`;
       const [lo, hi] = decodeSlice(f, v, sub);
-      return `{
-      ${S === 1 ? `let v = ${load(tex, j, 't')};` : ''}
+      return wgsl`{
+#if ${S === 1}
+      let v = ${load(tex, j, 't')};
+#endif
       let lo = ${lo};
-      ${half ? '' : `let hi = ${hi};`}
+#if ${!half}
+      let hi = ${hi};
+#endif
       ${rs.map((r) => `${sum(acc)}${r}_${j} = ${fmaChain(r, `${sum(acc)}${r}_${j}`, half)};`).join('\n      ')}
     }`;
     }).join('\n    ');
@@ -100,10 +115,11 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
   ])).join('\n    ');
   const each = (stmt: (acc: string, r: number, j: number, tex: string) => string, sep = ' ') =>
     texs.map((x) => rs.flatMap((r) => cs.map((j) => stmt(x.acc, r, j, x.tex))).join(sep)).join('\n  ');
-  const rowScales = scale === 'row' ? texs.flatMap((x) => cs.map((j) => `let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct')}.x);`)).join('\n  ') : '';
   // The slices of `elems` elements of texel t, each in its own scope (a multiple of 4 elements).
-  const texel = (elems: number, q?: number) => `${texelLoads(q)}
-    ${scale === 'texel' ? each((a, r, j) => `var g${a}${r}_${j} = 0.0;`) : ''}
+  const texel = (elems: number, q?: number) => wgsl`${texelLoads(q)}
+#if ${scale === 'texel'}
+    ${each((a, r, j) => `var g${a}${r}_${j} = 0.0;`)}
+#endif
     ${[...Array(Math.ceil(elems / 8)).keys()].map((sub) => {
       const half = 8 * sub + 4 === elems;
       return `{
@@ -111,46 +127,71 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
     ${texs.map((x) => fetch(x.tex, x.acc, sub, half)).join('\n    ')}
     }`;
     }).join('\n    ')}
-    ${scale === 'texel' ? each((a, r, j, tex) => `${a}${r}_${j} = fma(g${a}${r}_${j}, s${tex}${j}, ${a}${r}_${j});`) : ''}`;
+#if ${scale === 'texel'}
+    ${each((a, r, j, tex) => `${a}${r}_${j} = fma(g${a}${r}_${j}, s${tex}${j}, ${a}${r}_${j});`)}
+#endif`;
   const E = elementsPerTexel(f);
   // One output row (decode): the 4-texel blocks, whose code is 4 texels long; GEMM tilings share
   // each scale load between their rows already and would compile for over a minute on llvmpipe.
   const blocks = scale === 'texel' && R === 1;
-  return `let H = textureDimensions(${texs[0]!.tex}).y; // rows per layer
-  ${scale === 'none' ? '' : 'let ct = codeTexels(p.K);'}
-  // Columns past N fetch the last row (in bounds); their results are dropped.
-  ${cs.map((j) => `let n${j} = min(c0 + ${j}u, ${N} - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
-  ${rowScales}
-  ${each((a, r, j) => `var ${a}${r}_${j} = 0.0;`)}
-  ${blocks ? `// Blocks of 4 texels share one scale texel (a load and no dynamic component index per texel).
-  for (var t4 = 0u; t4 < p.K / ${4 * E}u; t4++) {
-    ${texs.flatMap((x) => cs.map((j) => `let sv${x.tex}${j} = ${load(x.tex, j, 'ct + t4')};`)).join('\n    ')}
-    ${[0, 1, 2, 3].map((q) => `{
+  // Only built when used: the tag evaluates every interpolation, and these are the longest.
+  const blockTexels = blocks ? [0, 1, 2, 3].map((q) => `{
     let t = 4u * t4 + ${q}u;
     ${texel(E, q)}
-    }`).join('\n    ')}
+    }`) : [];
+  return wgsl`let H = textureDimensions(${texs[0]!.tex}).y; // rows per layer
+#if ${scale !== 'none'}
+  let ct = codeTexels(p.K);
+#endif
+  // Columns past N fetch the last row (in bounds); their results are dropped.
+  ${cs.map((j) => `let n${j} = min(c0 + ${j}u, ${N} - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
+#if ${scale === 'row'}
+  ${texs.flatMap((x) => cs.map((j) => `let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct')}.x);`)).join('\n  ')}
+#endif
+  ${each((a, r, j) => `var ${a}${r}_${j} = 0.0;`)}
+#if ${blocks}
+  // Blocks of 4 texels share one scale texel (a load and no dynamic component index per texel).
+  for (var t4 = 0u; t4 < p.K / ${4 * E}u; t4++) {
+    ${texs.flatMap((x) => cs.map((j) => `let sv${x.tex}${j} = ${load(x.tex, j, 'ct + t4')};`)).join('\n    ')}
+    ${blockTexels.join('\n    ')}
   }
-  for (var t = p.K / ${4 * E}u * 4u; t < p.K / ${E}u; t++) {` : `for (var t = 0u; t < p.K / ${E}u; t++) {`}
+  for (var t = p.K / ${4 * E}u * 4u; t < p.K / ${E}u; t++) {
+#else
+  for (var t = 0u; t < p.K / ${E}u; t++) {
+#endif
     ${texel(E)}
   }
-  ${tail ? `{
+#if ${tail > 0}
+  {
     let t = p.K / ${E}u;
     ${texel(tail)}
-  }` : ''}
-  ${scale === 'row' ? each((a, r, j, tex) => `${a}${r}_${j} *= s${tex}${j};`) : ''}`;
+  }
+#endif
+#if ${scale === 'row'}
+  ${each((a, r, j, tex) => `${a}${r}_${j} *= s${tex}${j};`)}
+#endif`;
 }
 
 /** WGSL shared by both kernels: x's binding and row addressing, the format's decoding, the entry point's signature. */
 function header(t: TextureTiling, f: WeightFormat, ux: boolean): { decls: string; entry: string } {
   return {
-    decls: `${ux ? `@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;` : '@group(0) @binding(0) var<storage, read> x: array<vec4f>;'}
+    decls: wgsl`
+#if ${ux}
+@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;
+#else
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+#endif
 ${formatWgsl}
 ${rowWgsl(f)}
 
 // vec4 index of row m's first element; rows past M read row M-1 (their results are dropped).
 fn xrow(m: u32) -> u32 { return min(m, p.M - 1u) * (p.K / 4u); }`,
-    entry: `@compute @workgroup_size(${t.lanes})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32${t.broadcast ? ', @builtin(subgroup_invocation_id) sg: u32' : ''})`,
+    entry: wgsl`@compute @workgroup_size(${t.lanes})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32
+#if ${t.broadcast}
+  , @builtin(subgroup_invocation_id) sg: u32
+#endif
+)`,
   };
 }
 
@@ -176,11 +217,15 @@ export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, ux: 
   const up = e.geglu;
   const h = header(t, f, ux);
   const texs = up ? [{ tex: 'w', acc: 'a' }, { tex: 'wu', acc: 'u' }] : [{ tex: 'w', acc: 'a' }];
-  return /* wgsl */ `
-${t.broadcast ? 'enable subgroups;' : ''}
+  return wgsl`
+#if ${t.broadcast}
+enable subgroups;
+#endif
 ${paramsWgsl(P)}
 @group(0) @binding(1) var w: texture_2d_array<u32>;
-${up ? '@group(0) @binding(2) var wu: texture_2d_array<u32>;' : ''}
+#if ${up}
+@group(0) @binding(2) var wu: texture_2d_array<u32>;
+#endif
 ${epilogueWgsl(e, up ? 3 : 2)}
 ${h.decls}
 
@@ -188,7 +233,11 @@ ${h.entry} {
   let m0 = wg.y * ${t.rows}u;
   let c0 = wg.x * ${t.lanes * t.cols}u + lane * ${t.cols}u;
   ${block(t, f, tail, texs, 'p.N')}
-  ${stores(t, 'p.N', up ? ['a', 'u'] : ['a'], (m, n, [g, u]) => `store(${m}, ${n}, ${g}, ${u ?? '0.0'});`)}
+#if ${up}
+  ${stores(t, 'p.N', ['a', 'u'], (m, n, [g, u]) => `store(${m}, ${n}, ${g}, ${u});`)}
+#else
+  ${stores(t, 'p.N', ['a'], (m, n, [g]) => `store(${m}, ${n}, ${g}, 0.0);`)}
+#endif
 }`;
 }
 
@@ -200,8 +249,10 @@ export function textureManyWgsl(parts: number, t: TextureTiling, f: WeightFormat
   const h = header(t, f, ux);
   const is = [...Array(parts).keys()];
   const start = (i: number) => (i === 0 ? '0u' : `p.G${i}`);
-  return /* wgsl */ `
-${t.broadcast ? 'enable subgroups;' : ''}
+  return wgsl`
+#if ${t.broadcast}
+enable subgroups;
+#endif
 ${paramsWgsl(PM)}
 ${is.map((i) => `@group(0) @binding(${1 + i}) var w${i}: texture_2d_array<u32>;`).join('\n')}
 ${is.map((i) => `@group(0) @binding(${1 + parts + i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}

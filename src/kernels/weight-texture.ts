@@ -9,6 +9,7 @@ import type { Gpu } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { matrixShape, quantRow, type GpuWeight, type WeightFormat } from '../weights.js';
 import { flatIndex, grid } from './grid.js';
+import { wgsl } from './wgsl.js';
 
 export interface WeightTexture {
   texture: GPUTexture;
@@ -62,10 +63,10 @@ export function texturable(gpu: Gpu, w: GpuWeight): boolean {
 const P = { K: 'u32', rows: 'u32', rowStart: 'u32', W: 'u32', H: 'u32' } as const;
 const WG = 64;
 
-/** bf16 rows are K halves (any K); a quantized row is already its W texels. */
-const texelOf = (f: WeightFormat) =>
-  f === 'bf16'
-    ? `fn half(r: u32, k: u32) -> u32 {
+/** bf16 rows are K halves (any K); a quantized or f32 row is already its W texels. */
+const texelOf = (f: WeightFormat) => wgsl`
+#if ${f === 'bf16'}
+fn half(r: u32, k: u32) -> u32 {
   if (k >= p.K) { return 0u; }
   let e = r * p.K + k;
   return (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
@@ -76,11 +77,13 @@ fn texel(r: u32, t: u32) -> vec4u {
     v[j] = half(r, 8u * t + 2u * j) | (half(r, 8u * t + 2u * j + 1u) << 16u);
   }
   return v;
-}`
-    : `fn texel(r: u32, t: u32) -> vec4u {
+}
+#else
+fn texel(r: u32, t: u32) -> vec4u {
   let i = 4u * (r * p.W + t);
   return vec4u(src[i], src[i + 1u], src[i + 2u], src[i + 3u]);
-}`;
+}
+#endif`;
 
 export const weightTexturePackWgsl = (f: WeightFormat) => /* wgsl */ `
 ${paramsWgsl(P)}

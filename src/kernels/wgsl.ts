@@ -11,7 +11,8 @@
 import { wgsl as preprocess } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
 export function wgsl(strings: TemplateStringsArray, ...values: unknown[]): string {
-  const out: string = preprocess(strings, ...values);
+  // Each directive line leaves an empty one behind: runs of them become one, for `kernels show`.
+  const out = (preprocess(strings, ...values) as string).replace(/\n[ \t]*\n(?:[ \t]*\n)+/g, '\n\n');
   const left = /#\S*/.exec(out);
   if (left) throw new Error(`wgsl: '${left[0]}' is not a preprocessor directive (#if \${…}, #elif \${…}, #else, #endif, each followed by white space)`);
   return out;
