@@ -57,7 +57,8 @@ function roofline(r: KernelsReport): string {
   Object.entries(COLORS).forEach(([who, color], i) => parts.push(`<circle cx="${PAD.l + 14}" cy="${PAD.t + 10 + 16 * i}" r="5" fill="${color}"/><text x="${PAD.l + 24}" y="${PAD.t + 14 + 16 * i}">${who}</text>`));
   parts.push(`<text x="${(W + PAD.l) / 2}" y="${H - 8}" text-anchor="middle">FLOP per byte (least traffic)</text>`);
   parts.push(`<text transform="translate(14 ${(H - PAD.b + PAD.t) / 2}) rotate(-90)" text-anchor="middle">GFLOP/s</text>`);
-  parts.push(`<text x="${PAD.l}" y="18">roofline, ${esc(r.date)}</text>`);
+  const wall = r.timing === 'wall' ? ' — WALL-CLOCK times (no timestamp-query on this adapter)' : '';
+  parts.push(`<text x="${PAD.l}" y="18">roofline, ${esc(r.date)}${wall}</text>`);
   return `<g>${parts.join('')}</g>`;
 }
 

@@ -13,6 +13,8 @@ import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelCases } from '../bench/cases.js';
+import { chartSvg } from '../bench/chart.js';
+import { kernelsText } from '../bench/report.js';
 import { kernelsReportErrors } from '../bench/schema.js';
 import { CHROMIUM_WEBGPU_ARGS } from '../src/node/bench-browser.js';
 import { startPlaygroundServer, type PlaygroundServer } from '../src/node/playground-server.js';
@@ -123,6 +125,23 @@ describe('bench page in Chromium', { timeout: 240_000 }, () => {
     await page.setInputFiles('#compare-files', [file('lavapipe.json', readFileSync(LAVAPIPE)), file('broken.json', Buffer.from('{"date": 1}'))]);
     await page.waitForSelector('#compare-status[data-count="1"]');
     expect(await page.textContent('#compare-status')).toMatch(/broken\.json: not a `bench kernels --json` report: report\.date: expected a string, got number/);
+  });
+});
+
+describe('reports from a page', () => {
+  it('say when kernel times are wall clock and when there is no BLAS ceiling', () => {
+    const r = JSON.parse(readFileSync(LAVAPIPE, 'utf8'));
+    expect(kernelsText(r)).toContain('kernel ms = GPU time from timestamp queries');
+    Object.assign(r, { platform: 'browser', timing: 'wall' });
+    r.ceilings.blas_gflops = null;
+    expect(kernelsReportErrors(r)).toEqual([]);
+    const text = kernelsText(r);
+    expect(text).toContain('kernel ms = WALL CLOCK (the adapter has no timestamp-query)');
+    expect(text).toContain('BLAS-class f32 GEMM: none in a page');
+    const svg = chartSvg(r);
+    expect(svg).toContain('WALL-CLOCK times');
+    expect(svg).toContain('no BLAS ceiling on this platform');
+    expect(svg).not.toContain('NaN');
   });
 });
 
