@@ -3,8 +3,9 @@
 // error. Shader modules only — no pipelines, which cost seconds each on lavapipe — so this checks
 // the source (the #if blocks resolved as the variant wants), not the bindings against a layout.
 
-import { describe, expect, it } from 'vitest';
-import { KERNELS, axisVariants, variantKey } from '../src/kernels/registry.js';
+import { describe, expect, it, vi } from 'vitest';
+import { run as kernelsCommand } from '../src/cli/kernels.js';
+import { KERNELS, axisVariants, kernelEntry, parseVariant, variantKey } from '../src/kernels/registry.js';
 import { testGpu } from './helpers/gpu.js';
 
 describe('kernel registry', () => {
@@ -35,8 +36,7 @@ describe('kernel registry', () => {
     expect(broken.messages.some((m) => m.type === 'error')).toBe(true);
   });
 
-  it('refuses unknown kernels, axes and values', async () => {
-    const { kernelEntry, parseVariant } = await import('../src/kernels/registry.js');
+  it('refuses unknown kernels, axes and values', () => {
     expect(() => kernelEntry('nope')).toThrow(/no kernel 'nope'/);
     const gelu = kernelEntry('gelu');
     expect(parseVariant(gelu, 'gated=true')).toEqual({ gated: 'true' });
@@ -44,4 +44,24 @@ describe('kernel registry', () => {
     expect(() => parseVariant(gelu, 'gated=maybe')).toThrow(/gated must be one of false, true/);
     expect(parseVariant(kernelEntry('norm'), 'per=32').per).toBe('32');
   });
+
+  it('paligemma kernels list / show print the registry and a variant\'s final WGSL', async () => {
+    const lines: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((x: unknown) => void lines.push(String(x)));
+    try {
+      expect(await kernelsCommand(['list'])).toBe(0);
+      expect(lines).toHaveLength(KERNELS.length);
+      expect(lines.find((l) => l.startsWith('gelu '))).toMatch(/gelu\.ts\s+gated=false\|true/);
+      lines.length = 0;
+      expect(await kernelsCommand(['show', 'gelu', '--variant', 'gated=true'])).toBe(0);
+      expect(lines.join('\n')).toBe(kernelEntry('gelu').code({ gated: 'true' }));
+      expect(lines.join('\n')).toContain('out[i] = gelu(x[i]) * up[i];');
+      expect(lines.join('\n')).not.toContain('#');
+    } finally {
+      log.mockRestore();
+    }
+    await expect(kernelsCommand(['show', 'gelu', '--variant', 'gated=maybe'])).rejects.toThrow(/gated must be one of false, true/);
+    await expect(kernelsCommand(['show'])).rejects.toThrow(/usage: paligemma kernels list/);
+  });
 });
+
