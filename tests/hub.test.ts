@@ -297,7 +297,9 @@ describe('the browser Hub source in Chromium', () => {
       expect(await run(`${server.url}/test-org/pg-tiny`)).toEqual({ error: expect.stringMatching(/^test-org\/pg-tiny@main\/config\.json: HTTP 401: this repository is gated/) });
       requests();
       const got = (await run(`${server.url}/test-org/pg-tiny/tree/main`, TOKEN)) as { name: string; tensors: unknown[] };
-      const plan = await planCheckpoint(new NodeFileSource(CHECKPOINT));
+      const disk = new NodeFileSource(CHECKPOINT);
+      const plan = await planCheckpoint(disk);
+      await disk.close();
       expect(got).toEqual({ name: 'test-org/pg-tiny@main', tensors: [...plan.tensors.values()].map((t) => [t.name, t.file, t.offset, t.byteLength]) });
       const log = requests().filter((r) => r.method !== 'OPTIONS');
       expect(log.filter((r) => r.server === 'hub').every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
