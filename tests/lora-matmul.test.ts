@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
-import { factorWeight, setLoraDelta, splitFactor } from '../src/kernels/lora.js';
+import { loraFactors, setLoraDelta, splitFactor } from '../src/kernels/lora.js';
 import { linear, linearGeglu, linearMany, prepareWeights, type MatmulVariant } from '../src/kernels/matmul.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { dequantizeRows, quantizeRows } from '../src/loader/quantize.js';
@@ -15,9 +15,9 @@ import { bf16ToF64, normErr, randomF32, testGpu, toBf16, uploadWeight } from './
 const TOL = 1e-5;
 
 /** A weight [N, K] (bf16 or int8) with a rank-r delta attached, and the float64 values of W + B'·A. */
-/** Each adapted weight's A parts (packed with it where a test packs textures). */
-const downs = new Map<GpuWeight, GpuWeight>();
-const withDowns = (ws: GpuWeight[]) => ws.flatMap((w) => [w, ...(downs.has(w) ? [downs.get(w)!] : [])]);
+/** Each adapted weight's factors, A's parts and B' (packed with it where a test packs textures). */
+const factors = new Map<GpuWeight, GpuWeight[]>();
+const withDowns = (ws: GpuWeight[]) => ws.flatMap((w) => [w, ...(factors.get(w) ?? [])]);
 
 interface Adapted {
   w: GpuWeight;
@@ -45,10 +45,10 @@ function adapted(gpu: Gpu, N: number, K: number, rank: number, seed: number, opt
     const a = randomF32(rank * K, seed + 1, 0.3);
     const bt = randomF32(rank * N, seed + 2, 0.3);
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) for (let r = 0; r < rank; r++) eff[n * K + k] += bt[r * N + n]! * a[r * K + k]!;
-    const d = { rank, down: factorWeight(gpu, 'A', splitFactor(a, rank, K), K), bt: gpu.upload(bt, "B'ᵀ") };
+    const d = loraFactors(gpu, 'lora', splitFactor(a, rank, K), bt, rank, N, K);
     setLoraDelta(w, d);
-    downs.set(w, d.down);
-    buffers.push(d.down.shards[0]!.buffer, d.bt);
+    factors.set(w, [d.down, d.up]);
+    buffers.push(d.down.shards[0]!.buffer, d.up.shards[0]!.buffer);
   }
   return { w, eff, buffers };
 }
@@ -76,9 +76,8 @@ function cleanup(gpu: Gpu, ws: Adapted[], more: GPUBuffer[]): void {
   for (const a of ws) {
     setLoraDelta(a.w, undefined);
     weightTexture(a.w)?.texture.destroy();
-    const down = downs.get(a.w);
-    if (down) weightTexture(down)?.texture.destroy();
-    downs.delete(a.w);
+    for (const f of factors.get(a.w) ?? []) weightTexture(f)?.texture.destroy();
+    factors.delete(a.w);
     for (const b of a.buffers) b.destroy();
   }
   for (const b of more) b.destroy();

@@ -1,5 +1,5 @@
-// LoRA adapters on the GPU: each adapter's factors uploaded once (A as three bf16 parts [3·r, K],
-// packed like the model's own weights, and scale·Bᵀ [r, N] in float32), then attached to the
+// LoRA adapters on the GPU: each adapter's factors uploaded once (A as three bf16 parts [3·r, K]
+// and scale·B as an f32 weight [N, 3·r], packed like the model's own weights), then attached to the
 // model's weights as their deltas (kernels/lora.ts). Attaching, switching or removing adapters
 // touches no base weight: several active adapters are stacked along the rank
 // (Σ scaleᵢ·Bᵢ·Aᵢ = [B'₁ B'₂]·[A₁; A₂]) from their host copies. Merged (--lora-merge), the same
@@ -7,7 +7,7 @@
 // which the matmuls read instead; the base weights are still untouched.
 
 import type { Gpu } from '../device.js';
-import { factorWeight, loraDelta, loraMerged, setLoraDelta, setLoraMerged, splitFactor, type LoraDelta } from '../kernels/lora.js';
+import { loraDelta, loraFactors, loraMerged, setLoraDelta, setLoraMerged, splitFactor, type LoraDelta } from '../kernels/lora.js';
 import { mergeLora } from '../kernels/lora-merge.js';
 import { prepareWeights } from '../kernels/matmul.js';
 import { weightTexture } from '../kernels/weight-texture.js';
@@ -53,7 +53,7 @@ export class LoraAdapter {
       for (let n = 0; n < m.N; n++) for (let r = 0; r < m.rank; r++) bt[r * m.N + n] = m.scale * m.b[n * m.rank + r]!;
       const words = splitFactor(m.a, m.rank, m.K);
       this.host.set(m.weight, { rank: m.rank, K: m.K, words, bt });
-      deltas.set(m.weight, { rank: m.rank, down: factorWeight(gpu, `lora ${m.module} A`, words, m.K), bt: gpu.upload(bt, `lora ${m.module} B'ᵀ`) });
+      deltas.set(m.weight, loraFactors(gpu, `lora ${m.module}`, words, bt, m.rank, m.N, m.K));
     }
     this.deltas = deltas;
   }
@@ -89,14 +89,13 @@ export function adapterSummary(a: LoraAdapter, merged: boolean): AdapterSummary 
 
 function freeDelta(gpu: Gpu, d: LoraDelta): void {
   destroyWeight(gpu, d.down);
-  gpu.forgetBuffer(d.bt);
-  d.bt.destroy();
+  destroyWeight(gpu, d.up);
 }
 
 /** Reads an adapter folder, checks it against the model's weights and uploads it (nothing is attached yet). */
 export async function loadLoraAdapter(gpu: Gpu, weights: WeightMap, source: FileSource): Promise<LoraAdapter> {
   const adapter = new LoraAdapter(gpu, await readLoraAdapter(source, weights));
-  await prepareWeights(gpu, [...adapter.deltas.values()].map((d) => d.down));
+  await prepareWeights(gpu, [...adapter.deltas.values()].flatMap((d) => [d.down, d.up]));
   return adapter;
 }
 
@@ -115,7 +114,7 @@ export function attachAdapters(gpu: Gpu, weights: WeightMap, adapters: readonly 
     let d = ds[0]!.d;
     if (ds.length > 1) {
       const h = stackHost(ds.map((x) => x.h));
-      d = { rank: h.rank, down: factorWeight(gpu, `lora ${name} A (stacked)`, h.words, h.K), bt: gpu.upload(h.bt, `lora ${name} B'ᵀ (stacked)`) };
+      d = loraFactors(gpu, `lora ${name} (stacked)`, h.words, h.bt, h.rank, h.bt.length / h.rank, h.K);
       stacked.push(d);
     }
     setLoraDelta(w, d);
@@ -217,8 +216,8 @@ function mergeAdapters(gpu: Gpu, weights: WeightMap, adapters: readonly LoraAdap
     if (ds) {
       const h = ds.length > 1 ? stackHost(ds.map((x) => x.h)) : ds[0]!.h;
       const a = gpu.upload(joinFactor(h), `lora ${name} A (merge)`);
-      const bt = ds.length > 1 ? gpu.upload(h.bt, `lora ${name} B'ᵀ (merge)`) : ds[0]!.d.bt;
-      temporary.push(a, ...(ds.length > 1 ? [bt] : []));
+      const bt = gpu.upload(h.bt, `lora ${name} B'ᵀ (merge)`);
+      temporary.push(a, bt);
       m = mergeLora(gpu, w, a, bt, h.rank, `${name} (LoRA merged)`);
     } else {
       m = mergeLora(gpu, w, none, none, 0, `${name} (f32 beside a merged partner)`);

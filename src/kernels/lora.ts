@@ -17,8 +17,11 @@ export interface LoraDelta {
    * matmul kernels read like any other (textures on CPU adapters, fused Q/K/V GEMVs).
    */
   down: GpuWeight;
-  /** [rank, N] f32: their scaleᵢ·Bᵢᵀ stacked (rows in the order of A's). */
-  bt: GPUBuffer;
+  /**
+   * f32 [N, 3·rank]: their scaleᵢ·Bᵢ stacked (columns in the order of A's rows), three times side
+   * by side, so that t·upᵀ of t = x·Aᵀ's three parts is their sum times B' in one product.
+   */
+  up: GpuWeight;
 }
 
 /**
@@ -54,6 +57,18 @@ export function factorWeight(gpu: Gpu, name: string, words: Uint16Array, K: numb
   return { name, shape: [rows, K], dtype: 'bf16', shards: [{ buffer: gpu.upload(words, name), rowStart: 0, rows }] };
 }
 
+/** B'ᵀ [rank, N] (scale·Bᵀ) as the f32 weight [N, 3·rank] a LoraDelta's `up` is. */
+export function upWeight(gpu: Gpu, name: string, bt: Float32Array, rank: number, N: number): GpuWeight {
+  const up = new Float32Array(N * 3 * rank);
+  for (let n = 0; n < N; n++) for (let p = 0; p < 3; p++) for (let r = 0; r < rank; r++) up[(n * 3 + p) * rank + r] = bt[r * N + n]!;
+  return { name, shape: [N, 3 * rank], dtype: 'f32', shards: [{ buffer: gpu.upload(up, name), rowStart: 0, rows: N }] };
+}
+
+/** A weight [N, K]'s delta from A (splitFactor's words, [3·rank, K]) and B'ᵀ [rank, N]. */
+export function loraFactors(gpu: Gpu, name: string, words: Uint16Array, bt: Float32Array, rank: number, N: number, K: number): LoraDelta {
+  return { rank, down: factorWeight(gpu, `${name} A`, words, K), up: upWeight(gpu, `${name} B'`, bt, rank, N) };
+}
+
 const deltas = new WeakMap<GpuWeight, LoraDelta>();
 
 export function loraDelta(w: GpuWeight): LoraDelta | undefined {
@@ -79,18 +94,19 @@ export function setLoraMerged(w: GpuWeight, m: GpuWeight | undefined): void {
   else merged.delete(w);
 }
 
-const scratches = new WeakMap<Gpu, GPUBuffer>();
+const scratches = { t: new WeakMap<Gpu, GPUBuffer>(), d: new WeakMap<Gpu, GPUBuffer>() };
 
 /**
- * The device's buffer for t = x·Aᵀ, at least `bytes` long. Every LoRA'd matmul of a step reuses it
- * (dispatches are ordered). It grows with the largest M·rank seen; the old one is dropped, not
- * destroyed: dispatches not yet submitted and recordings may still bind it (it is freed with them).
+ * The device's buffer for t = x·Aᵀ ('t') or for t·B'ᵀ ('d'; two, as one dispatch may not read and
+ * write one buffer), at least `bytes` long. Every LoRA'd matmul of a step reuses them (dispatches
+ * are ordered). They grow with the largest product seen; the old one is dropped, not destroyed:
+ * dispatches not yet submitted and recordings may still bind it (it is freed with them).
  */
-export function loraScratch(gpu: Gpu, bytes: number): GPUBuffer {
-  const old = scratches.get(gpu);
+export function loraScratch(gpu: Gpu, kind: 't' | 'd', bytes: number): GPUBuffer {
+  const old = scratches[kind].get(gpu);
   if (old && old.size >= bytes) return old;
   if (old) gpu.forgetBuffer(old);
-  const b = gpu.buffer(Math.max(bytes, 64 * 1024), 'lora t');
-  scratches.set(gpu, b);
+  const b = gpu.buffer(Math.max(bytes, 64 * 1024), `lora ${kind}`);
+  scratches[kind].set(gpu, b);
   return b;
 }

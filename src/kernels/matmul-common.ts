@@ -31,15 +31,14 @@ export interface Epilogue {
 }
 
 /**
- * The low-rank half of y = x·Wᵀ + (x·Aᵀ)·B'ᵀ in a matmul's epilogue: t = x·Aᵀ in three parts (A's
- * bf16 thirds, kernels/lora.ts), rows of `stride` = 3·rank floats from element `offset`, the parts
- * side by side; B'ᵀ [rank, ldo] f32 (the adapters' scales folded in). Passed as params, so one
- * pipeline serves every adapted weight (they compile for a minute each on llvmpipe).
+ * The low-rank half of y = x·Wᵀ + (x·Aᵀ)·B'ᵀ in a matmul's epilogue: (x·Aᵀ)·B'ᵀ already computed
+ * (matmul.ts loraOf), rows of ldo floats from element `offset` of the lora_d binding, one value
+ * read per output. The offset is a param, so one pipeline serves every adapted weight (they
+ * compile for a minute each on llvmpipe). A loop over the rank here (the first design) cost a
+ * per-lane load of B'ᵀ per output and rank: +21 % on a decode step's MLP on llvmpipe at r = 16.
  */
 export interface LoraTerm {
-  rank: number;
   offset: number;
-  stride: number;
 }
 
 /** The buffers of one dispatch; `up` only with GEGLU, `bias` only with a bias, the LoRA ones with its terms. */
@@ -48,19 +47,16 @@ export interface MatmulBuffers {
   w: Binding;
   up?: Binding;
   bias?: Binding;
-  /** t = x·Aᵀ of every LoRA term, and B'ᵀ of Epilogue.lora / loraUp. */
-  loraT?: Binding;
-  loraB?: Binding;
-  loraBUp?: Binding;
+  /** (x·Aᵀ)·B'ᵀ of Epilogue.lora and loraUp. */
+  loraD?: Binding;
   out: Binding;
 }
 
-export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32', loraRank: 'u32', loraOff: 'u32', loraStride: 'u32', loraRankUp: 'u32', loraOffUp: 'u32', loraStrideUp: 'u32' } as const;
+export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32', loraOff: 'u32', loraOffUp: 'u32' } as const;
 
 /** The P values of a dispatch: its shape and its LoRA terms (zeros without). */
 export function shapeParams(s: MatmulShape, e: Epilogue): Record<keyof typeof P, number> {
-  const { lora: l, loraUp: u } = e;
-  return { ...s, loraRank: l?.rank ?? 0, loraOff: l?.offset ?? 0, loraStride: l?.stride ?? 0, loraRankUp: u?.rank ?? 0, loraOffUp: u?.offset ?? 0, loraStrideUp: u?.stride ?? 0 };
+  return { ...s, loraOff: e.lora?.offset ?? 0, loraOffUp: e.loraUp?.offset ?? 0 };
 }
 
 export function epilogueKey(e: Epilogue): string {
@@ -86,10 +82,8 @@ fn hi16(w: u32) -> f32 { return bitcast<f32>(w & 0xffff0000u); }`;
  */
 export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
   // The bindings present are numbered in this order from firstBinding.
-  const tBinding = firstBinding + Number(e.bias);
-  const bBinding = tBinding + Number(!!(e.lora || e.loraUp));
-  const buBinding = bBinding + Number(!!e.lora);
-  const outBinding = buBinding + Number(!!e.loraUp);
+  const dBinding = firstBinding + Number(e.bias);
+  const outBinding = dBinding + Number(!!(e.lora || e.loraUp));
   // Interpolations are evaluated in every variant: the literal only exists with a soft-cap.
   const cap = e.softcap ? wgslFloat(e.softcap) : '';
   return wgsl`
@@ -97,13 +91,7 @@ export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
 @group(0) @binding(${firstBinding}) var<storage, read> bias: array<u32>;
 #endif
 #if ${e.lora || e.loraUp}
-@group(0) @binding(${tBinding}) var<storage, read> lora_t: array<f32>;
-#endif
-#if ${e.lora}
-@group(0) @binding(${bBinding}) var<storage, read> lora_b: array<f32>;
-#endif
-#if ${e.loraUp}
-@group(0) @binding(${buBinding}) var<storage, read> lora_bu: array<f32>;
+@group(0) @binding(${dBinding}) var<storage, read> lora_d: array<f32>;
 #endif
 @group(0) @binding(${outBinding}) var<storage, read_write> out: array<f32>;
 #if ${e.bias}
@@ -112,21 +100,15 @@ ${bf16At('bias')}
 #if ${e.softcap}
 ${softcapWgsl}
 #endif
-#if ${e.lora}
-${loraWgsl('lora_b', 'p.loraRank', 'p.loraOff', 'p.loraStride')}
-#endif
-#if ${e.loraUp}
-${loraWgsl('lora_bu', 'p.loraRankUp', 'p.loraOffUp', 'p.loraStrideUp')}
-#endif
 fn store(m: u32, n: u32, g0: f32, u0: f32) {
   let c = p.colOff + n;
 #if ${e.lora}
-  let g = g0 + lora_lora_b(m, c);
+  let g = g0 + lora_d[p.loraOff + m * p.ldo + c];
 #else
   let g = g0;
 #endif
 #if ${e.loraUp}
-  let u = u0 + lora_lora_bu(m, c);
+  let u = u0 + lora_d[p.loraOffUp + m * p.ldo + c];
 #else
   let u = u0;
 #endif
@@ -159,28 +141,15 @@ function wgslFloat(x: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
-/** WGSL `fn lora_${'${b}'}(m, c)`: row m of t times column c of B'ᵀ over the term's rank. */
-function loraWgsl(b: string, rank: string, offset: string, stride: string): string {
-  return `fn lora_${b}(m: u32, c: u32) -> f32 {
-  var s = 0.0;
-  let t0 = ${offset} + m * ${stride};
-  for (var r = 0u; r < ${rank}; r++) {
-    let t = lora_t[t0 + r] + lora_t[t0 + ${rank} + r] + lora_t[t0 + 2u * ${rank} + r];
-    s = fma(t, ${b}[r * p.ldo + c], s);
-  }
-  return s;
-}`;
-}
-
 /** The bindings in the order the WGSL above declares them, after the kernel's leading ones. */
-export function epilogueBindings(b: Pick<MatmulBuffers, 'bias' | 'loraT' | 'loraB' | 'loraBUp' | 'out'>): Binding[] {
-  return [b.bias, b.loraT, b.loraB, b.loraBUp, b.out].filter((x): x is Binding => x !== undefined);
+export function epilogueBindings(b: Pick<MatmulBuffers, 'bias' | 'loraD' | 'out'>): Binding[] {
+  return [b.bias, b.loraD, b.out].filter((x): x is Binding => x !== undefined);
 }
 
 /** Their kinds, for the kernel definition. */
 export function epilogueKinds(e: Epilogue): Storage[] {
   const read = (on: unknown): Storage[] => (on ? ['read'] : []);
-  return [...read(e.bias), ...read(e.lora || e.loraUp), ...read(e.lora), ...read(e.loraUp), 'write'];
+  return [...read(e.bias), ...read(e.lora || e.loraUp), 'write'];
 }
 
 /** The most f32 of x a uniform binding holds: 64 KiB, WebGPU's default maxUniformBufferBindingSize. */

@@ -124,35 +124,45 @@ function live(w: GpuWeight): GpuWeight {
   return loraMerged(w) ?? w;
 }
 
-/** The LoRA terms of weights that read one x: their t = x·Aᵀ side by side in one buffer, and each weight's region of it. */
+/** The LoRA terms of weights that read one x: their (x·Aᵀ)·B'ᵀ side by side in one buffer, and each weight's region of it. */
 interface LoraParts {
-  t: GPUBuffer;
-  terms: ({ term: LoraTerm; bt: GPUBuffer } | undefined)[];
+  d: GPUBuffer;
+  terms: (LoraTerm | undefined)[];
+}
+
+/** Regions of one scratch buffer, each at a 256-byte aligned offset (a binding of its own). */
+function regionsOf(bytes: (number | undefined)[]): { regions: ({ offset: number; bytes: number } | undefined)[]; end: number } {
+  let end = 0;
+  const regions = bytes.map((b) => {
+    if (b === undefined) return undefined;
+    const r = { offset: end, bytes: b };
+    end += Math.ceil(b / 256) * 256;
+    return r;
+  });
+  return { regions, end };
 }
 
 /**
- * Runs the down projection of every adapted weight in ws (x is what they all read; a GEMV folds
- * `norm` in): A's three bf16 parts (kernels/lora.ts) are a bf16 weight [3·rank, K] like any other,
- * so t comes from the plan's own matmuls, fused for Q/K/V as theirs. Undefined when none is adapted.
+ * Runs the low-rank products of every adapted weight in ws (x is what they all read; a GEMV folds
+ * `norm` in) by the plan's own matmuls: the down projection t = x·Aᵀ, A's three bf16 parts
+ * (kernels/lora.ts) being a bf16 weight [3·rank, K] like any other (fused for Q/K/V as theirs),
+ * then t·B'ᵀ, B' an f32 weight [N, 3·rank], into [M, N] that the weight's epilogue adds.
+ * Undefined when none is adapted.
  */
 function loraOf(step: Step, x: Binding, ws: GpuWeight[], M: number, K: number, norm?: GemvNorm): LoraParts | undefined {
   const ds = ws.map(loraDelta);
   if (!ds.some((d) => d)) return undefined;
-  // Each weight's t rows [M, 3·rank] at a 256-byte aligned offset (a binding of its own).
-  let end = 0;
-  const regions = ds.map((d) => {
-    if (!d) return undefined;
-    const r = { offset: end, bytes: M * 3 * d.rank * 4 };
-    end += Math.ceil(r.bytes / 256) * 256;
-    return r;
-  });
-  const t = loraScratch(step.gpu, end);
-  const on = ds.flatMap((d, i) => (d ? [{ d, r: regions[i]! }] : []));
+  const tr = regionsOf(ds.map((d) => d && M * 3 * d.rank * 4));
+  const dr = regionsOf(ds.map((d, i) => d && M * ws[i]!.shape[0]! * 4));
+  const t = loraScratch(step.gpu, 't', tr.end);
+  const out = loraScratch(step.gpu, 'd', dr.end);
+  const on = ds.flatMap((d, i) => (d ? [{ d, i }] : []));
   const downs = on.map(({ d }) => d.down);
   if (norm && downs.some((w) => weightTexture(w))) throw new Error('matmul: a folded pre-norm with LoRA factors in textures');
-  many(step, x, downs, on.map(({ r }) => ({ buffer: t, offset: r.offset, size: r.bytes })), M, K, norm, norm ? 'gemv' : undefined);
-  const terms = ds.map((d, i) => d && { term: { rank: d.rank, offset: regions[i]!.offset / 4, stride: 3 * d.rank }, bt: d.bt });
-  return { t, terms };
+  const region = (b: GPUBuffer, r: { offset: number; bytes: number }) => ({ buffer: b, offset: r.offset, size: r.bytes });
+  many(step, x, downs, on.map(({ i }) => region(t, tr.regions[i]!)), M, K, norm, norm ? 'gemv' : undefined);
+  for (const { d, i } of on) linear(step, { x: region(t, tr.regions[i]!), w: d.up, out: region(out, dr.regions[i]!), M, K: 3 * d.rank, N: ws[i]!.shape[0]! });
+  return { d: out, terms: ds.map((d, i) => d && { offset: dr.regions[i]!.offset / 4 }) };
 }
 
 /**
@@ -247,7 +257,7 @@ function many(step: Step, x: Binding, ws: GpuWeight[], outs: Binding[], M: numbe
   } else {
     const lora = loraOf(step, x, ws, M, K, norm);
     ws.forEach((w, i) => {
-      const one = lora?.terms[i] && { t: lora.t, terms: [lora.terms[i]] };
+      const one = lora?.terms[i] && { d: lora.d, terms: [lora.terms[i]] };
       run(step, { x, out: outs[i]!, M, K, N: Ns[i]!, variant: norm ? 'gemv' : variant }, [w], { bias: false, accumulate: false, geglu: false }, norm, one);
     });
   }
@@ -281,8 +291,8 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], base: Epilogue, norm?: Gem
   const [w, up] = ws as [GpuWeight, GpuWeight?];
   const bias = a.bias?.shards[0]!.buffer;
   const [lw, lu] = lora?.terms ?? [];
-  const e: Epilogue = { ...base, lora: lw?.term, loraUp: lu?.term };
-  const loraB = { loraT: lora?.t, loraB: lw?.bt, loraBUp: lu?.bt };
+  const e: Epilogue = { ...base, lora: lw, loraUp: lu };
+  const loraB = { loraD: lora?.d };
   const tex = weightTexture(w);
   if (tex) {
     const upTex = up && weightTexture(up);
