@@ -14,6 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelCases } from '../bench/cases.js';
 import { chartSvg } from '../bench/chart.js';
+import { compareText } from '../bench/compare.js';
 import { kernelsText } from '../bench/report.js';
 import { kernelsReportErrors } from '../bench/schema.js';
 import { CHROMIUM_WEBGPU_ARGS } from '../src/node/bench-browser.js';
@@ -142,6 +143,23 @@ describe('reports from a page', () => {
     expect(svg).toContain('WALL-CLOCK times');
     expect(svg).toContain('no BLAS ceiling on this platform');
     expect(svg).not.toContain('NaN');
+  });
+});
+
+describe('bench compare', () => {
+  it('sets the kernels of two machines side by side, each against its own ceilings, with the ms ratio', () => {
+    const lavapipe = JSON.parse(readFileSync(LAVAPIPE, 'utf8'));
+    const h200 = JSON.parse(readFileSync(H200, 'utf8'));
+    const text = compareText([{ name: 'a.json', report: lavapipe }, { name: 'b.json', report: h200 }]);
+    expect(text).toMatch(/^#1: a\.json — llvmpipe: Mesa .* \(node\), 2026-11-28T01:58/);
+    const row = text.split('\n').find((l) => l.startsWith('gemv') && l.includes('gemma down decode'))!;
+    const down = (r: typeof lavapipe) => r.kernels.find((k: { label: string }) => k.label === 'gemma down decode');
+    const pct = (r: typeof lavapipe) => ((100 * down(r).gbps) / r.ceilings.read_gbps).toFixed(1);
+    expect(row).toContain(`${pct(lavapipe)} % read`);
+    expect(row).toContain(`${pct(h200)} % read`);
+    expect(row.trim().split(/\s+/).at(-1)).toBe((down(h200).ms / down(lavapipe).ms).toPrecision(2));
+    // A kernel only one machine ran has an empty cell and no ratio.
+    expect(text.split('\n').find((l) => l.includes('gemma LM head decode (sharded)'))!.trim().endsWith('–')).toBe(true);
   });
 });
 
