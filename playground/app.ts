@@ -77,7 +77,7 @@ const ui = {
   outputBase: byId('output-base'),
 };
 
-const adapters = new AdapterPanel({ list: byId('lora-list'), open: byId('lora-open'), input: byId('lora-input'), compare: byId('lora-compare') }, (e) => showError(e));
+const adapters = new AdapterPanel({ list: byId('lora-list'), open: byId('lora-open'), input: byId('lora-input'), compare: byId('lora-compare'), merge: byId('lora-merge') }, (e) => showError(e));
 
 /** What the last generation produced (also read by the end-to-end tests through window.playground). */
 export interface RunRecord {
@@ -381,7 +381,7 @@ async function generate(): Promise<void> {
   let generation: QueuedGeneration | undefined;
   try {
     await gpu.profiler?.collect(); // start the profile from this generation
-    pipeline.setAdapters(adapters.active());
+    pipeline.setAdapters(adapters.active(), { merge: adapters.merge });
     generation = pipeline.generate([request], { maxNewTokens, signal: controller.signal });
     // The base runs after it (the queue batches only requests with the same adapters).
     ui.baseBox.hidden = !adapters.compare;
@@ -389,7 +389,7 @@ async function generate(): Promise<void> {
     if (adapters.compare) {
       pipeline.setAdapters([]);
       void streamText(pipeline.generate([request], { maxNewTokens, signal: controller.signal }), ui.outputBase);
-      pipeline.setAdapters(adapters.active());
+      pipeline.setAdapters(adapters.active(), { merge: adapters.merge });
     }
     const decoder = pipeline.tokenizer.createStreamDecoder();
     for await (const t of generation) {

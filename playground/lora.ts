@@ -1,11 +1,12 @@
 // The page's LoRA adapters: the folders `paligemma playground --lora` serves (loaded with the model)
 // and those opened from disk, each switched on or off (those on add up), and whether the base model
-// runs beside them for a side-by-side output. Switching costs no reload: the Pipeline applies the
-// adapters between requests (docs/lora.md).
+// runs beside them for a side-by-side output, and whether they run merged into f32 copies of their
+// weights (on when the server was started with --lora-merge). Switching costs no reload: the
+// Pipeline applies the adapters between requests (docs/lora.md).
 
 import { BrowserFileSource } from '../src/browser/file-source.js';
 import { HttpFileSource } from '../src/browser/http-source.js';
-import { LORA_INFO_PATH, LORA_PREFIX, type ModelInfo } from '../src/browser/playground-routes.js';
+import { LORA_INFO_PATH, LORA_MERGE_HEADER, LORA_PREFIX, type ModelInfo } from '../src/browser/playground-routes.js';
 import type { LoraAdapter } from '../src/graph/lora.js';
 import type { FileSource } from '../src/loader/source.js';
 import type { Pipeline } from '../src/pipeline.js';
@@ -16,6 +17,7 @@ export interface AdapterUi {
   open: HTMLButtonElement;
   input: HTMLInputElement;
   compare: HTMLInputElement;
+  merge: HTMLInputElement;
 }
 
 export class AdapterPanel {
@@ -40,6 +42,7 @@ export class AdapterPanel {
     if (!pipeline || !served) return;
     const res = await fetch(LORA_INFO_PATH).catch(() => undefined);
     const list = res?.ok ? ((await res.json()) as ModelInfo[]) : [];
+    if (res?.headers.get(LORA_MERGE_HEADER) === '1') this.ui.merge.checked = true;
     for (const [i, info] of list.entries()) {
       await this.add(new HttpFileSource(new URL(`${LORA_PREFIX}${i}/`, location.href), { name: info.name, files: info.files.map((f) => f.path) }));
     }
@@ -53,6 +56,11 @@ export class AdapterPanel {
   /** Whether the base model should run beside the adapters. */
   get compare(): boolean {
     return this.ui.compare.checked && this.active().length > 0;
+  }
+
+  /** Whether the adapters run merged into f32 copies of their weights. */
+  get merge(): boolean {
+    return this.ui.merge.checked;
   }
 
   /** Reads an adapter folder onto the current model and switches it on. */

@@ -1,7 +1,7 @@
 // The playground end to end: `paligemma playground` serving the tiny full-vocabulary fixture, the
 // page in headless Chromium (WebGPU on SwiftShader), generations compared token for token with the
 // Node pipeline (Dawn), boxes drawn, timings, the kernel profile, attention maps, stop, local
-// folders without the server, and the error messages. Screenshots go to test-output/.
+// folders without the server, the LoRA panel, and the error messages. Screenshots go to test-output/.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,9 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode.js';
 import { destroyWeights } from '../src/loader/checkpoint.js';
 import { loadModel } from '../src/node/load-model.js';
+import { safetensorsBytes } from '../src/node/write-safetensors.js';
 import type { Pipeline } from '../src/pipeline.js';
 import { buildPaligemmaTokenizerJson } from '../src/tokenizer/paligemma-tokenizer-json.js';
-import { testGpu } from './helpers/gpu.js';
+import { randomF32, testGpu } from './helpers/gpu.js';
 import { readSafetensors } from './helpers/safetensors.js';
 
 const ROOT = join(__dirname, '..');
@@ -367,6 +368,46 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
     destroyWeights(quantized.pipeline.model.checkpoint.weights);
     expect(got.ids).toEqual(want!.ids);
     await page.selectOption('#quantize', '');
+  });
+
+  it('LoRA panel: opens an adapter folder, runs it beside the base (two outputs), switches back to the base', async () => {
+    needWebGpu();
+    // The served bf16 model again (the test before loaded int4).
+    await page.waitForSelector('body[data-ready=yes]');
+    await page.click('#load-served');
+    await page.waitForFunction(() => /^Loaded checkpoint: 16\.6 MB/.test(document.getElementById('load-status')!.textContent!) && !/int4/.test(document.getElementById('load-status')!.textContent!), undefined, { timeout: 200_000 });
+    await page.setInputFiles('#image-input', IMAGE);
+    await page.waitForFunction(() => document.getElementById('image-info')!.textContent!.startsWith('shapes_300x200.png'));
+    // The base's tokens, as Node computes them (its kernels are compiled by the tests above).
+    const [base] = await node.run([{ image, prompt: 'caption en' }], { maxNewTokens: MAX_NEW });
+    await inModelFolder('my-lora', async (folder) => {
+      // Rank 4 on every Gemma down_proj, large enough to change the greedy ids (Node's lora tests check the values).
+      const c = node.model.config.text;
+      const tensors = Array.from({ length: c.numLayers }, (_, l) => {
+        const [N, K] = node.model.checkpoint.weights.get(`language_model.model.layers.${l}.mlp.down_proj.weight`)!.shape as [number, number];
+        const key = `base_model.model.language_model.model.layers.${l}.mlp.down_proj`;
+        return [{ name: `${key}.lora_A.weight`, shape: [4, K], data: randomF32(4 * K, 3 + l, 2) }, { name: `${key}.lora_B.weight`, shape: [N, 4], data: randomF32(4 * N, 5 + l, 2) }];
+      }).flat();
+      await writeFile(join(folder, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['down_proj'], bias: 'none' }));
+      await writeFile(join(folder, 'adapter_model.safetensors'), safetensorsBytes(tensors));
+      await page.setInputFiles('#lora-input', folder);
+      await page.waitForFunction(() => document.querySelectorAll('#lora-list input[type=checkbox]').length === 1);
+      expect(await page.textContent('#lora-list')).toContain('my-lora');
+    });
+    await page.check('#lora-compare');
+    const adapted = await generateInPage(page, 'caption en');
+    // The base's output beside it, streamed after it.
+    expect(await page.isVisible('#base-box')).toBe(true);
+    await page.waitForFunction((text) => document.getElementById('output-base')!.textContent === text, base!.text, { timeout: 200_000 });
+    expect(adapted.ids, 'the adapter changes the output').not.toEqual(base!.ids);
+    expect(await page.textContent('#output')).toBe(adapted.text);
+    await page.screenshot({ path: join(OUT, 'playground-lora.png'), fullPage: true });
+    // Switched off: the base alone, as beside the adapter.
+    await page.uncheck('#lora-list input[type=checkbox]');
+    const off = await generateInPage(page, 'caption en');
+    expect(off.ids).toEqual(base!.ids);
+    expect(await page.isVisible('#base-box')).toBe(false);
+    await page.uncheck('#lora-compare');
   });
 
   it('explains an incomplete model folder', async () => {

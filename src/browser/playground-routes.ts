@@ -11,6 +11,8 @@ export const FALLBACK_TOKENIZER_PATH = '/tokenizer/gemma-paligemma.json';
 export const LORA_PREFIX = '/lora/';
 /** JSON `ModelInfo[]`: the served adapter folders, in --lora order. */
 export const LORA_INFO_PATH = '/api/lora';
+/** Its response header saying "1" when the server was started with --lora-merge (the page then merges them). */
+export const LORA_MERGE_HEADER = 'X-Lora-Merge';
 
 export interface ModelInfo {
   name: string;

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { basename, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_PREFIX, FALLBACK_TOKENIZER_PATH, LORA_INFO_PATH, LORA_PREFIX, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
+import { BENCH_PREFIX, FALLBACK_TOKENIZER_PATH, LORA_INFO_PATH, LORA_MERGE_HEADER, LORA_PREFIX, MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../browser/playground-routes.js';
 import { buildPaligemmaTokenizerJson } from '../tokenizer/paligemma-tokenizer-json.js';
 import { benchPageDir } from './bench-browser.js';
 import { HttpError, resolveInside, sendFile } from './serve-files.js';
@@ -20,6 +20,8 @@ export interface PlaygroundServerOptions {
   modelBlobsDir?: string;
   /** LoRA adapter folders the page may load (served read-only like the model). */
   loraDirs?: string[];
+  /** The page starts with the adapters merged into f32 copies of their weights (--lora-merge). */
+  loraMerge?: boolean;
   /** 0 (default) picks a free port. */
   port?: number;
   /** The built page (dist/playground); found next to this module by default. */
@@ -115,6 +117,7 @@ export async function startPlaygroundServer(opts: PlaygroundServerOptions): Prom
     }
     if (path === LORA_INFO_PATH) {
       res.setHeader('Content-Type', 'application/json');
+      if (opts.loraMerge) res.setHeader(LORA_MERGE_HEADER, '1');
       res.end(JSON.stringify(await Promise.all(loraRoots.map((r) => folderInfo(r, basename(r))))));
       return;
     }
