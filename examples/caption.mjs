@@ -1,7 +1,7 @@
 // @ts-check
 // Caption an image in Node, streaming the text as it is generated.
 // Run: node examples/caption.mjs MODEL [IMAGE] [PROMPT]
-//   MODEL: a Hugging Face PaliGemma folder (e.g. ~/models/paligemma-3b-mix-224)
+//   MODEL: a Hugging Face PaliGemma folder (e.g. ~/models/paligemma-3b-mix-224) or Hub id (google/paligemma-3b-mix-224)
 import { readFile } from 'node:fs/promises';
 import { decodeImage, loadModel } from 'paligemma-webgpu';
 
