@@ -41,7 +41,9 @@ for (const [name, [N, K]] of Object.entries(shapes)) {
 }
 await prepareWeights(gpu, [...Object.values(ws), ...[...deltas.values()].flatMap((d) => [d.down, d.up])]);
 const copies = new Map<GpuWeight, GpuWeight>();
+let mergeMs = 0;
 if (merged) {
+  const t0 = performance.now();
   for (const [w, d] of deltas) {
     const [N, K] = w.shape as [number, number];
     // Any factors: only the time counts.
@@ -49,6 +51,7 @@ if (merged) {
     copies.set(w, mergeLora(gpu, w, a, bt, d.rank, `${w.name} merged`));
   }
   await gpu.finish('merge');
+  mergeMs = performance.now() - t0;
 }
 
 const x = activation(gpu, M * H, 'x', 1);
@@ -90,6 +93,7 @@ for (let round = -1; round < rounds; round++) {
   }
 }
 console.log(`one Gemma-2B layer's matmuls, M=${M}, ${format} base, ${rounds} rounds on ${gpu.adapterInfo?.description || gpu.adapterInfo?.device || 'the adapter'}:`);
+if (merged) console.log(`  merging r = ${rank} into the seven weights (upload, fold, wait; the first pipelines compile here): ${mergeMs.toFixed(0)} ms`);
 variants.forEach(([name], i) => {
   const ratio = median(times[i]!.map((ms, j) => ms / times[0]![j]!));
   console.log(`  ${name.padEnd(10)} ${median(times[i]!).toFixed(3).padStart(9)} ms  ×${ratio.toFixed(3)} the base`);
