@@ -6,6 +6,7 @@
 // (f32(q)·scale is exactly the dequantized weight the rule defines) before its FMAs.
 
 import { QUANT_RULES, type WeightFormat } from '../weights.js';
+import { wgsl } from './wgsl.js';
 
 /** WGSL for all formats: bf16 halves and sign-extended int8 / int4 lanes of a u32, as f32. */
 export const formatWgsl = /* wgsl */ `
@@ -43,13 +44,21 @@ export function scaleKind(f: WeightFormat): 'none' | 'row' | 'texel' {
   return f === 'bf16' || f === 'f32' ? 'none' : QUANT_RULES[f].group === 0 ? 'row' : 'texel';
 }
 
+/** The quantization rule of a format with codes and scales (int8, int4); none for bf16 and f32. */
+function ruleOf(f: WeightFormat) {
+  return f === 'bf16' || f === 'f32' ? undefined : QUANT_RULES[f];
+}
+
 /** WGSL `fn codeTexels(K: u32) -> u32` and `fn rowTexels(K: u32) -> u32` of a quantized format (weights.ts quantRow). */
 export function rowWgsl(f: WeightFormat): string {
-  if (f === 'bf16' || f === 'f32') return '';
+  const rule = ruleOf(f);
   const per = elementsPerTexel(f);
-  const groups = scaleKind(f) === 'row' ? '1u' : `(K + ${QUANT_RULES[f].group - 1}u) / ${QUANT_RULES[f].group}u`;
-  return `fn codeTexels(K: u32) -> u32 { return (K + ${per - 1}u) / ${per}u; }
-fn rowTexels(K: u32) -> u32 { return codeTexels(K) + (${groups} + 3u) / 4u; }`;
+  const groups = rule?.group ? `(K + ${rule.group - 1}u) / ${rule.group}u` : '1u';
+  return wgsl`
+#if ${rule !== undefined}
+fn codeTexels(K: u32) -> u32 { return (K + ${per - 1}u) / ${per}u; }
+fn rowTexels(K: u32) -> u32 { return codeTexels(K) + (${groups} + 3u) / 4u; }
+#endif`;
 }
 
 /**
@@ -58,15 +67,17 @@ fn rowTexels(K: u32) -> u32 { return codeTexels(K) + (${groups} + 3u) / 4u; }`;
  * The element-wise read of the portable kernels (any K).
  */
 export function elementAt(f: WeightFormat, w: string, K = 'p.K'): string {
-  if (f === 'bf16') {
-    return `fn ${w}At(n: u32, k: u32) -> f32 {
+  const rowWords = f === 'f32' ? K : `rowTexels(${K}) * 4u`;
+  return wgsl`
+#if ${f === 'bf16'}
+fn ${w}At(n: u32, k: u32) -> f32 {
   let e = n * ${K} + k;
   let word = ${w}[e >> 1u];
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (e & 1u) == 1u));
-}`;
-  }
-  const rowWords = f === 'f32' ? K : `rowTexels(${K}) * 4u`;
-  return rowElement(f, w, K, (i) => `${w}[n * ${rowWords} + ${i}]`);
+}
+#else
+${rowElement(f, w, K, (i) => `${w}[n * ${rowWords} + ${i}]`)}
+#endif`;
 }
 
 /**
@@ -79,19 +90,21 @@ export function textureElementAt(f: WeightFormat, tex: string, K = 'p.K'): strin
 
 /** WGSL \`fn ${'${name}'}At(n, k)\` from \`word(i)\`, WGSL for u32 word i of row n in the texel layout (a bf16 row padded to whole texels). */
 function rowElement(f: WeightFormat, name: string, K: string, word: (i: string) => string): string {
-  if (f === 'f32') return `fn ${name}At(n: u32, k: u32) -> f32 { return bitcast<f32>(${word('k')}); }`;
-  if (f === 'bf16') {
-    return `fn ${name}At(n: u32, k: u32) -> f32 {
+  // The code width and scale index of a quantized format (evaluated, unused, for the others).
+  const rule = ruleOf(f);
+  const bits = rule?.bits ?? 32;
+  const per = 32 / bits;
+  const scale = rule?.group ? `k / ${rule.group}u` : '0u';
+  return wgsl`fn ${name}At(n: u32, k: u32) -> f32 {
+#if ${f === 'f32'}
+  return bitcast<f32>(${word('k')});
+#elif ${f === 'bf16'}
   let word = ${word('k >> 1u')};
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (k & 1u) == 1u));
-}`;
-  }
-  const bits = QUANT_RULES[f].bits;
-  const per = 32 / bits;
-  const scale = scaleKind(f) === 'row' ? '0u' : `k / ${QUANT_RULES[f].group}u`;
-  return `fn ${name}At(n: u32, k: u32) -> f32 {
+#else
   let word = ${word(`k / ${per}u`)};
   let q = bitcast<i32>(word << (${32 - bits}u - ${bits}u * (k % ${per}u))) >> ${32 - bits}u;
   return f32(q) * bitcast<f32>(${word(`codeTexels(${K}) * 4u + ${scale}`)});
+#endif
 }`;
 }
