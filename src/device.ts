@@ -30,6 +30,12 @@ export interface Kernel {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
 }
+
+/** Pipelines compiled so far by `Gpu.compile` and the wall time it waited for them. */
+export interface CompileStats {
+  pipelines: number;
+  ms: number;
+}
 export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 /** A buffer (range) for buffer kinds, a texture view for 'texture' / 'storage-texture'. */
 export type Binding = BufferBinding | GPUTextureView;
@@ -91,6 +97,19 @@ export class Gpu {
   private readonly readPool: GPUBuffer[] = [];
   private readonly waitEstimates = new Map<string, { ms: number; flops: number }>();
   private lostReason: string | undefined;
+  /**
+   * Kernels whose pipeline no dispatch has run yet. lavapipe compiles a pipeline (LLVM, seconds for a
+   * big kernel) on its queue thread at the first dispatch, not at createComputePipeline: work that
+   * dispatches one of these is slower by its compile time the first time only.
+   */
+  private readonly uncompiled = new Set<Kernel>();
+  /** Whether work submitted since the last settle() dispatched an uncompiled kernel (its time is no estimate). */
+  private coldWork = false;
+  /** What compile() did so far. */
+  readonly compiled: CompileStats = { pipelines: 0, ms: 0 };
+  /** Pipelines compiled by the first dispatch of their kernel instead of compile() (its time hidden in that work's). */
+  compiledOnDispatch = 0;
+  private zeroGroups: GPUBuffer | undefined;
   /** The best work rate settle() has seen, used to guess how long new work takes; starts above
    *  what lavapipe reaches (≈10 GFLOP/s) so a first guess errs short. */
   private flopsPerMs = 2e7;
@@ -165,6 +184,7 @@ export class Gpu {
       if (err) this.errors.push(`kernel ${def.name}: ${err.message}`);
     });
     const k = { def, pipeline, layout };
+    this.uncompiled.add(k);
     if (typeof def.code === 'function') this.kernels.set(def.name, k);
     else {
       const bySource = (entry as Map<string, Kernel> | undefined) ?? new Map<string, Kernel>();
@@ -246,6 +266,49 @@ export class Gpu {
   }
 
   /**
+   * Compiles every pipeline the recordings use that has not run yet, and waits for it: one
+   * dispatch of zero workgroups each (indirect, so that Dawn does not warn), which makes lavapipe
+   * compile it without running anything. Work timed afterwards is then the work itself, and the
+   * compile time is counted in `compiled`. On a GPU, pipelines compile in createComputePipeline.
+   */
+  async compile(recordings: readonly Recording[]): Promise<CompileStats> {
+    const todo = new Map<Kernel, GPUBindGroup>();
+    for (const r of recordings) {
+      for (const c of r.commands) if ('kernel' in c && this.uncompiled.has(c.kernel) && !todo.has(c.kernel)) todo.set(c.kernel, c.bindGroup);
+    }
+    if (todo.size === 0) return { pipelines: 0, ms: 0 };
+    this.check();
+    const t0 = performance.now();
+    // WebGPU zero-initialises a new buffer: 0 × 0 × 0 workgroups.
+    this.zeroGroups ??= this.device.createBuffer({ label: 'zero workgroups', size: 12, usage: GPUBufferUsage.INDIRECT });
+    const enc = this.device.createCommandEncoder({ label: 'compile' });
+    const pass = enc.beginComputePass();
+    const slot = this.uniforms.take(undefined);
+    for (const [k, bindGroup] of todo) {
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.setBindGroup(1, this.uniforms.bindGroup, [slot]);
+      pass.dispatchWorkgroupsIndirect(this.zeroGroups, 0);
+      this.uncompiled.delete(k);
+    }
+    pass.end();
+    this.uniforms.upload();
+    this.device.queue.submit([enc.finish()]);
+    await this.settle(undefined, () => this.device.queue.onSubmittedWorkDone());
+    const done = { pipelines: todo.size, ms: performance.now() - t0 };
+    this.compiled.pipelines += done.pipelines;
+    this.compiled.ms += done.ms;
+    return done;
+  }
+
+  /** Called by steps for every dispatch they encode: the first one of a kernel not compiled yet compiles it. */
+  noteDispatch(k: Kernel): void {
+    if (!this.uncompiled.delete(k)) return;
+    this.coldWork = true;
+    this.compiledOnDispatch++;
+  }
+
+  /**
    * Waits for submitted work without letting Dawn-node busy-poll a core the whole time (on a CPU
    * adapter that core is half the machine): sleep for most of the expected time, then await — on a
    * CPU adapter with a 1 ms poll (quiet-wait.ts), which a GPU's sub-millisecond steps cannot afford. The
@@ -272,8 +335,13 @@ export class Gpu {
     // next time, or the estimate would feed on its own sleeps. Otherwise t2 − t0 is the real time.
     const overslept = slept && t2 - t1 < Math.max(2, 0.05 * expected);
     const took = overslept ? 0.7 * expected : t2 - t0;
-    if (label !== undefined) this.waitEstimates.set(label, { ms: took, flops });
-    if (flops > 0 && !overslept && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
+    // Work that compiled pipelines took their compile time too: learning from it would make the
+    // next (warm) wait sleep for it: the H200 run's first token came 535 and 375 ms after vision +
+    // prefill in its 2nd and 3rd runs, the 0.7× a run decay of an estimate that learnt the 1st run's compile.
+    const cold = this.coldWork;
+    this.coldWork = false;
+    if (label !== undefined && !cold) this.waitEstimates.set(label, { ms: took, flops });
+    if (flops > 0 && !overslept && !cold && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
     this.check();
     return value;
   }
@@ -308,6 +376,7 @@ export class Gpu {
   }
 
   destroy(): void {
+    this.zeroGroups?.destroy();
     for (const b of this.readPool) b.destroy();
     this.readPool.length = 0;
     this.bindGroups.clear();
@@ -389,6 +458,7 @@ export class Step {
       this.pass = this.encoder.beginComputePass();
     }
     const pass = this.pass;
+    this.gpu.noteDispatch(c.kernel);
     pass.setPipeline(c.kernel.pipeline);
     pass.setBindGroup(0, c.bindGroup);
     pass.setBindGroup(1, this.gpu.uniforms.bindGroup, [slot]);

@@ -74,6 +74,9 @@ describe('paligemma CLI', () => {
     expect(typeof out.text).toBe('string');
     expect(out.timings.prefill_ms).toBeGreaterThan(0);
     expect(out.timings.decode_tokens_per_s).toBeGreaterThan(0);
+    // A fresh process builds every pipeline once (fast from Mesa's disk cache), and says so.
+    expect(out.timings.pipelines_compiled).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(new RegExp(`compiled ${out.timings.pipelines_compiled} pipelines in \\d+\\.\\d s`));
   });
 
   it('says what is wrong with a missing image or a bad option', async () => {

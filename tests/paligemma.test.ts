@@ -126,28 +126,49 @@ describe('quantized weights (--quantize, expected.json cli_extra)', () => {
 });
 
 describe('pipelines', () => {
-  it('are all built before the image, prefill and decode steps submit anything', async () => {
+  it('are all built and compiled before a request submits anything, and each one runs', async () => {
     // A Gpu of its own: an empty pipeline cache, as in a fresh process.
     const gpu = await requestGpu();
     const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded', 'checkpoint'), gpu.device));
-    let compiled = false;
+    const created: string[] = [];
     const late: string[] = [];
-    const record = gpu.record.bind(gpu);
-    gpu.record = (label, build) => {
-      const r = record(label, build);
-      if (label === 'compile') compiled = true;
-      return r;
-    };
+    const dispatched = new Set<string>();
+    let compiles = 0;
+    // From a request's compile to its end, no pipeline may be made.
+    let compiled = false;
     const create = gpu.device.createComputePipeline.bind(gpu.device);
     gpu.device.createComputePipeline = (d) => {
-      if (compiled) late.push(d.label ?? '');
+      (compiled ? late : created).push(d.label ?? '');
       return create(d);
     };
-    const g = generate(model, [{ pixels: new Float32Array(3 * 224 * 224).fill(0.5), textIds: [2, 100, 108] }], { maxNewTokens: 3, stopIds: [] });
+    // Weight packing (prepareWeights, once per model) runs and compiles its kernel before.
+    let coldBefore = 0;
+    const compile = gpu.compile.bind(gpu);
+    gpu.compile = (recordings) => {
+      if (compiles++ === 0) coldBefore = gpu.compiledOnDispatch;
+      compiled = true;
+      return compile(recordings);
+    };
+    const note = gpu.noteDispatch.bind(gpu);
+    gpu.noteDispatch = (k) => {
+      dispatched.add(k.def.name);
+      note(k);
+    };
+    const input = { pixels: new Float32Array(3 * 224 * 224).fill(0.5), textIds: [2, 100, 108] };
+    const g = generate(model, [input], { maxNewTokens: 3, stopIds: [] });
     await g.run();
-    expect(compiled).toBe(true);
-    // Only the token choice (generate's own kernels) is built afterwards, when the GPU is idle.
-    expect(late.filter((name) => !name.startsWith('select'))).toEqual([]);
+    expect(g.timings.compiledPipelines).toBeGreaterThan(0);
+    // Sampling with a repetition penalty on the same plan: only the sampler's kernels are new.
+    const sampled = generate(model, [input], { maxNewTokens: 2, stopIds: [], temperature: 0.7, topK: 5, repetitionPenalty: 1.3, seed: 1 });
+    compiled = false;
+    await sampled.run();
+    expect(sampled.timings.compiledPipelines).toBeGreaterThan(0);
+    expect(late).toEqual([]);
+    // Compiled by Gpu.compile, none at its first dispatch (lavapipe would compile it mid-step).
+    expect(gpu.compiledOnDispatch).toBe(coldBefore);
+    expect(gpu.compiled.pipelines).toBe(created.length - coldBefore);
+    // Nothing built that the requests do not run.
+    expect(created.filter((n) => !dispatched.has(n))).toEqual([]);
     model.destroy();
     gpu.destroy();
   });

@@ -137,6 +137,8 @@ export async function run(argv: string[]): Promise<number> {
   const tm = generation.timings;
   const timings = {
     load_s: loadSeconds,
+    pipelines_compiled: tm.compiledPipelines,
+    compile_s: tm.compileMs / 1000,
     vision_ms: tm.visionMs,
     prefill_ms: tm.prefillMs,
     first_token_ms: tm.firstTokenMs,
@@ -144,6 +146,8 @@ export async function run(argv: string[]): Promise<number> {
     decode_ms_per_token: tm.decodeSteps > 0 ? tm.decodeMs / tm.decodeSteps : null,
     cpu_ms_per_decode_step: tm.cpuMsPerDecodeStep,
   };
+  // The shader compiler's share of a first run (lavapipe: LLVM; warm runs read Mesa's disk cache).
+  console.error(`compiled ${tm.compiledPipelines} pipelines in ${(tm.compileMs / 1000).toFixed(1)} s`);
   const s = generation.sampling;
   const sampling = { do_sample: s.doSample, temperature: s.temperature, top_k: s.topK, top_p: s.topP, repetition_penalty: s.repetitionPenalty, seed: s.seed };
   if (o.json) {
