@@ -5,13 +5,14 @@
 // several adapters merged together.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
 import { dumpRun, type DumpTensor } from '../src/graph/dump.js';
+import { benchLora } from '../bench/lora.js';
 import { adapterSummary, loadLoraAdapter, type LoraAdapter } from '../src/graph/lora.js';
 import type { PaliGemma } from '../src/graph/paligemma.js';
 import { loraDelta, loraMerged } from '../src/kernels/lora.js';
@@ -21,6 +22,8 @@ import { weightTexture } from '../src/kernels/weight-texture.js';
 import { MemoryFileSource } from '../src/loader/memory-source.js';
 import { dequantizeRows, quantizeRows } from '../src/loader/quantize.js';
 import { GOLDEN_FLOAT_TENSORS, compareGolden, normErr, readExpected, runGolden } from '../src/node/golden.js';
+import { parseSafetensors } from '../src/loader/safetensors.js';
+import { safetensorsBytes } from '../src/node/write-safetensors.js';
 import { quantRow, type GpuWeight } from '../src/weights.js';
 import { bf16ToF64, randomF32, testGpu, toBf16, uploadWeight } from './helpers/gpu.js';
 
@@ -214,9 +217,18 @@ describe('pg-tiny-v2048-224-lora merged, buffer layout', () => {
     expect(Math.max(...errors(got))).toBeLessThanOrEqual(1e-5);
     expect(ids(got)).toEqual(meta.generated_ids);
   });
+
+  it('bench e2e --lora DIR --lora-merge: the merged runs beside base and unmerged, the model left as it was', async () => {
+    const before = [model.adapters, model.merged];
+    const r = await benchLora(model, [ADAPTER], { pixels: expected.get('pixel_values')!.data as Float32Array, textIds: meta.text_ids, runs: 1, maxNewTokens: 2, merge: true, log: () => {} });
+    expect(r.merged!.msPerToken).toBeGreaterThan(0);
+    expect(r.merged!.switchMs).toBeGreaterThan(0);
+    expect(r.targets.map((t) => t.what).slice(3)).toEqual(['lora merged: decode ms/token ÷ base', 'lora merged: prefill (vision + Gemma) ms ÷ base']);
+    expect([model.adapters, model.merged]).toEqual(before);
+  });
 });
 
-describe('paligemma dump --lora --lora-merge (the built CLI, texture layout on lavapipe)', () => {
+describe('--lora-merge on the built CLI (texture layout on lavapipe)', () => {
   const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
   const cli = (args: string[]) =>
     promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }).then(
@@ -226,13 +238,29 @@ describe('paligemma dump --lora --lora-merge (the built CLI, texture layout on l
   const meta = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8'));
   const args = ['dump', '--model', join(DIR, 'checkpoint'), '--pixel-values', join(DIR, 'expected.safetensors'), '--ids', meta.text_ids.join(','), '--max-new-tokens', String(meta.max_new_tokens), '--logits-rows', meta.prefill_logits_rows];
 
-  it('matches the fixture at the strict tier', async () => {
+  it('dump --lora adapter --lora-merge matches the fixture at the strict tier', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'pg-lora-merge-')), 'dump.safetensors');
     const r = await cli([...args, '--out', out, '--lora', ADAPTER, '--lora-merge']);
     expect(r.code, r.stderr).toBe(0);
     const run = { meta, expected: readExpected(join(DIR, 'expected.safetensors')), got: readExpected(out) as never, model: undefined as never };
     const check = compareGolden(run);
     expect(check.ok, JSON.stringify(check)).toBe(true);
+  });
+
+  it('generate --json lists the active adapters (path, r, alpha, scale, rsLoRA, modules, merged)', async () => {
+    const full = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
+    const file = join(full, 'checkpoint', 'model.safetensors');
+    const o = parseSafetensors(file, new Uint8Array(readFileSync(file))).tensors.get('language_model.model.layers.0.self_attn.o_proj.weight')!;
+    const [N, K] = o.shape as [number, number];
+    const dir = mkdtempSync(join(tmpdir(), 'pg-lora-json-'));
+    const key = 'base_model.model.language_model.model.layers.0.self_attn.o_proj';
+    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, use_rslora: true, target_modules: ['o_proj'], bias: 'none' }));
+    writeFileSync(join(dir, 'adapter_model.safetensors'), safetensorsBytes([{ name: `${key}.lora_A.weight`, shape: [2, K], data: randomF32(2 * K, 1) }, { name: `${key}.lora_B.weight`, shape: [N, 2], data: randomF32(2 * N, 2) }]));
+    const r = await cli(['generate', '--model', join(full, 'checkpoint'), '--image', join(full, 'shapes_300x200.png'), '--prompt', 'caption en', '--max-new-tokens', '2', '--json', '--lora', dir, '--lora-merge']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.adapters).toEqual([{ path: dir, r: 2, alpha: 4, scale: 4 / Math.SQRT2, rslora: true, modules: 1, merged: true }]);
+    expect(out.ids).toHaveLength(2);
   });
 
   it('refuses --lora-merge without --lora', async () => {
