@@ -1,12 +1,14 @@
 // The playground page: load a model (from the playground server or a local folder), pick an image
-// (or several, or a video whose frames are sampled) and a task, stream the generated tokens, draw
-// boxes and masks, show timings and attention maps.
+// (or several, or a video whose frames are sampled) and a task, stream the generated tokens (greedy
+// or sampled), draw boxes and masks, show timings, attention maps and a clicked token's candidates.
 
 import { BrowserFileSource } from '../src/browser/file-source.js';
 import { HttpFileSource } from '../src/browser/http-source.js';
 import { MODEL_INFO_PATH, MODEL_PREFIX, type ModelInfo } from '../src/browser/playground-routes.js';
 import type { Gpu } from '../src/device.js';
 import type { QueuedGeneration } from '../src/request-queue.js';
+import { stepCandidates } from '../src/graph/candidates.js';
+import { resolveSampling } from '../src/graph/generate.js';
 import { MASK_DECODER_FILE, MaskDecoder } from '../src/graph/mask-decoder.js';
 import { residentBytes } from '../src/loader/checkpoint.js';
 import type { FileSource } from '../src/loader/source.js';
@@ -15,6 +17,7 @@ import type { Request, Result } from '../src/pipeline.js';
 import { parseDetections, parseSegmentations, type Segmentation } from '../src/tasks.js';
 import type { Quantization } from '../src/weights.js';
 import { fillAttentionControls, imageAttention, type ImageAttention } from './attention.js';
+import { describeSampling, fillSampling, readSampling, renderCandidates, type SamplingInputs } from './candidates.js';
 import { byId, el, formatBytes } from './dom.js';
 import { clearHeatmap, drawHeatmap, weightRange } from './heatmap.js';
 import { drawImage, readImage, type PageImage } from './image.js';
@@ -75,6 +78,18 @@ const ui = {
   attnPatch: byId('attn-patch'),
   baseBox: byId('base-box'),
   outputBase: byId('output-base'),
+  keepLogits: byId<HTMLInputElement>('keep-logits'),
+  candStatus: byId('cand-status'),
+  candTable: byId<HTMLTableElement>('cand-table'),
+};
+
+const samplingUi: SamplingInputs = {
+  doSample: byId<HTMLInputElement>('do-sample'),
+  temperature: byId<HTMLInputElement>('temperature'),
+  topK: byId<HTMLInputElement>('top-k'),
+  topP: byId<HTMLInputElement>('top-p'),
+  penalty: byId<HTMLInputElement>('rep-penalty'),
+  seed: byId<HTMLInputElement>('seed'),
 };
 
 const adapters = new AdapterPanel({ list: byId('lora-list'), open: byId('lora-open'), input: byId('lora-input'), compare: byId('lora-compare'), merge: byId('lora-merge') }, (e) => showError(e));
@@ -90,6 +105,10 @@ export interface RunRecord {
   stopped: boolean;
   /** Why the generation failed, if it did. */
   error?: unknown;
+  /** Each step's logits row ('candidates on click'): step k chose ids[k]. */
+  logits: Float32Array[];
+  /** The prompt's text ids (<bos> + prompt + "\n"), for the repetition penalty of the candidates. */
+  textIds: number[];
 }
 
 const state: {
@@ -198,6 +217,7 @@ async function loadModel(source: FileSource): Promise<void> {
       (c.warnings.length ? ` · ${c.warnings.length} warning(s), see console` : '');
     for (const w of c.warnings) console.warn(w);
     ui.tokenizerNote.textContent = session.tokenizerNote;
+    fillSampling(samplingUi, resolveSampling({}, c.generation));
     fillAttentionControls(ui.attnLayer, ui.attnHead, session.pipeline.model);
     renderTimings(ui.timings, { seconds: c.seconds, bytes: c.bytesRead }, undefined, 0);
     ui.loadStatus.dataset.state = 'loaded';
@@ -356,7 +376,11 @@ function renderOutput(): void {
   const piece = (id: number) => state.session?.pipeline.tokenizer.tokenToString(id) ?? '?';
   renderTokens(ui.tokens, run?.ids ?? [], piece, state.selectedToken, (k) => void selectToken(k));
   showObjects({ detections: run?.result?.detections ?? [], segmentations: run?.result?.segmentations ?? [], masks: state.masks });
-  if (state.selectedToken === undefined) clearAttention();
+  if (state.selectedToken === undefined) {
+    clearAttention();
+    ui.candTable.replaceChildren();
+    ui.candStatus.textContent = '';
+  }
 }
 
 async function generate(): Promise<void> {
@@ -366,9 +390,15 @@ async function generate(): Promise<void> {
   clearError();
   const prompt = ui.prompt.value.trim();
   const request: Request = { image: images.length === 1 ? images[0]! : images, prompt };
+  let sampling;
+  try {
+    sampling = readSampling(samplingUi);
+  } catch (e) {
+    return showError(e);
+  }
   const controller = new AbortController();
   state.controller = controller;
-  const run: RunRecord = { prompt, ids: [], deltas: [], text: '', result: undefined, stopped: false };
+  const run: RunRecord = { prompt, ids: [], deltas: [], text: '', result: undefined, stopped: false, logits: [], textIds: session.pipeline.tokenizer.encodePrompt(prompt) };
   state.run = run;
   state.selectedToken = undefined;
   state.masks = undefined;
@@ -379,16 +409,18 @@ async function generate(): Promise<void> {
   const { pipeline, gpu } = session;
   const maxNewTokens = Math.max(1, Math.min(256, Number(ui.maxTokens.value) || 16));
   let generation: QueuedGeneration | undefined;
+  const vocab = pipeline.model.config.text.vocabSize;
+  const onLogits = ui.keepLogits.checked ? async (logits: GPUBuffer, k: number) => void (run.logits[k] = await gpu.readF32(logits, 0, vocab)) : undefined;
   try {
     await gpu.profiler?.collect(); // start the profile from this generation
     pipeline.setAdapters(adapters.active(), { merge: adapters.merge });
-    generation = pipeline.generate([request], { maxNewTokens, signal: controller.signal });
+    generation = pipeline.generate([request], { ...sampling, maxNewTokens, signal: controller.signal, onLogits });
     // The base runs after it (the queue batches only requests with the same adapters).
     ui.baseBox.hidden = !adapters.compare;
     ui.outputBase.textContent = '';
     if (adapters.compare) {
       pipeline.setAdapters([]);
-      void streamText(pipeline.generate([request], { maxNewTokens, signal: controller.signal }), ui.outputBase);
+      void streamText(pipeline.generate([request], { ...sampling, maxNewTokens, signal: controller.signal }), ui.outputBase);
       pipeline.setAdapters(adapters.active(), { merge: adapters.merge });
     }
     const decoder = pipeline.tokenizer.createStreamDecoder();
@@ -452,7 +484,36 @@ async function streamText(g: QueuedGeneration, out: HTMLElement): Promise<void> 
 async function selectToken(k: number): Promise<void> {
   state.selectedToken = k;
   renderOutput();
-  await showAttention();
+  await Promise.all([showAttention(), showCandidates()]);
+}
+
+let candidateCalls = 0;
+
+/** The clicked token's candidates under the settings shown now. */
+async function showCandidates(): Promise<void> {
+  const call = ++candidateCalls;
+  const { session, run, selectedToken: k } = state;
+  ui.candTable.replaceChildren();
+  ui.candStatus.textContent = '';
+  delete ui.candStatus.dataset.state;
+  if (!session || !run || k === undefined || state.controller) return;
+  const logits = run.logits[k];
+  if (!logits) {
+    ui.candStatus.textContent = `No logits were kept for token ${k}: tick 'candidates on click' and generate again.`;
+    return;
+  }
+  try {
+    const settings = resolveSampling(readSampling(samplingUi), session.checkpoint.generation);
+    const { pipeline, gpu } = session;
+    const c = await stepCandidates(gpu, pipeline.model.config, logits, settings, run.textIds, run.ids.slice(0, k), 10);
+    if (call !== candidateCalls) return; // a later click or setting is being shown
+    const piece = (id: number) => pipeline.tokenizer.tokenToString(id) ?? '?';
+    renderCandidates(ui.candTable, c, run.ids[k]!, piece);
+    ui.candStatus.textContent = `token ${k} “${piece(run.ids[k]!)}”: the ${c.top.length} most probable of the ${c.kept} tokens its step keeps, ${describeSampling(settings)}`;
+    ui.candStatus.dataset.state = 'shown';
+  } catch (e) {
+    showError(e);
+  }
 }
 
 function clearAttention(): void {
@@ -541,6 +602,7 @@ ui.prompt.addEventListener('input', () => (ui.task.value = 'custom'));
 ui.generate.addEventListener('click', () => void generate());
 ui.stop.addEventListener('click', () => state.controller?.abort());
 for (const input of [ui.attnLayer, ui.attnHead, ui.attnShow]) input.addEventListener('change', () => void showAttention());
+for (const input of Object.values(samplingUi)) input.addEventListener('change', () => void showCandidates());
 
 /** A handle for the end-to-end tests and for poking at the page from the console. */
 const playground = {

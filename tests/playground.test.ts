@@ -18,6 +18,7 @@ import type { Pipeline } from '../src/pipeline.js';
 import { buildPaligemmaTokenizerJson } from '../src/tokenizer/paligemma-tokenizer-json.js';
 import { randomF32, testGpu } from './helpers/gpu.js';
 import { readSafetensors } from './helpers/safetensors.js';
+import { referenceProbs } from './helpers/sample-ref.js';
 
 const ROOT = join(__dirname, '..');
 const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
@@ -206,6 +207,54 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
     expect(inNode.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
     for (let i = 0; i < inNode.length; i++) expect(Math.abs(inPage[i]! - inNode[i]!)).toBeLessThan(1e-4);
     await page.screenshot({ path: join(OUT, 'playground-attention.png'), fullPage: true });
+  });
+
+  it("shows a clicked token's candidates under the settings shown now, as the float64 reference of Hugging Face's warpers gives them", async () => {
+    needWebGpu();
+    // The last generation (the detect prompt, greedy) kept each step's logits ('candidates on click' is on by default).
+    type Kept = { playground: { state: { run?: { prompt: string; ids: number[]; logits: Float32Array[] } } } };
+    const got = await page.evaluate(() => {
+      const r = (window as unknown as Kept).playground.state.run;
+      return r && { prompt: r.prompt, ids: r.ids, row: Array.from(r.logits[1] ?? []) };
+    });
+    expect(got, 'the tests before leave a generation in the page').toBeTruthy();
+    const row = Float32Array.from(got!.row);
+    expect(row.length).toBe(node.model.config.text.vocabSize);
+
+    // Settings typed after the generation apply to the view.
+    const settings = { temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.3 };
+    await page.check('#do-sample');
+    await page.fill('#temperature', '0.7');
+    await page.fill('#top-k', '40');
+    await page.fill('#top-p', '0.9');
+    await page.fill('#rep-penalty', '1.3');
+    await page.click('#tokens button[data-index="1"]');
+    const status = () => document.getElementById('cand-status')!.textContent!;
+    await page.waitForFunction((s) => new RegExp(s).test(document.getElementById('cand-status')!.textContent!), 'sampling at temperature 0\\.7, top-k 40, top-p 0\\.9, repetition penalty 1\\.3$', { timeout: 120_000 });
+    const rows = () => page.$$eval('#cand-table tbody tr', (trs) => trs.map((r) => ({ id: Number((r as HTMLElement).dataset.id), p: Number((r as HTMLElement).dataset.p) })));
+    const shown = await rows();
+    // The penalty counts the image tokens, the prompt and the token generated before step 1.
+    const seen = new Set([node.model.config.imageTokenId, ...node.tokenizer.encodePrompt(got!.prompt), got!.ids[0]!]);
+    const { probs, margin } = referenceProbs(row, settings, seen);
+    const want = [...probs.keys()].filter((i) => probs[i]! > 0).sort((a, b) => probs[b]! - probs[a]! || a - b);
+    const kept = Number(/the \d+ most probable of the (\d+) tokens/.exec(await page.evaluate(status))![1]);
+    expect(Math.abs(kept - want.length)).toBeLessThanOrEqual(margin < 1e-6 ? 1 : 0);
+    expect(shown.map((c) => c.id)).toEqual(want.slice(0, 10));
+    // f32 masses over the whole vocabulary, and SwiftShader's exp: the sampler's fixture test sees up to 2e-5 at this size.
+    const close = (p: number, ref: number) => expect(Math.abs(p - ref) / ref).toBeLessThan(3e-5);
+    for (const c of shown) close(c.p, probs[c.id]!);
+
+    // Greedy with no penalty: the softmax the argmax was taken of, the generated token on top.
+    await page.fill('#rep-penalty', '1');
+    await page.uncheck('#do-sample');
+    await page.waitForFunction(() => /greedy \(softmax at temperature 1 shown\)$/.test(document.getElementById('cand-status')!.textContent!), undefined, { timeout: 120_000 });
+    const greedy = await rows();
+    expect(greedy[0]!.id).toBe(got!.ids[1]); // the row is step 1's: its argmax is the token generated there
+    expect(await page.getAttribute('#cand-table tbody tr:first-child', 'class')).toBe('chosen');
+    const softmax = referenceProbs(row, { temperature: 1, topK: 0, topP: 1 }).probs;
+    for (const c of greedy) close(c.p, softmax[c.id]!);
+    await page.screenshot({ path: join(OUT, 'playground-candidates.png'), fullPage: true });
+    for (const [field, value] of [['#temperature', '1'], ['#top-k', '50'], ['#top-p', '1']]) await page.fill(field!, value!);
   });
 
   it('draws boxes and labels for output with <loc> tokens', async () => {

@@ -22,7 +22,7 @@ export function referenceProbs(x: Float32Array, s: SamplingSettings, seen: Set<n
     const kth = [...z].sort((a, b) => b - a)[s.topK - 1]!;
     for (let i = 0; i < V; i++) keep[i] = z[i]! >= kth;
   }
-  const m = Math.max(...z);
+  const m = z.reduce((a, b) => Math.max(a, b), -Infinity); // no spread: a vocabulary row overflows the stack
   const e = Array.from(z, (v, i) => (keep[i] ? Math.exp(v - m) : 0));
   let margin = Infinity;
   if (s.topP < 1) {
