@@ -1,26 +1,16 @@
 // The command line as users run it (the built bin/paligemma.mjs): dump against a golden fixture,
 // generate --json, and clear errors for bad input.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../src/loader/safetensors.js';
 import { GOLDEN_FLOAT_TENSORS, normErr, readExpected } from '../src/node/golden.js';
+import { cli } from './helpers/cli.js';
 
-const run = promisify(execFile);
-const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
 const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded');
 const meta = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8'));
-
-function cli(args: string[]) {
-  return run(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
 
 describe('paligemma CLI', () => {
   it('dump writes the fixture tensors with the reference ids', async () => {

@@ -4,11 +4,9 @@
 // `dump --lora-merge` covers the texture layout, lavapipe's plan), unmerging, switching and
 // several adapters merged together.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
 import { dumpRun, type DumpTensor } from '../src/graph/dump.js';
@@ -25,6 +23,7 @@ import { GOLDEN_FLOAT_TENSORS, compareGolden, normErr, readExpected, runGolden }
 import { parseSafetensors } from '../src/loader/safetensors.js';
 import { safetensorsBytes } from '../src/node/write-safetensors.js';
 import { quantRow, type GpuWeight } from '../src/weights.js';
+import { cli } from './helpers/cli.js';
 import { bf16ToF64, randomF32, testGpu, toBf16, uploadWeight } from './helpers/gpu.js';
 
 const DIR = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-lora');
@@ -229,12 +228,6 @@ describe('pg-tiny-v2048-224-lora merged, buffer layout', () => {
 });
 
 describe('--lora-merge on the built CLI (texture layout on lavapipe)', () => {
-  const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
-  const cli = (args: string[]) =>
-    promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-    );
   const meta = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8'));
   const args = ['dump', '--model', join(DIR, 'checkpoint'), '--pixel-values', join(DIR, 'expected.safetensors'), '--ids', meta.text_ids.join(','), '--max-new-tokens', String(meta.max_new_tokens), '--logits-rows', meta.prefill_logits_rows];
 

@@ -3,11 +3,9 @@
 // requests) without touching the base weights, adapters adding up, and adapter naming independent
 // of the checkpoint's.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dumpRun, type DumpTensor } from '../src/graph/dump.js';
 import { LoraAdapter, loadLoraAdapter } from '../src/graph/lora.js';
@@ -21,6 +19,7 @@ import { GOLDEN_FLOAT_TENSORS, normErr, readExpected, runGolden, compareGolden }
 import { startPlaygroundServer } from '../src/node/playground-server.js';
 import { RequestQueue } from '../src/request-queue.js';
 import { benchLora } from '../bench/lora.js';
+import { cli } from './helpers/cli.js';
 import { testGpu } from './helpers/gpu.js';
 import { buildSafetensors } from './loader-helpers.js';
 
@@ -272,12 +271,6 @@ describe('playground server --lora', () => {
 });
 
 describe('paligemma dump --lora (the built CLI)', () => {
-  const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
-  const cli = (args: string[]) =>
-    promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-    );
   const meta = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8'));
   const base = ['dump', '--model', join(DIR, 'checkpoint'), '--pixel-values', join(DIR, 'expected.safetensors'), '--ids', meta.text_ids.join(','), '--max-new-tokens', String(meta.max_new_tokens), '--logits-rows', meta.prefill_logits_rows];
 

@@ -4,11 +4,9 @@
 // numbers of images, the context check, and the command line (dump from pixel values [n, 3, S, S]
 // or image files, generate's --image/--prompt grouping and --json).
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dumpRun } from '../src/graph/dump.js';
 import { generate } from '../src/graph/generate.js';
@@ -17,21 +15,14 @@ import { decodeImage } from '../src/image/decode.js';
 import { loadModel } from '../src/node/load-model.js';
 import { compareGolden, GOLDEN_FLOAT_TENSORS, GOLDEN_ID_TENSORS, normErr, readExpected, runGolden, type GoldenRun } from '../src/node/golden.js';
 import { writeSafetensors } from '../src/node/write-safetensors.js';
+import { cli } from './helpers/cli.js';
 import { testGpu } from './helpers/gpu.js';
 
 const FIXTURE = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-2images');
 const meta = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')) as { text_ids: number[]; max_new_tokens: number; generated_ids: number[]; images: { path: string }[] };
-const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
 const PLANE = 3 * 224 * 224;
 
 const numbers = (a: ArrayLike<bigint | number>) => Array.from(a, Number);
-
-function cli(args: string[]) {
-  return promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
 
 /** Every golden tensor of a dump file against the fixture: floats within `tol`·max|ref|, ids identical. */
 function expectFixture(file: string, tol: number): void {

@@ -1,26 +1,17 @@
 // `paligemma sample-probs` (the built bin) against Hugging Face's fixture and the float64
 // reference, its errors, and the sampling settings `generate --json` reports.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { readExpected } from '../src/node/golden.js';
 import { writeSafetensors } from '../src/node/write-safetensors.js';
+import { cli } from './helpers/cli.js';
 import { rng } from './helpers/gpu.js';
 import { referenceProbs } from './helpers/sample-ref.js';
 
-const BIN = join(__dirname, '..', 'bin', 'paligemma.mjs');
 const FIXTURE = join(__dirname, 'fixtures', 'sampling-hf-warpers');
-
-function cli(args: string[]) {
-  return promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
 
 describe('paligemma sample-probs', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'pg-probs-'));
