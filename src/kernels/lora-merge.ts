@@ -12,21 +12,30 @@ import { matrixShape, rowBytes, type GpuWeight, type WeightFormat } from '../wei
 import { flatIndex, grid } from './grid.js';
 import { elementAt, rowWgsl, textureElementAt } from './weight-format.js';
 import { createWeightTexture, fitsTexture, weightTexture } from './weight-texture.js';
+import { wgsl } from './wgsl.js';
 
 const WG = 64;
 /** rows: the rows [rowStart, rowStart + rows) this dispatch computes; src / out: the first row of the source shard / output shard it reads / writes. */
 const P = { K: 'u32', N: 'u32', rank: 'u32', rowStart: 'u32', rows: 'u32', srcRow: 'u32', outRow: 'u32' } as const;
 
 /** One invocation per 4 consecutive elements of a row (an f32 texel of the output). */
-function code(f: WeightFormat, src: 'buffer' | 'texture', out: 'buffer' | 'texture'): string {
-  return /* wgsl */ `
+export function loraMergeWgsl(f: WeightFormat, src: 'buffer' | 'texture', out: 'buffer' | 'texture'): string {
+  return wgsl`
 ${paramsWgsl(P)}
-${src === 'buffer' ? '@group(0) @binding(0) var<storage, read> w: array<u32>;' : '@group(0) @binding(0) var w: texture_2d_array<u32>;'}
+#if ${src === 'buffer'}
+@group(0) @binding(0) var<storage, read> w: array<u32>;
+#else
+@group(0) @binding(0) var w: texture_2d_array<u32>;
+#endif
 @group(0) @binding(1) var<storage, read> a: array<f32>; // A [rank, K]
 @group(0) @binding(2) var<storage, read> bt: array<f32>; // B'ᵀ [rank, N]
-${out === 'buffer' ? '@group(0) @binding(3) var<storage, read_write> o: array<f32>;' : '@group(0) @binding(3) var o: texture_storage_2d_array<rgba32uint, write>;'}
+#if ${out === 'buffer'}
+@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+#else
+@group(0) @binding(3) var o: texture_storage_2d_array<rgba32uint, write>;
+#endif
 ${rowWgsl(f)}
-${src === 'buffer' ? elementAt(f, 'w') : textureElementAt(f, 'w')}
+${(src === 'buffer' ? elementAt : textureElementAt)(f, 'w')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -43,12 +52,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     for (var r = 0u; r < p.rank; r++) { d = fma(bt[r * p.N + n], a[r * p.K + k], d); }
     v[j] = wAt(n - p.srcRow, k) + d;
   }
-  ${
-    out === 'buffer'
-      ? `for (var j = 0u; j < 4u && 4u * q + j < p.K; j++) { o[(n - p.outRow) * p.K + 4u * q + j] = v[j]; }`
-      : `let H = textureDimensions(o).y;
-  textureStore(o, vec2u(q, n % H), n / H, bitcast<vec4u>(v));`
-  }
+#if ${out === 'buffer'}
+  for (var j = 0u; j < 4u && 4u * q + j < p.K; j++) { o[(n - p.outRow) * p.K + 4u * q + j] = v[j]; }
+#else
+  let H = textureDimensions(o).y;
+  textureStore(o, vec2u(q, n % H), n / H, bitcast<vec4u>(v));
+#endif
 }`;
 }
 
@@ -88,7 +97,7 @@ export function mergeLora(gpu: Gpu, w: GpuWeight, a: GPUBuffer, bt: GPUBuffer, r
   const kernel = gpu.kernel({
     name: `lora-merge-${w.dtype}-${src.kind}-${out.kind}`,
     bindings: [src.kind === 'texture' ? 'texture' : 'read', 'read', 'read', out.kind === 'texture' ? 'storage-texture' : 'write'],
-    code: () => code(w.dtype, src.kind, out.kind),
+    code: () => loraMergeWgsl(w.dtype, src.kind, out.kind),
   });
   const step = gpu.step(`lora merge ${w.name}`);
   for (const s of src.pieces) {

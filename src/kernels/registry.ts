@@ -16,6 +16,7 @@ import { embedWgsl } from './embed.js';
 import { geluWgsl } from './gelu.js';
 import type { Epilogue } from './matmul-common.js';
 import { gemvManyWgsl, gemvWgsl, type Opts as GemvOpts } from './matmul-gemv.js';
+import { loraMergeWgsl } from './lora-merge.js';
 import { lanesWgsl } from './matmul-lanes.js';
 import { textureManyWgsl, textureWgsl, type TextureTiling } from './matmul-texture.js';
 import { tiledWgsl } from './matmul-tiled.js';
@@ -121,6 +122,12 @@ export const KERNELS: readonly KernelEntry[] = [
     subgroups: (v) => on(v.broadcast),
   },
   { name: 'matmul-tiled', file: 'matmul-tiled.ts', axes: { ...EPILOGUE, format: MATMUL_FORMATS }, code: (v) => tiledWgsl(epilogue(v), v.format as WeightFormat) },
+  {
+    name: 'lora-merge',
+    file: 'lora-merge.ts',
+    axes: { format: FORMATS, src: ['buffer', 'texture'], out: ['buffer', 'texture'] },
+    code: (v) => loraMergeWgsl(v.format as WeightFormat, v.src as 'buffer' | 'texture', v.out as 'buffer' | 'texture'),
+  },
   { name: 'conv2d', file: 'conv2d.ts', axes: { k: ['3', '1', '5'], epilogue: ['none', 'relu', 'residual'] }, code: (v) => conv2dWgsl(num(v.k), v.epilogue as ConvEpilogue) },
   { name: 'conv-transpose2d', file: 'conv-transpose2d.ts', axes: { relu: B }, code: (v) => convTranspose2dWgsl(on(v.relu)) },
   { name: 'codebook-lookup', file: 'codebook-lookup.ts', axes: {}, code: () => codebookLookupWgsl },
