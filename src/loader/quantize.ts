@@ -56,15 +56,21 @@ type WasmQuantizer = {
   memory: WebAssembly.Memory;
   quantize: (bits: number, src: number, rows: number, K: number, dst: number, stride: number, scaleAt: number, rowBytes: number) => void;
 };
-/** undefined: not tried yet; null: this runtime has no WebAssembly SIMD. */
+/** undefined: not tried yet; null: this runtime cannot run it. */
 let wasmInstance: WasmQuantizer | null | undefined;
-/** The WebAssembly quantizer, or null where this runtime cannot run it (quantizeRows then runs the JS rule). */
+/**
+ * The WebAssembly quantizer, or null where this runtime cannot run it (quantizeRows then runs the
+ * JS rule): no WebAssembly SIMD, or a page whose Content-Security-Policy refuses to compile
+ * WebAssembly (script-src without 'wasm-unsafe-eval' throws a CompileError here).
+ */
 export function wasmQuantizer(): WasmQuantizer | null {
   if (wasmInstance === undefined) {
     const bytes = Uint8Array.from(atob(QUANTIZE_WASM), (c) => c.charCodeAt(0));
-    wasmInstance = typeof WebAssembly === 'object' && WebAssembly.validate(bytes)
-      ? (new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as WasmQuantizer)
-      : null;
+    try {
+      wasmInstance = WebAssembly.validate(bytes) ? (new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as WasmQuantizer) : null;
+    } catch {
+      wasmInstance = null;
+    }
   }
   return wasmInstance;
 }

@@ -92,8 +92,9 @@ export async function startPlaygroundServer(opts: PlaygroundServerOptions): Prom
     if (!target.startsWith('/')) throw new HttpError(400, 'bad request target');
     const path = target.split('?', 1)[0]!;
     if (path === '/') {
-      // media-src blob:: a picked video plays from an object URL while its frames are sampled.
-      res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:");
+      // media-src blob:: a picked video plays from an object URL while its frames are sampled;
+      // 'wasm-unsafe-eval': the loader quantizes through WebAssembly (--quantize; no eval of JS).
+      res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:");
       return sendFile(res, join(pageRoot, 'index.html'), undefined);
     }
     if (path === BENCH_PREFIX.slice(0, -1)) {
