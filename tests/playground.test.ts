@@ -355,13 +355,13 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
       // The attention view: the 1024 patches of 4 images, each image's share, and which image the stage shows.
       await page.check('#attn-show');
       await page.click('#tokens button[data-index="1"]');
-      await page.waitForFunction(() => /of its attention is on the 1024 image patches of 4 images \(image 1: [\d.]+%, .*image 4: [\d.]+%\); the stage shows image 1, patches 0–255$/.test(document.getElementById('attn-status')!.textContent!));
+      await page.waitForFunction(() => /of its attention is on the 1024 image patches of 4 images \(image 1: [\d.]+%, .*image 4: [\d.]+%\); the stage shows image 1, patches 0–255$/.test(document.getElementById('attn-status')!.textContent!), undefined, { timeout: 200_000 });
       const inPage = await page.evaluate(async () => Array.from(await (window as unknown as PageWindow).playground.state.session!.pipeline.model.attentionMap(1, 2, 1)));
       const inNode = Array.from(await node.model.attentionMap(1, 2, 1));
       expect(inPage.length).toBe(4 * 256 + node.tokenizer.encodePrompt('caption en').length + 1);
       for (let i = 0; i < inNode.length; i++) expect(Math.abs(inPage[i]! - inNode[i]!)).toBeLessThan(1e-4);
       await page.click('#strip button.thumb[data-index="3"]');
-      await page.waitForFunction(() => /the stage shows image 4, patches 768–1023$/.test(document.getElementById('attn-status')!.textContent!));
+      await page.waitForFunction(() => /the stage shows image 4, patches 768–1023$/.test(document.getElementById('attn-status')!.textContent!), undefined, { timeout: 200_000 });
       const stage = await page.$eval('#image-canvas', (c) => Array.from((c as HTMLCanvasElement).getContext('2d')!.getImageData(32, 24, 1, 1).data));
       expect(stage.slice(0, 3)).toEqual(frames[3]!.rgb.slice(centre, centre + 3));
       const heat = await page.$$eval('#strip canvas.heat', (cs) => cs.map((c) => (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data.some((v, i) => i % 4 === 3 && v > 0)));
@@ -393,7 +393,7 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
       page.on('request', onRequest);
       await page.setInputFiles('#folder-input', folder);
       await page.waitForSelector('#load-status[data-state=loaded], #load-status[data-state=failed]', { timeout: 200_000 });
-      expect(await page.textContent('#load-status')).toMatch(/^Loaded my-paligemma/);
+      expect(await page.textContent('#load-status'), (await page.textContent('#error')) ?? '').toMatch(/^Loaded my-paligemma/);
       expect(await page.textContent('#tokenizer-note')).toContain("model folder's tokenizer.json");
       const got = await generateInPage(page, 'caption en');
       const [want] = await node.run([{ image, prompt: 'caption en' }], { maxNewTokens: MAX_NEW });
@@ -406,10 +406,11 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
   it('loads int4 weights when asked, generating as the Node pipeline does with --quantize int4', async () => {
     needWebGpu();
     await page.selectOption('#quantize', 'int4');
+    // The last load's state must not answer for this one.
+    await page.evaluate(() => delete document.getElementById('load-status')!.dataset.state);
     await page.click('#load-served');
-    // The status still says 'loaded' (the bf16 model) until this load starts.
-    await page.waitForFunction(() => /weights int4|^No model/.test(document.getElementById('load-status')!.textContent!), undefined, { timeout: 200_000 });
-    expect(await page.textContent('#load-status')).toMatch(/weights int4, [\d.]+ MB on the GPU/);
+    await page.waitForSelector('#load-status[data-state=loaded], #load-status[data-state=failed]', { timeout: 200_000 });
+    expect(await page.textContent('#load-status'), (await page.textContent('#error')) ?? '').toMatch(/weights int4, [\d.]+ MB on the GPU/);
     const got = await generateInPage(page, 'caption en');
     const quantized = await loadModel(CHECKPOINT, { gpu: await testGpu(), quantize: 'int4' });
     const [want] = await quantized.pipeline.run([{ image, prompt: 'caption en' }], { maxNewTokens: MAX_NEW });
