@@ -1,5 +1,5 @@
 ;; The quantization rule of quantize.ts (docs/quantization.md) in WebAssembly SIMD, for the load:
-;; the same bytes as quantizeRows, ≈10× faster than the JS loop. f64x2.div is float64 division and
+;; the same bytes as quantizeRowsJs, ≈2–3× faster than the JS loop (docs/quantization.md). f64x2.div is float64 division and
 ;; f64x2.nearest rounds half to even, so the codes are those of the float64 rule, ties included.
 ;; Compiled by scripts/build-wasm.mjs into quantize-wasm.ts (tests check the two agree).
 ;;
