@@ -142,5 +142,45 @@ describe('the WebAssembly quantizer', () => {
       expect(Buffer.from(b).equals(Buffer.from(a)), `K = ${K}`).toBe(true);
     }
   });
+
+  it.each(['int8', 'int4'] as const)('%s: the same bytes as the JS rule next to every half, at every scale', (q) => {
+    // The fast form multiplies by a float32 reciprocal and hands lanes near a half to the exact
+    // form: plant, for each block, the bf16 words around every (n + ½)·scale (and the exact ties),
+    // over block maxima from subnormal to the largest exponents (the fast form's scale bounds).
+    const { qmin, qmax } = QUANT_RULES[q];
+    const block = QUANT_RULES[q].group || 1280;
+    const bits = new Uint32Array(1);
+    const f = new Float32Array(bits.buffer);
+    const bf = (v: number) => ((f[0] = v), bits[0]! >>> 16);
+    const value = (w: number) => ((bits[0] = w << 16), f[0]!);
+    let seed = 777;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const maxima = [2 ** -133, 2 ** -110, 2 ** -93.6, 2 ** -90, 1e-3, 0.0173, 0.75, 1, 3.3, 2 ** 90, 2 ** 93.4, 2 ** 110];
+    for (let i = 0; i < 24; i++) maxima.push(2 ** (rand() * 60 - 40));
+    const K = 1280;
+    const w = new Uint16Array(maxima.length * K);
+    maxima.forEach((m, r) => {
+      const top = bf(m);
+      const scale = Math.fround(value(top) / qmax);
+      let k = r * K;
+      for (let b0 = 0; b0 < K; b0 += block) {
+        const end = r * K + Math.min(K, b0 + block);
+        w[k++] = top | (rand() < 0.5 ? 0x8000 : 0);
+        for (let n = qmin; n < qmax && k < end; n++) {
+          const near = bf((n + 0.5) * scale);
+          for (let d = -2; d <= 2 && k < end; d++) if (((near + d) & 0x7fff) <= top) w[k++] = (near + d) & 0xffff;
+        }
+        while (k < end) w[k++] = bf((rand() - 0.5) * value(top));
+      }
+    });
+    const stride = quantRow(q, K).bytes;
+    const a = new Uint8Array(maxima.length * stride);
+    const b = new Uint8Array(maxima.length * stride);
+    quantizeRowsJs(q, w, maxima.length, K, a, stride);
+    quantizeRows(q, w, maxima.length, K, b, stride);
+    for (let r = 0; r < maxima.length; r++) {
+      expect(Buffer.from(b.subarray(r * stride, (r + 1) * stride)).equals(Buffer.from(a.subarray(r * stride, (r + 1) * stride))), `max ${maxima[r]}`).toBe(true);
+    }
+  });
 });
 

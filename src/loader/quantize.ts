@@ -33,7 +33,7 @@ function code(w: number, scale: number, qmin: number, qmax: number): number {
 
 /**
  * Quantizes `rows` rows of K bf16 words (`src`, row r at element r·K) into `dst`, row r at byte
- * r·dstStride, as quantizeRowsJs defines: through WebAssembly SIMD (quantize.wat, ≈2–3× the speed
+ * r·dstStride, as quantizeRowsJs defines: through WebAssembly SIMD (quantize.wat, several times the speed
  * of the JS loop) where the runtime has it, else through quantizeRowsJs.
  */
 export function quantizeRows(q: Quantization, src: Uint16Array, rows: number, K: number, dst: Uint8Array, dstStride: number): void {

@@ -1,6 +1,11 @@
 ;; The quantization rule of quantize.ts (docs/quantization.md) in WebAssembly SIMD, for the load:
-;; the same bytes as quantizeRowsJs, ≈2–3× faster than the JS loop (docs/quantization.md). f64x2.div is float64 division and
+;; the same bytes as quantizeRowsJs. The exact form ($code8): f64x2.div is float64 division and
 ;; f64x2.nearest rounds half to even, so the codes are those of the float64 rule, ties included.
+;; The fast form (in $block) multiplies by the block's float32 reciprocal instead, four lanes at a
+;; time: its quotient is within 127·2⁻²³ of the true w / scale, so wherever it lies farther than
+;; 2⁻¹⁰ from a half the rounding is the same; the eight words of any lane nearer to a half go
+;; through $code8. (The float64 division itself never moves a quotient across a half: a bf16 over a
+;; normal f32 lies at least 2⁻²⁵ from every half it is not on, docs/quantization.md.)
 ;; Compiled by scripts/build-wasm.mjs into quantize-wasm.ts (tests check the two agree).
 ;;
 ;; quantize(bits, src, rows, K, dst, stride, scaleAt, rowBytes), addresses in this memory:
@@ -63,22 +68,48 @@
         (f64.nearest (f64.div (f64.promote_f32 (f32.reinterpret_i32 (i32.shl (local.get $word) (i32.const 16))))
           (local.get $scale)))))))
 
-  ;; The codes of words k ∈ [k0, k1) of a row (words at $src, codes at $dst) under $scale.
-  (func $block (param $bits i32) (param $src i32) (param $dst i32) (param $k0 i32) (param $k1 i32) (param $scale f64)
+  ;; The codes of words k ∈ [k0, k1) of a row (words at $src, codes at $dst) under $scale; $inv is
+  ;; f32(1 / scale) for the fast form, or 0 where the scale is too small or too large for it.
+  (func $block (param $bits i32) (param $src i32) (param $dst i32) (param $k0 i32) (param $k1 i32) (param $scale f64) (param $inv f32)
     (local $vs v128) (local $vmin v128) (local $vmax v128) (local $qmin f64) (local $qmax f64)
     (local $k i32) (local $c v128) (local $at i32)
+    (local $vinv v128) (local $imin v128) (local $imax v128) (local $v v128)
+    (local $lo v128) (local $hi v128) (local $rlo v128) (local $rhi v128)
     (if (i32.eq (local.get $bits) (i32.const 8))
       (then (local.set $qmin (f64.const -127)) (local.set $qmax (f64.const 127)))
       (else (local.set $qmin (f64.const -8)) (local.set $qmax (f64.const 7))))
     (local.set $vs (f64x2.splat (local.get $scale)))
     (local.set $vmin (f64x2.splat (local.get $qmin)))
     (local.set $vmax (f64x2.splat (local.get $qmax)))
+    (local.set $vinv (f32x4.splat (local.get $inv)))
+    (local.set $imin (i32x4.splat (i32.trunc_f64_s (local.get $qmin))))
+    (local.set $imax (i32x4.splat (i32.trunc_f64_s (local.get $qmax))))
     (local.set $k (local.get $k0))
     (block $done
       (loop $eight
         (br_if $done (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $k1)))
-        (local.set $c (call $code8 (i32.add (local.get $src) (i32.shl (local.get $k) (i32.const 1)))
-          (local.get $vs) (local.get $vmin) (local.get $vmax)))
+        (local.set $at (i32.add (local.get $src) (i32.shl (local.get $k) (i32.const 1))))
+        (if (f32.ne (local.get $inv) (f32.const 0))
+          (then
+            ;; w · inv, then + 1.5·2²³: the sum rounds to a whole number, half to even, whose
+            ;; value sits in the low mantissa bits (bits − 0x4b400000 = the code).
+            (local.set $v (v128.load (local.get $at)))
+            (local.set $lo (f32x4.mul (local.get $vinv) (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $v)) (i32.const 16))))
+            (local.set $hi (f32x4.mul (local.get $vinv) (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $v)) (i32.const 16))))
+            (local.set $rlo (f32x4.add (local.get $lo) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+            (local.set $rhi (f32x4.add (local.get $hi) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+            (if (v128.any_true (v128.or
+                  (f32x4.gt (f32x4.abs (f32x4.sub (local.get $lo) (f32x4.sub (local.get $rlo) (v128.const f32x4 12582912 12582912 12582912 12582912))))
+                    (v128.const f32x4 0x1.ffp-2 0x1.ffp-2 0x1.ffp-2 0x1.ffp-2))
+                  (f32x4.gt (f32x4.abs (f32x4.sub (local.get $hi) (f32x4.sub (local.get $rhi) (v128.const f32x4 12582912 12582912 12582912 12582912))))
+                    (v128.const f32x4 0x1.ffp-2 0x1.ffp-2 0x1.ffp-2 0x1.ffp-2))))
+              (then (local.set $c (call $code8 (local.get $at) (local.get $vs) (local.get $vmin) (local.get $vmax))))
+              (else (local.set $c (i16x8.narrow_i32x4_s
+                (i32x4.max_s (local.get $imin) (i32x4.min_s (local.get $imax)
+                  (i32x4.sub (local.get $rlo) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000))))
+                (i32x4.max_s (local.get $imin) (i32x4.min_s (local.get $imax)
+                  (i32x4.sub (local.get $rhi) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))))))))
+          (else (local.set $c (call $code8 (local.get $at) (local.get $vs) (local.get $vmin) (local.get $vmax)))))
         (if (i32.eq (local.get $bits) (i32.const 8))
           (then (v128.store64_lane 0 (i32.add (local.get $dst) (local.get $k))
             (i8x16.narrow_i16x8_s (local.get $c) (local.get $c))))
@@ -140,7 +171,10 @@
             (f32.store (i32.add (i32.add (local.get $d) (local.get $scaleAt)) (i32.shl (local.get $g) (i32.const 2))) (local.get $scale))
             (if (f32.ne (local.get $scale) (f32.const 0))
               (then (call $block (local.get $bits) (local.get $s) (local.get $d) (local.get $k0) (local.get $k1)
-                (f64.promote_f32 (local.get $scale)))))
+                (f64.promote_f32 (local.get $scale))
+                ;; The fast form wants a normal reciprocal and quotients far from overflow.
+                (select (f32.div (f32.const 1) (local.get $scale)) (f32.const 0)
+                  (i32.and (f32.ge (local.get $scale) (f32.const 0x1p-100)) (f32.le (local.get $scale) (f32.const 0x1p+100)))))))
             (local.set $g (i32.add (local.get $g) (i32.const 1)))
             (local.set $k0 (local.get $k1))
             (br $blocks)))
