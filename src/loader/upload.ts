@@ -156,8 +156,7 @@ export async function streamTensors(
   opts: StreamOptions,
 ): Promise<number> {
   const size = Math.ceil(opts.stagingBytes / 4) * 4;
-  // Three: one being filled while the GPU copies out of the others.
-  const ring = Array.from({ length: 3 }, (_, i) =>
+  const ring = Array.from({ length: 4 }, (_, i) =>
     device.createBuffer({ label: `load staging ${i}`, size, usage: STAGING_USAGE }),
   );
   const bytesTotal = tensors.reduce((a, t) => a + t.byteLength, 0);
@@ -207,21 +206,29 @@ export async function streamTensors(
     return copyBytes;
   };
 
-  let pending: Promise<number> | null = null;
-  try {
-    const it = chunks(tensors, weights, size);
-    let next = it.next();
-    let slot = 0;
-    pending = next.done ? null : fill(next.value, ring[0]!);
-    while (!next.done) {
-      const c = next.value;
-      const staging = ring[slot]!;
-      const copyBytes = await pending!;
-      next = it.next();
+  // Two fills in flight: one chunk's file read runs (in another thread) while the previous one is
+  // quantized or laid out on this one. Four buffers: one more may still be under its GPU copy.
+  const queue: { chunk: Chunk; staging: GPUBuffer; filled: Promise<number> }[] = [];
+  const it = chunks(tensors, weights, size);
+  let slot = 0;
+  const refill = () => {
+    while (queue.length < 2) {
+      const next = it.next();
+      if (next.done) return;
+      const filled = fill(next.value, ring[slot]!);
+      // Don't leave a prefetch unobserved if we throw before awaiting it.
+      filled.catch(() => {});
+      queue.push({ chunk: next.value, staging: ring[slot]!, filled });
       slot = (slot + 1) % ring.length;
-      pending = next.done ? null : fill(next.value, ring[slot]!);
-      // Don't leave the prefetch unobserved if we throw before awaiting it.
-      pending?.catch(() => {});
+    }
+  };
+  try {
+    refill();
+    while (queue.length) {
+      const { chunk: c, staging, filled } = queue[0]!;
+      const copyBytes = await filled;
+      queue.shift();
+      refill();
       const encoder = device.createCommandEncoder();
       if (c.shard) encoder.copyBufferToBuffer(staging, 0, c.shard.buffer, c.dstOffset, copyBytes);
       else copyWeightRows(encoder, staging, c.texture!, c.dstOffset, c.count / matrixShape(c.tensor.shape)[1]);
@@ -235,7 +242,7 @@ export async function streamTensors(
     await quietly(device.queue.onSubmittedWorkDone());
   } finally {
     // A read may still be writing into a mapping: let it end before the buffers go.
-    await pending?.catch(() => {});
+    await Promise.all(queue.map((q) => q.filled.catch(() => {})));
     for (const b of ring) b.destroy();
   }
   return bytesDone;
