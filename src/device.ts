@@ -40,6 +40,16 @@ export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; si
 /** A buffer (range) for buffer kinds, a texture view for 'texture' / 'storage-texture'. */
 export type Binding = BufferBinding | GPUTextureView;
 
+/**
+ * Lets Dawn free what was destroy()ed on `device` now: it frees a buffer's or texture's memory once a
+ * submission made after the destroy has completed, so without more work on the device (a model
+ * closed before the next one loads) the memory stayed allocated — 5.8 GB of the host's after a 3B
+ * model on lavapipe. Costs one empty submission.
+ */
+export function releaseDestroyed(device: GPUDevice): void {
+  device.queue.submit([device.createCommandEncoder().finish()]);
+}
+
 export class GpuError extends Error {
   override name = 'GpuError';
 }

@@ -46,7 +46,7 @@ export async function loadModelFromSource(gpu: Gpu, source: FileSource, opts: Lo
     gpu.check();
     return { gpu, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
   } catch (e) {
-    destroyWeights(checkpoint.weights);
+    destroyWeights(checkpoint.weights, gpu.device);
     throw e;
   }
 }

@@ -3,7 +3,7 @@
 // into the k-th run of image tokens), lays out a (left-padded) batch, and runs the prefill and the
 // decode steps up to the next-token logits. Choosing tokens and streaming them live in generate.ts.
 
-import type { CompileStats, Gpu, Recording, Step } from '../device.js';
+import { releaseDestroyed, type CompileStats, type Gpu, type Recording, type Step } from '../device.js';
 import { prepareWeights } from '../kernels/matmul.js';
 import type { LoadedCheckpoint } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
@@ -501,8 +501,10 @@ export class PaliGemma {
     this.visionPlan = undefined;
   }
 
+  /** Frees the model's own buffers (plans, activations, the vision encoder's); the weights are the checkpoint's (destroyWeights). */
   destroy(): void {
     this.destroyPlan();
     this.vision.destroy();
+    releaseDestroyed(this.gpu.device);
   }
 }

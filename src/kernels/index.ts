@@ -2,7 +2,7 @@
 // The kernels on their own (`paligemma-webgpu/kernels`): the device layer and every launcher, for a
 // runtime that brings its own GPUDevice (`new Gpu(device)`) and its own weights (uploadWeight).
 // Contract and conventions: docs/kernel-api.md.
-export { Gpu, GpuError, Step, Recording, type Binding, type BufferBinding, type Command, type Kernel, type KernelDef, type Storage, type GpuFeatures } from '../device.js';
+export { Gpu, GpuError, Step, Recording, releaseDestroyed, type Binding, type BufferBinding, type Command, type Kernel, type KernelDef, type Storage, type GpuFeatures } from '../device.js';
 export { Profiler, type KernelTiming } from '../profiler.js';
 export { params, paramsWgsl, UniformArena } from '../uniforms.js';
 export { matrixShape, type GpuWeight, type WeightShard, type WeightFormat, type LoadFormat, type Quantization } from '../weights.js';

@@ -1,4 +1,5 @@
 import type { PaliGemmaConfig } from './config.js';
+import { releaseDestroyed } from '../device.js';
 import type { GenerationConfig, PreprocessorConfig } from './extra-config.js';
 import { planCheckpoint, type CheckpointPlan } from './layout.js';
 import { EMBED, LM_HEAD } from './names.js';
@@ -11,7 +12,7 @@ export type { GpuWeight, LoadProgress, WeightShard } from './upload.js';
 
 export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
-  /** Size of each of the three staging buffers: the largest piece of a file read at once (default 16 MiB). */
+  /** Size of each of the four staging buffers: the largest piece of a file read at once (default 16 MiB). */
   stagingBytes?: number;
   /** Largest single GPU buffer per weight (default device.limits.maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
@@ -98,7 +99,7 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
         seconds: (performance.now() - started) / 1000,
       };
     } catch (e) {
-      destroyWeights(weights);
+      destroyWeights(weights, device);
       throw e;
     }
   } finally {
@@ -106,12 +107,17 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
   }
 }
 
-/** Destroy every GPU buffer and weight texture of a loaded checkpoint (tied weights are destroyed once). */
-export function destroyWeights(weights: Map<string, GpuWeight>): void {
+/**
+ * Destroy every GPU buffer and weight texture of a loaded checkpoint (tied weights are destroyed
+ * once); with the `device` they live on, their memory is freed now (releaseDestroyed), not at the
+ * device's next work.
+ */
+export function destroyWeights(weights: Map<string, GpuWeight>, device?: GPUDevice): void {
   for (const w of new Set(weights.values())) {
     for (const s of w.shards) s.buffer.destroy();
     weightTexture(w)?.texture.destroy();
   }
+  if (device) releaseDestroyed(device);
 }
 
 /** GPU bytes the weights hold (buffers and weight textures; tied weights once). */

@@ -80,7 +80,7 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
   try {
     tokenizer = loadTokenizer(dir, tokenizerFile);
   } catch (e) {
-    destroyWeights(checkpoint.weights);
+    destroyWeights(checkpoint.weights, gpu.device);
     throw e;
   }
   collectGarbage();

@@ -1,0 +1,29 @@
+// destroyWeights(weights, device): the memory of destroyed weights leaves at once, not at the
+// device's next work. Observable where GPU memory is the host's: lavapipe maps it as shared memory
+// (RssShmem of this process).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { destroyWeights, type GpuWeight } from '../src/loader/checkpoint.js';
+import { testGpu } from './helpers/gpu.js';
+
+const MiB = 2 ** 20;
+const shmem = () => Number(/RssShmem:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;
+const gpu = await testGpu();
+
+describe('destroyWeights with the device', () => {
+  it.skipIf(!gpu.cpuAdapter || !existsSync('/proc/self/status') || Number.isNaN(shmem()))('gives 512 MiB of weights back to the host before any other work', async () => {
+    const weights = new Map<string, GpuWeight>();
+    for (let i = 0; i < 8; i++) {
+      const buffer = gpu.device.createBuffer({ label: `w${i}`, size: 64 * MiB, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+      new Uint8Array(buffer.getMappedRange()).fill(1 + i);
+      buffer.unmap();
+      weights.set(`w${i}`, { name: `w${i}`, shape: [16 * MiB], dtype: 'bf16', shards: [{ buffer, rows: 16 * MiB, rowStart: 0 }] });
+    }
+    await gpu.device.queue.onSubmittedWorkDone();
+    const before = shmem();
+    destroyWeights(weights, gpu.device);
+    await gpu.device.queue.onSubmittedWorkDone();
+    expect((before - shmem()) / MiB).toBeGreaterThan(400);
+  });
+});
