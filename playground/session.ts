@@ -1,5 +1,5 @@
-// Opening a model in the page: WebGPU device, tokenizer, weights streamed from a FileSource (the
-// playground server over HTTP Range requests, or a folder from the user's disk), then a Pipeline.
+// Opening a model in the page: WebGPU device, weights streamed from a FileSource (the playground
+// server over HTTP Range requests, or a folder from the user's disk), the tokenizer, a Pipeline.
 
 import { requestGpu } from '../src/browser/gpu.js';
 import { FALLBACK_TOKENIZER_PATH } from '../src/browser/playground-routes.js';
@@ -38,38 +38,42 @@ export function pageGpu(profile: boolean): Promise<Gpu> {
   return gpuPromise;
 }
 
-async function loadTokenizer(source: FileSource): Promise<{ tokenizer: PaliGemmaTokenizer; note: string }> {
+/** The tokenizer.json text to use, where it came from, and a note for the page. */
+async function tokenizerText(source: FileSource): Promise<{ text: string; from: string; note: string }> {
   if (await source.exists('tokenizer.json')) {
-    return { tokenizer: new PaliGemmaTokenizer(await source.readText('tokenizer.json'), `${source.name}/tokenizer.json`), note: "tokenizer: the model folder's tokenizer.json" };
+    return { text: await source.readText('tokenizer.json'), from: `${source.name}/tokenizer.json`, note: "tokenizer: the model folder's tokenizer.json" };
   }
   const res = await fetch(FALLBACK_TOKENIZER_PATH).catch(() => undefined);
   if (!res?.ok) {
     throw new CheckpointError(source.name, `no tokenizer.json in the model folder, and the fallback tokenizer (${FALLBACK_TOKENIZER_PATH}) is only offered by \`paligemma playground\``);
   }
   return {
-    tokenizer: new PaliGemmaTokenizer(await res.text(), FALLBACK_TOKENIZER_PATH),
+    text: await res.text(),
+    from: FALLBACK_TOKENIZER_PATH,
     note: `This folder has no tokenizer.json: using the real Gemma tokenizer + PaliGemma's <loc>/<seg>/<image> tokens, served by the playground at ${FALLBACK_TOKENIZER_PATH}.`,
   };
 }
 
 /** `quantize`: the Linear weights' format (docs/quantization.md), int8 or int4 quantized while they stream; default bf16 as in the checkpoint. */
 export async function openSession(source: FileSource, gpu: Gpu, onProgress: (p: LoadProgress) => void, quantize?: Quantization): Promise<Session> {
-  // The tokenizer first: a folder without one fails before megabytes of weights are streamed.
-  const { tokenizer, note } = await loadTokenizer(source);
+  // The tokenizer's text first: a folder without one fails before megabytes of weights are
+  // streamed. Its objects after them (src/load-source.ts says why).
+  const { text, from, note } = await tokenizerText(source);
   const checkpoint = await loadCheckpoint(source, gpu.device, { onProgress, quantize: quantizeFor(quantize) });
   try {
+    const tokenizer = new PaliGemmaTokenizer(text, from);
     const model = new PaliGemma(gpu, checkpoint);
     gpu.check();
     return { gpu, checkpoint, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), tokenizerNote: note, sourceName: source.name };
   } catch (e) {
-    destroyWeights(checkpoint.weights);
+    destroyWeights(checkpoint.weights, gpu.device);
     throw e;
   }
 }
 
 export function closeSession(s: Session): void {
   s.pipeline.model.destroy();
-  destroyWeights(s.checkpoint.weights);
+  destroyWeights(s.checkpoint.weights, s.gpu.device);
 }
 
 /** A headline and details for the error banner: what went wrong in the user's terms. */
