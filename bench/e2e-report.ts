@@ -25,7 +25,7 @@ export function e2eText(r: E2eReport): string {
     `raw read (${r.cache} cache): ${(r.raw.bytes / GB).toFixed(2)} GB in ${r.raw.seconds.toFixed(2)} s = ${fmt(r.raw.gbps)} GB/s`,
     `load (${r.cache} cache, the checkpoint into GPU buffers): ${(r.load.bytes / GB).toFixed(2)} GB in ${r.load.seconds.toFixed(2)} s = ${fmt(r.load.gbps)} GB/s; loadModel with the tokenizer ${r.load.totalSeconds?.toFixed(2) ?? '–'} s`,
     `first writes into fresh memory (one thread): ${fmt(r.freshWriteGbps)} GB/s → ${(r.load.bytes / GB / r.freshWriteGbps).toFixed(1)} s for the weights (a floor under the load where the GPU's memory is the host's)`,
-    `peak RSS: ${(r.rss.peakBytes / MiB).toFixed(0)} MiB sampled, VmHWM ${r.rss.vmHwmBytes ? (r.rss.vmHwmBytes / MiB).toFixed(0) : '–'} MiB; weight files ${(r.rss.weightBytes / MiB).toFixed(0)} MiB`,
+    `peak RSS: ${(r.rss.peakBytes / MiB).toFixed(0)} MiB sampled, VmHWM ${r.rss.vmHwmBytes ? (r.rss.vmHwmBytes / MiB).toFixed(0) : '–'} MiB; weight files ${(r.rss.weightBytes / MiB).toFixed(0)} MiB${r.rss.startBytes ? `; ${(r.rss.startBytes / MiB).toFixed(0)} MiB before the load` : ''}`,
     '',
     `generation (prompt ${r.median.prefillTokens} tokens incl. ${r.images ?? 1} image${(r.images ?? 1) === 1 ? '' : 's'}, ${r.median.decodeSteps} decode steps), median of ${r.runs.length} runs, raw runs after the median:`,
     table(

@@ -20,7 +20,7 @@ import type { Quantization, LoadFormat } from '../src/weights.js';
 import { geglu, matmul, type Case } from './cases.js';
 import { benchLora, type LoraBench } from './lora.js';
 import { randomF32 } from './data.js';
-import { dropCaches, fileBytes, freshWrite, rawRead, resetHwm, RssSampler, vmHwm } from './e2e-io.js';
+import { dropCaches, fileBytes, freshWrite, rawRead, resetHwm, RssSampler, settledRss, vmHwm } from './e2e-io.js';
 import { compareLogits, forcedLogits, weightErrors, type LogitAgreement, type WeightError } from './quant-accuracy.js';
 import { machine, type Machine } from './machine.js';
 import { runOptions, timeCase, type RunOptions } from './measure.js';
@@ -84,7 +84,8 @@ export interface E2eReport {
   freshWriteGbps: number;
   /** The checkpoint's load (plan, allocation, streaming to the GPU); loadModel adds the tokenizer in `totalSeconds`. */
   load: { bytes: number; seconds: number; gbps: number; totalSeconds: number };
-  rss: { peakBytes: number; vmHwmBytes?: number; weightBytes: number };
+  /** startBytes: the resident set before the load (what earlier formats left, settled). */
+  rss: { peakBytes: number; vmHwmBytes?: number; weightBytes: number; startBytes?: number };
   runs: E2eRun[];
   median: E2eRun;
   /** GPU time of vision + prefill from timestamp queries (profiled run). */
@@ -247,6 +248,9 @@ async function benchFormat(
 ): Promise<E2eReport> {
   const log = (s: string) => o.log?.(`${format}: ${s}`);
   const { raw, cold, freshWriteGbps, weightBytes } = shared;
+  await gpu.finish();
+  const startBytes = await settledRss();
+  log(`resident set before loading: ${(startBytes / 2 ** 20).toFixed(0)} MiB`);
   resetHwm();
   const rssSampler = new RssSampler();
   const profiler = gpu.profiler;
@@ -344,7 +348,7 @@ async function benchFormat(
     raw: { ...raw, gbps: rawGbps },
     freshWriteGbps,
     load: { bytes: loaded.bytes, seconds: loadSeconds, gbps: loadGbps, totalSeconds },
-    rss: { peakBytes, vmHwmBytes: hwm, weightBytes },
+    rss: { peakBytes, vmHwmBytes: hwm, weightBytes, startBytes },
     runs,
     median: med,
     prefillGpuMs,
@@ -357,7 +361,7 @@ async function benchFormat(
   };
   // The weights too: the next format's peak RSS must not hold this one's (GPU memory is the host's on lavapipe).
   loaded.pipeline.model.destroy();
-  destroyWeights(model.checkpoint.weights);
+  destroyWeights(model.checkpoint.weights, gpu.device);
   return report;
 }
 
