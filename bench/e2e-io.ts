@@ -65,23 +65,6 @@ export function resetHwm(): void {
   }
 }
 
-/**
- * The resident set once it stops falling (two samples 200 ms apart within 16 MiB, at most 10 s):
- * on a CPU adapter, memory a format's weights and buffers held leaves the process some time after
- * their destroy(), when Dawn sees the GPU work done; measured before that, the next format's peak
- * held the previous one's (int8 after bf16: 938 MiB over the goal, 2026-12-02 06:04).
- */
-export async function settledRss(): Promise<number> {
-  let last = process.memoryUsage().rss;
-  for (let waited = 0; waited < 10_000; waited += 200) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = process.memoryUsage().rss;
-    if (Math.abs(now - last) < 16 * 2 ** 20) return now;
-    last = now;
-  }
-  return last;
-}
-
 /** Samples process.memoryUsage().rss every `ms` (between the main thread's awaits) and keeps the peak. */
 export class RssSampler {
   peak = process.memoryUsage().rss;

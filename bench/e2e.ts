@@ -20,7 +20,7 @@ import type { Quantization, LoadFormat } from '../src/weights.js';
 import { geglu, matmul, type Case } from './cases.js';
 import { benchLora, type LoraBench } from './lora.js';
 import { randomF32 } from './data.js';
-import { dropCaches, fileBytes, freshWrite, rawRead, resetHwm, RssSampler, settledRss, vmHwm } from './e2e-io.js';
+import { dropCaches, fileBytes, freshWrite, rawRead, resetHwm, RssSampler, vmHwm } from './e2e-io.js';
 import { compareLogits, forcedLogits, weightErrors, type LogitAgreement, type WeightError } from './quant-accuracy.js';
 import { machine, type Machine } from './machine.js';
 import { runOptions, timeCase, type RunOptions } from './measure.js';
@@ -84,7 +84,7 @@ export interface E2eReport {
   freshWriteGbps: number;
   /** The checkpoint's load (plan, allocation, streaming to the GPU); loadModel adds the tokenizer in `totalSeconds`. */
   load: { bytes: number; seconds: number; gbps: number; totalSeconds: number };
-  /** startBytes: the resident set before the load (what earlier formats left, settled). */
+  /** startBytes: the resident set before the load (what earlier formats left). */
   rss: { peakBytes: number; vmHwmBytes?: number; weightBytes: number; startBytes?: number };
   runs: E2eRun[];
   median: E2eRun;
@@ -248,8 +248,9 @@ async function benchFormat(
 ): Promise<E2eReport> {
   const log = (s: string) => o.log?.(`${format}: ${s}`);
   const { raw, cold, freshWriteGbps, weightBytes } = shared;
+  // The previous format's memory leaves once Dawn has seen the submission destroyWeights made complete.
   await gpu.finish();
-  const startBytes = await settledRss();
+  const startBytes = process.memoryUsage().rss;
   log(`resident set before loading: ${(startBytes / 2 ** 20).toFixed(0)} MiB`);
   resetHwm();
   const rssSampler = new RssSampler();

@@ -11,7 +11,7 @@ import { destroyWeights } from '../loader/checkpoint.js';
 import { loadCheckpointFromDir, NodeFileSource } from '../loader/node.js';
 import { loadLoraAdapter, type LoraAdapter } from '../graph/lora.js';
 import { Pipeline } from '../pipeline.js';
-import { findTokenizer, loadTokenizer } from '../tokenizer/load.js';
+import { findTokenizer, readTokenizer } from '../tokenizer/load.js';
 import type { PaliGemmaTokenizer } from '../tokenizer/tokenizer.js';
 import type { Gpu } from '../device.js';
 import type { Quantization } from '../weights.js';
@@ -78,7 +78,7 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
   });
   let tokenizer: PaliGemmaTokenizer;
   try {
-    tokenizer = loadTokenizer(dir, tokenizerFile);
+    tokenizer = readTokenizer(tokenizerFile);
   } catch (e) {
     destroyWeights(checkpoint.weights, gpu.device);
     throw e;

