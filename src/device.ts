@@ -4,6 +4,7 @@
 import { UniformArena } from './uniforms.js';
 import { Profiler, type KernelTiming } from './profiler.js';
 import { quietly } from './quiet-wait.js';
+import { WaitEstimates } from './wait-estimates.js';
 
 /**
  * What a @group(0) binding is: 'read' = read-only storage buffer, 'write' = read_write storage buffer,
@@ -105,7 +106,7 @@ export class Gpu {
   private readonly kernels = new Map<string, Kernel | Map<string, Kernel>>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly readPool: GPUBuffer[] = [];
-  private readonly waitEstimates = new Map<string, { ms: number; flops: number }>();
+  private readonly waitEstimates = new WaitEstimates();
   private lostReason: string | undefined;
   /**
    * Kernels whose pipeline no dispatch has run yet. lavapipe compiles a pipeline (LLVM, seconds for a
@@ -322,16 +323,14 @@ export class Gpu {
    * Waits for submitted work without letting Dawn-node busy-poll a core the whole time (on a CPU
    * adapter that core is half the machine): sleep for most of the expected time, then await — on a
    * CPU adapter with a 1 ms poll (quiet-wait.ts), which a GPU's sub-millisecond steps cannot afford. The
-   * expectation is the time this labelled work took last time, or for new work its FLOPs at the
+   * expectation is the time this labelled work took last time (wait-estimates.ts), or for new work its FLOPs at the
    * best rate seen so far (an underestimate: sleeping too long would cost latency, too short only
    * some polling). Unlabelled work without FLOPs is awaited directly.
    */
   async settle<T>(label: string | undefined, promise: () => Promise<T>, flops = 0): Promise<T> {
     const t0 = performance.now();
-    const known = label === undefined ? undefined : this.waitEstimates.get(label);
-    // The same label over more or less work (a batch of other length, more images) scales the last time by the FLOPs.
-    const scaled = known && (flops > 0 && known.flops > 0 ? (known.ms * flops) / known.flops : known.ms);
-    const expected = scaled ?? (this.cpuAdapter && flops > 0 ? flops / this.flopsPerMs : 0);
+    const known = label === undefined ? undefined : this.waitEstimates.expected(label, flops);
+    const expected = known ?? (this.cpuAdapter && flops > 0 ? flops / this.flopsPerMs : 0);
     const slept = expected > 2;
     if (slept) await sleep(expected * 0.9 - 1);
     const t1 = performance.now();
@@ -350,7 +349,7 @@ export class Gpu {
     // prefill in its 2nd and 3rd runs, the 0.7× a run decay of an estimate that learnt the 1st run's compile.
     const cold = this.coldWork;
     this.coldWork = false;
-    if (label !== undefined && !cold) this.waitEstimates.set(label, { ms: took, flops });
+    if (label !== undefined && !cold) this.waitEstimates.learn(label, flops, took);
     if (flops > 0 && !overslept && !cold && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
     this.check();
     return value;
