@@ -168,14 +168,6 @@ it('matmul texture GEMM without subgroupBroadcast matches float64', async () => 
   expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
 });
 
-// The decode tiling of one row over a big weight (16 columns per lane) on the down projection.
-it('matmul texture GEMV with 16 columns per lane matches float64', async () => {
-  const gpu = await testGpu();
-  const tiling: TextureTiling = { rows: 1, cols: 16, lanes: 16, broadcast: false };
-  const c = { M: 1, K: 16384, N: 2048, bias: false, accumulate: true, geglu: false, shardRows: 2048, seed: 12, tiling };
-  expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
-});
-
 describe('matmul decisions', () => {
   it.each([
     [1, 64, [48, 16, 16], undefined],

@@ -33,17 +33,18 @@ export interface TextureTiling {
  * 2026-11-28). GEMM: 8 rows × 16 columns per lane, x shared by subgroupBroadcast where subgroups are
  * exactly 8 lanes (11.5–14.3 GFLOP/s on the PaliGemma shapes; uniform-address x loads 6.9–10.2, 8
  * columns 4.7–6.7). Decode (M ≤ 4): 8 columns per lane (more texel fetches in flight per x load than
- * 4 or 2: M = 4 10.6 vs 5.6 GFLOP/s; k/v 1×2048×256 0.33 ms vs 0.42 with 2), and 16 for one row
- * over a weight of ≥ 2²⁴ elements (down 0.92×, gate 0.88×, LM head 0.93× the time of 8; q/o and
- * the GEGLU pair are even). Quantized weights (2026-12-01, interleaved A/B on a busy machine):
+ * 4 or 2: M = 4 10.6 vs 5.6 GFLOP/s; k/v 1×2048×256 0.33 ms vs 0.42 with 2). 16 columns for one
+ * row over a big weight were 0.88–0.93× the time of 8 on that AMD EPYC, but 1.48–1.53× on an Intel
+ * Xeon of the same class (2026-12-02, bench/ab.ts: down, gate, LM head): 8 everywhere costs the one
+ * at most 14 % and spares the other a third. Quantized weights (2026-12-01, interleaved A/B on a busy machine):
  * 8 columns everywhere — a texel feeds 2–4× the FMAs of a bf16 one, so fewer columns amortise the x
  * loads as well; int8 GEMM 260×2048×2048 0.71× the time of 16 columns, int4 0.58× (and compiles
  * in 9 s instead of 35), decode down projection 0.82–0.85× for both.
  */
-export function textureTiling(M: number, K: number, N: number, geglu: boolean, subgroupsOf8: boolean, format: WeightFormat = 'bf16'): TextureTiling {
+export function textureTiling(M: number, geglu: boolean, subgroupsOf8: boolean, format: WeightFormat = 'bf16'): TextureTiling {
   const wide = format === 'bf16' && !geglu;
   if (M > 4) return { rows: 8, cols: wide ? 16 : 8, lanes: 16, broadcast: subgroupsOf8 };
-  return { rows: M, cols: wide && M === 1 && N * K >= 1 << 24 ? 16 : 8, lanes: 16, broadcast: false };
+  return { rows: M, cols: 8, lanes: 16, broadcast: false };
 }
 
 // Everything is unrolled here in TypeScript: llvmpipe keeps loop-indexed private arrays in memory,

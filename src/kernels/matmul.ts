@@ -253,7 +253,7 @@ function many(step: Step, x: Binding, ws: GpuWeight[], outs: Binding[], M: numbe
   if (fused) {
     matmulGemvMany(step, x, ws.map((w) => w.shards[0]!.buffer), outs, Ns, M, K, ws[0]!.dtype, norm);
   } else if (texturesFused) {
-    matmulTextureMany(step, x, textures as WeightTexture[], outs, Ns, M, K, textureTiling(M, K, Ns[0]!, false, subgroupsOf8(step.gpu), ws[0]!.dtype));
+    matmulTextureMany(step, x, textures as WeightTexture[], outs, Ns, M, K, textureTiling(M, false, subgroupsOf8(step.gpu), ws[0]!.dtype));
   } else {
     const lora = loraOf(step, x, ws, M, K, norm);
     ws.forEach((w, i) => {
@@ -299,7 +299,7 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], base: Epilogue, norm?: Gem
     if (up && !upTex) throw new Error(`matmul: ${w.name} is a texture but ${up.name} is not`);
     if (a.variant && a.variant !== 'texture') throw new Error(`matmul: ${w.name} is packed into a texture, variant ${a.variant} reads buffers`);
     const s: MatmulShape = { M: a.M, K: a.K, N: a.N, ldo: a.N, colOff: 0 };
-    matmulTexture(step, { x: a.x, bias, out: a.out, ...loraB }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.K, a.N, e.geglu, subgroupsOf8(step.gpu), w.dtype));
+    matmulTexture(step, { x: a.x, bias, out: a.out, ...loraB }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu, subgroupsOf8(step.gpu), w.dtype));
     return;
   }
   const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);
