@@ -524,7 +524,10 @@ function clearAttention(): void {
 
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 
+let attentionCalls = 0;
+
 async function showAttention(): Promise<void> {
+  const call = ++attentionCalls;
   const { session, run, selectedToken: k } = state;
   if (!session || !run || k === undefined || state.controller) return;
   if (!ui.attnShow.checked) return clearAttention();
@@ -532,6 +535,7 @@ async function showAttention(): Promise<void> {
   const head = ui.attnHead.value === 'mean' ? 'mean' : Number(ui.attnHead.value);
   try {
     const a = await imageAttention(session.pipeline.model, layer, head, k);
+    if (call !== attentionCalls || state.controller) return; // a later click, layer or head is being shown, or a generation runs
     state.attention = a;
     const per = a.maps[0]!.length;
     const grid = Math.round(Math.sqrt(per));

@@ -29,8 +29,8 @@ export async function imageAttention(model: PaliGemma, layer: number, head: numb
   const per = model.config.numImageTokens;
   const n = per * model.images[0]!;
   const patches = new Float32Array(n);
-  for (const h of heads) {
-    const w = await model.attentionMap(layer, h, token);
+  // Every head's reads are submitted in this tick: a generation started meanwhile cannot mix in.
+  for (const w of await Promise.all(heads.map((h) => model.attentionMap(layer, h, token)))) {
     for (let i = 0; i < n; i++) patches[i]! += w[i]! / heads.length;
   }
   const maps = Array.from({ length: n / per }, (_, k) => patches.subarray(k * per, (k + 1) * per));

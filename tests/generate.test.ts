@@ -60,6 +60,22 @@ describe('generate', () => {
     expect(batched).toEqual(alone);
   });
 
+  it('an attention map asked for just before a prefill that replaces the plan reads the request it was asked of', async () => {
+    model.recordQueries = true;
+    try {
+      await generate(model, [{ pixels, textIds: meta.text_ids }], { maxNewTokens: 4 }).run();
+      const want = Array.from(await model.attentionMap(1, 0, 2));
+      const pending = model.attentionMap(1, 0, 2);
+      // Another length: a new plan, whose prefill destroys the KV cache `pending` reads from.
+      const next = generate(model, [{ pixels, textIds: [2, 1017, 108] }], { maxNewTokens: 9 }).run();
+      expect(Array.from(await pending)).toEqual(want);
+      await next;
+      await model.gpu.finish('after the attention map'); // throws a GPU validation error, if any was raised
+    } finally {
+      model.recordQueries = false;
+    }
+  });
+
   it('stop(b) ends one sequence of a batch; the others go on unchanged', async () => {
     const inputs = [
       { pixels, textIds: meta.text_ids },

@@ -245,9 +245,13 @@ export class Gemma {
     if (!log || slot >= log.slots) throw new Error(`attention weights: no query recorded for slot ${slot} (call recordQueries before prefill)`);
     const { numHeads, numKvHeads, headDim, numLayers } = this.cfg;
     const qOffset = (((slot * numLayers + layer) * this.maxBatch + b) * numHeads + head) * headDim * 4;
-    const q = await this.gpu.readF32(log.buffer, qOffset, headDim, 'attention-map');
     const kvDim = numKvHeads * headDim;
-    const k = await this.gpu.readF32(this.kCache[layer]!, b * this.maxLen * kvDim * 4, keys * kvDim, 'attention-map');
+    // Both copies are submitted now, before any await: a prefill that replaces this plan meanwhile
+    // destroys these buffers, and a copy submitted after that would be a GPU validation error.
+    const [q, k] = await Promise.all([
+      this.gpu.readF32(log.buffer, qOffset, headDim, 'attention-map'),
+      this.gpu.readF32(this.kCache[layer]!, b * this.maxLen * kvDim * 4, keys * kvDim, 'attention-map'),
+    ]);
     const kvHead = Math.floor(head / (numHeads / numKvHeads));
     // The query is the newest row (keys − 1); a sliding layer sees only the last `window` keys.
     const first = Math.max(keyStart, this.layers[layer]!.window ? keys - this.layers[layer]!.window : 0);
