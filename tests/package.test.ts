@@ -63,7 +63,7 @@ describe('the packed package', () => {
   const samples: { name: string; file: string }[] = [];
 
   beforeAll(async () => {
-    await run(process.execPath, ['build.mjs'], opts);
+    // dist/ is fresh: tests/setup/build.ts built it before any test file.
     dir = await realpath(await mkdtemp(join(tmpdir(), 'paligemma-package-')));
     const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], opts);
     const [pack] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];

@@ -3,7 +3,7 @@
 // Node pipeline (Dawn), boxes drawn, timings, the kernel profile, attention maps, stop, local
 // folders without the server, the LoRA panel, and the error messages. Screenshots go to test-output/.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -108,7 +108,7 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
   const needWebGpu = () => expect(webgpu, 'Chromium offers no WebGPU adapter (see the first test)').toBe(true);
 
   beforeAll(async () => {
-    execFileSync(process.execPath, ['build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+    // dist/ (the page the CLI serves) is fresh: tests/setup/build.ts built it before any test file.
     await mkdir(OUT, { recursive: true });
     cli = await startCli();
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });

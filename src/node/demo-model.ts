@@ -23,7 +23,13 @@ async function cachedCheckpoint(name: string, make: (out: string) => Promise<unk
   await rm(tmp, { recursive: true, force: true });
   if (say) console.error(`making the ${name} checkpoint (random weights) in ${dir} …`);
   await make(tmp);
-  await rename(tmp, dir);
+  try {
+    await rename(tmp, dir);
+  } catch (e) {
+    // Another process (a parallel test file, a second command) made it first.
+    if (!existsSync(join(dir, 'config.json'))) throw e;
+    await rm(tmp, { recursive: true, force: true });
+  }
   return dir;
 }
 
