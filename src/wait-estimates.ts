@@ -1,8 +1,8 @@
 // How long labelled GPU work will take, from how long it took before: what Gpu.settle sleeps for
 // before it polls. Kept per label and per amount of work (FLOPs), since time does not scale with
-// FLOPs: a decode step of 4 sequences reads the same weights as one and took 1.2–1.7× its time on
-// lavapipe, not 4× — scaled by FLOPs, the first steps of a new batch size slept 2.4× too long
-// (bench/README.md). So a guess for an amount of work not seen under the label never exceeds a
+// FLOPs: a decode step of 4 sequences reads the same weights as one and took 1.3–1.9× its time on
+// lavapipe, not 4× — scaled by FLOPs, the first step of a new batch size slept 2.1 s before a 0.7 s
+// step (bench/README.md, "Concurrent requests"). So a guess for an amount of work not seen under the label never exceeds a
 // time measured for at most as much work: sleeping too long costs latency, too short only polling.
 
 /** Amounts of work remembered per label. */
