@@ -22,6 +22,8 @@ export interface Epilogue {
   accumulate: boolean;
   /** Two weights (gate, up); out = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ). */
   geglu: boolean;
+  /** GEGLU's second half: out holds x·gateᵀ from an earlier dispatch, out = gelu_tanh(out) ⊙ (x·wᵀ). */
+  gatedByOut?: boolean;
   /** v → c·tanh(v/c) after the bias (Gemma 2's final logits); 0 or absent = none. */
   softcap?: number;
   /** A LoRA term added to x·wᵀ (x·gateᵀ with GEGLU) before anything else (lora.ts). */
@@ -60,7 +62,7 @@ export function shapeParams(s: MatmulShape, e: Epilogue): Record<keyof typeof P,
 }
 
 export function epilogueKey(e: Epilogue): string {
-  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.softcap ? `c${e.softcap}` : ''}${e.lora ? 'l' : ''}${e.loraUp ? 'u' : ''}`;
+  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.gatedByOut ? 'o' : ''}${e.softcap ? `c${e.softcap}` : ''}${e.lora ? 'l' : ''}${e.loraUp ? 'u' : ''}`;
 }
 
 /** WGSL: bf16 element e of a packed u32 array (element e lives in word e >> 1, low half when even). */
@@ -100,6 +102,10 @@ ${bf16At('bias')}
 #if ${e.softcap}
 ${softcapWgsl}
 #endif
+#if ${e.geglu || e.gatedByOut}
+// tanh form of GELU, as Gemma's gelu_pytorch_tanh; tanh saturates, so large |g| stays finite.
+fn gelu(g: f32) -> f32 { return 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))); }
+#endif
 fn store(m: u32, n: u32, g0: f32, u0: f32) {
   let c = p.colOff + n;
 #if ${e.lora}
@@ -112,10 +118,11 @@ fn store(m: u32, n: u32, g0: f32, u0: f32) {
 #else
   let u = u0;
 #endif
+  let o = m * p.ldo + c;
 #if ${e.geglu}
-  // tanh form of GELU, as Gemma's gelu_pytorch_tanh; tanh saturates, so large |g| stays finite.
-  let gelu = 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
-  var v = gelu * u;
+  var v = gelu(g) * u;
+#elif ${e.gatedByOut}
+  var v = gelu(out[o]) * g;
 #else
   var v = g;
 #endif
@@ -125,7 +132,6 @@ fn store(m: u32, n: u32, g0: f32, u0: f32) {
 #if ${e.softcap}
   v = softcap(v, ${cap});
 #endif
-  let o = m * p.ldo + c;
 #if ${e.accumulate}
   out[o] += v;
 #else
@@ -173,4 +179,28 @@ export function uniformX(step: Step, x: Binding, floats: number): GPUBuffer {
   const src = 'buffer' in x ? x : { buffer: x as GPUBuffer, offset: 0 };
   step.copy(src.buffer, src.offset ?? 0, u, 0, floats * 4);
   return u;
+}
+
+/** How many rows uniformXRows serves. */
+export const UNIFORM_X_ROWS = 4;
+const rowScratch = new WeakMap<Gpu, GPUBuffer>();
+
+/**
+ * Like uniformX for an x of M rows of K floats that only fits as one uniform binding per row
+ * (a decode batch's down projection: 4 × 16384 floats): row r is copied to its own 64 KiB slot,
+ * returned as one binding each.
+ */
+export function uniformXRows(step: Step, x: Binding, M: number, K: number): Binding[] {
+  if (M > UNIFORM_X_ROWS || K > UNIFORM_X_FLOATS) throw new Error(`uniformXRows: ${M} rows of ${K} floats exceed ${UNIFORM_X_ROWS} of ${UNIFORM_X_FLOATS}`);
+  const gpu = step.gpu;
+  let u = rowScratch.get(gpu);
+  if (!u) {
+    u = gpu.buffer(UNIFORM_X_ROWS * UNIFORM_X_FLOATS * 4, 'matmul x rows (uniform)', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    rowScratch.set(gpu, u);
+  }
+  const src = 'buffer' in x ? x : { buffer: x as GPUBuffer, offset: 0 };
+  return [...Array(M).keys()].map((r) => {
+    step.copy(src.buffer, (src.offset ?? 0) + r * K * 4, u, r * UNIFORM_X_FLOATS * 4, K * 4);
+    return { buffer: u, offset: r * UNIFORM_X_FLOATS * 4, size: UNIFORM_X_FLOATS * 4 };
+  });
 }

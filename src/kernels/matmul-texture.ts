@@ -13,7 +13,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
-import { P, UNIFORM_X_FLOATS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
+import { P, UNIFORM_X_FLOATS, UNIFORM_X_ROWS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, uniformXRows, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
 import { texelsPerRow, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
@@ -59,7 +59,7 @@ export function textureTiling(M: number, geglu: boolean, subgroupsOf8: boolean, 
  * once per texel (a group). A multiply per weight was most of int4's cost on lavapipe; the sums
  * differ from those of the dequantized weights by float32 rounding only.
  */
-function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: string; acc: string }[], N: string): string {
+function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs: { tex: string; acc: string }[], N: string): string {
   const { rows: R, cols: C } = t;
   const rs = [...Array(R).keys()];
   const cs = [...Array(C).keys()];
@@ -68,8 +68,9 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
   // x's vec4 index of slice `sub` of texel t (E / 4 vec4s per texel; f32's texel is half a slice).
   const slice = (sub: number) => `${elementsPerTexel(f) / 4}u * t + ${2 * sub}u`;
   // x's vec4s of slice `sub` (both, or only the first with `half`) of every row of the block.
+  // Per-row uniform bindings cannot be indexed by the lane: every lane reads them.
   const xLoad = (sub: number, half: boolean) => wgsl`
-#if ${t.broadcast}
+#if ${t.broadcast && xr !== 'rows'}
     let mine = x[xrow(m0 + sg) + ${slice(sub)}];
 #if ${!half}
     let mine1 = x[xrow(m0 + sg) + ${slice(sub)} + 1u];
@@ -79,9 +80,9 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
     let xb${r} = subgroupBroadcast(mine1, ${r}u);
 #endif`).join('\n    ')}
 #else
-    ${rs.map((r) => wgsl`let xa${r} = x[xrow(m0 + ${r}u) + ${slice(sub)}];
+    ${rs.map((r) => wgsl`let xa${r} = ${xAt(xr, r, slice(sub))};
 #if ${!half}
-    let xb${r} = x[xrow(m0 + ${r}u) + ${slice(sub)} + 1u];
+    let xb${r} = ${xAt(xr, r, `${slice(sub)} + 1u`)};
 #endif`).join('\n    ')}
 #endif`;
   // Chained fma()s, not dot()s: a dot is 4 multiplies + 3 adds for llvmpipe, fma is one op.
@@ -173,14 +174,34 @@ function block(t: TextureTiling, f: WeightFormat, tail: number, texs: { tex: str
 #endif`;
 }
 
-/** WGSL shared by both kernels: x's binding and row addressing, the format's decoding, the entry point's signature. */
-function header(t: TextureTiling, f: WeightFormat, ux: boolean): { decls: string; entry: string } {
+/**
+ * Where a lane reads x: a storage buffer, a uniform copy (uniformX), or one uniform copy per row
+ * (uniformXRows; a decode batch whose x exceeds 64 KiB — a uniform load costs about half a storage
+ * one on lavapipe, and the 4-row down projection took 2.1× one row's time from storage).
+ */
+export type XRead = 'storage' | 'uniform' | 'rows';
+
+/** WGSL: the vec4 of x at vec4 `index` of row r of the block. */
+function xAt(xr: XRead, r: number, index: string): string {
+  return xr === 'rows' ? `x${r}[${index}]` : `x[xrow(m0 + ${r}u) + ${index}]`;
+}
+
+/**
+ * WGSL shared by both kernels: x's bindings (rows past the first, with 'rows', from binding
+ * `moreRows` on) and row addressing, the format's decoding, the entry point's signature.
+ */
+function header(t: TextureTiling, f: WeightFormat, xr: XRead, moreRows: number): { decls: string; entry: string } {
+  const uniform = (name: string, binding: number) => `@group(0) @binding(${binding}) var<uniform> ${name}: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;`;
   return {
     decls: wgsl`
-#if ${ux}
-@group(0) @binding(0) var<uniform> x: array<vec4f, ${UNIFORM_X_FLOATS / 4}>;
-#else
+#if ${xr === 'storage'}
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
+#endif
+#if ${xr === 'uniform'}
+${uniform('x', 0)}
+#endif
+#if ${xr === 'rows'}
+${[...Array(t.rows).keys()].map((r) => uniform(`x${r}`, r === 0 ? 0 : moreRows + r - 1)).join('\n')}
 #endif
 ${formatWgsl}
 ${rowWgsl(f)}
@@ -214,9 +235,9 @@ function stores(t: TextureTiling, N: string, accs: string[], store: (m: string, 
   }`;
 }
 
-export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
+export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, xr: XRead, tail: number): string {
   const up = e.geglu;
-  const h = header(t, f, ux);
+  const h = header(t, f, xr, (up ? 3 : 2) + epilogueKinds(e).length);
   const texs = up ? [{ tex: 'w', acc: 'a' }, { tex: 'wu', acc: 'u' }] : [{ tex: 'w', acc: 'a' }];
   return wgsl`
 #if ${t.broadcast}
@@ -233,7 +254,7 @@ ${h.decls}
 ${h.entry} {
   let m0 = wg.y * ${t.rows}u;
   let c0 = wg.x * ${t.lanes * t.cols}u + lane * ${t.cols}u;
-  ${block(t, f, tail, texs, 'p.N')}
+  ${block(t, f, xr, tail, texs, 'p.N')}
 #if ${up}
   ${stores(t, 'p.N', ['a', 'u'], (m, n, [g, u]) => `store(${m}, ${n}, ${g}, ${u});`)}
 #else
@@ -246,8 +267,8 @@ const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2:
 
 // Weights sharing x (Q, K, V), each into its own output: workgroups [G_i, G_i+1) compute weight i,
 // so every branch is uniform over a workgroup.
-export function textureManyWgsl(parts: number, t: TextureTiling, f: WeightFormat, ux: boolean, tail: number): string {
-  const h = header(t, f, ux);
+export function textureManyWgsl(parts: number, t: TextureTiling, f: WeightFormat, xr: XRead, tail: number): string {
+  const h = header(t, f, xr, 1 + 2 * parts);
   const is = [...Array(parts).keys()];
   const start = (i: number) => (i === 0 ? '0u' : `p.G${i}`);
   return wgsl`
@@ -263,7 +284,7 @@ ${h.entry} {
   let m0 = wg.y * ${t.rows}u;
   ${is.map((i) => `if (wg.x >= ${start(i)}${i < parts - 1 ? ` && wg.x < p.G${i + 1}` : ''}) {
     let c0 = (wg.x - ${start(i)}) * ${t.lanes * t.cols}u + lane * ${t.cols}u;
-    ${block(t, f, tail, [{ tex: `w${i}`, acc: 'a' }], `p.N${i}`)}
+    ${block(t, f, xr, tail, [{ tex: `w${i}`, acc: 'a' }], `p.N${i}`)}
     ${stores(t, `p.N${i}`, ['a'], (m, n, [g]) => `out${i}[${m} * p.N${i} + ${n}] = ${g};`)}
   }`).join(' else ')}
 }`;
@@ -271,29 +292,39 @@ ${h.entry} {
 
 /**
  * Checks K and the format against the weight textures and returns what both kernels' code depends
- * on besides the epilogue: the format, x read from a uniform copy, the elements of a last partial
- * texel, and the pipeline-name key of both.
+ * on besides the epilogue: the format, where x is read, the elements of a last partial texel, and
+ * the pipeline-name key of both.
  */
-function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[]): { f: WeightFormat; ux: boolean; tail: number; key: string } {
+function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[]): { f: WeightFormat; xr: XRead; tail: number; key: string } {
   if (K % 4 !== 0) throw new Error(`${who}: K=${K} is not a multiple of 4`);
   const f = ws[0]!.format;
   for (const w of ws) {
     if (w.format !== f) throw new Error(`${who}: weight textures of formats ${f} and ${w.format} in one dispatch`);
     if (texelsPerRow(f, K) !== w.W) throw new Error(`${who}: K=${K} but a weight texture has ${w.W} texels per row`);
   }
-  const ux = !t.broadcast && M * K <= UNIFORM_X_FLOATS;
+  // Rows per binding only where the block is the whole batch (decode: rows = M, one workgroup row).
+  const xr: XRead = t.broadcast ? 'storage' : M * K <= UNIFORM_X_FLOATS ? 'uniform' : t.rows === M && M <= UNIFORM_X_ROWS && K <= UNIFORM_X_FLOATS ? 'rows' : 'storage';
   const tail = K % elementsPerTexel(f);
-  return { f, ux, tail, key: `${f}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${ux ? 'u' : ''}${tail ? `t${tail}` : ''}` };
+  return { f, xr, tail, key: `${f}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${{ storage: '', uniform: 'u', rows: 'ur' }[xr]}${tail ? `t${tail}` : ''}` };
+}
+
+/** x's bindings of a dispatch: the binding in front, and with 'rows' those of rows past the first, which go last. */
+function xBindings(step: Step, xr: XRead, x: Binding, M: number, K: number): { first: Binding; more: Binding[] } {
+  if (xr === 'storage') return { first: x, more: [] };
+  if (xr === 'uniform') return { first: uniformX(step, x, M * K), more: [] };
+  const [first, ...more] = uniformXRows(step, x, M, K);
+  return { first: first!, more };
 }
 
 export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
-  const { f, ux, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w]);
+  const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w]);
+  const xs = xBindings(step, xr, b.x, s.M, s.K);
   const k = step.gpu.kernel({
     name: `matmul-texture-${epilogueKey(e)}-${key}`,
-    bindings: [ux ? 'uniform' : 'read', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...epilogueKinds(e)],
-    code: () => textureWgsl(e, t, f, ux, tail),
+    bindings: [xr === 'storage' ? 'read' : 'uniform', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...epilogueKinds(e), ...xs.more.map(() => 'uniform' as const)],
+    code: () => textureWgsl(e, t, f, xr, tail),
   });
-  const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b)];
+  const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b), ...xs.more];
   step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
 }
 
@@ -305,14 +336,15 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
 export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], outs: Binding[], Ns: number[], M: number, K: number, t: TextureTiling): void {
   const parts = ws.length;
   if (parts < 1 || parts > 3 || outs.length !== parts || Ns.length !== parts) throw new Error(`matmulTextureMany: 1 to 3 weights with one output and N each, got ${parts}`);
-  const { f, ux, tail, key } = shapeVariant('matmulTextureMany', t, M, K, ws);
+  const { f, xr, tail, key } = shapeVariant('matmulTextureMany', t, M, K, ws);
+  const xs = xBindings(step, xr, x, M, K);
   const k = step.gpu.kernel({
     name: `matmul-texture-many${parts}-${key}`,
-    bindings: [ux ? 'uniform' : 'read', ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const)],
-    code: () => textureManyWgsl(parts, t, f, ux, tail),
+    bindings: [xr === 'storage' ? 'read' : 'uniform', ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const), ...xs.more.map(() => 'uniform' as const)],
+    code: () => textureManyWgsl(parts, t, f, xr, tail),
   });
   const groups = Ns.map((n) => Math.ceil(n / (t.lanes * t.cols)));
   const G = groups.map((_, i) => groups.slice(0, i).reduce((a, b) => a + b, 0));
   const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0, G1: G[1] ?? 0, G2: G[2] ?? 0 }, PM);
-  step.dispatch(k, [ux ? uniformX(step, x, M * K) : x, ...ws.map((w) => w.view), ...outs], p, [groups.reduce((a, b) => a + b, 0), Math.ceil(M / t.rows)]);
+  step.dispatch(k, [xs.first, ...ws.map((w) => w.view), ...outs, ...xs.more], p, [groups.reduce((a, b) => a + b, 0), Math.ceil(M / t.rows)]);
 }

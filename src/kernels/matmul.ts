@@ -299,7 +299,17 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], base: Epilogue, norm?: Gem
     if (up && !upTex) throw new Error(`matmul: ${w.name} is a texture but ${up.name} is not`);
     if (a.variant && a.variant !== 'texture') throw new Error(`matmul: ${w.name} is packed into a texture, variant ${a.variant} reads buffers`);
     const s: MatmulShape = { M: a.M, K: a.K, N: a.N, ldo: a.N, colOff: 0 };
-    matmulTexture(step, { x: a.x, bias, out: a.out, ...loraB }, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu, subgroupsOf8(step.gpu), w.dtype));
+    const b = { x: a.x, bias, out: a.out, ...loraB };
+    if (upTex && a.M <= TEXTURE_MANY_MAX_ROWS) {
+      // Decode GEGLU as x·gateᵀ into out, then x·upᵀ gated by it in its epilogue: one kernel
+      // holding both products' accumulators spills on lavapipe (bench/ab.ts: the pair of
+      // dispatches takes 0.89–0.92× its time at one row and at four).
+      const t = a.tiling ?? textureTiling(a.M, false, subgroupsOf8(step.gpu), w.dtype);
+      matmulTexture(step, b, tex, undefined, s, { ...e, geglu: false, loraUp: undefined }, t);
+      matmulTexture(step, b, upTex, undefined, s, { ...e, geglu: false, gatedByOut: true, lora: lu, loraUp: undefined }, t);
+      return;
+    }
+    matmulTexture(step, b, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu, subgroupsOf8(step.gpu), w.dtype));
     return;
   }
   const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);

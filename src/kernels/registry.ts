@@ -18,7 +18,7 @@ import type { Epilogue } from './matmul-common.js';
 import { gemvManyWgsl, gemvWgsl, type Opts as GemvOpts } from './matmul-gemv.js';
 import { loraMergeWgsl } from './lora-merge.js';
 import { lanesWgsl } from './matmul-lanes.js';
-import { textureManyWgsl, textureWgsl, type TextureTiling } from './matmul-texture.js';
+import { textureManyWgsl, textureWgsl, type TextureTiling, type XRead } from './matmul-texture.js';
 import { tiledWgsl } from './matmul-tiled.js';
 import { normWgsl, type NormMode } from './norm.js';
 import { im2colWgsl } from './patch-embed.js';
@@ -55,16 +55,16 @@ const on = (s: string | undefined) => s === 'true';
 const num = (s: string | undefined) => Number(s);
 
 /** The matmul epilogue's axes: what epilogueKey names. LoRA terms are params, so any term stands in. */
-const EPILOGUE = { bias: B, accumulate: B, geglu: B, softcap: ['0', '30'], lora: B, loraUp: B } as const;
+const EPILOGUE = { bias: B, accumulate: B, geglu: B, gatedByOut: B, softcap: ['0', '30'], lora: B, loraUp: B } as const;
 function epilogue(v: Variant): Epilogue {
   const term = { rank: 0, offset: 0, stride: 0 };
-  return { bias: on(v.bias), accumulate: on(v.accumulate), geglu: on(v.geglu), softcap: num(v.softcap) || undefined, lora: on(v.lora) ? term : undefined, loraUp: on(v.loraUp) ? term : undefined };
+  return { bias: on(v.bias), accumulate: on(v.accumulate), geglu: on(v.geglu), gatedByOut: on(v.gatedByOut), softcap: num(v.softcap) || undefined, lora: on(v.lora) ? term : undefined, loraUp: on(v.loraUp) ? term : undefined };
 }
 
 const GEMV = { format: MATMUL_FORMATS, rows: ['1', '2', '4', '8'], vec: T, shuffle: B, lanes: ['32', '256'], norm: B } as const;
 const gemvOpts = (v: Variant): GemvOpts => ({ format: v.format as WeightFormat, rows: num(v.rows), vec: on(v.vec), shuffle: on(v.shuffle), lanes: num(v.lanes), norm: on(v.norm) });
 
-const TILING = { format: MATMUL_FORMATS, rows: ['8', '1', '2', '4'], cols: ['16', '8'], lanes: ['16'], broadcast: T, ux: B, tail: ['0', '4'] } as const;
+const TILING = { format: MATMUL_FORMATS, rows: ['8', '1', '2', '4'], cols: ['16', '8'], lanes: ['16'], broadcast: T, x: ['storage', 'uniform', 'rows'], tail: ['0', '4'] } as const;
 const tiling = (v: Variant): TextureTiling => ({ rows: num(v.rows), cols: num(v.cols), lanes: num(v.lanes), broadcast: on(v.broadcast) });
 
 export const KERNELS: readonly KernelEntry[] = [
@@ -111,14 +111,14 @@ export const KERNELS: readonly KernelEntry[] = [
     name: 'matmul-texture',
     file: 'matmul-texture.ts',
     axes: { ...EPILOGUE, ...TILING },
-    code: (v) => textureWgsl(epilogue(v), tiling(v), v.format as WeightFormat, on(v.ux), num(v.tail)),
+    code: (v) => textureWgsl(epilogue(v), tiling(v), v.format as WeightFormat, v.x as XRead, num(v.tail)),
     subgroups: (v) => on(v.broadcast),
   },
   {
     name: 'matmul-texture-many',
     file: 'matmul-texture.ts',
-    axes: { parts: ['3', '1', '2'], ...TILING, rows: ['1', '2', '4'], cols: ['8', '16'], broadcast: B, ux: T },
-    code: (v) => textureManyWgsl(num(v.parts), tiling(v), v.format as WeightFormat, on(v.ux), num(v.tail)),
+    axes: { parts: ['3', '1', '2'], ...TILING, rows: ['1', '2', '4'], cols: ['8', '16'], broadcast: B, x: ['uniform', 'storage', 'rows'] },
+    code: (v) => textureManyWgsl(num(v.parts), tiling(v), v.format as WeightFormat, v.x as XRead, num(v.tail)),
     subgroups: (v) => on(v.broadcast),
   },
   { name: 'matmul-tiled', file: 'matmul-tiled.ts', axes: { ...EPILOGUE, format: MATMUL_FORMATS }, code: (v) => tiledWgsl(epilogue(v), v.format as WeightFormat) },
