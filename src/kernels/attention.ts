@@ -154,7 +154,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
   // llvmpipe fully unrolls constant-bound loops over these private arrays, and LLVM then needs
   // from 0.1 s to many minutes per pipeline depending on the sizes (measured: hd 72 with R 1 took
   // 435 s, R 4 0.3 s). On CPU adapters the bounds go through a uniform that is always 0, so the
-  // loops stay loops (arrays indexed at uniform indices: plain vector loads there). GPUs get constants.
+  // loops stay loops (arrays indexed at uniform indices: plain vector loads there), except in a
+  // decode chunk (see recordAttention). GPUs get constants.
 #if ${c.opaqueLoops}
   let nD = DW + p.zero; let nR = R + p.zero; let nT = TK + p.zero;
 #else
@@ -338,7 +339,9 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} not a multiple of kvHeads ${kvHeads}`);
   const vec = [headDim, qStride, kvStride, outStride].every((x) => x % 4 === 0) ? 4 : 1;
   const base = a.config ?? attentionConfig(step.gpu, headDim, seqQ * (heads / kvHeads));
-  const opaqueLoops = step.gpu.cpuAdapter;
+  // A decode chunk (split) compiles in seconds unrolled and runs 1.6–1.9× faster so on lavapipe
+  // (bench/attention-ab.ts: Gemma 8 × 256 over 266 and 1100 keys, 2026-12-02).
+  const opaqueLoops = step.gpu.cpuAdapter && !split;
   const c = attentionVariant(base, { headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops, lengthFromBuffer: !!split?.keyCount, softcap: !!a.softcap });
   const lanesPerSlot = c.lanesPerSlot;
   const group = heads / kvHeads;

@@ -99,7 +99,7 @@ export const KERNELS: readonly KernelEntry[] = [
       const headDim = num(v.headDim);
       const base = attentionConfig({ cpuAdapter: cpu }, headDim, on(v.decode) ? 8 : Infinity);
       const flags = { split: on(v.split), perSeqKeyStart: on(v.keyStarts), lengthFromBuffer: on(v.keyCount), softcap: on(v.softcap) };
-      return attentionWgsl(attentionVariant(base, { headDim, vec: num(v.vec), opaqueLoops: cpu, ...flags }));
+      return attentionWgsl(attentionVariant(base, { headDim, vec: num(v.vec), opaqueLoops: cpu && !flags.split, ...flags }));
     },
   },
   { name: 'attention-decode-reduce', file: 'attention-decode.ts', axes: {}, code: () => decodeReduceWgsl },
