@@ -302,8 +302,8 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], base: Epilogue, norm?: Gem
     const b = { x: a.x, bias, out: a.out, ...loraB };
     if (upTex && a.M <= TEXTURE_MANY_MAX_ROWS) {
       // Decode GEGLU as x·gateᵀ into out, then x·upᵀ gated by it in its epilogue: one kernel
-      // holding both products' accumulators spills on lavapipe (bench/ab.ts: the pair of
-      // dispatches takes 0.89–0.92× its time at one row and at four).
+      // holding both products' accumulators spills on lavapipe (bench/ab.ts, 10 interleaved rounds:
+      // the pair of dispatches takes 0.96× its time at one row, 0.88× at four).
       const t = a.tiling ?? textureTiling(a.M, false, subgroupsOf8(step.gpu), w.dtype);
       matmulTexture(step, b, tex, undefined, s, { ...e, geglu: false, loraUp: undefined }, t);
       matmulTexture(step, b, upTex, undefined, s, { ...e, geglu: false, gatedByOut: true, lora: lu, loraUp: undefined }, t);
