@@ -4,8 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
-import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, prepareWeights, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
-import type { TextureTiling } from '../src/kernels/matmul-texture.js';
+import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, prepareWeights, subgroupsOf8, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
+import { textureTiling, type TextureTiling } from '../src/kernels/matmul-texture.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { softcapRef } from '../src/kernels/softcap.js';
 import { normErr, randInt, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
@@ -168,6 +168,19 @@ it('matmul texture GEMM without subgroupBroadcast matches float64', async () => 
   expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
 });
 
+// A decode batch on adapters without subgroups of 8: x rows at uniform addresses, over 64 KiB (4 ×
+// 6004 floats) each from its own uniform copy (lavapipe's plan shares them by subgroupBroadcast).
+it.each([
+  [4, 6004, false],
+  [3, 1028, false],
+  [4, 6004, true],
+] as const)('matmul texture decode batch M=%i K=%i (GEGLU %s) without subgroupBroadcast matches float64', async (M, K, geglu) => {
+  const gpu = await testGpu();
+  const tiling: TextureTiling = { rows: M, cols: 8, lanes: 16, broadcast: false };
+  const c = { M, K, N: 40, bias: !geglu, accumulate: !geglu, geglu, shardRows: 40, seed: 13, tiling };
+  expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
+});
+
 describe('matmul decisions', () => {
   it.each([
     [1, 64, [48, 16, 16], undefined],
@@ -182,7 +195,7 @@ describe('matmul decisions', () => {
     [2, 36, [20, 9, 300], 'texture'],
     [1, 40, [24, 8], 'texture'],
     [5, 40, [24, 8, 8], 'texture'],
-    // x over 64 KiB (4 × 6004 floats): each row from its own uniform copy.
+    // x over 64 KiB (4 × 6004 floats): shared by subgroupBroadcast, or each row from its own uniform copy.
     [4, 6004, [40, 8, 8], 'texture'],
   ] as const)('linearMany equals separate linears (M=%i K=%i N=%j, variant %s)', async (M, K, shapes, variant) => {
     const gpu = await testGpu();
@@ -199,7 +212,11 @@ describe('matmul decisions', () => {
     linearMany(step, { x: gx, ws: gws, outs, M, K, variant });
     step.end();
     // Decode-sized M on weight textures: one dispatch for all of them.
-    if (variant === 'texture' && M <= 4) expect(kernels).toEqual([expect.stringMatching(new RegExp(`^matmul-texture-many${shapes.length}-.*${M * K > 16384 ? 'ur' : 'u'}(t4)?$`))]);
+    if (variant === 'texture' && M <= 4) {
+      const t = textureTiling(M, false, subgroupsOf8(gpu));
+      const xRead = t.broadcast ? 'b' : M * K > 16384 ? 'ur' : 'u';
+      expect(kernels).toEqual([expect.stringMatching(new RegExp(`^matmul-texture-many${shapes.length}-bf16-${M}x${t.cols}x${t.lanes}${xRead}(t4)?$`))]);
+    }
     for (let i = 0; i < shapes.length; i++) {
       const got = await gpu.readF32(outs[i]!, 0, M * shapes[i]!);
       const ref = Float64Array.from({ length: M * shapes[i]! }, (_, e) => dot(x, Math.floor(e / shapes[i]!), ws[i]!, e % shapes[i]!, K));

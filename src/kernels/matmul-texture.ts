@@ -2,10 +2,11 @@
 // (weight-texture.ts, weight-format.ts), every lane owns R rows × C columns of the output. Per
 // texel of K a lane fetches C texels (16 B = 8 bf16, 16 int8 or 32 int4 codes each, the cheapest
 // wide load llvmpipe has) and for each 8-wide slice of it reads the R rows' 8 activations at
-// addresses that are the same for every lane, which llvmpipe turns into one scalar load instead of
-// its per-lane loop (a per-lane storage load costs ~70 FMAs there, see docs/lavapipe spec); with
-// `broadcast`, lane r of each subgroup loads row r and subgroupBroadcast shares it instead. No
-// shared memory, no barriers. R = 8 serves GEMM (each texel feeds 64 FMAs), R = M ≤ 8 serves decode
+// addresses that are the same for every lane. llvmpipe (Mesa 25.0) still loads those lane by lane,
+// with a bounds check each (GALLIVM_DEBUG=asm: 8 scalar loads and inserts per vec4 component), so
+// with `broadcast` the subgroup's 8 lanes load different vec4s and subgroupBroadcast shares them:
+// at 8 rows lane r loads both halves of row r, at 4 rows or fewer lane l half l % 2 of row l / 2
+// (a whole slice of every row in one load). No shared memory, no barriers. R = 8 serves GEMM (each texel feeds 64 FMAs), R = M ≤ 8 serves decode
 // (each weight byte read once). Decode reads x from a uniform copy when it fits 64 KiB (uniformX).
 // Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
 // K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
@@ -40,10 +41,16 @@ export interface TextureTiling {
  * 8 columns everywhere — a texel feeds 2–4× the FMAs of a bf16 one, so fewer columns amortise the x
  * loads as well; int8 GEMM 260×2048×2048 0.71× the time of 16 columns, int4 0.58× (and compiles
  * in 9 s instead of 35), decode down projection 0.82–0.85× for both.
+ * A decode batch (2 ≤ M ≤ 4) with subgroups of 8 (2026-12-02, AMD EPYC, bench/ab.ts, 3–7 rounds,
+ * times against one row's): x by subgroupBroadcast took 4 rows from 1.76–1.85× to 1.40–1.52× (GEGLU
+ * pair, gate, down, LM head), and 4 columns instead of 8 (fewer accumulators) to 1.25–1.45× for bf16;
+ * int8 kept 8 columns (0.83× the time of the uniform-load kernel, 4 columns none better). One row
+ * gains nothing from it (0.96–1.04×) and keeps its uniform copy.
  */
 export function textureTiling(M: number, geglu: boolean, subgroupsOf8: boolean, format: WeightFormat = 'bf16'): TextureTiling {
   const wide = format === 'bf16' && !geglu;
   if (M > 4) return { rows: 8, cols: wide ? 16 : 8, lanes: 16, broadcast: subgroupsOf8 };
+  if (M > 1 && subgroupsOf8) return { rows: M, cols: format === 'bf16' ? 4 : 8, lanes: 16, broadcast: true };
   return { rows: M, cols: 8, lanes: 16, broadcast: false };
 }
 
@@ -70,7 +77,7 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
   // x's vec4s of slice `sub` (both, or only the first with `half`) of every row of the block.
   // Per-row uniform bindings cannot be indexed by the lane: every lane reads them.
   const xLoad = (sub: number, half: boolean) => wgsl`
-#if ${t.broadcast && xr !== 'rows'}
+#if ${t.broadcast && xr !== 'rows' && R === 8}
     let mine = x[xrow(m0 + sg) + ${slice(sub)}];
 #if ${!half}
     let mine1 = x[xrow(m0 + sg) + ${slice(sub)} + 1u];
@@ -78,6 +85,12 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
     ${rs.map((r) => wgsl`let xa${r} = subgroupBroadcast(mine, ${r}u);
 #if ${!half}
     let xb${r} = subgroupBroadcast(mine1, ${r}u);
+#endif`).join('\n    ')}
+#elif ${t.broadcast && xr !== 'rows'}
+    let mine = x[xrow(m0 + sg / 2u) + ${slice(sub)} + sg % 2u];
+    ${rs.map((r) => wgsl`let xa${r} = subgroupBroadcast(mine, ${2 * r}u);
+#if ${!half}
+    let xb${r} = subgroupBroadcast(mine, ${2 * r + 1}u);
 #endif`).join('\n    ')}
 #else
     ${rs.map((r) => wgsl`let xa${r} = ${xAt(xr, r, slice(sub))};

@@ -35,7 +35,7 @@ export interface MatmulPlan {
 const plans = new WeakMap<Gpu, MatmulPlan>();
 
 /** Subgroups of exactly 8 lanes (lavapipe): matmul-texture can share x rows by subgroupBroadcast. */
-function subgroupsOf8(gpu: Gpu): boolean {
+export function subgroupsOf8(gpu: Gpu): boolean {
   const i = gpu.adapterInfo as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
   return gpu.features.subgroups && i?.subgroupMinSize === 8 && i.subgroupMaxSize === 8;
 }

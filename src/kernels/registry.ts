@@ -64,7 +64,7 @@ function epilogue(v: Variant): Epilogue {
 const GEMV = { format: MATMUL_FORMATS, rows: ['1', '2', '4', '8'], vec: T, shuffle: B, lanes: ['32', '256'], norm: B } as const;
 const gemvOpts = (v: Variant): GemvOpts => ({ format: v.format as WeightFormat, rows: num(v.rows), vec: on(v.vec), shuffle: on(v.shuffle), lanes: num(v.lanes), norm: on(v.norm) });
 
-const TILING = { format: MATMUL_FORMATS, rows: ['8', '1', '2', '4'], cols: ['16', '8'], lanes: ['16'], broadcast: T, x: ['storage', 'uniform', 'rows'], tail: ['0', '4'] } as const;
+const TILING = { format: MATMUL_FORMATS, rows: ['8', '1', '2', '4'], cols: ['16', '8', '4'], lanes: ['16'], broadcast: T, x: ['storage', 'uniform', 'rows'], tail: ['0', '4'] } as const;
 const tiling = (v: Variant): TextureTiling => ({ rows: num(v.rows), cols: num(v.cols), lanes: num(v.lanes), broadcast: on(v.broadcast) });
 
 export const KERNELS: readonly KernelEntry[] = [
@@ -117,7 +117,7 @@ export const KERNELS: readonly KernelEntry[] = [
   {
     name: 'matmul-texture-many',
     file: 'matmul-texture.ts',
-    axes: { parts: ['3', '1', '2'], ...TILING, rows: ['1', '2', '4'], cols: ['8', '16'], broadcast: B, x: ['uniform', 'storage', 'rows'] },
+    axes: { parts: ['3', '1', '2'], ...TILING, rows: ['1', '2', '4'], cols: ['8', '16', '4'], broadcast: B, x: ['uniform', 'storage', 'rows'] },
     code: (v) => textureManyWgsl(num(v.parts), tiling(v), v.format as WeightFormat, v.x as XRead, num(v.tail)),
     subgroups: (v) => on(v.broadcast),
   },
