@@ -16,10 +16,11 @@ describe('bench load', () => {
     expect(percentile([], 0.5)).toBeNaN();
   });
 
-  it('runs each concurrency through one Pipeline and reports tokens/s, batches and latencies', { timeout: 120_000 }, async () => {
+  it('runs each concurrency through one Pipeline, round after round, and reports tokens/s, batches and latencies', { timeout: 120_000 }, async () => {
     const report = await benchLoad({
       model: join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded', 'checkpoint'),
       concurrency: [1, 4],
+      rounds: 2,
       requests: 4,
       maxNewTokens: 3,
       prompt: '',
@@ -27,9 +28,11 @@ describe('bench load', () => {
       gpu: testGpu,
       command: 'test',
     });
-    expect(report.levels.map((l) => [l.concurrency, l.batches, l.meanBatch, l.tokens])).toEqual([
-      [1, 4, 1, 12],
-      [4, 1, 4, 12],
+    expect(report.levels.map((l) => [l.concurrency, l.round, l.batches, l.meanBatch, l.tokens])).toEqual([
+      [1, 1, 4, 1, 12],
+      [4, 1, 1, 4, 12],
+      [1, 2, 4, 1, 12],
+      [4, 2, 1, 4, 12],
     ]);
     expect(report.maxBatch).toBe(4);
     for (const l of report.levels) {
@@ -37,7 +40,14 @@ describe('bench load', () => {
       expect(l.firstTokenMs.p95).toBeGreaterThanOrEqual(l.firstTokenMs.p50);
       expect(l.perTokenMs.p50).toBeGreaterThan(0);
     }
+    // The target pools both rounds: each level's decode tokens over its decode time.
+    const pooled = (c: number) => {
+      const ls = report.levels.filter((l) => l.concurrency === c);
+      return ls.reduce((a, l) => a + l.decodeTokens, 0) / ls.reduce((a, l) => a + l.decodeSeconds, 0);
+    };
+    expect(report.levels.every((l) => Math.abs(l.decodeTokens / l.decodeSeconds - l.decodeTokensPerSec) < 1e-9 * l.decodeTokensPerSec)).toBe(true);
     expect(report.targets.map((t) => t.what)).toEqual(['decode tokens/s at C = 4 ÷ C = 1']);
-    expect(loadText(report)).toMatch(/decode tokens\/s[\s\S]*first token p50 ms/);
+    expect(report.targets[0]!.measured).toBeCloseTo(pooled(4) / pooled(1), 9);
+    expect(loadText(report)).toMatch(/C\s+round\s+requests[\s\S]*first token p50 ms/);
   });
 });

@@ -23,7 +23,7 @@ const USAGE = `usage:
   paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4] [--browser]
   paligemma bench compare REPORT.json REPORT.json …
   paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--images N] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ... [--lora-merge]]
-  paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
+  paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--rounds N] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
   the machine's ceilings (onnxruntime MLAS GEMM, WGSL streaming read, memcpy) and the peers, same run.
@@ -37,6 +37,7 @@ e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 
 load: for each concurrency C (default 1,4,16), C clients send R requests in all (default 16), each the next when
   its last ended, through one Pipeline (batches of at most --max-batch, default the largest C): tokens/s, decode
   tokens/s of the batches, p50/p95 time to first token (from the call) and per token. Same model default as e2e.
+  --rounds N: the whole list N times in turn (1, 4, 1, 4, …), so that a CPU adapter's drift falls on every level.
 --quantize: kernels: each matmul case on a quantized weight again in each format, after its bf16 case;
   e2e: each weight format in turn (bf16 = as in the checkpoint), side by side with bf16 when it is listed,
   with the weights' error per family and 32 greedy steps' logits against bf16.
@@ -60,6 +61,7 @@ const OPTIONS = {
   concurrency: { type: 'string' },
   requests: { type: 'string' },
   'max-batch': { type: 'string' },
+  rounds: { type: 'string' },
   ids: { type: 'string' },
   quantize: { type: 'string' },
   images: { type: 'string' },
@@ -131,6 +133,7 @@ export async function run(argv: string[]): Promise<number> {
       model: v.model,
       concurrency: (v.concurrency ?? '1,4,16').split(',').map((c) => int(c.trim(), 'concurrency', 1, 1)),
       requests: int(v.requests, 'requests', 16, 1),
+      rounds: int(v.rounds, 'rounds', 1, 1),
       maxBatch: v['max-batch'] === undefined ? undefined : int(v['max-batch'], 'max-batch', 1, 1),
       maxNewTokens: int(v['max-new-tokens'], 'max-new-tokens', 8, 2),
       prompt: v.prompt ?? 'caption en',
