@@ -105,6 +105,7 @@ export class Gpu {
   /** name → kernel for generated code; name → source → kernel for fixed source strings. */
   private readonly kernels = new Map<string, Kernel | Map<string, Kernel>>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly scratches = new Map<string, GPUBuffer>();
   private readonly readPool: GPUBuffer[] = [];
   private readonly waitEstimates = new WaitEstimates();
   private lostReason: string | undefined;
@@ -239,6 +240,21 @@ export class Gpu {
   forgetBuffer(buffer: GPUBuffer | GPUTextureView): void {
     const tag = `|${resourceId(buffer)}:`;
     for (const k of this.bindGroups.keys()) if (k.includes(tag)) this.bindGroups.delete(k);
+  }
+
+  /**
+   * The device's scratch buffer named `label`, at least `bytes` long, shared by every dispatch that
+   * asks for it (dispatches are ordered, so the kernels of a step can reuse one). It grows with the
+   * largest request; the old one is dropped, not destroyed: dispatches not yet submitted and
+   * recordings may still bind it (it is freed with them).
+   */
+  scratch(label: string, bytes: number, usage?: GPUBufferUsageFlags): GPUBuffer {
+    const old = this.scratches.get(label);
+    if (old && old.size >= bytes) return old;
+    if (old) this.forgetBuffer(old);
+    const b = this.buffer(bytes, label, usage);
+    this.scratches.set(label, b);
+    return b;
   }
 
   buffer(size: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {

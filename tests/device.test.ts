@@ -41,6 +41,20 @@ describe('device layer', () => {
     expect(gpu.bindGroup(k, [{ buffer: a, offset: 0, size: 16 }])).toBe(gpu.bindGroup(k, [a]));
   });
 
+  it('shares a scratch buffer per label, grown to the largest request', async () => {
+    const gpu = await testGpu();
+    const a = gpu.scratch('test scratch a', 1000);
+    expect(a.size).toBeGreaterThanOrEqual(1000);
+    expect(gpu.scratch('test scratch a', 200)).toBe(a);
+    expect(gpu.scratch('test scratch b', 200)).not.toBe(a);
+    const grown = gpu.scratch('test scratch a', 5000);
+    expect(grown).not.toBe(a);
+    expect(grown.size).toBeGreaterThanOrEqual(5000);
+    expect(gpu.scratch('test scratch a', 1000)).toBe(grown);
+    const u = gpu.scratch('test scratch u', 256, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    expect(u.usage).toBe(GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  });
+
   it('reports per-dispatch GPU time when profiling', async () => {
     const gpu = await requestGpu({ profile: true });
     if (!gpu.features.timestamps) return; // nothing to profile on this adapter

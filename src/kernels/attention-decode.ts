@@ -104,20 +104,8 @@ export function decodeScratch(gpu: Gpu, a: { heads: number; kvHeads: number; hea
 }
 
 /** The device's shared scratch, grown on demand (dispatches run in order, so reuse is safe). */
-const shared = new WeakMap<Gpu, DecodeScratch>();
 function sharedScratch(gpu: Gpu, records: number, headDim: number): DecodeScratch {
-  let s = shared.get(gpu);
-  if (!s || s.acc.size < records * headDim * 4 || s.ml.size < records * 8) {
-    if (s) {
-      gpu.forgetBuffer(s.acc);
-      gpu.forgetBuffer(s.ml);
-    }
-    const accBytes = Math.max(records * headDim * 4, s?.acc.size ?? 0);
-    const mlBytes = Math.max(records * 8, s?.ml.size ?? 0);
-    s = { acc: gpu.buffer(accBytes, 'decode attention partials'), ml: gpu.buffer(mlBytes, 'decode attention max/sum') };
-    shared.set(gpu, s);
-  }
-  return s;
+  return { acc: gpu.scratch('decode attention partials', records * headDim * 4), ml: gpu.scratch('decode attention max/sum', records * 8) };
 }
 
 /**

@@ -94,19 +94,10 @@ export function setLoraMerged(w: GpuWeight, m: GpuWeight | undefined): void {
   else merged.delete(w);
 }
 
-const scratches = { t: new WeakMap<Gpu, GPUBuffer>(), d: new WeakMap<Gpu, GPUBuffer>() };
-
 /**
  * The device's buffer for t = x·Aᵀ ('t') or for t·B'ᵀ ('d'; two, as one dispatch may not read and
- * write one buffer), at least `bytes` long. Every LoRA'd matmul of a step reuses them (dispatches
- * are ordered). They grow with the largest product seen; the old one is dropped, not destroyed:
- * dispatches not yet submitted and recordings may still bind it (it is freed with them).
+ * write one buffer), at least `bytes` long (Gpu.scratch: every LoRA'd matmul of a step reuses them).
  */
 export function loraScratch(gpu: Gpu, kind: 't' | 'd', bytes: number): GPUBuffer {
-  const old = scratches[kind].get(gpu);
-  if (old && old.size >= bytes) return old;
-  if (old) gpu.forgetBuffer(old);
-  const b = gpu.buffer(Math.max(bytes, 64 * 1024), `lora ${kind}`);
-  scratches[kind].set(gpu, b);
-  return b;
+  return gpu.scratch(`lora ${kind}`, Math.max(bytes, 64 * 1024));
 }

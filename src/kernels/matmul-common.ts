@@ -1,7 +1,7 @@
 // What every matmul variant shares: the option flags, the params struct, and the WGSL of the bf16
 // unpack and the epilogue (bias, accumulate, GEGLU), so that each variant's file holds only its loop.
 
-import type { Binding, Gpu, Step, Storage } from '../device.js';
+import type { Binding, Step, Storage } from '../device.js';
 import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
 
@@ -160,7 +160,6 @@ export function epilogueKinds(e: Epilogue): Storage[] {
 
 /** The most f32 of x a uniform binding holds: 64 KiB, WebGPU's default maxUniformBufferBindingSize. */
 export const UNIFORM_X_FLOATS = 16384;
-const uniformScratch = new WeakMap<Gpu, GPUBuffer>();
 
 /**
  * Copies `floats` f32 of x into the device's 64 KiB uniform scratch and returns it, for GEMVs
@@ -170,12 +169,7 @@ const uniformScratch = new WeakMap<Gpu, GPUBuffer>();
  */
 export function uniformX(step: Step, x: Binding, floats: number): GPUBuffer {
   if (floats > UNIFORM_X_FLOATS) throw new Error(`uniformX: ${floats} floats exceed the ${UNIFORM_X_FLOATS} a uniform binding holds`);
-  const gpu = step.gpu;
-  let u = uniformScratch.get(gpu);
-  if (!u) {
-    u = gpu.buffer(UNIFORM_X_FLOATS * 4, 'matmul x (uniform)', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    uniformScratch.set(gpu, u);
-  }
+  const u = step.gpu.scratch('matmul x (uniform)', UNIFORM_X_FLOATS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   const src = 'buffer' in x ? x : { buffer: x as GPUBuffer, offset: 0 };
   step.copy(src.buffer, src.offset ?? 0, u, 0, floats * 4);
   return u;
@@ -183,7 +177,6 @@ export function uniformX(step: Step, x: Binding, floats: number): GPUBuffer {
 
 /** How many rows uniformXRows serves. */
 export const UNIFORM_X_ROWS = 4;
-const rowScratch = new WeakMap<Gpu, GPUBuffer>();
 
 /**
  * Like uniformX for an x of M rows of K floats that only fits as one uniform binding per row
@@ -192,12 +185,7 @@ const rowScratch = new WeakMap<Gpu, GPUBuffer>();
  */
 export function uniformXRows(step: Step, x: Binding, M: number, K: number): Binding[] {
   if (M > UNIFORM_X_ROWS || K > UNIFORM_X_FLOATS) throw new Error(`uniformXRows: ${M} rows of ${K} floats exceed ${UNIFORM_X_ROWS} of ${UNIFORM_X_FLOATS}`);
-  const gpu = step.gpu;
-  let u = rowScratch.get(gpu);
-  if (!u) {
-    u = gpu.buffer(UNIFORM_X_ROWS * UNIFORM_X_FLOATS * 4, 'matmul x rows (uniform)', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    rowScratch.set(gpu, u);
-  }
+  const u = step.gpu.scratch('matmul x rows (uniform)', UNIFORM_X_ROWS * UNIFORM_X_FLOATS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   const src = 'buffer' in x ? x : { buffer: x as GPUBuffer, offset: 0 };
   return [...Array(M).keys()].map((r) => {
     step.copy(src.buffer, (src.offset ?? 0) + r * K * 4, u, r * UNIFORM_X_FLOATS * 4, K * 4);
