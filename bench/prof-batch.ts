@@ -20,9 +20,9 @@ const loaded = await loadModel(dir, { gpu });
 const model = loaded.pipeline.model;
 const textIds = loaded.pipeline.tokenizer.encodePrompt('caption en');
 const plane = 3 * model.config.vision.imageSize ** 2;
-// Per batch size, per kernel (the tiling, which follows the batch size, left out of its name): ms per step.
+// Per batch size, per kernel (the tiling and x read, which follow the batch size, left out of its name): ms per step.
 const times = new Map<number, Map<string, number[]>>([[1, new Map()], [+B, new Map()]]);
-const kernelOf = (label: string) => label.replace(/-\d+x\d+x\d+/, '');
+const kernelOf = (label: string) => label.replace(/-\d+x\d+x\d+(b?(ur|u)?)/, '');
 for (let r = 0; r < +rounds; r++) {
   for (const b of times.keys()) {
     const inputs = [...Array(b).keys()].map((i) => ({ pixels: randomF32(plane, 5 + i), textIds }));
