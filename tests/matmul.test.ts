@@ -181,6 +181,16 @@ it.each([
   expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
 });
 
+// Forced tilings between the plan's: 5–7 rows share x as the 8-row GEMM does (lane r loads row r),
+// 3 rows as a decode batch (lane l half l % 2 of row l / 2). Subgroups of exactly 8 lanes only.
+it.each([6, 3])('matmul texture with subgroupBroadcast at %i rows per lane matches float64', async (rows) => {
+  const gpu = await testGpu();
+  if (!subgroupsOf8(gpu)) return;
+  const tiling: TextureTiling = { rows, cols: 4, lanes: 16, broadcast: true };
+  const c = { M: 2 * rows - 1, K: 36, N: 70, bias: true, accumulate: true, geglu: false, shardRows: 70, seed: 17, tiling };
+  expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
+});
+
 describe('matmul decisions', () => {
   it.each([
     [1, 64, [48, 16, 16], undefined],

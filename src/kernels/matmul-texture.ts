@@ -5,9 +5,10 @@
 // addresses that are the same for every lane. llvmpipe (Mesa 25.0) still loads those lane by lane,
 // with a bounds check each (GALLIVM_DEBUG=asm: 8 scalar loads and inserts per vec4 component), so
 // with `broadcast` the subgroup's 8 lanes load different vec4s and subgroupBroadcast shares them:
-// at 8 rows lane r loads both halves of row r, at 4 rows or fewer lane l half l % 2 of row l / 2
-// (a whole slice of every row in one load). No shared memory, no barriers. R = 8 serves GEMM (each texel feeds 64 FMAs), R = M ≤ 8 serves decode
-// (each weight byte read once). Decode reads x from a uniform copy when it fits 64 KiB (uniformX).
+// at 5–8 rows lane r loads both halves of row r, at 4 rows or fewer lane l half l % 2 of row l / 2
+// (a whole slice of every row in one load). No shared memory, no barriers. R = 8 serves GEMM (each
+// texel feeds 64 FMAs), R = M ≤ 8 serves decode (each weight byte read once). Decode reads x from a
+// uniform copy when it fits 64 KiB (uniformX).
 // Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
 // K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
 
@@ -77,7 +78,7 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
   // x's vec4s of slice `sub` (both, or only the first with `half`) of every row of the block.
   // Per-row uniform bindings cannot be indexed by the lane: every lane reads them.
   const xLoad = (sub: number, half: boolean) => wgsl`
-#if ${t.broadcast && xr !== 'rows' && R === 8}
+#if ${t.broadcast && xr !== 'rows' && R > 4}
     let mine = x[xrow(m0 + sg) + ${slice(sub)}];
 #if ${!half}
     let mine1 = x[xrow(m0 + sg) + ${slice(sub)} + 1u];
