@@ -339,9 +339,11 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
   if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} not a multiple of kvHeads ${kvHeads}`);
   const vec = [headDim, qStride, kvStride, outStride].every((x) => x % 4 === 0) ? 4 : 1;
   const base = a.config ?? attentionConfig(step.gpu, headDim, seqQ * (heads / kvHeads));
-  // A decode chunk (split) compiles in seconds unrolled and runs 1.6–1.9× faster so on lavapipe
-  // (bench/attention-ab.ts: Gemma 8 × 256 over 266 and 1100 keys, 2026-12-02).
-  const opaqueLoops = step.gpu.cpuAdapter && !split;
+  // A Gemma decode chunk (split, head 256) compiles in a second unrolled and runs 1.6–1.9× faster
+  // so on lavapipe (bench/attention-ab.ts: 8 × 256 over 266 and 1100 keys, 2026-12-02). Smaller
+  // heads unrolled took minutes to compile (2026-12-02, empty shader cache: 64 143 s, 72 142 s,
+  // 128 355 s): they keep opaque loops.
+  const opaqueLoops = step.gpu.cpuAdapter && !(split && headDim >= 256);
   const c = attentionVariant(base, { headDim, vec, split: !!split, perSeqKeyStart: !!a.keyStarts, opaqueLoops, lengthFromBuffer: !!split?.keyCount, softcap: !!a.softcap });
   const lanesPerSlot = c.lanesPerSlot;
   const group = heads / kvHeads;
