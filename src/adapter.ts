@@ -2,7 +2,7 @@
 // (navigator.gpu in the browser, Dawn in Node) with the adapter's limits asked for explicitly —
 // without requiredLimits a device only gets the spec defaults (128 MiB bindings, 16 KiB workgroup memory).
 
-import { Gpu, GpuError } from './device.js';
+import { Gpu, GpuError, isCpuAdapter } from './device.js';
 
 export interface GpuOptions {
   /** Use this device as is (library mode). */
@@ -10,6 +10,11 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
   /** Per-dispatch timestamp queries (when the adapter has timestamp-query). */
   profile?: boolean;
+  /**
+   * CPU adapters: how many more devices compile pipelines beside this one, each on its own core
+   * (Gpu.compile). Default 0; Node's requestGpu: one fewer than the cores.
+   */
+  compileHelpers?: number;
 }
 
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
@@ -41,7 +46,16 @@ export async function gpuFrom(gpu: Pick<GPU, 'requestAdapter'> | undefined, opts
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
-  return new Gpu(device, { adapterInfo: adapter.info, profile: opts.profile });
+  // A device consumes its adapter: each helper asks for an adapter of its own (the same one). Made
+  // now, not while work is pending: Dawn-node let the process end mid-compile when an adapter was
+  // requested while the device's work was in flight.
+  const helpers: GPUDevice[] = [];
+  for (let i = 0; i < (opts.compileHelpers ?? 0) && isCpuAdapter(adapter.info); i++) {
+    const a = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+    const d = await a?.requestDevice({ requiredFeatures, requiredLimits }).catch(() => undefined);
+    if (d) helpers.push(d);
+  }
+  return new Gpu(device, { adapterInfo: adapter.info, profile: opts.profile, compileHelpers: helpers });
 }
 
 /** A one-line description of the adapter for reports. */

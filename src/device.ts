@@ -85,6 +85,15 @@ function layoutEntry(kind: Storage, binding: number): GPUBindGroupLayoutEntry {
   }
 }
 
+/** Whether an adapter is a software one (lavapipe, SwiftShader), sharing the CPU cores with our own thread. */
+export function isCpuAdapter(info: GPUAdapterInfo | undefined): boolean {
+  const name = `${info?.vendor} ${info?.architecture} ${info?.device} ${info?.description}`;
+  return Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader|software/i.test(name);
+}
+
+/** Fewer new pipelines than this compile on the device alone. */
+const MIN_HELPED_COMPILE = 4;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How many dispatches go into one command buffer before it is submitted (GPU starts while we encode). */
@@ -129,7 +138,12 @@ export class Gpu {
   readonly cpuAdapter: boolean;
   private errors: string[] = [];
 
-  constructor(readonly device: GPUDevice, opts: { adapterInfo?: GPUAdapterInfo; profile?: boolean } = {}) {
+  /** Devices on the same adapter that compile beside this one (compile()); none on a GPU. */
+  readonly helpers: readonly Gpu[];
+  /** Placeholder resources of a compile helper, per binding kind and index (compileDetached). */
+  private readonly placeholders = new Map<string, GPUBufferBinding | GPUTextureView>();
+
+  constructor(readonly device: GPUDevice, opts: { adapterInfo?: GPUAdapterInfo; profile?: boolean; compileHelpers?: GPUDevice[] } = {}) {
     this.adapterInfo = opts.adapterInfo ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
     this.limits = device.limits;
     this.features = {
@@ -137,11 +151,9 @@ export class Gpu {
       subgroups: device.features.has('subgroups'),
       timestamps: device.features.has('timestamp-query'),
     };
-    const name = `${this.adapterInfo?.vendor} ${this.adapterInfo?.architecture} ${this.adapterInfo?.device} ${this.adapterInfo?.description}`;
-    this.cpuAdapter =
-      Boolean((this.adapterInfo as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) ||
-      /llvmpipe|lavapipe|swiftshader|software/i.test(name);
+    this.cpuAdapter = isCpuAdapter(this.adapterInfo);
     this.uniforms = new UniformArena(device);
+    this.helpers = this.cpuAdapter ? (opts.compileHelpers ?? []).map((d) => new Gpu(d, { adapterInfo: this.adapterInfo })) : [];
     this.timestamps = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
     this.profiling = this.timestamps !== undefined;
     device.lost.then((info) => {
@@ -297,6 +309,13 @@ export class Gpu {
    * dispatch of zero workgroups each (indirect, so that Dawn does not warn), which makes lavapipe
    * compile it without running anything. Work timed afterwards is then the work itself, and the
    * compile time is counted in `compiled`. On a GPU, pipelines compile in createComputePipeline.
+   *
+   * lavapipe compiles on its device's queue thread, one pipeline at a time. With compile helpers
+   * (more devices on the same adapter, each with its own queue thread) this device compiles the
+   * pipelines in order while a helper compiles them from the last one back: wherever one device
+   * comes to a pipeline the other has compiled, Mesa's shader cache hands it over in milliseconds.
+   * Both run without this thread (the caller may parse a tokenizer meanwhile), and the work splits
+   * where they meet, however unequal the pipelines are. README command 1: see bench/README.md.
    */
   async compile(recordings: readonly Recording[]): Promise<CompileStats> {
     const todo = new Map<Kernel, GPUBindGroup>();
@@ -306,12 +325,27 @@ export class Gpu {
     if (todo.size === 0) return { pipelines: 0, ms: 0 };
     this.check();
     const t0 = performance.now();
+    // Everything is submitted before anything is awaited: it compiles while the caller's thread is busy.
+    const here = this.compileHere([...todo]);
+    const defs = [...todo.keys()].map((k) => k.def).reverse();
+    // A helper that fails costs nothing but its help: this device compiles everything anyway.
+    const helped = todo.size < MIN_HELPED_COMPILE ? [] : this.helpers.map((h) => h.compileDetached(defs).catch(() => {}));
+    // Past the meeting point a helper only reads the cache: waiting for it costs little.
+    await Promise.all([here, ...helped]);
+    const done = { pipelines: todo.size, ms: performance.now() - t0 };
+    this.compiled.pipelines += done.pipelines;
+    this.compiled.ms += done.ms;
+    return done;
+  }
+
+  /** Dispatches each kernel once with zero workgroups and waits: lavapipe compiles them (or reads its shader cache). */
+  private async compileHere(kernels: [Kernel, GPUBindGroup][]): Promise<void> {
     // WebGPU zero-initialises a new buffer: 0 × 0 × 0 workgroups.
     this.zeroGroups ??= this.device.createBuffer({ label: 'zero workgroups', size: 12, usage: GPUBufferUsage.INDIRECT });
     const enc = this.device.createCommandEncoder({ label: 'compile' });
     const pass = enc.beginComputePass();
     const slot = this.uniforms.take(undefined);
-    for (const [k, bindGroup] of todo) {
+    for (const [k, bindGroup] of kernels) {
       pass.setPipeline(k.pipeline);
       pass.setBindGroup(0, bindGroup);
       pass.setBindGroup(1, this.uniforms.bindGroup, [slot]);
@@ -322,10 +356,38 @@ export class Gpu {
     this.uniforms.upload();
     this.device.queue.submit([enc.finish()]);
     await this.settle(undefined, () => this.device.queue.onSubmittedWorkDone());
-    const done = { pipelines: todo.size, ms: performance.now() - t0 };
-    this.compiled.pipelines += done.pipelines;
-    this.compiled.ms += done.ms;
-    return done;
+  }
+
+  /**
+   * On a compile helper: compiles these kernels' pipelines, bound to placeholder resources (the
+   * shader and layout, not the resources, make a pipeline), and waits for them.
+   */
+  async compileDetached(defs: KernelDef[]): Promise<void> {
+    const kernels = defs.map((def): [Kernel, GPUBindGroup] => {
+      const k = this.kernel(def);
+      const entries = def.bindings.map((kind, i) => ({ binding: i, resource: this.placeholder(kind, i) }));
+      return [k, this.device.createBindGroup({ layout: k.layout, entries })];
+    });
+    const todo = kernels.filter(([k]) => this.uncompiled.has(k));
+    await this.compileHere(todo);
+    this.check();
+    this.compiled.pipelines += todo.length;
+  }
+
+  /** A resource for binding i of this kind: 64 KiB buffers (the largest fixed-size array a kernel declares), a 1×1 texture. */
+  private placeholder(kind: Storage, i: number): GPUBufferBinding | GPUTextureView {
+    const key = `${kind} ${i}`;
+    let r = this.placeholders.get(key);
+    if (!r) {
+      if (kind === 'texture' || kind === 'storage-texture') {
+        const usage = kind === 'texture' ? GPUTextureUsage.TEXTURE_BINDING : GPUTextureUsage.STORAGE_BINDING;
+        r = this.device.createTexture({ label: key, size: [1, 1, 1], format: 'rgba32uint', usage }).createView({ dimension: '2d-array' });
+      } else {
+        r = { buffer: this.device.createBuffer({ label: key, size: 65536, usage: kind === 'uniform' ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE }) };
+      }
+      this.placeholders.set(key, r);
+    }
+    return r;
   }
 
   /** Called by steps for every dispatch they encode: the first one of a kernel not compiled yet compiles it. */

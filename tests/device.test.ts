@@ -95,4 +95,42 @@ describe('device layer', () => {
     expect(gpu).toBeInstanceOf(Gpu);
     expect(gpu.device).toBe(own.device);
   });
+
+  it('compiles beside a helper device on a CPU adapter (every binding kind), and without its help when it fails', async () => {
+    const gpu = await requestGpu({ compileHelpers: 1 });
+    if (!gpu.cpuAdapter) return; // helpers serve lavapipe's one compile thread per device
+    expect(gpu.helpers.length).toBe(1);
+    // A salt per run keeps these pipelines out of Mesa's shader cache: the helper compiles them for real.
+    const salt = Math.floor(Math.random() * 1e9);
+    const texture = gpu.device.createTexture({ size: [1, 1, 1], format: 'rgba32uint', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST });
+    gpu.device.queue.writeTexture({ texture }, new Uint32Array([7, 0, 0, 0]), { bytesPerRow: 16 }, [1, 1, 1]);
+    const view = texture.createView({ dimension: '2d-array' });
+    const src = gpu.upload(new Float32Array([3]), 'src');
+    const uni = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    gpu.device.queue.writeBuffer(uni, 0, new Float32Array([5, 0, 0, 0]));
+    const kernels = [
+      { name: `test-read-${salt}`, bindings: ['read', 'write'], code: `@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = a[0] + ${salt}.0 * 0.0; }`, take: [src] },
+      { name: `test-uniform-${salt}`, bindings: ['uniform', 'write'], code: `@group(0) @binding(0) var<uniform> u: vec4f;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = u.x + ${salt}.0 * 0.0; }`, take: [uni] },
+      { name: `test-texture-${salt}`, bindings: ['texture', 'write'], code: `@group(0) @binding(0) var t: texture_2d_array<u32>;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = f32(textureLoad(t, vec2u(0u), 0u, 0).x) + ${salt}.0 * 0.0; }`, take: [view] },
+      { name: `test-store-${salt}`, bindings: ['storage-texture', 'write'], code: `@group(0) @binding(0) var t: texture_storage_2d_array<rgba32uint, write>;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = 9.0 + ${salt}.0 * 0.0; }`, take: [gpu.device.createTexture({ size: [1, 1, 1], format: 'rgba32uint', usage: GPUTextureUsage.STORAGE_BINDING }).createView({ dimension: '2d-array' })] },
+    ] as const;
+    const run = async (g: Gpu) => {
+      const outs = kernels.map((_, i) => g.buffer(4, `out ${i}`));
+      const ks = kernels.map((d) => g.kernel({ name: d.name, bindings: [...d.bindings], code: d.code }));
+      const recording = g.record('compile test', (s) => ks.forEach((k, i) => s.dispatch(k, [...kernels[i]!.take, outs[i]!], undefined, [1])));
+      const stats = await g.compile([recording]);
+      expect(stats.pipelines).toBe(kernels.length);
+      const step = g.step('run');
+      step.replay(recording);
+      step.end();
+      return Promise.all(outs.map(async (o) => (await g.readF32(o, 0, 1))[0]));
+    };
+    expect(await run(gpu)).toEqual([3, 5, 7, 9]);
+    expect(gpu.helpers[0]!.compiled.pipelines).toBe(kernels.length);
+    // A helper whose device is gone: the compile is this device's alone, and still complete.
+    const dead = (await requestGpu({ compileHelpers: 0 })).device;
+    dead.destroy();
+    const alone = new Gpu(gpu.device, { adapterInfo: gpu.adapterInfo, compileHelpers: [dead] });
+    expect(await run(alone)).toEqual([3, 5, 7, 9]);
+  });
 });

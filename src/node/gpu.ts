@@ -1,5 +1,6 @@
 // WebGPU in Node through Dawn (npm `webgpu`).
 
+import { availableParallelism } from 'node:os';
 import { create, globals } from 'webgpu';
 import { gpuFrom, type GpuOptions } from '../adapter.js';
 import type { Gpu } from '../device.js';
@@ -43,5 +44,8 @@ export function requestGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
   const instance = dawn(flags);
   // Adapter discovery prints Dawn's limit warnings: filtered out (quiet-dawn.ts).
   const quiet = { requestAdapter: (o?: GPURequestAdapterOptions) => filterDawnStderr(() => instance.requestAdapter(o)) };
-  return gpuFrom(quiet, opts, tried, INSTALL_HINT);
+  // Helpers hand their pipelines over through Mesa's shader cache: none without one.
+  const cacheOff = /^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '');
+  const compileHelpers = opts.compileHelpers ?? (cacheOff ? 0 : availableParallelism() - 1);
+  return gpuFrom(quiet, { ...opts, compileHelpers }, tried, INSTALL_HINT);
 }
