@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dumpRun } from '../src/graph/dump.js';
-import { generate } from '../src/graph/generate.js';
+import { generate, precompile } from '../src/graph/generate.js';
 import { decodeImage } from '../src/image/decode.js';
 import { preprocessImage } from '../src/image/preprocess.js';
 import { Gemma } from '../src/graph/gemma.js';
@@ -168,6 +168,36 @@ describe('pipelines', () => {
     expect(gpu.compiledOnDispatch).toBe(coldBefore);
     expect(gpu.compiled.pipelines).toBe(created.length - coldBefore);
     // Nothing built that the requests do not run.
+    expect(created.filter((n) => !dispatched.has(n))).toEqual([]);
+    model.destroy();
+    gpu.destroy();
+  });
+
+  it('are compiled ahead by precompile for a request of that shape, which then compiles nothing, and each one runs', async () => {
+    const gpu = await requestGpu();
+    const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded', 'checkpoint'), gpu.device));
+    const created: string[] = [];
+    const dispatched = new Set<string>();
+    const create = gpu.device.createComputePipeline.bind(gpu.device);
+    gpu.device.createComputePipeline = (d) => {
+      created.push(d.label ?? '');
+      return create(d);
+    };
+    const note = gpu.noteDispatch.bind(gpu);
+    gpu.noteDispatch = (k) => {
+      dispatched.add(k.def.name);
+      note(k);
+    };
+    // Two sequences of one image, sampled with a penalty; the request's prompts are longer than precompile's stand-in.
+    const opts = { maxNewTokens: 3, stopIds: [], temperature: 0.7, topK: 5, repetitionPenalty: 1.3, seed: 1 };
+    const pre = await precompile(model, [1, 1], opts);
+    expect(pre.pipelines).toBeGreaterThan(0);
+    const made = created.length;
+    const pixels = new Float32Array(3 * 224 * 224).fill(0.5);
+    const g = generate(model, [{ pixels, textIds: [2, ...Array.from({ length: 20 }, (_, i) => 100 + i)] }, { pixels, textIds: [2, 108] }], opts);
+    await g.run();
+    expect(g.timings.compiledPipelines).toBe(0);
+    expect(created.length).toBe(made);
     expect(created.filter((n) => !dispatched.has(n))).toEqual([]);
     model.destroy();
     gpu.destroy();

@@ -112,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   // Made at the first bytes, so its rate does not count a download before them.
   let bar: ProgressBar | undefined;
   const download = o.json ? undefined : downloadProgress();
-  const { dir, pipeline, loadSeconds } = await loadModel(model, {
+  const { dir, pipeline, loadSeconds, compiled } = await loadModel(model, {
     tokenizer: o.tokenizer,
     adapter: o.adapter,
     quantize,
@@ -120,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
     loraMerge: o['lora-merge'],
     onProgress: tty ? (p) => (bar ??= progressBar('loading')).update(p.bytesDone, p.bytesTotal, p.tensor) : undefined,
     hub: { onProgress: (p) => download?.onProgress(p) },
+    precompile: { images: groups.map((g) => g.images.length), generate: opts },
   }).finally(() => download?.done());
   bar?.done();
   if (o['uncapped-logits']) pipeline.model.capLogits = false;
@@ -135,10 +136,13 @@ export async function run(argv: string[]): Promise<number> {
   if (masks.note) console.error(masks.note);
   if (masks.files.length && !o.json) console.error(`wrote ${masks.files.length} PNGs (masks and overlay) to ${o['masks-out']}`);
   const tm = generation.timings;
+  // Compiled at load, beside the tokenizer's parse, and by the request (nothing, when the load guessed right).
+  const pipelines = (compiled?.pipelines ?? 0) + tm.compiledPipelines;
+  const compileS = ((compiled?.ms ?? 0) + tm.compileMs) / 1000;
   const timings = {
     load_s: loadSeconds,
-    pipelines_compiled: tm.compiledPipelines,
-    compile_s: tm.compileMs / 1000,
+    pipelines_compiled: pipelines,
+    compile_s: compileS,
     vision_ms: tm.visionMs,
     prefill_ms: tm.prefillMs,
     first_token_ms: tm.firstTokenMs,
@@ -147,7 +151,7 @@ export async function run(argv: string[]): Promise<number> {
     cpu_ms_per_decode_step: tm.cpuMsPerDecodeStep,
   };
   // The shader compiler's share of a first run (lavapipe: LLVM; warm runs read Mesa's disk cache).
-  console.error(`compiled ${tm.compiledPipelines} pipelines in ${(tm.compileMs / 1000).toFixed(1)} s`);
+  console.error(`compiled ${pipelines} pipelines in ${compileS.toFixed(1)} s${compiled?.pipelines ? ' (while the tokenizer loaded)' : ''}`);
   const s = generation.sampling;
   const sampling = { do_sample: s.doSample, temperature: s.temperature, top_k: s.topK, top_p: s.topP, repetition_penalty: s.repetitionPenalty, seed: s.seed };
   if (o.json) {

@@ -2,13 +2,16 @@
 // GPU — only the chosen ids come back. Tokens are yielded as they come; each sequence stops at an
 // end-of-sequence id, the whole batch at max new tokens or when every sequence has stopped.
 
-import type { Step } from '../device.js';
+import type { CompileStats, Gpu, Step } from '../device.js';
 import { argmax } from '../kernels/argmax.js';
 import { sample } from '../kernels/sample.js';
 import { markSeen, seenBits, seenWords } from '../kernels/seen-mark.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import type { GenerationConfig } from '../loader/extra-config.js';
 import type { PaliGemma, SequenceInput } from './paligemma.js';
+
+/** max_new_tokens when not given (Hugging Face's max_length default of 20, counted in new tokens). */
+const DEFAULT_MAX_NEW = 20;
 
 /** A sequence's input row as Hugging Face's repetition penalty sees it: left pads, image tokens, text. */
 export function inputRow(cfg: PaliGemmaConfig, textIds: readonly number[], pads: number): number[] {
@@ -138,37 +141,19 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const { model, opts } = this;
     const gpu = model.gpu;
     const cfg = model.config;
-    const maxNew = opts.maxNewTokens ?? 20;
+    const maxNew = opts.maxNewTokens ?? DEFAULT_MAX_NEW;
     const stop = new Set(opts.stopIds ?? model.stopIds);
     const s = this.sampling;
-    const greedy = !s.doSample || s.temperature <= 0;
-    const penalised = s.repetitionPenalty !== 1;
     const random = this.inputs.map((_, b) => uniforms(opts.seeds?.[b] ?? s.seed + b));
     const vocab = cfg.text.vocabSize;
     const t0 = performance.now();
     const size = this.inputs.length;
     // Two id buffers: while the ids of step k are read back, step k + 1 already writes the other.
     const chosen = [gpu.buffer(size * 4, 'chosen.0'), gpu.buffer(size * 4, 'chosen.1')] as const;
-    const pick = gpu.buffer(4, 'pick');
-    // The penalty's ids per sequence: the whole input row as Hugging Face sees it (pads, image
-    // tokens, text), then each chosen id, marked on the GPU.
-    const words = seenWords(vocab);
-    const seen = penalised ? gpu.buffer(size * words * 4, 'seen ids') : undefined;
+    const choice = new TokenChoice(gpu, s, size, vocab);
+    const seen = choice.seen;
     // The token choice from `logits` into `out`; `draw` false only records it (no random number used).
-    const choose = (step: Step, logits: GPUBuffer, out: GPUBuffer, draw: boolean) => {
-      if (greedy && !penalised) {
-        argmax(step, { x: logits, rows: size, cols: vocab, out });
-      } else {
-        for (let b = 0; b < size; b++) {
-          const row = { buffer: logits, offset: b * vocab * 4, size: vocab * 4 };
-          const seenRow = seen && { buffer: seen, offset: b * words * 4, size: words * 4 };
-          const temperature = greedy ? 0 : s.temperature;
-          sample(step, { logits: row, cols: vocab, temperature, topK: s.topK, topP: s.topP, repetitionPenalty: s.repetitionPenalty, seen: seenRow, uniform: draw ? random[b]!() : 0, out: pick });
-          step.copy(pick, 0, out, b * 4, 4);
-        }
-      }
-      if (seen) markSeen(step, { ids: out, seen, rows: size, words });
-    };
+    const choose = (step: Step, logits: GPUBuffer, out: GPUBuffer, draw: boolean) => choice.record(step, logits, out, draw ? (b) => random[b]!() : undefined);
     const select = (out: GPUBuffer) => {
       const step = gpu.step('select');
       choose(step, model.logits, out, true);
@@ -195,7 +180,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
       if (seen) {
         this.inputs.forEach((input, b) => {
           const pads = opts.padsSeen === false ? 0 : batch.pads[b]!;
-          gpu.write(seen, seenBits(inputRow(cfg, input.textIds, pads), vocab), b * words * 4);
+          gpu.write(seen, seenBits(inputRow(cfg, input.textIds, pads), vocab), b * seenWords(vocab) * 4);
         });
       }
       select(chosen[0]);
@@ -240,7 +225,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         this.timings.encodeMsPerDecodeStep = encodeMs / this.timings.decodeSteps;
       }
       // WebGPU defers freeing until submitted work (a run-ahead step) is done.
-      for (const b of [...chosen, pick, ...(seen ? [seen] : [])]) (gpu.forgetBuffer(b), b.destroy());
+      for (const b of chosen) (gpu.forgetBuffer(b), b.destroy());
+      choice.destroy();
     }
   }
 
@@ -259,6 +245,70 @@ export class Generation implements AsyncIterable<GeneratedToken> {
       /* tokens are collected in this.ids */
     }
     return this.ids;
+  }
+}
+
+/**
+ * How each sequence's next id is chosen from its logits: argmax (greedy, no penalty) or the sampler
+ * (temperature, top-k, top-p, repetition penalty over the ids in `seen`), recorded into steps.
+ */
+class TokenChoice {
+  /** The repetition penalty's ids per sequence (one bit per vocabulary id), with a penalty only. */
+  readonly seen: GPUBuffer | undefined;
+  private readonly pick: GPUBuffer;
+  private readonly greedy: boolean;
+  private readonly words: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly s: ResolvedSampling,
+    private readonly size: number,
+    private readonly vocab: number,
+  ) {
+    this.greedy = !s.doSample || s.temperature <= 0;
+    this.words = seenWords(vocab);
+    this.pick = gpu.buffer(4, 'pick');
+    this.seen = s.repetitionPenalty !== 1 ? gpu.buffer(size * this.words * 4, 'seen ids') : undefined;
+  }
+
+  /** Sequence b's id from row b of `logits` into out[b]; `uniform(b)` is its draw (none: only recorded, to compile). */
+  record(step: Step, logits: GPUBuffer, out: GPUBuffer, uniform?: (b: number) => number): void {
+    const { s, size, vocab, words, seen } = this;
+    if (this.greedy && !seen) {
+      argmax(step, { x: logits, rows: size, cols: vocab, out });
+    } else {
+      for (let b = 0; b < size; b++) {
+        const row = { buffer: logits, offset: b * vocab * 4, size: vocab * 4 };
+        const seenRow = seen && { buffer: seen, offset: b * words * 4, size: words * 4 };
+        const temperature = this.greedy ? 0 : s.temperature;
+        sample(step, { logits: row, cols: vocab, temperature, topK: s.topK, topP: s.topP, repetitionPenalty: s.repetitionPenalty, seen: seenRow, uniform: uniform?.(b) ?? 0, out: this.pick });
+        step.copy(this.pick, 0, out, b * 4, 4);
+      }
+    }
+    if (seen) markSeen(step, { ids: out, seen, rows: size, words });
+  }
+
+  destroy(): void {
+    for (const b of [this.pick, ...(this.seen ? [this.seen] : [])]) (this.gpu.forgetBuffer(b), b.destroy());
+  }
+}
+
+/**
+ * Compiles every pipeline a request of this shape will run — one sequence per entry of `images`
+ * (its image count), `opts` as generate() takes them — without running anything; the request then
+ * compiles nothing. lavapipe compiles on its own threads: call it, let it submit (one turn of the
+ * event loop), and do other work (a tokenizer to parse) while it compiles. Not during a generation.
+ */
+export async function precompile(model: PaliGemma, images: number[], opts: GenerateOptions = {}): Promise<CompileStats> {
+  const gpu = model.gpu;
+  const choice = new TokenChoice(gpu, resolveSampling(opts, model.checkpoint.generation), images.length, model.config.text.vocabSize);
+  const out = gpu.buffer(images.length * 4, 'precompile ids');
+  try {
+    return await model.precompile(images, opts.maxNewTokens ?? DEFAULT_MAX_NEW, (step, logits) => choice.record(step, logits, out));
+  } finally {
+    gpu.forgetBuffer(out);
+    out.destroy();
+    choice.destroy();
   }
 }
 

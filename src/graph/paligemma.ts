@@ -64,6 +64,9 @@ interface VisionPlan {
   features: GPUBuffer;
 }
 
+/** Text tokens of precompile's stand-in prompt (<bos>, a task, a newline: a few; any length compiles the same kernels). */
+const PRECOMPILE_TEXT = 8;
+
 export class PaliGemma {
   readonly config: PaliGemmaConfig;
   readonly vision: Siglip;
@@ -264,13 +267,7 @@ export class PaliGemma {
    * its pipelines compile with the others, before anything runs.
    */
   async prefill(inputs: SequenceInput[], maxNewTokens: number, timings?: GenerationTimings, alsoCompile?: (step: Step, logits: GPUBuffer) => void): Promise<Batch> {
-    const batch = this.layout(inputs, maxNewTokens);
-    const counts = inputs.map((s) => this.imagesIn(s));
-    const plan = this.ensurePlan(batch, maxNewTokens);
-    const vision = this.ensureVision(counts.reduce((a, b) => a + b, 0));
-    this.imageCounts = counts;
-    await this.prepareWeights(plan.gemma);
-    plan.gemma.recordQueries(this.recordQueries ? maxNewTokens : 0);
+    const { batch, counts, plan, vision } = await this.prepare(inputs, maxNewTokens);
     const { numImageTokens: n, imageTokenId, padId } = this.config;
     const ids = new Uint32Array(batch.size * batch.length);
     const positions = new Uint32Array(batch.size * batch.length);
@@ -315,6 +312,30 @@ export class PaliGemma {
     this.current = batch;
     this.length = batch.length;
     return batch;
+  }
+
+  /** What prefill and precompile share: the layout, its buffers, the weights in their kernels' layout. */
+  private async prepare(inputs: SequenceInput[], maxNewTokens: number): Promise<{ batch: Batch; counts: number[]; plan: Plan; vision: VisionPlan }> {
+    const batch = this.layout(inputs, maxNewTokens);
+    const counts = inputs.map((s) => this.imagesIn(s));
+    const plan = this.ensurePlan(batch, maxNewTokens);
+    const vision = this.ensureVision(counts.reduce((a, b) => a + b, 0));
+    this.imageCounts = counts;
+    await this.prepareWeights(plan.gemma);
+    plan.gemma.recordQueries(this.recordQueries ? maxNewTokens : 0);
+    return { batch, counts, plan, vision };
+  }
+
+  /**
+   * Compiles what a prefill of these sequences (their image counts, a short prompt) and its decode
+   * steps run, and `alsoCompile`'s work on the logits, without running anything (graph/generate.ts
+   * precompile). The kernels do not depend on the prompt's length: a longer one only grows the buffers.
+   */
+  async precompile(images: number[], maxNewTokens: number, alsoCompile?: (step: Step, logits: GPUBuffer) => void): Promise<CompileStats> {
+    const plane = 3 * this.config.vision.imageSize ** 2;
+    const textIds = new Array<number>(PRECOMPILE_TEXT).fill(this.config.padId);
+    const { batch, plan, vision } = await this.prepare(images.map((k) => ({ pixels: new Float32Array(k * plane), textIds })), maxNewTokens);
+    return this.compileFor(plan, vision, batch, alsoCompile);
   }
 
   /**

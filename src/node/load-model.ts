@@ -13,7 +13,8 @@ import { loadLoraAdapter, type LoraAdapter } from '../graph/lora.js';
 import { Pipeline } from '../pipeline.js';
 import { findTokenizer, readTokenizer } from '../tokenizer/load.js';
 import type { PaliGemmaTokenizer } from '../tokenizer/tokenizer.js';
-import type { Gpu } from '../device.js';
+import type { CompileStats, Gpu } from '../device.js';
+import { precompile, type GenerateOptions } from '../graph/generate.js';
 import type { Quantization } from '../weights.js';
 import { collectGarbage } from './collect-garbage.js';
 import { modelFolder, type HubOptions } from './hub-model.js';
@@ -32,6 +33,12 @@ export interface LoadModelOptions extends NodeGpuOptions {
   loraMerge?: boolean;
   /** For a Hugging Face model id: revision, cache, endpoint, token, offline, download progress (docs/hub.md). */
   hub?: HubOptions;
+  /**
+   * Compile the pipelines of a first request while the tokenizer parses (graph/generate.ts precompile):
+   * its sequences' image counts and generate options. On lavapipe a cold first request saves the
+   * parse's seconds; the request then compiles nothing new.
+   */
+  precompile?: { images: number[]; generate?: GenerateOptions };
 }
 
 export interface LoadedModel {
@@ -41,6 +48,8 @@ export interface LoadedModel {
   pipeline: Pipeline;
   loadSeconds: number;
   bytes: number;
+  /** What `precompile` compiled (its time overlaps the tokenizer's parse). */
+  compiled?: CompileStats;
 }
 
 /**
@@ -76,22 +85,31 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
     quantize: quantizeFor(opts.quantize),
     beforeUpload: (plan) => checkHostMemory(gpu, plan.config, opts.quantize),
   });
+  const model = new PaliGemma(gpu, checkpoint);
+  const adapters: LoraAdapter[] = [];
   let tokenizer: PaliGemmaTokenizer;
+  let compiled: CompileStats | undefined;
   try {
-    tokenizer = readTokenizer(tokenizerFile);
+    for (const dir of opts.lora ?? []) adapters.push(await loadLoraFromDir(model, dir));
+    // On the model too, for callers that run it directly (dump, bench).
+    model.setAdapters(adapters, { merge: opts.loraMerge });
+    const compiling = opts.precompile && precompile(model, opts.precompile.images, opts.precompile.generate);
+    // One turn of the event loop submits the compile; lavapipe's threads then run it while the parse holds this one.
+    if (compiling) await new Promise((r) => setImmediate(r));
+    try {
+      tokenizer = readTokenizer(tokenizerFile);
+    } finally {
+      compiled = await compiling;
+    }
   } catch (e) {
+    model.destroy();
     destroyWeights(checkpoint.weights, gpu.device);
     throw e;
   }
   collectGarbage();
-  const model = new PaliGemma(gpu, checkpoint);
   const pipeline = new Pipeline(model, tokenizer, checkpoint.preprocessor);
-  const adapters: LoraAdapter[] = [];
-  for (const dir of opts.lora ?? []) adapters.push(await loadLoraFromDir(model, dir));
-  // On the model too, for callers that run it directly (dump, bench).
-  model.setAdapters(adapters, { merge: opts.loraMerge });
   pipeline.setAdapters(adapters, { merge: opts.loraMerge });
-  return { dir, gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead };
+  return { dir, gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead, compiled };
 }
 
 /** A PEFT LoRA adapter folder on disk, checked against the model and uploaded (Pipeline.setAdapters / PaliGemma.setAdapters apply it). */
