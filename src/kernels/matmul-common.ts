@@ -1,7 +1,7 @@
 // What every matmul variant shares: the option flags, the params struct, and the WGSL of the bf16
 // unpack and the epilogue (bias, accumulate, GEGLU), so that each variant's file holds only its loop.
 
-import type { Binding, Step, Storage } from '../device.js';
+import type { Binding, Gpu, Step, Storage } from '../device.js';
 import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
 
@@ -54,15 +54,23 @@ export interface MatmulBuffers {
   out: Binding;
 }
 
-export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32', loraOff: 'u32', loraOffUp: 'u32' } as const;
+export const P = { M: 'u32', K: 'u32', N: 'u32', ldo: 'u32', colOff: 'u32', loraOff: 'u32', loraOffUp: 'u32', flags: 'u32' } as const;
 
-/** The P values of a dispatch: its shape and its LoRA terms (zeros without). */
+/** P.flags: add the bias; add to out instead of writing it. */
+const BIAS = 1;
+const ACCUMULATE = 2;
+
+/** The P values of a dispatch: its shape, its LoRA terms (zeros without), bias and accumulate. */
 export function shapeParams(s: MatmulShape, e: Epilogue): Record<keyof typeof P, number> {
-  return { ...s, loraOff: e.lora?.offset ?? 0, loraOffUp: e.loraUp?.offset ?? 0 };
+  return { ...s, loraOff: e.lora?.offset ?? 0, loraOffUp: e.loraUp?.offset ?? 0, flags: (e.bias ? BIAS : 0) | (e.accumulate ? ACCUMULATE : 0) };
 }
 
+/**
+ * What the epilogue's WGSL depends on. Bias and accumulate are params, not part of it: one pipeline
+ * serves a layer's four uses of a GEMM (each compiled for seconds on llvmpipe, bench/README.md).
+ */
 export function epilogueKey(e: Epilogue): string {
-  return `${e.bias ? 'b' : ''}${e.accumulate ? 'a' : ''}${e.geglu ? 'g' : ''}${e.gatedByOut ? 'o' : ''}${e.softcap ? `c${e.softcap}` : ''}${e.lora ? 'l' : ''}${e.loraUp ? 'u' : ''}`;
+  return `${e.geglu ? 'g' : ''}${e.gatedByOut ? 'o' : ''}${e.softcap ? `c${e.softcap}` : ''}${e.lora ? 'l' : ''}${e.loraUp ? 'u' : ''}`;
 }
 
 /** WGSL: bf16 element e of a packed u32 array (element e lives in word e >> 1, low half when even). */
@@ -83,22 +91,18 @@ fn hi16(w: u32) -> f32 { return bitcast<f32>(w & 0xffff0000u); }`;
  * (ignored without GEGLU). Declares the `bias` / `out` bindings after the kernel's own ones.
  */
 export function epilogueWgsl(e: Epilogue, firstBinding: number): string {
-  // The bindings present are numbered in this order from firstBinding.
-  const dBinding = firstBinding + Number(e.bias);
+  // The bindings present are numbered in this order from firstBinding: bias, lora_d (with LoRA terms), out.
+  const dBinding = firstBinding + 1;
   const outBinding = dBinding + Number(!!(e.lora || e.loraUp));
   // Interpolations are evaluated in every variant: the literal only exists with a soft-cap.
   const cap = e.softcap ? wgslFloat(e.softcap) : '';
   return wgsl`
-#if ${e.bias}
 @group(0) @binding(${firstBinding}) var<storage, read> bias: array<u32>;
-#endif
 #if ${e.lora || e.loraUp}
 @group(0) @binding(${dBinding}) var<storage, read> lora_d: array<f32>;
 #endif
 @group(0) @binding(${outBinding}) var<storage, read_write> out: array<f32>;
-#if ${e.bias}
 ${bf16At('bias')}
-#endif
 #if ${e.softcap}
 ${softcapWgsl}
 #endif
@@ -126,17 +130,12 @@ fn store(m: u32, n: u32, g0: f32, u0: f32) {
 #else
   var v = g;
 #endif
-#if ${e.bias}
-  v += bf16_bias(c);
-#endif
+  if ((p.flags & ${BIAS}u) != 0u) { v += bf16_bias(c); }
 #if ${e.softcap}
   v = softcap(v, ${cap});
 #endif
-#if ${e.accumulate}
-  out[o] += v;
-#else
+  if ((p.flags & ${ACCUMULATE}u) != 0u) { v += out[o]; }
   out[o] = v;
-#endif
 }`;
 }
 
@@ -147,15 +146,14 @@ function wgslFloat(x: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
-/** The bindings in the order the WGSL above declares them, after the kernel's leading ones. */
-export function epilogueBindings(b: Pick<MatmulBuffers, 'bias' | 'loraD' | 'out'>): Binding[] {
-  return [b.bias, b.loraD, b.out].filter((x): x is Binding => x !== undefined);
+/** The bindings in the order the WGSL above declares them, after the kernel's leading ones (a 4-byte stand-in without a bias). */
+export function epilogueBindings(gpu: Gpu, b: Pick<MatmulBuffers, 'bias' | 'loraD' | 'out'>): Binding[] {
+  return [b.bias ?? gpu.scratch('matmul: no bias', 4), b.loraD, b.out].filter((x): x is Binding => x !== undefined);
 }
 
 /** Their kinds, for the kernel definition. */
 export function epilogueKinds(e: Epilogue): Storage[] {
-  const read = (on: unknown): Storage[] => (on ? ['read'] : []);
-  return [...read(e.bias), ...read(e.lora || e.loraUp), 'write'];
+  return ['read', ...(e.lora || e.loraUp ? (['read'] as const) : []), 'write'];
 }
 
 /** The most f32 of x a uniform binding holds: 64 KiB, WebGPU's default maxUniformBufferBindingSize. */

@@ -277,7 +277,7 @@ export function matmulGemv(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epil
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...(norm ? (['read'] as const) : []), ...epilogueKinds(e)],
     code: () => gemvWgsl(e, o),
   });
-  const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...(norm ? [norm.w] : []), ...epilogueBindings(b)];
+  const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...(norm ? [norm.w] : []), ...epilogueBindings(gpu, b)];
   const groups = Math.ceil(s.N / (WG / o.lanes));
   const y = Math.ceil(groups / gpu.limits.maxComputeWorkgroupsPerDimension);
   const p = norm ? params({ ...shapeParams(s, e), eps: norm.eps }, PN) : params(shapeParams(s, e), P);

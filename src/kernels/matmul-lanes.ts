@@ -73,7 +73,7 @@ export function matmulLanes(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
     bindings: [ux ? 'uniform' : 'read', 'read', ...(e.geglu ? (['read'] as const) : []), ...epilogueKinds(e)],
     code: () => lanesWgsl(e, s.M, ux),
   });
-  const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
+  const bindings = [ux ? uniformX(step, b.x, s.M * s.K) : b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(step.gpu, b)];
   const groups = Math.ceil(s.N / WG);
   const max = step.gpu.limits.maxComputeWorkgroupsPerDimension;
   const y = Math.ceil(groups / max);

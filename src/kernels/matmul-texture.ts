@@ -338,7 +338,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
     bindings: [xr === 'storage' ? 'read' : 'uniform', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...epilogueKinds(e), ...xs.more.map(() => 'uniform' as const)],
     code: () => textureWgsl(e, t, f, xr, tail),
   });
-  const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(b), ...xs.more];
+  const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(step.gpu, b), ...xs.more];
   step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
 }
 

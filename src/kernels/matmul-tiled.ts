@@ -114,6 +114,6 @@ export function matmulTiled(step: Step, b: MatmulBuffers, s: MatmulShape, e: Epi
     bindings: ['read', 'read', ...(e.geglu ? (['read'] as const) : []), ...epilogueKinds(e)],
     code: () => tiledWgsl(e, f),
   });
-  const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(b)];
+  const bindings = [b.x, b.w, ...(e.geglu ? [b.up!] : []), ...epilogueBindings(step.gpu, b)];
   step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / T), Math.ceil(s.M / T)]);
 }

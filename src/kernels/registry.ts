@@ -54,11 +54,11 @@ const MATMUL_FORMATS = [...FORMATS, 'f32'] as const;
 const on = (s: string | undefined) => s === 'true';
 const num = (s: string | undefined) => Number(s);
 
-/** The matmul epilogue's axes: what epilogueKey names. LoRA terms are params, so any term stands in. */
-const EPILOGUE = { bias: B, accumulate: B, geglu: B, gatedByOut: B, softcap: ['0', '30'], lora: B, loraUp: B } as const;
+/** The matmul epilogue's axes: what epilogueKey names. LoRA terms, bias and accumulate are params, so any stand in. */
+const EPILOGUE = { geglu: B, gatedByOut: B, softcap: ['0', '30'], lora: B, loraUp: B } as const;
 function epilogue(v: Variant): Epilogue {
   const term = { rank: 0, offset: 0, stride: 0 };
-  return { bias: on(v.bias), accumulate: on(v.accumulate), geglu: on(v.geglu), gatedByOut: on(v.gatedByOut), softcap: num(v.softcap) || undefined, lora: on(v.lora) ? term : undefined, loraUp: on(v.loraUp) ? term : undefined };
+  return { bias: false, accumulate: false, geglu: on(v.geglu), gatedByOut: on(v.gatedByOut), softcap: num(v.softcap) || undefined, lora: on(v.lora) ? term : undefined, loraUp: on(v.loraUp) ? term : undefined };
 }
 
 const GEMV = { format: MATMUL_FORMATS, rows: ['1', '2', '4', '8'], vec: T, shuffle: B, lanes: ['32', '256'], norm: B } as const;
