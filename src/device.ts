@@ -362,7 +362,7 @@ export class Gpu {
    * On a compile helper: compiles these kernels' pipelines, bound to placeholder resources (the
    * shader and layout, not the resources, make a pipeline), and waits for them.
    */
-  async compileDetached(defs: KernelDef[]): Promise<void> {
+  private async compileDetached(defs: KernelDef[]): Promise<void> {
     const kernels = defs.map((def): [Kernel, GPUBindGroup] => {
       const k = this.kernel(def);
       const entries = def.bindings.map((kind, i) => ({ binding: i, resource: this.placeholder(kind, i) }));

@@ -3,7 +3,7 @@
 // fails alone. Why a running batch takes no newcomers (no continuous batching): docs/concurrency.md.
 
 import { GpuError } from './device.js';
-import { generate, noTimings, resolveSampling, type GeneratedToken, type GenerateOptions, type Generation, type GenerationTimings, type ResolvedSampling } from './graph/generate.js';
+import { DEFAULT_MAX_NEW, generate, noTimings, resolveSampling, type GeneratedToken, type GenerateOptions, type Generation, type GenerationTimings, type ResolvedSampling } from './graph/generate.js';
 import type { LoraAdapter } from './graph/lora.js';
 import type { PaliGemma, SequenceInput } from './graph/paligemma.js';
 
@@ -147,7 +147,7 @@ export class RequestQueue {
    */
   submit(inputs: SequenceInput[], opts: GenerateOptions = {}): QueuedGeneration {
     this.throwIfBroken();
-    const maxNew = opts.maxNewTokens ?? 20;
+    const maxNew = opts.maxNewTokens ?? DEFAULT_MAX_NEW;
     this.model.layout(inputs, maxNew);
     const sampling = resolveSampling(opts, this.model.checkpoint.generation);
     const stop = new Set(opts.stopIds ?? this.model.stopIds);

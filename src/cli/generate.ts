@@ -121,9 +121,9 @@ export async function run(argv: string[]): Promise<number> {
     onProgress: tty ? (p) => (bar ??= progressBar('loading')).update(p.bytesDone, p.bytesTotal, p.tensor) : undefined,
     hub: { onProgress: (p) => download?.onProgress(p) },
     precompile: { images: groups.map((g) => g.images.length), generate: opts },
+    uncappedLogits: o['uncapped-logits'],
   }).finally(() => download?.done());
   bar?.done();
-  if (o['uncapped-logits']) pipeline.model.capLogits = false;
 
   const generation = pipeline.generate(requests, { ...opts, threadCpuMs: mainThreadCpuMs });
   const streaming = process.stdout.isTTY && !o.json && requests.length === 1;

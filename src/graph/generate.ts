@@ -11,7 +11,7 @@ import type { GenerationConfig } from '../loader/extra-config.js';
 import type { PaliGemma, SequenceInput } from './paligemma.js';
 
 /** max_new_tokens when not given (Hugging Face's max_length default of 20, counted in new tokens). */
-const DEFAULT_MAX_NEW = 20;
+export const DEFAULT_MAX_NEW = 20;
 
 /** A sequence's input row as Hugging Face's repetition penalty sees it: left pads, image tokens, text. */
 export function inputRow(cfg: PaliGemmaConfig, textIds: readonly number[], pads: number): number[] {

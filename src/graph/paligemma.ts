@@ -117,7 +117,11 @@ export class PaliGemma {
 
   set capLogits(on: boolean) {
     this.logitSoftcap = on ? this.config.text.finalLogitSoftcap : 0;
-    if (this.plan) this.plan.decodeStep = undefined; // recorded with the other LM head
+    // Recorded and compiled with the other LM head.
+    if (this.plan) {
+      this.plan.decodeStep = undefined;
+      this.plan.compiledFor = undefined;
+    }
   }
 
   /** The LoRA adapters applied (graph/lora.ts): none by default. */

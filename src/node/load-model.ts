@@ -39,6 +39,8 @@ export interface LoadModelOptions extends NodeGpuOptions {
    * parse's seconds; the request then compiles nothing new.
    */
   precompile?: { images: number[]; generate?: GenerateOptions };
+  /** PaliGemma 2: logits without final_logit_softcapping (PaliGemma.capLogits off), set before precompile compiles the LM head. */
+  uncappedLogits?: boolean;
 }
 
 export interface LoadedModel {
@@ -93,6 +95,7 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
     for (const dir of opts.lora ?? []) adapters.push(await loadLoraFromDir(model, dir));
     // On the model too, for callers that run it directly (dump, bench).
     model.setAdapters(adapters, { merge: opts.loraMerge });
+    if (opts.uncappedLogits) model.capLogits = false;
     const compiling = opts.precompile && precompile(model, opts.precompile.images, opts.precompile.generate);
     // One turn of the event loop submits the compile; lavapipe's threads then run it while the parse holds this one.
     if (compiling) await new Promise((r) => setImmediate(r));
