@@ -181,9 +181,9 @@ it.each([
   expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
 });
 
-// Forced tilings between the plan's: 5–7 rows share x as the 8-row GEMM does (lane r loads row r),
-// 3 rows as a decode batch (lane l half l % 2 of row l / 2). Subgroups of exactly 8 lanes only.
-it.each([6, 3])('matmul texture with subgroupBroadcast at %i rows per lane matches float64', async (rows) => {
+// Forced tilings between the plan's: 5–7 and 12 rows share x as the GEMM does (lane r loads rows r
+// and r + 8), 3 rows as a decode batch (lane l half l % 2 of row l / 2). Subgroups of exactly 8 lanes only.
+it.each([6, 3, 12])('matmul texture with subgroupBroadcast at %i rows per lane matches float64', async (rows) => {
   const gpu = await testGpu();
   if (!subgroupsOf8(gpu)) return;
   const tiling: TextureTiling = { rows, cols: 4, lanes: 16, broadcast: true };
@@ -223,7 +223,7 @@ describe('matmul decisions', () => {
     step.end();
     // Decode-sized M on weight textures: one dispatch for all of them.
     if (variant === 'texture' && M <= 4) {
-      const t = textureTiling(M, false, subgroupsOf8(gpu));
+      const t = textureTiling(M, K, false, subgroupsOf8(gpu));
       const xRead = t.broadcast ? 'b' : M * K > 16384 ? 'ur' : 'u';
       expect(kernels).toEqual([expect.stringMatching(new RegExp(`^matmul-texture-many${shapes.length}-bf16-${M}x${t.cols}x${t.lanes}${xRead}(t4)?$`))]);
     }

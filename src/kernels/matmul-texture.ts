@@ -5,10 +5,10 @@
 // addresses that are the same for every lane. llvmpipe (Mesa 25.0) still loads those lane by lane,
 // with a bounds check each (GALLIVM_DEBUG=asm: 8 scalar loads and inserts per vec4 component), so
 // with `broadcast` the subgroup's 8 lanes load different vec4s and subgroupBroadcast shares them:
-// at 5–8 rows lane r loads both halves of row r, at 4 rows or fewer lane l half l % 2 of row l / 2
-// (a whole slice of every row in one load). No shared memory, no barriers. R = 8 serves GEMM (each
-// texel feeds 64 FMAs), R = M ≤ 8 serves decode (each weight byte read once). Decode reads x from a
-// uniform copy when it fits 64 KiB (uniformX).
+// above 4 rows lane r loads both halves of rows r, r + 8, …, at 4 rows or fewer lane l half l % 2
+// of row l / 2 (a whole slice of every row in one load). No shared memory, no barriers. R = 16
+// serves GEMM (each bf16 texel feeds 128 FMAs), R = M ≤ 8 serves decode (each weight byte read
+// once). Decode reads x from a uniform copy when it fits 64 KiB (uniformX).
 // Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
 // K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
 
@@ -31,26 +31,31 @@ export interface TextureTiling {
 }
 
 /**
- * Tilings measured best on lavapipe (bench/matmul.ts and same-run interleaved A/B medians,
- * 2026-11-28). GEMM: 8 rows × 16 columns per lane, x shared by subgroupBroadcast where subgroups are
- * exactly 8 lanes (11.5–14.3 GFLOP/s on the PaliGemma shapes; uniform-address x loads 6.9–10.2, 8
- * columns 4.7–6.7). Decode (M ≤ 4): 8 columns per lane (more texel fetches in flight per x load than
+ * Tilings measured best on lavapipe, in same-run interleaved A/B medians (bench/ab.ts).
+ * GEMM (2026-12-03, Intel Xeon, against the 8 × 16 tiling it replaced): 16 rows × 8 columns per lane
+ * (0.67–0.72× the time on the SigLIP and Gemma shapes), x shared by subgroupBroadcast where subgroups
+ * are exactly 8 lanes. A texel load is a call into llvmpipe's sampling code (≈ 200 instructions
+ * for the 8 lanes, every live vector register saved around it), so more rows per texel pay: 24 and
+ * 32 rows lose again to spilled accumulators. Rows of 16 KiB or more (K ≥ 8192: Gemma's down
+ * projection) take 4 columns, 0.56–0.85× the time of 8 (fewer weight rows streamed at once), as does
+ * the GEGLU pair, whose two weights double the accumulators (0.65× the 8 × 8 it replaced).
+ * int8 and int4 keep 8 rows × 8 columns (a texel already feeds 2–4× the FMAs; 16 rows 0.96–1.05×),
+ * as do 5–8 rows (8 columns 0.79–0.90× the time of 16).
+ * Decode (M ≤ 4): 8 columns per lane (more texel fetches in flight per x load than
  * 4 or 2: M = 4 10.6 vs 5.6 GFLOP/s; k/v 1×2048×256 0.33 ms vs 0.42 with 2). 16 columns for one
  * row over a big weight were 0.88–0.93× the time of 8 on that AMD EPYC, but 1.48–1.53× on an Intel
  * Xeon of the same class (2026-12-02, bench/ab.ts: down, gate, LM head): 8 everywhere costs the one
- * at most 14 % and spares the other a third. Quantized weights (2026-12-01, interleaved A/B on a busy machine):
- * 8 columns everywhere — a texel feeds 2–4× the FMAs of a bf16 one, so fewer columns amortise the x
- * loads as well; int8 GEMM 260×2048×2048 0.71× the time of 16 columns, int4 0.58× (and compiles
- * in 9 s instead of 35), decode down projection 0.82–0.85× for both.
+ * at most 14 % and spares the other a third. Quantized decode: 8 columns (decode down projection
+ * 0.82–0.85× the time of 16 for int8 and int4).
  * A decode batch (2 ≤ M ≤ 4) with subgroups of 8 (2026-12-02, AMD EPYC, bench/ab.ts, 3–7 rounds,
  * times against one row's): x by subgroupBroadcast took 4 rows from 1.76–1.85× to 1.40–1.52× (GEGLU
  * pair, gate, down, LM head), and 4 columns instead of 8 (fewer accumulators) to 1.25–1.45× for bf16;
  * int8 kept 8 columns (0.83× the time of the uniform-load kernel, 4 columns none better). One row
  * gains nothing from it (0.96–1.04×) and keeps its uniform copy.
  */
-export function textureTiling(M: number, geglu: boolean, subgroupsOf8: boolean, format: WeightFormat = 'bf16'): TextureTiling {
-  const wide = format === 'bf16' && !geglu;
-  if (M > 4) return { rows: 8, cols: wide ? 16 : 8, lanes: 16, broadcast: subgroupsOf8 };
+export function textureTiling(M: number, K: number, geglu: boolean, subgroupsOf8: boolean, format: WeightFormat = 'bf16'): TextureTiling {
+  if (M > 8 && format === 'bf16' && subgroupsOf8) return { rows: 16, cols: geglu || K >= 8192 ? 4 : 8, lanes: 16, broadcast: true };
+  if (M > 4) return { rows: 8, cols: 8, lanes: 16, broadcast: subgroupsOf8 };
   if (M > 1 && subgroupsOf8) return { rows: M, cols: format === 'bf16' ? 4 : 8, lanes: 16, broadcast: true };
   return { rows: M, cols: 8, lanes: 16, broadcast: false };
 }
@@ -79,13 +84,13 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
   // Per-row uniform bindings cannot be indexed by the lane: every lane reads them.
   const xLoad = (sub: number, half: boolean) => wgsl`
 #if ${t.broadcast && xr !== 'rows' && R > 4}
-    let mine = x[xrow(m0 + sg) + ${slice(sub)}];
+    ${[...Array(Math.ceil(R / 8)).keys()].map((q) => wgsl`let mine${q} = x[xrow(m0 + sg + ${8 * q}u) + ${slice(sub)}];
 #if ${!half}
-    let mine1 = x[xrow(m0 + sg) + ${slice(sub)} + 1u];
-#endif
-    ${rs.map((r) => wgsl`let xa${r} = subgroupBroadcast(mine, ${r}u);
+    let mine${q}_1 = x[xrow(m0 + sg + ${8 * q}u) + ${slice(sub)} + 1u];
+#endif`).join('\n    ')}
+    ${rs.map((r) => wgsl`let xa${r} = subgroupBroadcast(mine${r >> 3}, ${r % 8}u);
 #if ${!half}
-    let xb${r} = subgroupBroadcast(mine1, ${r}u);
+    let xb${r} = subgroupBroadcast(mine${r >> 3}_1, ${r % 8}u);
 #endif`).join('\n    ')}
 #elif ${t.broadcast && xr !== 'rows'}
     let mine = x[xrow(m0 + sg / 2u) + ${slice(sub)} + sg % 2u];
@@ -106,16 +111,11 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
   const load = (tex: string, j: number, x: string) => `textureLoad(${tex}, vec2u(${x}, row${j}), layer${j}, 0)`;
   // int4 sums a texel (one group) in its own accumulators, then adds it scaled.
   const sum = (acc: string) => (scale === 'texel' ? `g${acc}` : acc);
-  // One slice against every column: bf16 fetches its texel here (one slice per texel), the
-  // quantized formats fetched theirs once per texel (texelLoads).
+  // One slice against every column, from the texels texelLoads fetched.
   const fetch = (tex: string, acc: string, sub: number, half: boolean) =>
     cs.map((j) => {
-      const v = S === 1 ? 'v' : `v${tex}${j}`;
-      const [lo, hi] = decodeSlice(f, v, sub);
+      const [lo, hi] = decodeSlice(f, `v${tex}${j}`, sub);
       return wgsl`{
-#if ${S === 1}
-      let v = ${load(tex, j, 't')};
-#endif
       let lo = ${lo};
 #if ${!half}
       let hi = ${hi};
@@ -123,10 +123,13 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
       ${rs.map((r) => `${sum(acc)}${r}_${j} = ${fmaChain(r, `${sum(acc)}${r}_${j}`, half)};`).join('\n      ')}
     }`;
     }).join('\n    ');
-  // int4's scales: component q of the scale texel a block of 4 texels loaded (sv…), or for a texel
-  // outside such blocks (q undefined) its own load.
+  // Every column's texel before any FMA: a texel load is a call that saves the live vector
+  // registers around it, and between FMAs those were the accumulators (interleaved with them the
+  // 8 × 16 bf16 GEMM took 1.3×, 8 × 8 1.2× the time; decode 1.03–1.06×). int4's scales: component
+  // q of the scale texel a block of 4 texels loaded (sv…), or for a texel outside such blocks (q
+  // undefined) its own load.
   const texelLoads = (q?: number) => texs.flatMap((x) => cs.flatMap((j) => [
-    ...(S === 1 ? [] : [`let v${x.tex}${j} = ${load(x.tex, j, 't')};`]),
+    `let v${x.tex}${j} = ${load(x.tex, j, 't')};`,
     ...(scale === 'texel' ? [`let s${x.tex}${j} = bitcast<f32>(${q === undefined ? `${load(x.tex, j, 'ct + t / 4u')}[t % 4u]` : `sv${x.tex}${j}.${'xyzw'[q]}`});`] : []),
   ])).join('\n    ');
   const each = (stmt: (acc: string, r: number, j: number, tex: string) => string, sep = ' ') =>

@@ -253,7 +253,7 @@ function many(step: Step, x: Binding, ws: GpuWeight[], outs: Binding[], M: numbe
   if (fused) {
     matmulGemvMany(step, x, ws.map((w) => w.shards[0]!.buffer), outs, Ns, M, K, ws[0]!.dtype, norm);
   } else if (texturesFused) {
-    matmulTextureMany(step, x, textures as WeightTexture[], outs, Ns, M, K, textureTiling(M, false, subgroupsOf8(step.gpu), ws[0]!.dtype));
+    matmulTextureMany(step, x, textures as WeightTexture[], outs, Ns, M, K, textureTiling(M, K, false, subgroupsOf8(step.gpu), ws[0]!.dtype));
   } else {
     const lora = loraOf(step, x, ws, M, K, norm);
     ws.forEach((w, i) => {
@@ -304,12 +304,12 @@ function run(step: Step, a: RunArgs, ws: GpuWeight[], base: Epilogue, norm?: Gem
       // Decode GEGLU as x·gateᵀ into out, then x·upᵀ gated by it in its epilogue: one kernel
       // holding both products' accumulators spills on lavapipe (bench/ab.ts, 10 interleaved rounds:
       // the pair of dispatches takes 0.96× its time at one row, 0.88× at four).
-      const t = a.tiling ?? textureTiling(a.M, false, subgroupsOf8(step.gpu), w.dtype);
+      const t = a.tiling ?? textureTiling(a.M, a.K, false, subgroupsOf8(step.gpu), w.dtype);
       matmulTexture(step, b, tex, undefined, s, { ...e, geglu: false, loraUp: undefined }, t);
       matmulTexture(step, b, upTex, undefined, s, { ...e, geglu: false, gatedByOut: true, lora: lu, loraUp: undefined }, t);
       return;
     }
-    matmulTexture(step, b, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, e.geglu, subgroupsOf8(step.gpu), w.dtype));
+    matmulTexture(step, b, tex, upTex, s, e, a.tiling ?? textureTiling(a.M, a.K, e.geglu, subgroupsOf8(step.gpu), w.dtype));
     return;
   }
   const variant = a.variant ?? linearVariant(step.gpu, w, a.M, a.K);
