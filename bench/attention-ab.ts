@@ -1,9 +1,10 @@
 // Interleaved A/B timing of attention configs (wg,lanesPerSlot,slotsPerLane,tile) on PaliGemma's
 // shapes: Gemma prefill 8×256 over 260 tokens, SigLIP 16×72 over 256, and a Gemma decode query
 // over 266 and 1100 cached keys. Every round runs each config once, in turn (see bench/ab.ts);
-// prints each config's median and its median per-round time ratio to the first.
+// prints each config's median and its median per-round time ratio to the first. `adapter` is
+// the adapter's own choice (on CPU adapters the prefill GEMMs of attention-matmul.ts).
 //   npx esbuild bench/attention-ab.ts --bundle --platform=node --format=esm --packages=external --outfile=node_modules/.cache/att-ab.mjs
-//   node node_modules/.cache/att-ab.mjs ROUNDS CONFIG…   (CONFIG: e.g. 8,1,2,8 8,1,4,8)
+//   node node_modules/.cache/att-ab.mjs ROUNDS CONFIG…   (CONFIG: e.g. 8,1,2,8 8,1,4,8 adapter)
 
 import type { Step } from '../src/device.js';
 import { attention, type AttentionConfig } from '../src/kernels/attention.js';
@@ -14,15 +15,15 @@ import { median } from './stats.js';
 
 const [roundsArg, ...configArgs] = process.argv.slice(2);
 const rounds = Number(roundsArg);
-const configs = configArgs.map((s) => s.split(',').map(Number));
-if (!(rounds > 0) || configs.length === 0 || !configs.every((c) => c.length === 4 && c.every((x) => Number.isInteger(x) && x > 0))) {
-  console.error('usage: att-ab.mjs ROUNDS CONFIG…  (CONFIG: wg,lanesPerSlot,slotsPerLane,tile)');
+const configs = configArgs.map((s) => (s === 'adapter' ? [] : s.split(',').map(Number)));
+if (!(rounds > 0) || configs.length === 0 || !configs.every((c) => c.length === 0 || (c.length === 4 && c.every((x) => Number.isInteger(x) && x > 0)))) {
+  console.error('usage: att-ab.mjs ROUNDS CONFIG…  (CONFIG: wg,lanesPerSlot,slotsPerLane,tile or adapter)');
   process.exit(2);
 }
-const cfg = configs.map(([wg, lanesPerSlot, slotsPerLane, tile]): AttentionConfig => ({ wg: wg!, lanesPerSlot: lanesPerSlot!, slotsPerLane: slotsPerLane!, tile: tile! }));
+const cfg = configs.map(([wg, lanesPerSlot, slotsPerLane, tile]): AttentionConfig | undefined => (wg === undefined ? undefined : { wg, lanesPerSlot: lanesPerSlot!, slotsPerLane: slotsPerLane!, tile: tile! }));
 const gpu = await requestGpu({ profile: true });
 
-const cases: { name: string; record: (s: Step, c: AttentionConfig) => void }[] = [];
+const cases: { name: string; record: (s: Step, c: AttentionConfig | undefined) => void }[] = [];
 for (const [name, seq, heads, kvHeads, headDim] of [['gemma prefill', 260, 8, 1, 256], ['siglip 224 px', 256, 16, 16, 72]] as const) {
   const q = activation(gpu, seq * heads * headDim, 'q', 1), k = activation(gpu, seq * kvHeads * headDim, 'k', 2), v = activation(gpu, seq * kvHeads * headDim, 'v', 3);
   const out = gpu.buffer(seq * heads * headDim * 4, 'out');
@@ -40,7 +41,7 @@ for (const c of cases) {
   for (let round = -1; round < rounds; round++) {
     for (let i = 0; i < cfg.length; i++) {
       const step = gpu.step(c.name);
-      c.record(step, cfg[i]!);
+      c.record(step, cfg[i]);
       step.end();
       await gpu.finish(`att-ab ${c.name} ${i}`);
       const ms = (await gpu.profiler!.collect()).reduce((a, d) => a + d.ms, 0);

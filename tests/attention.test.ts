@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { attention, attentionConfig, type AttentionConfig } from '../src/kernels/attention.js';
+import { attention, attentionConfig, type AttentionArgs, type AttentionConfig } from '../src/kernels/attention.js';
+import { usesAttentionMatmul } from '../src/kernels/attention-matmul.js';
 import type { Gpu } from '../src/device.js';
 import { normErr, randInt, rng, testGpu } from './helpers/gpu.js';
 import { inputs, reference, type Shape } from './helpers/attention-ref.js';
@@ -146,5 +147,65 @@ describe('attention (prefill)', () => {
     const ref = reference(s, q, k, v, 0.3);
     expect(got.subarray(0, 10 * 16).every((x) => x === 0)).toBe(true);
     expect(normErr(got, ref)).toBeLessThanOrEqual(TOL);
+  });
+});
+
+// CPU adapters with subgroups of 8 run prefill as GEMMs around a masked softmax (attention-matmul.ts).
+describe('attention as texture GEMMs (CPU adapters)', () => {
+  async function kernelsOf(gpu: Gpu, record: (step: ReturnType<Gpu['step']>) => void): Promise<string[]> {
+    const step = gpu.step('attention');
+    const names: string[] = [];
+    const dispatch = step.dispatch.bind(step);
+    step.dispatch = (k, ...rest) => (names.push(k.def.name), dispatch(k, ...rest));
+    record(step);
+    step.end();
+    await gpu.finish('attention');
+    return names;
+  }
+
+  it('Gemma-like MQA: K and Vᵀ textures, one score GEMM for all 8 heads, softmax, one output GEMM', async () => {
+    const gpu = await testGpu();
+    if (!usesAttentionMatmul(gpu, { seqQ: 40, heads: 8, kvHeads: 1, headDim: 16 } as AttentionArgs)) return;
+    const s: Shape = { seqQ: 40, seqK: 40, heads: 8, kvHeads: 1, headDim: 16, prefixLen: 30, qStart: 0, keyStart: 0 };
+    const { q, k, v } = inputs(s, 31);
+    const out = gpu.buffer(q.byteLength, 'out');
+    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
+    const names = await kernelsOf(gpu, (step) => attention(step, { q: gq!, k: gk!, v: gv!, out, seqQ: 40, seqK: 40, heads: 8, kvHeads: 1, headDim: 16, scale: 0.25, prefixLen: 30, qStart: 0 }));
+    expect(names.map((n) => n.replace(/^matmul-texture-.*-f32-.*$/, 'matmul-texture-f32'))).toEqual(['kv-texture', 'kv-texture', 'matmul-texture-f32', 'attention-softmax-sg', 'matmul-texture-f32']);
+    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.25))).toBeLessThanOrEqual(TOL);
+  });
+
+  // K/V rows of a cache longer than the prompt (Gemma's kvBatchRows), two sequences.
+  it('reads K/V from a cache of more rows than keys', async () => {
+    const gpu = await testGpu();
+    const s: Shape = { seqQ: 20, seqK: 20, heads: 4, kvHeads: 2, headDim: 12, prefixLen: 15, qStart: 0, keyStart: 0, batch: 2, keyStarts: [0, 3] };
+    const { q, k, v } = inputs(s, 32);
+    const rows = 27;
+    const cache = (a: Float32Array) => {
+      const c = new Float32Array(2 * rows * 24).fill(Number.NaN);
+      for (let b = 0; b < 2; b++) c.set(a.subarray(b * 20 * 24, (b + 1) * 20 * 24), b * rows * 24);
+      return gpu.upload(c, 'cache');
+    };
+    const out = gpu.buffer(q.byteLength, 'out');
+    const step = gpu.step('attention');
+    attention(step, {
+      q: gpu.upload(q, 'q'), k: cache(k), v: cache(v), out, seqQ: 20, seqK: 20, heads: 4, kvHeads: 2, headDim: 12, scale: 0.3,
+      prefixLen: 15, qStart: 0, batch: 2, kvBatchRows: rows, keyStarts: gpu.upload(Uint32Array.of(0, 3), 'ks'),
+    });
+    step.end();
+    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.3))).toBeLessThanOrEqual(TOL);
+  });
+
+  // 8800 slots × 4096 keys of scores exceed one 128 MiB binding: two blocks of slots.
+  it('splits the score matrix into blocks of slots within a binding', async () => {
+    const gpu = await testGpu();
+    const s = { seqQ: 1100, seqK: 4096, heads: 8, kvHeads: 1, headDim: 8, prefixLen: 3000, qStart: 2996, keyStart: 5 };
+    if (!usesAttentionMatmul(gpu, s as AttentionArgs)) return;
+    const { q, k, v } = inputs(s, 33);
+    const out = gpu.buffer(q.byteLength, 'out');
+    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
+    const names = await kernelsOf(gpu, (step) => attention(step, { ...s, q: gq!, k: gk!, v: gv!, out, scale: 0.35 }));
+    expect(names.filter((n) => n.startsWith('attention-softmax'))).toHaveLength(2);
+    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.35))).toBeLessThanOrEqual(TOL);
   });
 });

@@ -32,6 +32,7 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
+import { attentionMatmul, usesAttentionMatmul } from './attention-matmul.js';
 import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
 
@@ -325,18 +326,22 @@ export interface SplitOutput {
   keyCount?: Binding;
 }
 
-/** Shared by the prefill launcher and decode (split mode); validates shapes and records one dispatch. */
-export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutput): void {
-  const { seqQ, seqK, heads, kvHeads, headDim } = a;
+function checkArgs(a: AttentionArgs): void {
   for (const [k, v] of [['softcap', a.softcap], ['window', a.window]] as const) {
     if (v !== undefined && !(v >= 0 && Number.isFinite(v))) throw new Error(`attention: ${k} ${v} must be a finite number ≥ 0`);
   }
   if (a.window && !Number.isInteger(a.window)) throw new Error(`attention: window ${a.window} is not an integer`);
+  if (a.heads % a.kvHeads !== 0) throw new Error(`attention: heads ${a.heads} not a multiple of kvHeads ${a.kvHeads}`);
+}
+
+/** Shared by the prefill launcher and decode (split mode); validates shapes and records one dispatch. */
+export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutput): void {
+  const { seqQ, seqK, heads, kvHeads, headDim } = a;
+  checkArgs(a);
   const qStride = a.qStride ?? heads * headDim;
   const kvStride = a.kvStride ?? kvHeads * headDim;
   const outStride = a.outStride ?? heads * headDim;
   const batch = a.batch ?? 1;
-  if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} not a multiple of kvHeads ${kvHeads}`);
   const vec = [headDim, qStride, kvStride, outStride].every((x) => x % 4 === 0) ? 4 : 1;
   const base = a.config ?? attentionConfig(step.gpu, headDim, seqQ * (heads / kvHeads));
   // A Gemma decode chunk (split, head 256) compiles in a second unrolled and runs 1.6–1.9× faster
@@ -389,8 +394,11 @@ export function recordAttention(step: Step, a: AttentionArgs, split?: SplitOutpu
  * Prefill attention: out[i, h] = softmax_j(cap(scale·q[i,h]·k[j,kvh])) v[j,kvh] over the visible keys
  * (query i at absolute position qStart+i sees key j iff keyStart ≤ j and (j < prefixLen or j ≤ qStart+i)
  * and |qStart+i − j| < window),
- * kvh = floor(h / (heads/kvHeads)). A query that sees no key gets zeros.
+ * kvh = floor(h / (heads/kvHeads)). A query that sees no key gets zeros. On CPU adapters as
+ * GEMMs around a softmax (attention-matmul.ts) where those serve; `config` forces this kernel.
  */
 export function attention(step: Step, a: AttentionArgs): void {
-  recordAttention(step, a);
+  if (!usesAttentionMatmul(step.gpu, a)) return recordAttention(step, a);
+  checkArgs(a);
+  attentionMatmul(step, a);
 }

@@ -54,7 +54,7 @@ export interface TextureTiling {
  * gains nothing from it (0.96–1.04×) and keeps its uniform copy.
  */
 export function textureTiling(M: number, K: number, geglu: boolean, subgroupsOf8: boolean, format: WeightFormat = 'bf16'): TextureTiling {
-  if (M > 8 && format === 'bf16' && subgroupsOf8) return { rows: 16, cols: geglu || K >= 8192 ? 4 : 8, lanes: 16, broadcast: true };
+  if (M > 8 && (format === 'bf16' || format === 'f32') && subgroupsOf8) return { rows: 16, cols: geglu || K >= 8192 ? 4 : 8, lanes: 16, broadcast: true };
   if (M > 4) return { rows: 8, cols: 8, lanes: 16, broadcast: subgroupsOf8 };
   if (M > 1 && subgroupsOf8) return { rows: M, cols: format === 'bf16' ? 4 : 8, lanes: 16, broadcast: true };
   return { rows: M, cols: 8, lanes: 16, broadcast: false };
@@ -224,7 +224,7 @@ ${formatWgsl}
 ${rowWgsl(f)}
 
 // vec4 index of row m's first element; rows past M read row M-1 (their results are dropped).
-fn xrow(m: u32) -> u32 { return min(m, p.M - 1u) * (p.K / 4u); }`,
+fn xrow(m: u32) -> u32 { return (p.xOff + min(m, p.M - 1u) * p.ldx) / 4u; }`,
     entry: wgsl`@compute @workgroup_size(${t.lanes})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32
 #if ${t.broadcast}
@@ -252,6 +252,9 @@ function stores(t: TextureTiling, N: string, accs: string[], store: (m: string, 
   }`;
 }
 
+// The matmul params and where x's rows lie (TextureShape).
+const PX = { ...P, ldx: 'u32', xOff: 'u32' } as const;
+
 export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, xr: XRead, tail: number): string {
   const up = e.geglu;
   const h = header(t, f, xr, (up ? 3 : 2) + epilogueKinds(e).length);
@@ -260,7 +263,7 @@ export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, xr: 
 #if ${t.broadcast}
 enable subgroups;
 #endif
-${paramsWgsl(P)}
+${paramsWgsl(PX)}
 @group(0) @binding(1) var w: texture_2d_array<u32>;
 #if ${up}
 @group(0) @binding(2) var wu: texture_2d_array<u32>;
@@ -280,7 +283,7 @@ ${h.entry} {
 }`;
 }
 
-const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2: 'u32' } as const;
+const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2: 'u32', ldx: 'u32', xOff: 'u32' } as const;
 
 // Weights sharing x (Q, K, V), each into its own output: workgroups [G_i, G_i+1) compute weight i,
 // so every branch is uniform over a workgroup.
@@ -312,15 +315,16 @@ ${h.entry} {
  * on besides the epilogue: the format, where x is read, the elements of a last partial texel, and
  * the pipeline-name key of both.
  */
-function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[]): { f: WeightFormat; xr: XRead; tail: number; key: string } {
+function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[], strided = false): { f: WeightFormat; xr: XRead; tail: number; key: string } {
   if (K % 4 !== 0) throw new Error(`${who}: K=${K} is not a multiple of 4`);
   const f = ws[0]!.format;
   for (const w of ws) {
     if (w.format !== f) throw new Error(`${who}: weight textures of formats ${f} and ${w.format} in one dispatch`);
-    if (texelsPerRow(f, K) !== w.W) throw new Error(`${who}: K=${K} but a weight texture has ${w.W} texels per row`);
+    // Wider rows are a scratch texture's (scratchTexture): the kernel reads the texels of K only.
+    if (texelsPerRow(f, K) > w.W) throw new Error(`${who}: K=${K} but a weight texture has ${w.W} texels per row`);
   }
   // Rows per binding only where the block is the whole batch (decode: rows = M, one workgroup row).
-  const xr: XRead = t.broadcast ? 'storage' : M * K <= UNIFORM_X_FLOATS ? 'uniform' : t.rows === M && M <= UNIFORM_X_ROWS && K <= UNIFORM_X_FLOATS ? 'rows' : 'storage';
+  const xr: XRead = t.broadcast || strided ? 'storage' : M * K <= UNIFORM_X_FLOATS ? 'uniform' : t.rows === M && M <= UNIFORM_X_ROWS && K <= UNIFORM_X_FLOATS ? 'rows' : 'storage';
   const tail = K % elementsPerTexel(f);
   return { f, xr, tail, key: `${f}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${{ storage: '', uniform: 'u', rows: 'ur' }[xr]}${tail ? `t${tail}` : ''}` };
 }
@@ -333,8 +337,17 @@ function xBindings(step: Step, xr: XRead, x: Binding, M: number, K: number): { f
   return { first: first!, more };
 }
 
-export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w: WeightTexture, up: WeightTexture | undefined, s: MatmulShape, e: Epilogue, t: TextureTiling): void {
-  const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w]);
+/** A texture matmul's shape; x's rows may lie `ldx` floats apart from float `xOff` on (multiples of 4; default K and 0). */
+export interface TextureShape extends MatmulShape {
+  ldx?: number;
+  xOff?: number;
+}
+
+export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w: WeightTexture, up: WeightTexture | undefined, s: TextureShape, e: Epilogue, t: TextureTiling): void {
+  const ldx = s.ldx ?? s.K;
+  const xOff = s.xOff ?? 0;
+  if (ldx % 4 !== 0 || xOff % 4 !== 0 || ldx < s.K) throw new Error(`matmulTexture: x rows ${ldx} floats apart from ${xOff} on for K=${s.K} (multiples of 4, at least K)`);
+  const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w], ldx !== s.K || xOff !== 0);
   const xs = xBindings(step, xr, b.x, s.M, s.K);
   const k = step.gpu.kernel({
     name: `matmul-texture-${epilogueKey(e)}-${key}`,
@@ -342,7 +355,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
     code: () => textureWgsl(e, t, f, xr, tail),
   });
   const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(step.gpu, b), ...xs.more];
-  step.dispatch(k, bindings, params(shapeParams(s, e), P), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
+  step.dispatch(k, bindings, params({ ...shapeParams(s, e), ldx, xOff }, PX), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
 }
 
 /**
@@ -362,6 +375,6 @@ export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], o
   });
   const groups = Ns.map((n) => Math.ceil(n / (t.lanes * t.cols)));
   const G = groups.map((_, i) => groups.slice(0, i).reduce((a, b) => a + b, 0));
-  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0, G1: G[1] ?? 0, G2: G[2] ?? 0 }, PM);
+  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0, G1: G[1] ?? 0, G2: G[2] ?? 0, ldx: K, xOff: 0 }, PM);
   step.dispatch(k, [xs.first, ...ws.map((w) => w.view), ...outs, ...xs.more], p, [groups.reduce((a, b) => a + b, 0), Math.ceil(M / t.rows)]);
 }

@@ -102,20 +102,49 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 
 /**
- * An empty texture for `w` with the layout the pack kernel writes: row n in layer n / H, line n % H,
- * texel t = elements 8t … 8t+7.
+ * An empty texture for N rows of K elements of format f with the layout the pack kernel writes:
+ * row n in layer n / H, line n % H, texel t = elements 8t … 8t+7 (bf16; f32 4t … 4t+3).
  */
-function newTexture(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
-  const [N, K] = matrixShape(w.shape);
+function newTexture(device: GPUDevice, label: string, N: number, K: number, format: WeightFormat, maxRows = Infinity): WeightTexture {
   const H = layerRows(device.limits, N, maxRows);
-  const W = texelsPerRow(w.dtype, K);
+  const W = texelsPerRow(format, K);
   const texture = device.createTexture({
-    label: w.name,
+    label,
     size: [W, H, Math.ceil(N / H)],
     format: 'rgba32uint',
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
   });
-  return { texture, view: texture.createView({ dimension: '2d-array' }), H, W, format: w.dtype };
+  return { texture, view: texture.createView({ dimension: '2d-array' }), H, W, format };
+}
+
+function weightTextureOf(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
+  const [N, K] = matrixShape(w.shape);
+  return newTexture(device, w.name, N, K, w.dtype, maxRows);
+}
+
+const scratches = new WeakMap<Gpu, Map<string, WeightTexture>>();
+
+/**
+ * A texture of at least N rows of K float32 under `label`, kept for the next call (as Gpu.scratch
+ * keeps buffers): a bigger one replaces it when needed (the old one stays alive while recorded
+ * steps bind it). Its rows may be wider than K: the matmul reads the texels of K only.
+ */
+export function scratchTexture(gpu: Gpu, label: string, N: number, K: number): WeightTexture {
+  const mine = scratches.get(gpu) ?? new Map<string, WeightTexture>();
+  scratches.set(gpu, mine);
+  const old = mine.get(label);
+  const rows = old ? old.H * old.texture.depthOrArrayLayers : 0;
+  const cols = old ? old.W * 4 : 0;
+  if (old && rows >= N && cols >= K) return old;
+  // A dimension that is too small grows 2× at least, so that prompts of slowly rising length do
+  // not make one texture each (within the texture limits).
+  const grow = (have: number, need: number, max: number) => (have >= need ? have : Math.max(need, Math.min(2 * have, max)));
+  const maxK = 4 * gpu.limits.maxTextureDimension2D;
+  const maxN = gpu.limits.maxTextureDimension2D * gpu.limits.maxTextureArrayLayers;
+  if (K > maxK || N > maxN) throw new Error(`scratchTexture ${label}: ${N} rows of ${K} floats exceed the texture limits`);
+  const t = newTexture(gpu.device, label, grow(rows, N, maxN), grow(cols, K, maxK), 'f32');
+  mine.set(label, t);
+  return t;
 }
 
 /**
@@ -123,7 +152,7 @@ function newTexture(device: GPUDevice, w: GpuWeight, maxRows = Infinity): Weight
  * (weightTexture(w) returns it) for copyWeightRows to fill.
  */
 export function createWeightTexture(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
-  const wt = newTexture(device, w, maxRows);
+  const wt = weightTextureOf(device, w, maxRows);
   textures.set(w, wt);
   return wt;
 }
@@ -160,7 +189,7 @@ export function copyWeightRows(encoder: GPUCommandEncoder, src: GPUBuffer, wt: W
  */
 export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightTexture> {
   const [, K] = matrixShape(w.shape);
-  const wt = newTexture(gpu.device, w);
+  const wt = weightTextureOf(gpu.device, w);
   const { H, W } = wt;
   const kernel = gpu.kernel({ name: `weight-texture-pack-${w.dtype}`, bindings: ['read', 'storage-texture'], code: () => weightTexturePackWgsl(w.dtype) });
   const step = gpu.step(`pack ${w.name}`);
