@@ -3,7 +3,7 @@
 // query slots are one matmul-texture GEMM, attention-softmax.ts turns them into weights in place,
 // and O = P·V is a second GEMM writing the heads' columns of out. On lavapipe a texel fetch and
 // subgroupBroadcast are what is cheap (matmul-texture.ts), and the flash kernel (attention.ts)
-// reads K and V at uniform addresses, ~8 FMAs each: this ran the PaliGemma shapes 4–6× faster
+// reads K and V at uniform addresses, ~8 FMAs each: this ran the PaliGemma shapes 4–8× faster
 // (bench/README.md). The score matrix exists here, one block of slots at a time within a binding.
 //
 // Slots are (query row, query head of the KV head's group). Where a query row's group heads are

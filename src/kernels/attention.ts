@@ -12,6 +12,8 @@
 // - CPU (lavapipe/llvmpipe): one lane owns R whole query rows (L = 1). lavapipe turns a per-lane
 //   storage load into a scalar loop over lanes (~70 FMAs each) but a load at a uniform address costs
 //   ~8 FMAs, so K/V are read at uniform addresses and each element loaded feeds R·8 lanes of FMAs.
+//   Prefill there mostly runs as the GEMMs of attention-matmul.ts instead (4–8× faster): this
+//   serves decode and prefills of a few query slots.
 // - GPU: L lanes split the head dim (a thread holding a 256-float query row and accumulator would
 //   spill registers); the L partial dot products are summed through workgroup memory (portable:
 //   no assumption on subgroup size or lane numbering). K/V rows are read coalesced by the L lanes
