@@ -475,7 +475,8 @@ export class Gpu {
 /** One recorded command of a Recording: a dispatch with its bind group resolved, or a copy. */
 export type Command =
   | { kernel: Kernel; bindGroup: GPUBindGroup; params: ArrayBuffer | undefined; groups: [number, number, number]; label: string }
-  | { copy: [GPUBuffer, number, GPUBuffer, number, number] };
+  | { copy: [GPUBuffer, number, GPUBuffer, number, number] }
+  | { toTexture: [GPUBuffer, number, number, GPUTexture, number, number] };
 
 /**
  * A step recorded once (`Gpu.record`) and replayed many times (`Step.replay`): the same dispatches
@@ -525,16 +526,31 @@ export class Step {
     this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
 
+  /**
+   * Copies `height` rows of `width` 16-byte texels, `bytesPerRow` apart in src from srcOffset
+   * (multiples of 256 and 16), into layer 0 of an rgba32 texture.
+   */
+  copyToTexture(src: GPUBuffer, srcOffset: number, bytesPerRow: number, dst: GPUTexture, width: number, height: number): void {
+    if (this.commands) {
+      this.commands.push({ toTexture: [src, srcOffset, bytesPerRow, dst, width, height] });
+      return;
+    }
+    this.endPass();
+    this.encoder ??= this.gpu.device.createCommandEncoder({ label: this.label });
+    this.encoder.copyBufferToTexture({ buffer: src, offset: srcOffset, bytesPerRow, rowsPerImage: height }, { texture: dst }, { width, height, depthOrArrayLayers: 1 });
+  }
+
   /** Encodes what a Recording holds, in order. */
   replay(r: Recording): void {
     for (const c of r.commands) {
       if ('copy' in c) this.copy(...c.copy);
+      else if ('toTexture' in c) this.copyToTexture(...c.toTexture);
       else if (this.commands) this.commands.push(c);
       else this.encode(c);
     }
   }
 
-  private encode(c: Exclude<Command, { copy: unknown }>): void {
+  private encode(c: Extract<Command, { kernel: Kernel }>): void {
     const slot = this.gpu.uniforms.take(c.params);
     const profiler = this.gpu.profiler;
     this.encoder ??= this.gpu.device.createCommandEncoder({ label: this.label });

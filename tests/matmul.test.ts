@@ -191,6 +191,37 @@ it.each([6, 3, 12])('matmul texture with subgroupBroadcast at %i rows per lane m
   expect(await runCase(gpu, 'texture', c), JSON.stringify(c)).toBeLessThanOrEqual(TOL);
 });
 
+// The GEMM tilings read x from a texture copy where rows are a multiple of 64 floats (xTexture):
+// x here starts 256 bytes into its buffer; a row count past one 16-row block, GEGLU too.
+it.each([false, true])('matmul texture GEMM with x copied into a texture (GEGLU %s) matches float64', async (geglu) => {
+  const gpu = await testGpu();
+  if (!subgroupsOf8(gpu)) return;
+  const [M, K, N] = [37, 192, 300];
+  const x = randomF32(M * K, 41);
+  const [w, u] = [randomWords(N * K, 42), randomWords(N * K, 43)];
+  const padded = new Float32Array(64 + M * K);
+  padded.set(x, 64);
+  const gx = gpu.upload(padded, 'x');
+  const [gw, gu] = [uploadWeight(gpu, w, [N, K]), uploadWeight(gpu, u, [N, K])];
+  await prepareWeights(gpu, [gw, gu], 'texture');
+  const out = gpu.buffer(M * N * 4, 'out');
+  const step = gpu.step('x texture');
+  const kernels: string[] = [];
+  const dispatch = step.dispatch.bind(step);
+  step.dispatch = (k, ...rest) => (kernels.push(k.def.name), dispatch(k, ...rest));
+  const xb = { buffer: gx, offset: 256, size: M * K * 4 };
+  if (geglu) linearGeglu(step, { x: xb, gate: gw, up: gu, out, M, K, N });
+  else linear(step, { x: xb, w: gw, out, M, K, N });
+  step.end();
+  expect(kernels).toEqual([expect.stringMatching(/-16x\dx16bxt$/)]);
+  const got = await gpu.readF32(out, 0, M * N);
+  const ref = Float64Array.from({ length: M * N }, (_, e) => {
+    const [m, n] = [Math.floor(e / N), e % N];
+    return geglu ? gelu(dot(x, m, w, n, K)) * dot(x, m, u, n, K) : dot(x, m, w, n, K);
+  });
+  expect(normErr(got, ref)).toBeLessThanOrEqual(TOL);
+});
+
 describe('matmul decisions', () => {
   it.each([
     [1, 64, [48, 16, 16], undefined],

@@ -12,12 +12,12 @@
 // Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
 // K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
 
-import type { Binding, Step } from '../device.js';
+import type { Binding, Step, Storage } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { P, UNIFORM_X_FLOATS, UNIFORM_X_ROWS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, uniformXRows, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
-import { texelsPerRow, type WeightTexture } from './weight-texture.js';
+import { scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 export interface TextureTiling {
@@ -84,9 +84,9 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
   // Per-row uniform bindings cannot be indexed by the lane: every lane reads them.
   const xLoad = (sub: number, half: boolean) => wgsl`
 #if ${t.broadcast && xr !== 'rows' && R > 4}
-    ${[...Array(Math.ceil(R / 8)).keys()].map((q) => wgsl`let mine${q} = x[xrow(m0 + sg + ${8 * q}u) + ${slice(sub)}];
+    ${[...Array(Math.ceil(R / 8)).keys()].map((q) => wgsl`let mine${q} = ${xVec(xr, `m0 + sg + ${8 * q}u`, slice(sub))};
 #if ${!half}
-    let mine${q}_1 = x[xrow(m0 + sg + ${8 * q}u) + ${slice(sub)} + 1u];
+    let mine${q}_1 = ${xVec(xr, `m0 + sg + ${8 * q}u`, `${slice(sub)} + 1u`)};
 #endif`).join('\n    ')}
     ${rs.map((r) => wgsl`let xa${r} = subgroupBroadcast(mine${r >> 3}, ${r % 8}u);
 #if ${!half}
@@ -192,11 +192,17 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
 }
 
 /**
- * Where a lane reads x: a storage buffer, a uniform copy (uniformX), or one uniform copy per row
+ * Where a lane reads x: a storage buffer, a uniform copy (uniformX), one uniform copy per row
  * (uniformXRows; a decode batch whose x exceeds 64 KiB — a uniform load costs about half a storage
- * one on lavapipe, and the 4-row down projection took 1.97× one row's time from storage, 1.63× so).
+ * one on lavapipe, and the 4-row down projection took 1.97× one row's time from storage, 1.63× so),
+ * or a texture copy (xTexture; GEMM tilings only).
  */
-export type XRead = 'storage' | 'uniform' | 'rows';
+export type XRead = 'storage' | 'uniform' | 'rows' | 'texture';
+
+/** WGSL: the vec4 at vec4 `index` of x's row `m` (rows past M read row M-1), from storage or the texture copy. */
+function xVec(xr: XRead, m: string, index: string): string {
+  return xr === 'texture' ? `bitcast<vec4f>(textureLoad(xt, vec2u(${index}, min(${m}, p.M - 1u)), 0, 0))` : `x[xrow(${m}) + ${index}]`;
+}
 
 /** WGSL: the vec4 of x at vec4 `index` of row r of the block. */
 function xAt(xr: XRead, r: number, index: string): string {
@@ -213,6 +219,9 @@ function header(t: TextureTiling, f: WeightFormat, xr: XRead, moreRows: number):
     decls: wgsl`
 #if ${xr === 'storage'}
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
+#endif
+#if ${xr === 'texture'}
+@group(0) @binding(0) var xt: texture_2d_array<u32>;
 #endif
 #if ${xr === 'uniform'}
 ${uniform('x', 0)}
@@ -315,7 +324,7 @@ ${h.entry} {
  * on besides the epilogue: the format, where x is read, the elements of a last partial texel, and
  * the pipeline-name key of both.
  */
-function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[], strided = false): { f: WeightFormat; xr: XRead; tail: number; key: string } {
+function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: WeightTexture[], strided = false, xTextured = false): { f: WeightFormat; xr: XRead; tail: number; key: string } {
   if (K % 4 !== 0) throw new Error(`${who}: K=${K} is not a multiple of 4`);
   const f = ws[0]!.format;
   for (const w of ws) {
@@ -324,9 +333,9 @@ function shapeVariant(who: string, t: TextureTiling, M: number, K: number, ws: W
     if (texelsPerRow(f, K) > w.W) throw new Error(`${who}: K=${K} but a weight texture has ${w.W} texels per row`);
   }
   // Rows per binding only where the block is the whole batch (decode: rows = M, one workgroup row).
-  const xr: XRead = t.broadcast || strided ? 'storage' : M * K <= UNIFORM_X_FLOATS ? 'uniform' : t.rows === M && M <= UNIFORM_X_ROWS && K <= UNIFORM_X_FLOATS ? 'rows' : 'storage';
+  const xr: XRead = xTextured ? 'texture' : t.broadcast || strided ? 'storage' : M * K <= UNIFORM_X_FLOATS ? 'uniform' : t.rows === M && M <= UNIFORM_X_ROWS && K <= UNIFORM_X_FLOATS ? 'rows' : 'storage';
   const tail = K % elementsPerTexel(f);
-  return { f, xr, tail, key: `${f}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${{ storage: '', uniform: 'u', rows: 'ur' }[xr]}${tail ? `t${tail}` : ''}` };
+  return { f, xr, tail, key: `${f}-${t.rows}x${t.cols}x${t.lanes}${t.broadcast ? 'b' : ''}${{ storage: '', uniform: 'u', rows: 'ur', texture: 'xt' }[xr]}${tail ? `t${tail}` : ''}` };
 }
 
 /** x's bindings of a dispatch: the binding in front, and with 'rows' those of rows past the first, which go last. */
@@ -335,6 +344,31 @@ function xBindings(step: Step, xr: XRead, x: Binding, M: number, K: number): { f
   if (xr === 'uniform') return { first: uniformX(step, x, M * K), more: [] };
   const [first, ...more] = uniformXRows(step, x, M, K);
   return { first: first!, more };
+}
+
+/** The binding kind x is read through. */
+function xKind(xr: XRead): Storage {
+  return xr === 'storage' ? 'read' : xr === 'texture' ? 'texture' : 'uniform';
+}
+
+/**
+ * x copied into a scratch texture for a GEMM tiling (rows > 4 shared by subgroupBroadcast): its
+ * per-lane loads were ≈ 27 % of the 16-row kernel's time, and a texel fetch costs less (same-process
+ * A/B, wall time with the copy: 256×1152×4304 0.87×, 260×2048² 0.94×, 260×16384×2048 0.94×, GEGLU
+ * 260×2048×16384 0.91× the time). Only where the copy is
+ * a plain copyBufferToTexture: rows of a multiple of 256 bytes (K % 64 == 0; not SigLIP's fc2 or the
+ * patch embedding), within one texture layer, from a buffer that may be copied.
+ */
+function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number): WeightTexture | undefined {
+  const max = step.gpu.limits.maxTextureDimension2D;
+  const buffer = 'buffer' in x ? x.buffer : x;
+  const offset = ('buffer' in x && x.offset) || 0;
+  const copyable = 'usage' in buffer && (buffer.usage & GPUBufferUsage.COPY_SRC) !== 0 && offset % 16 === 0;
+  if (!t.broadcast || t.rows <= 4 || K % 64 !== 0 || K / 4 > max || M > max || !copyable) return undefined;
+  const tex = scratchTexture(step.gpu, 'matmul x', M, K);
+  if (tex.H < M) return undefined;
+  step.copyToTexture(buffer as GPUBuffer, offset, K * 4, tex.texture, K / 4, M);
+  return tex;
 }
 
 /** A texture matmul's shape; x's rows may lie `ldx` floats apart from float `xOff` on (multiples of 4; default K and 0). */
@@ -347,11 +381,13 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
   const ldx = s.ldx ?? s.K;
   const xOff = s.xOff ?? 0;
   if (ldx % 4 !== 0 || xOff % 4 !== 0 || ldx < s.K) throw new Error(`matmulTexture: x rows ${ldx} floats apart from ${xOff} on for K=${s.K} (multiples of 4, at least K)`);
-  const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w], ldx !== s.K || xOff !== 0);
-  const xs = xBindings(step, xr, b.x, s.M, s.K);
+  const strided = ldx !== s.K || xOff !== 0;
+  const xt = strided ? undefined : xTexture(step, t, b.x, s.M, s.K);
+  const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w], strided, xt !== undefined);
+  const xs = xt ? { first: xt.view, more: [] } : xBindings(step, xr, b.x, s.M, s.K);
   const k = step.gpu.kernel({
     name: `matmul-texture-${epilogueKey(e)}-${key}`,
-    bindings: [xr === 'storage' ? 'read' : 'uniform', 'texture', ...(e.geglu ? (['texture'] as const) : []), ...epilogueKinds(e), ...xs.more.map(() => 'uniform' as const)],
+    bindings: [xKind(xr), 'texture', ...(e.geglu ? (['texture'] as const) : []), ...epilogueKinds(e), ...xs.more.map(() => 'uniform' as const)],
     code: () => textureWgsl(e, t, f, xr, tail),
   });
   const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(step.gpu, b), ...xs.more];
@@ -370,7 +406,7 @@ export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], o
   const xs = xBindings(step, xr, x, M, K);
   const k = step.gpu.kernel({
     name: `matmul-texture-many${parts}-${key}`,
-    bindings: [xr === 'storage' ? 'read' : 'uniform', ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const), ...xs.more.map(() => 'uniform' as const)],
+    bindings: [xKind(xr), ...ws.map(() => 'texture' as const), ...outs.map(() => 'write' as const), ...xs.more.map(() => 'uniform' as const)],
     code: () => textureManyWgsl(parts, t, f, xr, tail),
   });
   const groups = Ns.map((n) => Math.ceil(n / (t.lanes * t.cols)));
