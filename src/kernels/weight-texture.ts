@@ -136,9 +136,9 @@ export function scratchTexture(gpu: Gpu, label: string, N: number, K: number): W
   const rows = old ? old.H * old.texture.depthOrArrayLayers : 0;
   const cols = old ? old.W * 4 : 0;
   if (old && rows >= N && cols >= K) return old;
-  // A dimension that is too small grows 2× at least, so that prompts of slowly rising length do
-  // not make one texture each (within the texture limits).
-  const grow = (have: number, need: number, max: number) => (have >= need ? have : Math.max(need, Math.min(2 * have, max)));
+  // A dimension that is too small grows to a multiple of 256, so that prompts of slowly rising
+  // length do not make one texture each (within the texture limits).
+  const grow = (have: number, need: number, max: number) => (have >= need ? have : Math.min(Math.ceil(need / 256) * 256, max));
   const maxK = 4 * gpu.limits.maxTextureDimension2D;
   const maxN = gpu.limits.maxTextureDimension2D * gpu.limits.maxTextureArrayLayers;
   if (K > maxK || N > maxN) throw new Error(`scratchTexture ${label}: ${N} rows of ${K} floats exceed the texture limits`);
