@@ -8,7 +8,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { grid } from './grid.js';
-import { reduceF32Wgsl, sgArg } from './reduce.js';
+import { reduceF32Wgsl, rowMainWgsl, sgArg } from './reduce.js';
 import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
 
@@ -39,14 +39,7 @@ fn score(i: u32, j: u32, pos: u32, ks: u32) -> f32 {
   return select(${NEG}, select(v, softcap(v, p.softcap), p.softcap > 0.0), seen);
 }
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32
-#if ${sg}
-  , @builtin(subgroup_size) sgSize: u32
-#endif
-) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) { return; }
+${rowMainWgsl(WG, sg)}
   let base = row * p.ld;
   let pos = p.qStart + (p.m0 + row) / p.perQuery;
 #if ${perSeqKeyStart}

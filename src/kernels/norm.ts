@@ -8,7 +8,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { GpuWeight } from '../weights.js';
 import { bf16At, singleShard } from './bf16.js';
 import { grid } from './grid.js';
-import { reduceF32Wgsl, sgArg } from './reduce.js';
+import { reduceF32Wgsl, rowMainWgsl, sgArg } from './reduce.js';
 import { wgsl } from './wgsl.js';
 
 const P = { rows: 'u32', dim: 'u32', eps: 'f32' } as const;
@@ -45,14 +45,7 @@ ${bf16At('b')}
 #endif
 ${reduceF32Wgsl(WG, sg)}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32
-#if ${sg}
-  , @builtin(subgroup_size) sgSize: u32
-#endif
-) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) { return; }
+${rowMainWgsl(WG, sg)}
   let base = row * p.dim;
   var v: array<f32, ${per}>;
   var s = 0.0;

@@ -16,6 +16,21 @@ export function sgArg(subgroups: boolean): string {
   return subgroups ? 'sgSize' : '1u';
 }
 
+/**
+ * WGSL opening `fn main` of a kernel with one workgroup per row (a `grid(rows, 1)` dispatch): `row`,
+ * `lid` and, with subgroups, `sgSize` defined; workgroups past p.rows return.
+ */
+export function rowMainWgsl(wg: number, subgroups: boolean): string {
+  return wgsl`@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32
+#if ${subgroups}
+  , @builtin(subgroup_size) sgSize: u32
+#endif
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }`;
+}
+
 /** `fn wgSum(v, lid, sg) -> f32` and `fn wgMax(v, lid, sg) -> f32` over a workgroup of `wg` lanes. */
 export function reduceF32Wgsl(wg: number, subgroups: boolean): string {
   const fn = (name: string, op: (a: string, b: string) => string, sgOp: string) => wgsl`

@@ -5,7 +5,7 @@
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { grid } from './grid.js';
-import { reduceF32Wgsl, sgArg } from './reduce.js';
+import { reduceF32Wgsl, rowMainWgsl, sgArg } from './reduce.js';
 import { wgsl } from './wgsl.js';
 
 const P = { rows: 'u32', cols: 'u32' } as const;
@@ -21,14 +21,7 @@ ${paramsWgsl(P)}
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${reduceF32Wgsl(WG, sg)}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32
-#if ${sg}
-  , @builtin(subgroup_size) sgSize: u32
-#endif
-) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) { return; }
+${rowMainWgsl(WG, sg)}
   let base = row * p.cols;
   var m = -3.4028234663852886e38;
   for (var j = lid; j < p.cols; j += ${WG}u) { m = max(m, x[base + j]); }
