@@ -1,7 +1,6 @@
 // The attention weights of a block of query slots, in place over their raw scores q·k
-// (attention-matmul.ts): score·scale, soft-capped (Gemma 2), masked as attention.ts masks (key j
-// is seen from position pos iff keyStart ≤ j < keys, j < prefixLen or j ≤ pos, and |pos − j| <
-// window), then softmax over the keys seen. Keys not seen and the row's padding (keys … ld) get 0,
+// (attention-matmul.ts): score·scale, soft-capped (Gemma 2), masked as attention.ts masks
+// (attention-mask.ts; and j < keys), then softmax over the keys seen. Keys not seen and the row's padding (keys … ld) get 0,
 // and so does every key of a slot that sees none (attention.ts gives such a query zeros).
 // One workgroup per row; slot s (rows from slot m0 on) is query s / perQuery at position qStart + that.
 
@@ -9,6 +8,7 @@ import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { grid } from './grid.js';
 import { reduceF32Wgsl, rowMainWgsl, sgArg } from './reduce.js';
+import { seesWgsl } from './attention-mask.js';
 import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
 
@@ -33,10 +33,11 @@ ${paramsWgsl(P)}
 #endif
 ${reduceF32Wgsl(WG, sg)}
 ${softcapWgsl}
+${seesWgsl}
 
 // The scaled, capped score of key j, or NEG where the slot does not see it.
 fn score(i: u32, j: u32, pos: u32, ks: u32) -> f32 {
-  let seen = j >= ks && j < p.keys && (j < p.prefixLen || j <= pos) && max(j, pos) - min(j, pos) < p.window;
+  let seen = j < p.keys && sees(j, pos, ks, p.prefixLen, p.window);
   let v = s[i] * p.scale;
   return select(${NEG}, select(v, softcap(v, p.softcap), p.softcap > 0.0), seen);
 }

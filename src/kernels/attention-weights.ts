@@ -5,6 +5,7 @@
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
+import { seesWgsl } from './attention-mask.js';
 import { softcapWgsl } from './softcap.js';
 
 const P = {
@@ -29,7 +30,8 @@ ${paramsWgsl(P)}
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 var<workgroup> red: array<f32, ${WG}>;
 ${softcapWgsl}
-fn visible(j: u32) -> bool { return j >= p.keyStart && (j < p.prefixLen || j <= p.qPos) && max(j, p.qPos) - min(j, p.qPos) < p.window; }
+${seesWgsl}
+fn visible(j: u32) -> bool { return sees(j, p.qPos, p.keyStart, p.prefixLen, p.window); }
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) tid: u32) {

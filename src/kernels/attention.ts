@@ -34,6 +34,7 @@
 
 import type { Binding, Gpu, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
+import { seesWgsl } from './attention-mask.js';
 import { attentionMatmul, usesAttentionMatmul } from './attention-matmul.js';
 import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
@@ -145,6 +146,7 @@ var<workgroup> red: array<f32, R * TK * WG>;
 #if ${c.softcap}
 ${softcapWgsl}
 #endif
+${seesWgsl}
 
 #if ${W === 4}
 fn vdot(a: VT, b: VT) -> f32 { return dot(a, b); }
@@ -233,7 +235,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: 
       var mt = m[r];
       for (var jj = 0u; jj < nT; jj++) {
         let j = t0 + jj;
-        let ok = j < kEnd && (j < prefixLen || j <= qpos[r]) && max(j, qpos[r]) - min(j, qpos[r]) < p.window;
+        let ok = j < kEnd && sees(j, qpos[r], kBeg, prefixLen, p.window); // j ≥ kBeg ≥ keyStart: the tiles start there
 #if ${c.softcap}
         s[r][jj] = select(NEG, softcap(s[r][jj], p.softcap), ok);
 #else

@@ -1,0 +1,9 @@
+// The attention mask, as WGSL for every kernel that applies it (attention.ts states the rule): key j
+// is seen from position pos iff keyStart ≤ j (left padding), j < prefixLen or j ≤ pos (the
+// bidirectional prefix, then causal), and |pos − j| < window (Gemma 2's sliding layers; u32 max = none).
+
+/** WGSL: `fn sees(j, pos, keyStart, prefixLen, window) -> bool`. */
+export const seesWgsl = /* wgsl */ `
+fn sees(j: u32, pos: u32, keyStart: u32, prefixLen: u32, window: u32) -> bool {
+  return j >= keyStart && (j < prefixLen || j <= pos) && max(j, pos) - min(j, pos) < window;
+}`;
