@@ -20,13 +20,14 @@ import { scratchTexture } from './weight-texture.js';
 
 const PLAIN = { bias: false, accumulate: false, geglu: false };
 
-/** Query slots per GEMM for these args: group rows per query when merged, else one. */
-function layout(a: AttentionArgs): { merged: boolean; slots: number } {
+/** The row strides (defaults filled in), and the query slots per GEMM: group rows per query when merged, else one. */
+function layout(a: AttentionArgs) {
   const group = a.heads / a.kvHeads;
   const qStride = a.qStride ?? a.heads * a.headDim;
+  const kvStride = a.kvStride ?? a.kvHeads * a.headDim;
   const outStride = a.outStride ?? a.heads * a.headDim;
   const merged = group > 1 && qStride === group * a.headDim && outStride === group * a.headDim;
-  return { merged, slots: a.seqQ * (merged ? group : 1) };
+  return { group, qStride, kvStride, outStride, merged, slots: a.seqQ * (merged ? group : 1) };
 }
 
 /**
@@ -35,8 +36,8 @@ function layout(a: AttentionArgs): { merged: boolean; slots: number } {
  * no 16-row block: the flash kernel's decode-sized case).
  */
 export function usesAttentionMatmul(gpu: Gpu, a: AttentionArgs): boolean {
-  const strides = [a.headDim, a.qStride ?? 0, a.kvStride ?? 0, a.outStride ?? 0];
-  return gpu.cpuAdapter && subgroupsOf8(gpu) && !a.config && strides.every((x) => x % 4 === 0) && layout(a).slots > 8;
+  const l = layout(a);
+  return gpu.cpuAdapter && subgroupsOf8(gpu) && !a.config && [a.headDim, l.qStride, l.kvStride, l.outStride].every((x) => x % 4 === 0) && l.slots > 8;
 }
 
 /**
@@ -50,14 +51,10 @@ function outputTiling(rows: number, K: number, N: number) {
 }
 
 export function attentionMatmul(step: Step, a: AttentionArgs): void {
-  const { seqQ, seqK, heads, kvHeads, headDim: hd } = a;
+  const { seqQ, seqK, kvHeads, headDim: hd } = a;
   const gpu = step.gpu;
-  const group = heads / kvHeads;
-  const qStride = a.qStride ?? heads * hd;
-  const kvStride = a.kvStride ?? kvHeads * hd;
-  const outStride = a.outStride ?? heads * hd;
   const kvBatchRows = a.kvBatchRows ?? seqK;
-  const { merged, slots } = layout(a);
+  const { group, qStride, kvStride, outStride, merged, slots } = layout(a);
   const ld = Math.ceil(seqK / 4) * 4;
   // Score blocks of a multiple of 16 rows (the GEMM's row block) within one binding.
   const maxRows = Math.floor(Math.min(gpu.limits.maxStorageBufferBindingSize, 128 << 20) / (ld * 4) / 16) * 16;
