@@ -196,6 +196,34 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
     expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.3))).toBeLessThanOrEqual(TOL);
   });
 
+  // Every KV head in each dispatch (SigLIP's 16 small heads were 80 dispatches a layer).
+  it('runs all KV heads in one dispatch per kernel', async () => {
+    const gpu = await testGpu();
+    const s = { seqQ: 40, seqK: 40, heads: 6, kvHeads: 6, headDim: 12, prefixLen: 40, qStart: 0, keyStart: 0 };
+    if (!usesAttentionMatmul(gpu, s as AttentionArgs)) return;
+    const { q, k, v } = inputs(s, 34);
+    const out = gpu.buffer(q.byteLength, 'out');
+    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
+    const names = await kernelsOf(gpu, (step) => attention(step, { ...s, q: gq!, k: gk!, v: gv!, out, scale: 0.3 }));
+    expect(names.map((n) => n.replace(/^matmul-texture-.*-f32-.*$/, 'matmul-texture-f32'))).toEqual(['kv-texture', 'kv-texture', 'matmul-texture-f32', 'attention-softmax-sg', 'matmul-texture-f32']);
+    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.3))).toBeLessThanOrEqual(TOL);
+  });
+
+  // 12 heads × 272 slots × 16384 keys: 8 heads per dispatch keep 256-row blocks within 128 MiB, so
+  // two groups of heads (8, then 4) of two blocks of slots each.
+  it('splits the heads and the slots where all scores exceed a binding', async () => {
+    const gpu = await testGpu();
+    const s = { seqQ: 272, seqK: 16384, heads: 12, kvHeads: 12, headDim: 4, prefixLen: 16000, qStart: 16112, keyStart: 5 };
+    if (!usesAttentionMatmul(gpu, s as AttentionArgs) || gpu.limits.maxStorageBufferBindingSize < 128 << 20) return;
+    const { q, k, v } = inputs(s, 35);
+    const out = gpu.buffer(q.byteLength, 'out');
+    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
+    const names = await kernelsOf(gpu, (step) => attention(step, { ...s, q: gq!, k: gk!, v: gv!, out, scale: 0.35 }));
+    expect(names.filter((n) => n === 'kv-texture')).toHaveLength(4);
+    expect(names.filter((n) => n.startsWith('attention-softmax'))).toHaveLength(4);
+    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.35))).toBeLessThanOrEqual(TOL);
+  });
+
   // 8800 slots × 4096 keys of scores exceed one 128 MiB binding: two blocks of slots.
   it('splits the score matrix into blocks of slots within a binding', async () => {
     const gpu = await testGpu();

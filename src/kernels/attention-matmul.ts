@@ -1,7 +1,8 @@
-// Prefill attention on CPU adapters as two texture GEMMs around a masked softmax: per sequence and
-// KV head, K and Vᵀ go into float32 textures (kv-texture.ts), the scores S = Q·Kᵀ of a block of
-// query slots are one matmul-texture GEMM, attention-softmax.ts turns them into weights in place,
-// and O = P·V is a second GEMM writing the heads' columns of out. On lavapipe a texel fetch and
+// Prefill attention on CPU adapters as two texture GEMMs around a masked softmax: per sequence, K
+// and Vᵀ of the KV heads go into float32 textures (kv-texture.ts), the scores S = Q·Kᵀ of a block
+// of query slots are one matmul-texture GEMM per head, attention-softmax.ts turns them into
+// weights in place, and O = P·V is a second GEMM writing the heads' columns of out; the heads are
+// the batch of each dispatch (matmulTexture's `batch`). On lavapipe a texel fetch and
 // subgroupBroadcast are what is cheap (matmul-texture.ts), and the flash kernel (attention.ts)
 // reads K and V at uniform addresses, ~8 FMAs each: this ran the PaliGemma shapes 4–8× faster
 // (bench/README.md). The score matrix exists here, one block of slots at a time within a binding.
@@ -50,38 +51,57 @@ function outputTiling(rows: number, K: number, N: number) {
   return N < t.lanes * t.cols && N <= 8 * 16 ? { ...t, lanes: 8, cols: Math.ceil(N / 8) } : t;
 }
 
+/**
+ * KV heads per dispatch and query slots per score block: all heads where each block keeps at
+ * least min(slots, 256) rows within one binding, otherwise fewer heads. SigLIP's 16 heads of
+ * small GEMMs ran as 80 dispatches a layer, each ≈ 0.1–0.3 ms of lavapipe overhead; batched, its
+ * attention took 0.59–0.77× the time at 224 px, 0.89–0.91× at 448 (bench/README.md).
+ */
+function batching(gpu: Gpu, kvHeads: number, slots: number, ld: number): { heads: number; block: number } {
+  const floats = Math.min(gpu.limits.maxStorageBufferBindingSize, 128 << 20) / 4;
+  const heads = Math.max(1, Math.min(kvHeads, Math.floor(floats / (ld * Math.min(slots, 256)))));
+  // Score blocks of a multiple of 16 rows (the GEMM's row block).
+  const block = Math.min(slots, Math.floor(floats / (heads * ld) / 16) * 16);
+  if (block === 0) throw new Error(`attention: ${ld} keys do not fit 16 score rows in a binding`);
+  return { heads, block };
+}
+
 export function attentionMatmul(step: Step, a: AttentionArgs): void {
   const { seqQ, seqK, kvHeads, headDim: hd } = a;
   const gpu = step.gpu;
   const kvBatchRows = a.kvBatchRows ?? seqK;
   const { group, qStride, kvStride, outStride, merged, slots } = layout(a);
   const ld = Math.ceil(seqK / 4) * 4;
-  // Score blocks of a multiple of 16 rows (the GEMM's row block) within one binding.
-  const maxRows = Math.floor(Math.min(gpu.limits.maxStorageBufferBindingSize, 128 << 20) / (ld * 4) / 16) * 16;
-  if (maxRows === 0) throw new Error(`attention: ${seqK} keys do not fit one score row in a binding`);
-  const block = Math.min(slots, maxRows);
-  const scores = gpu.scratch('attention scores', block * ld * 4);
-  const keysTex = scratchTexture(gpu, 'attention keys', seqK, hd);
-  const valuesTex = scratchTexture(gpu, 'attention values (transposed)', hd, ld);
+  const { heads: Z, block } = batching(gpu, kvHeads, slots, ld);
+  const scores = gpu.scratch('attention scores', Z * block * ld * 4);
+  const keysTex = scratchTexture(gpu, 'attention keys', Z * seqK, hd);
+  const valuesTex = scratchTexture(gpu, 'attention values (transposed)', Z * hd, ld);
   for (let b = 0; b < (a.batch ?? 1); b++) {
-    for (let h = 0; h < kvHeads; h++) {
-      const base = b * kvBatchRows * kvStride + h * hd;
-      kvTexture(step, { src: a.k, base, stride: kvStride, keys: seqK, headDim: hd, transpose: false, out: keysTex });
-      kvTexture(step, { src: a.v, base, stride: kvStride, keys: seqK, headDim: hd, transpose: true, out: valuesTex });
+    for (let h0 = 0; h0 < kvHeads; h0 += Z) {
+      const heads = Math.min(Z, kvHeads - h0);
+      const base = b * kvBatchRows * kvStride + h0 * hd;
+      kvTexture(step, { src: a.k, base, stride: kvStride, keys: seqK, headDim: hd, transpose: false, out: keysTex, heads, headStep: hd });
+      kvTexture(step, { src: a.v, base, stride: kvStride, keys: seqK, headDim: hd, transpose: true, out: valuesTex, heads, headStep: hd });
       for (let g = 0; g < (merged ? 1 : group); g++) {
-        const head = h * group + g;
+        const head = h0 * group + g;
         const ldx = merged ? hd : qStride;
         const ldo = merged ? hd : outStride;
         for (let m0 = 0; m0 < slots; m0 += block) {
           const rows = Math.min(block, slots - m0);
           const xOff = b * seqQ * qStride + head * hd + m0 * ldx;
-          matmulTexture(step, { x: a.q, out: scores }, keysTex, undefined, { M: rows, K: hd, N: seqK, ldo: ld, colOff: 0, ldx, xOff }, PLAIN, textureTiling(rows, hd, false, true, 'f32'));
+          matmulTexture(step, { x: a.q, out: scores }, keysTex, undefined, {
+            M: rows, K: hd, N: seqK, ldo: ld, colOff: 0, ldx, xOff,
+            batch: { count: heads, x: group * hd, w: seqK, outRows: rows, outCols: 0 },
+          }, PLAIN, textureTiling(rows, hd, false, true, 'f32'));
           attentionSoftmax(step, {
-            scores, rows, keys: seqK, ld, m0, perQuery: merged ? group : 1, qStart: a.qStart, prefixLen: a.prefixLen,
+            scores, rows: heads * rows, headRows: rows, keys: seqK, ld, m0, perQuery: merged ? group : 1, qStart: a.qStart, prefixLen: a.prefixLen,
             window: a.window ?? 0, keyStart: a.keyStart ?? 0, keyStarts: a.keyStarts, seq: b, scale: a.scale, softcap: a.softcap ?? 0,
           });
           const colOff = b * seqQ * outStride + head * hd + m0 * ldo;
-          matmulTexture(step, { x: scores, out: a.out }, valuesTex, undefined, { M: rows, K: ld, N: hd, ldo, colOff }, PLAIN, outputTiling(rows, ld, hd));
+          matmulTexture(step, { x: scores, out: a.out }, valuesTex, undefined, {
+            M: rows, K: ld, N: hd, ldo, colOff,
+            batch: { count: heads, x: rows * ld, w: hd, outRows: 0, outCols: group * hd },
+          }, PLAIN, outputTiling(rows, ld, hd));
         }
       }
     }

@@ -3,6 +3,7 @@
 // (attention-mask.ts; and j < keys), then softmax over the keys seen. Keys not seen and the row's padding (keys … ld) get 0,
 // and so does every key of a slot that sees none (attention.ts gives such a query zeros).
 // One workgroup per row; slot s (rows from slot m0 on) is query s / perQuery at position qStart + that.
+// Heads batched in one dispatch (attention-matmul.ts) follow each other every `headRows` rows.
 
 import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
@@ -13,7 +14,7 @@ import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
 
 const P = {
-  rows: 'u32', keys: 'u32', ld: 'u32', m0: 'u32', perQuery: 'u32', qStart: 'u32', prefixLen: 'u32',
+  rows: 'u32', headRows: 'u32', keys: 'u32', ld: 'u32', m0: 'u32', perQuery: 'u32', qStart: 'u32', prefixLen: 'u32',
   window: 'u32', keyStart: 'u32', seq: 'u32', scale: 'f32', softcap: 'f32',
 } as const;
 // One 8-lane workgroup (a subgroup on lavapipe) per row: 0.40× (Gemma) and 0.23× (SigLIP) the time
@@ -50,7 +51,7 @@ fn logit(raw: f32) -> f32 {
 
 ${rowMainWgsl(WG, sg)}
   let base = row * p.ld;
-  let pos = p.qStart + (p.m0 + row) / p.perQuery;
+  let pos = p.qStart + (p.m0 + row % p.headRows) / p.perQuery;
 #if ${perSeqKeyStart}
   let ks = keyStarts[p.seq];
 #else
@@ -80,6 +81,8 @@ export interface AttentionSoftmaxArgs {
   /** rows × ld raw scores, replaced by the weights. */
   scores: Binding;
   rows: number;
+  /** Rows per head where several heads' follow each other (default: rows). */
+  headRows?: number;
   keys: number;
   ld: number;
   m0: number;
@@ -108,6 +111,6 @@ export function attentionSoftmax(step: Step, a: AttentionSoftmaxArgs): void {
     code: () => attentionSoftmaxWgsl(sg, perSeq, capped),
   });
   const { scores, keyStarts, ...values } = a;
-  const u = params({ ...values, window: a.window || 0xffffffff }, P);
+  const u = params({ ...values, headRows: a.headRows ?? a.rows, window: a.window || 0xffffffff }, P);
   step.dispatch(k, keyStarts ? [scores, keyStarts] : [scores], u, grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -72,7 +72,7 @@ export function textureTiling(M: number, K: number, geglu: boolean, subgroupsOf8
  * once per texel (a group). A multiply per weight was most of int4's cost on lavapipe; the sums
  * differ from those of the dequantized weights by float32 rounding only.
  */
-function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs: { tex: string; acc: string }[], N: string): string {
+function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs: { tex: string; acc: string }[], N: string, wRow0 = '0u'): string {
   const { rows: R, cols: C } = t;
   const rs = [...Array(R).keys()];
   const cs = [...Array(C).keys()];
@@ -162,8 +162,8 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
 #if ${scale !== 'none'}
   let ct = codeTexels(p.K);
 #endif
-  // Columns past N fetch the last row (in bounds); their results are dropped.
-  ${cs.map((j) => `let n${j} = min(c0 + ${j}u, ${N} - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
+  // Columns past N fetch the last row (in bounds); their results are dropped. Weight rows from wRow0 on.
+  ${cs.map((j) => `let n${j} = ${wRow0} + min(c0 + ${j}u, ${N} - 1u); let row${j} = n${j} % H; let layer${j} = n${j} / H;`).join('\n  ')}
 #if ${scale === 'row'}
   ${texs.flatMap((x) => cs.map((j) => `let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct')}.x);`)).join('\n  ')}
 #endif
@@ -201,7 +201,7 @@ export type XRead = 'storage' | 'uniform' | 'rows' | 'texture';
 
 /** WGSL: the vec4 at vec4 `index` of x's row `m` (rows past M read row M-1), from storage or the texture copy. */
 function xVec(xr: XRead, m: string, index: string): string {
-  return xr === 'texture' ? `bitcast<vec4f>(textureLoad(xt, vec2u(${index}, min(${m}, p.M - 1u)), 0, 0))` : `x[xrow(${m}) + ${index}]`;
+  return xr === 'texture' ? `bitcast<vec4f>(textureLoad(xt, vec2u(${index}, xTexBase + min(${m}, p.M - 1u)), 0, 0))` : `x[xrow(${m}) + ${index}]`;
 }
 
 /** WGSL: the vec4 of x at vec4 `index` of row r of the block. */
@@ -232,8 +232,12 @@ ${[...Array(t.rows).keys()].map((r) => uniform(`x${r}`, r === 0 ? 0 : moreRows +
 ${formatWgsl}
 ${rowWgsl(f)}
 
+// Where x's rows of this workgroup's batch entry start (matmulTexture's batch; 0 elsewhere).
+var<private> xBase: u32 = 0u;
+var<private> xTexBase: u32 = 0u;
+
 // vec4 index of row m's first element; rows past M read row M-1 (their results are dropped).
-fn xrow(m: u32) -> u32 { return (p.xOff + min(m, p.M - 1u) * p.ldx) / 4u; }`,
+fn xrow(m: u32) -> u32 { return (p.xOff + xBase + min(m, p.M - 1u) * p.ldx) / 4u; }`,
     entry: wgsl`@compute @workgroup_size(${t.lanes})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32
 #if ${t.broadcast}
@@ -261,8 +265,8 @@ function stores(t: TextureTiling, N: string, accs: string[], store: (m: string, 
   }`;
 }
 
-// The matmul params and where x's rows lie (TextureShape).
-const PX = { ...P, ldx: 'u32', xOff: 'u32' } as const;
+// The matmul params, where x's rows lie and the batch entries' steps (TextureShape).
+const PX = { ...P, ldx: 'u32', xOff: 'u32', zx: 'u32', zxRows: 'u32', zw: 'u32', zm: 'u32', zn: 'u32' } as const;
 
 export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, xr: XRead, tail: number): string {
   const up = e.geglu;
@@ -283,11 +287,15 @@ ${h.decls}
 ${h.entry} {
   let m0 = wg.y * ${t.rows}u;
   let c0 = wg.x * ${t.lanes * t.cols}u + lane * ${t.cols}u;
-  ${block(t, f, xr, tail, texs, 'p.N')}
+  xBase = wg.z * p.zx;
+  xTexBase = wg.z * p.zxRows;
+  let zm = wg.z * p.zm;
+  let zn = wg.z * p.zn;
+  ${block(t, f, xr, tail, texs, 'p.N', 'wg.z * p.zw')}
 #if ${up}
-  ${stores(t, 'p.N', ['a', 'u'], (m, n, [g, u]) => `store(${m}, ${n}, ${g}, ${u});`)}
+  ${stores(t, 'p.N', ['a', 'u'], (m, n, [g, u]) => `store(zm + ${m}, zn + ${n}, ${g}, ${u});`)}
 #else
-  ${stores(t, 'p.N', ['a'], (m, n, [g]) => `store(${m}, ${n}, ${g}, 0.0);`)}
+  ${stores(t, 'p.N', ['a'], (m, n, [g]) => `store(zm + ${m}, zn + ${n}, ${g}, 0.0);`)}
 #endif
 }`;
 }
@@ -375,14 +383,24 @@ function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number
 export interface TextureShape extends MatmulShape {
   ldx?: number;
   xOff?: number;
+  /**
+   * `count` products of this shape in one dispatch (attention's heads): entry z reads x from float
+   * z·x on, weight rows from z·w on, and writes out rows z·outRows and columns z·outCols further.
+   * No bias or LoRA term (those index by column).
+   */
+  batch?: { count: number; x: number; w: number; outRows: number; outCols: number };
 }
 
 export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w: WeightTexture, up: WeightTexture | undefined, s: TextureShape, e: Epilogue, t: TextureTiling): void {
   const ldx = s.ldx ?? s.K;
   const xOff = s.xOff ?? 0;
+  const z = s.batch ?? { count: 1, x: 0, w: 0, outRows: 0, outCols: 0 };
   if (ldx % 4 !== 0 || xOff % 4 !== 0 || ldx < s.K) throw new Error(`matmulTexture: x rows ${ldx} floats apart from ${xOff} on for K=${s.K} (multiples of 4, at least K)`);
-  const strided = ldx !== s.K || xOff !== 0;
-  const xt = strided ? undefined : xTexture(step, t, b.x, s.M, s.K);
+  if (z.count > 1 && (z.x % 4 !== 0 || e.bias || e.lora || e.loraUp)) throw new Error('matmulTexture: a batch steps x by multiples of 4 floats and has no bias or LoRA term');
+  const strided = ldx !== s.K || xOff !== 0 || z.count > 1;
+  // x of a batch goes into the texture as one copy where its entries are whole rows apart.
+  const whole = ldx === s.K && xOff === 0 && z.x % s.K === 0;
+  const xt = whole ? xTexture(step, t, b.x, (z.count - 1) * (z.x / s.K) + s.M, s.K) : undefined;
   const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w], strided, xt !== undefined);
   const xs = xt ? { first: xt.view, more: [] } : xBindings(step, xr, b.x, s.M, s.K);
   const k = step.gpu.kernel({
@@ -391,7 +409,8 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
     code: () => textureWgsl(e, t, f, xr, tail),
   });
   const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(step.gpu, b), ...xs.more];
-  step.dispatch(k, bindings, params({ ...shapeParams(s, e), ldx, xOff }, PX), [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows)]);
+  const u = params({ ...shapeParams(s, e), ldx, xOff, zx: z.x, zxRows: xt ? z.x / s.K : 0, zw: z.w, zm: z.outRows, zn: z.outCols }, PX);
+  step.dispatch(k, bindings, u, [Math.ceil(s.N / (t.lanes * t.cols)), Math.ceil(s.M / t.rows), z.count]);
 }
 
 /**
