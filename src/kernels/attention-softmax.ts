@@ -10,6 +10,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import { grid } from './grid.js';
 import { reduceF32Wgsl, rowMainWgsl, sgArg } from './reduce.js';
 import { seenKeysWgsl } from './attention-mask.js';
+import { subgroupsOf8 } from './matmul.js';
 import { softcapWgsl } from './softcap.js';
 import { wgsl } from './wgsl.js';
 
@@ -24,7 +25,7 @@ const P = {
 const WG = 8;
 const NEG = '-3.0e38';
 
-export function attentionSoftmaxWgsl(sg: boolean, perSeqKeyStart: boolean, capped: boolean): string {
+export function attentionSoftmaxWgsl(sg: boolean, perSeqKeyStart: boolean, capped: boolean, oneSubgroup = false): string {
   return wgsl`
 #if ${sg}
 enable subgroups;
@@ -34,7 +35,7 @@ ${paramsWgsl(P)}
 #if ${perSeqKeyStart}
 @group(0) @binding(1) var<storage, read> keyStarts: array<u32>;
 #endif
-${reduceF32Wgsl(WG, sg)}
+${reduceF32Wgsl(WG, sg, oneSubgroup)}
 #if ${capped}
 ${softcapWgsl}
 #endif
@@ -103,12 +104,14 @@ export interface AttentionSoftmaxArgs {
 export function attentionSoftmax(step: Step, a: AttentionSoftmaxArgs): void {
   const gpu = step.gpu;
   const sg = gpu.features.subgroups;
+  // Subgroups of 8 (lavapipe: the only adapters attention-matmul.ts runs on): a row is one subgroup.
+  const one = subgroupsOf8(gpu);
   const perSeq = a.keyStarts !== undefined;
   const capped = a.softcap > 0;
   const k = gpu.kernel({
-    name: `attention-softmax${sg ? '-sg' : ''}${perSeq ? '-ks' : ''}${capped ? '-cap' : ''}`,
+    name: `attention-softmax${one ? '-sg8' : sg ? '-sg' : ''}${perSeq ? '-ks' : ''}${capped ? '-cap' : ''}`,
     bindings: perSeq ? ['write', 'read'] : ['write'],
-    code: () => attentionSoftmaxWgsl(sg, perSeq, capped),
+    code: () => attentionSoftmaxWgsl(sg, perSeq, capped, one),
   });
   const { scores, keyStarts, ...values } = a;
   const u = params({ ...values, headRows: a.headRows ?? a.rows, window: a.window || 0xffffffff }, P);

@@ -31,8 +31,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (row >= p.rows) { return; }`;
 }
 
-/** `fn wgSum(v, lid, sg) -> f32` and `fn wgMax(v, lid, sg) -> f32` over a workgroup of `wg` lanes. */
-export function reduceF32Wgsl(wg: number, subgroups: boolean): string {
+/**
+ * `fn wgSum(v, lid, sg) -> f32` and `fn wgMax(v, lid, sg) -> f32` over a workgroup of `wg` lanes.
+ * `oneSubgroup` (the caller knows every subgroup has at least wg lanes): the subgroup operation
+ * alone, without workgroup memory or barriers — a barrier makes llvmpipe run the workgroup as
+ * coroutines, and one 8-lane row kernel took 0.61–0.84× the time without its four (bench/README.md).
+ */
+export function reduceF32Wgsl(wg: number, subgroups: boolean, oneSubgroup = false): string {
+  if (oneSubgroup) {
+    return `fn wgSum(v: f32, lid: u32, sg: u32) -> f32 { return subgroupAdd(v); }
+fn wgMax(v: f32, lid: u32, sg: u32) -> f32 { return subgroupMax(v); }
+`;
+  }
   const fn = (name: string, op: (a: string, b: string) => string, sgOp: string) => wgsl`
 fn ${name}(v: f32, lid: u32, sg: u32) -> f32 {
 #if ${subgroups}
