@@ -8,34 +8,52 @@ import type { Binding, Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
 import type { WeightTexture } from './weight-texture.js';
+import { wgsl } from './wgsl.js';
 
-const P = { keys: 'u32', headDim: 'u32', base: 'u32', stride: 'u32', rows: 'u32', W: 'u32', H: 'u32', transpose: 'u32', heads: 'u32', headStep: 'u32' } as const;
+const P = { keys: 'u32', base: 'u32', stride: 'u32', rows: 'u32', W: 'u32', H: 'u32', heads: 'u32', headStep: 'u32' } as const;
 const WG = 64;
 
-export const kvTextureWgsl = /* wgsl */ `
+// One lane per texture row, looping over its texels: llvmpipe divides lane by lane, and a lane per
+// texel paid its flat index's divisions per texel (≈ 20 % of SigLIP's attention at 224 px).
+export function kvTextureWgsl(transpose: boolean): string {
+  return wgsl`
 ${paramsWgsl(P)}
+#if ${transpose}
 @group(0) @binding(0) var<storage, read> src: array<f32>;
+#else
+@group(0) @binding(0) var<storage, read> src: array<vec4f>;
+#endif
 @group(0) @binding(1) var tex: texture_storage_2d_array<rgba32uint, write>;
 
-fn at(base: u32, j: u32, d: u32) -> f32 {
-  if (j >= p.keys) { return 0.0; }
-  return src[base + j * p.stride + d];
+#if ${transpose}
+fn value(base: u32, j: u32) -> f32 {
+  return select(0.0, src[base + min(j, p.keys - 1u) * p.stride], j < p.keys);
 }
+#endif
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex(WG)};
-  if (i >= p.heads * p.rows * p.W) { return; }
-  let row = i / p.W; // of all heads
-  let base = p.base + row / p.rows * p.headStep;
-  let n = row % p.rows;
-  let t = i % p.W;
-  var v: vec4f;
-  for (var c = 0u; c < 4u; c++) {
-    if (p.transpose != 0u) { v[c] = at(base, 4u * t + c, n); } else { v[c] = at(base, n, 4u * t + c); }
+  let row = ${flatIndex(WG)}; // of all heads
+  if (row >= p.heads * p.rows) { return; }
+  let head = row / p.rows;
+  let n = row - head * p.rows;
+  let y = row % p.H;
+  let layer = row / p.H;
+#if ${transpose}
+  let base = p.base + head * p.headStep + n;
+#else
+  let base = (p.base + head * p.headStep + n * p.stride) / 4u;
+#endif
+  for (var t = 0u; t < p.W; t++) {
+#if ${transpose}
+    let v = vec4f(value(base, 4u * t), value(base, 4u * t + 1u), value(base, 4u * t + 2u), value(base, 4u * t + 3u));
+#else
+    let v = src[base + t];
+#endif
+    textureStore(tex, vec2u(t, y), layer, bitcast<vec4u>(v));
   }
-  textureStore(tex, vec2u(t, row % p.H), row / p.H, bitcast<vec4u>(v));
 }`;
+}
 
 export interface KvTextureArgs {
   /** The K or V rows: key j of the head at float base + j·stride. */
@@ -58,7 +76,9 @@ export function kvTexture(step: Step, a: KvTextureArgs): void {
   const heads = a.heads ?? 1;
   const W = Math.ceil((a.transpose ? a.keys : a.headDim) / 4);
   if (W > a.out.W || heads * rows > a.out.H * a.out.texture.depthOrArrayLayers) throw new Error(`kvTexture: ${heads} × ${rows} rows of ${W} texels do not fit the texture`);
-  const k = step.gpu.kernel({ name: 'kv-texture', bindings: ['read', 'storage-texture'], code: () => kvTextureWgsl });
-  const u = params({ keys: a.keys, headDim: a.headDim, base: a.base, stride: a.stride, rows, W, H: a.out.H, transpose: Number(a.transpose), heads, headStep: a.headStep ?? 0 }, P);
-  step.dispatch(k, [a.src, a.out.view], u, grid(heads * rows * W, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
+  // K rows are read as vec4s.
+  if (!a.transpose && (a.base % 4 !== 0 || a.stride % 4 !== 0 || (a.headStep ?? 0) % 4 !== 0)) throw new Error('kvTexture: K rows must start at multiples of 4 floats');
+  const k = step.gpu.kernel({ name: `kv-texture${a.transpose ? '-vt' : ''}`, bindings: ['read', 'storage-texture'], code: () => kvTextureWgsl(a.transpose) });
+  const u = params({ keys: a.keys, base: a.base, stride: a.stride, rows, W, H: a.out.H, heads, headStep: a.headStep ?? 0 }, P);
+  step.dispatch(k, [a.src, a.out.view], u, grid(heads * rows, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }
