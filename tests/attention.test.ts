@@ -152,27 +152,27 @@ describe('attention (prefill)', () => {
 
 // CPU adapters with subgroups of 8 run prefill as GEMMs around a masked softmax (attention-matmul.ts).
 describe('attention as texture GEMMs (CPU adapters)', () => {
-  async function kernelsOf(gpu: Gpu, record: (step: ReturnType<Gpu['step']>) => void): Promise<string[]> {
+  /** Runs single-sequence shape s (random inputs of `seed`): the kernels it dispatched and its error against float64. */
+  async function run(gpu: Gpu, s: Shape, seed: number, scale: number): Promise<{ names: string[]; err: number }> {
+    const { q, k, v } = inputs(s, seed);
+    const out = gpu.buffer(q.byteLength, 'out');
+    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
     const step = gpu.step('attention');
     const names: string[] = [];
     const dispatch = step.dispatch.bind(step);
-    step.dispatch = (k, ...rest) => (names.push(k.def.name), dispatch(k, ...rest));
-    record(step);
+    step.dispatch = (kernel, ...rest) => (names.push(kernel.def.name), dispatch(kernel, ...rest));
+    attention(step, { ...s, keyStarts: undefined, q: gq!, k: gk!, v: gv!, out, scale });
     step.end();
-    await gpu.finish('attention');
-    return names;
+    return { names, err: normErr(await gpu.readF32(out), reference(s, q, k, v, scale)) };
   }
+  const plain = (names: string[]) => names.map((n) => n.replace(/^matmul-texture-.*-f32-.*$/, 'matmul-texture-f32'));
 
   it('Gemma-like MQA: K and Vᵀ textures, one score GEMM for all 8 heads, softmax, one output GEMM', async () => {
     const gpu = await testGpu();
     if (!usesAttentionMatmul(gpu, { seqQ: 40, heads: 8, kvHeads: 1, headDim: 16 } as AttentionArgs)) return;
-    const s: Shape = { seqQ: 40, seqK: 40, heads: 8, kvHeads: 1, headDim: 16, prefixLen: 30, qStart: 0, keyStart: 0 };
-    const { q, k, v } = inputs(s, 31);
-    const out = gpu.buffer(q.byteLength, 'out');
-    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
-    const names = await kernelsOf(gpu, (step) => attention(step, { q: gq!, k: gk!, v: gv!, out, seqQ: 40, seqK: 40, heads: 8, kvHeads: 1, headDim: 16, scale: 0.25, prefixLen: 30, qStart: 0 }));
-    expect(names.map((n) => n.replace(/^matmul-texture-.*-f32-.*$/, 'matmul-texture-f32'))).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8', 'matmul-texture-f32']);
-    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.25))).toBeLessThanOrEqual(TOL);
+    const { names, err } = await run(gpu, { seqQ: 40, seqK: 40, heads: 8, kvHeads: 1, headDim: 16, prefixLen: 30, qStart: 0, keyStart: 0 }, 31, 0.25);
+    expect(plain(names)).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8', 'matmul-texture-f32']);
+    expect(err).toBeLessThanOrEqual(TOL);
   });
 
   // K/V rows of a cache longer than the prompt (Gemma's kvBatchRows), two sequences.
@@ -199,41 +199,32 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
   // Every KV head in each dispatch (SigLIP's 16 small heads were 80 dispatches a layer).
   it('runs all KV heads in one dispatch per kernel', async () => {
     const gpu = await testGpu();
-    const s = { seqQ: 40, seqK: 40, heads: 6, kvHeads: 6, headDim: 12, prefixLen: 40, qStart: 0, keyStart: 0 };
+    const s: Shape = { seqQ: 40, seqK: 40, heads: 6, kvHeads: 6, headDim: 12, prefixLen: 40, qStart: 0, keyStart: 0 };
     if (!usesAttentionMatmul(gpu, s as AttentionArgs)) return;
-    const { q, k, v } = inputs(s, 34);
-    const out = gpu.buffer(q.byteLength, 'out');
-    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
-    const names = await kernelsOf(gpu, (step) => attention(step, { ...s, q: gq!, k: gk!, v: gv!, out, scale: 0.3 }));
-    expect(names.map((n) => n.replace(/^matmul-texture-.*-f32-.*$/, 'matmul-texture-f32'))).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8', 'matmul-texture-f32']);
-    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.3))).toBeLessThanOrEqual(TOL);
+    const { names, err } = await run(gpu, s, 34, 0.3);
+    expect(plain(names)).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8', 'matmul-texture-f32']);
+    expect(err).toBeLessThanOrEqual(TOL);
   });
 
   // 12 heads × 272 slots × 16384 keys: 8 heads per dispatch keep 256-row blocks within 128 MiB, so
   // two groups of heads (8, then 4) of two blocks of slots each.
   it('splits the heads and the slots where all scores exceed a binding', async () => {
     const gpu = await testGpu();
-    const s = { seqQ: 272, seqK: 16384, heads: 12, kvHeads: 12, headDim: 4, prefixLen: 16000, qStart: 16112, keyStart: 5 };
+    const s: Shape = { seqQ: 272, seqK: 16384, heads: 12, kvHeads: 12, headDim: 4, prefixLen: 16000, qStart: 16112, keyStart: 5 };
     if (!usesAttentionMatmul(gpu, s as AttentionArgs) || gpu.limits.maxStorageBufferBindingSize < 128 << 20) return;
-    const { q, k, v } = inputs(s, 35);
-    const out = gpu.buffer(q.byteLength, 'out');
-    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
-    const names = await kernelsOf(gpu, (step) => attention(step, { ...s, q: gq!, k: gk!, v: gv!, out, scale: 0.35 }));
+    const { names, err } = await run(gpu, s, 35, 0.35);
     expect(names.filter((n) => n.startsWith('kv-texture'))).toHaveLength(4);
     expect(names.filter((n) => n.startsWith('attention-softmax'))).toHaveLength(4);
-    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.35))).toBeLessThanOrEqual(TOL);
+    expect(err).toBeLessThanOrEqual(TOL);
   });
 
   // 8800 slots × 4096 keys of scores exceed one 128 MiB binding: two blocks of slots.
   it('splits the score matrix into blocks of slots within a binding', async () => {
     const gpu = await testGpu();
-    const s = { seqQ: 1100, seqK: 4096, heads: 8, kvHeads: 1, headDim: 8, prefixLen: 3000, qStart: 2996, keyStart: 5 };
+    const s: Shape = { seqQ: 1100, seqK: 4096, heads: 8, kvHeads: 1, headDim: 8, prefixLen: 3000, qStart: 2996, keyStart: 5 };
     if (!usesAttentionMatmul(gpu, s as AttentionArgs)) return;
-    const { q, k, v } = inputs(s, 33);
-    const out = gpu.buffer(q.byteLength, 'out');
-    const [gq, gk, gv] = [q, k, v].map((a) => gpu.upload(a, 'qkv'));
-    const names = await kernelsOf(gpu, (step) => attention(step, { ...s, q: gq!, k: gk!, v: gv!, out, scale: 0.35 }));
+    const { names, err } = await run(gpu, s, 33, 0.35);
     expect(names.filter((n) => n.startsWith('attention-softmax'))).toHaveLength(2);
-    expect(normErr(await gpu.readF32(out), reference(s, q, k, v, 0.35))).toBeLessThanOrEqual(TOL);
+    expect(err).toBeLessThanOrEqual(TOL);
   });
 });
