@@ -266,7 +266,7 @@ function stores(t: TextureTiling, N: string, accs: string[], store: (m: string, 
 }
 
 // The matmul params, where x's rows lie and the batch entries' steps (TextureShape).
-const PX = { ...P, ldx: 'u32', xOff: 'u32', zx: 'u32', zxRows: 'u32', zw: 'u32', zm: 'u32', zn: 'u32' } as const;
+const PX = { ...P, ldx: 'u32', xOff: 'u32', zx: 'u32', zw: 'u32', zm: 'u32', zn: 'u32' } as const;
 
 export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, xr: XRead, tail: number): string {
   const up = e.geglu;
@@ -288,7 +288,7 @@ ${h.entry} {
   let m0 = wg.x * ${t.rows}u;
   let c0 = wg.y * ${t.lanes * t.cols}u + lane * ${t.cols}u;
   xBase = wg.z * p.zx;
-  xTexBase = wg.z * p.zxRows;
+  xTexBase = xBase / p.ldx; // the texture copy holds whole rows
   let zm = wg.z * p.zm;
   let zn = wg.z * p.zn;
   ${block(t, f, xr, tail, texs, 'p.N', 'wg.z * p.zw')}
@@ -409,7 +409,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
     code: () => textureWgsl(e, t, f, xr, tail),
   });
   const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(step.gpu, b), ...xs.more];
-  const u = params({ ...shapeParams(s, e), ldx, xOff, zx: z.x, zxRows: xt ? z.x / s.K : 0, zw: z.w, zm: z.outRows, zn: z.outCols }, PX);
+  const u = params({ ...shapeParams(s, e), ldx, xOff, zx: z.x, zw: z.w, zm: z.outRows, zn: z.outCols }, PX);
   // Row blocks along x, which llvmpipe runs first: the workgroups in flight share weight columns
   // (a few hundred KiB) and stream x, instead of sharing x and streaming the whole weight once per
   // row block — 0.88–0.91× the time on SigLIP's GEMMs, 0.97–1.0× on Gemma's (bench/README.md).
