@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { attention, attentionConfig, type AttentionArgs, type AttentionConfig } from '../src/kernels/attention.js';
 import { usesAttentionMatmul } from '../src/kernels/attention-matmul.js';
+import { kvTexture } from '../src/kernels/kv-texture.js';
+import { matmulTexture, textureTiling } from '../src/kernels/matmul-texture.js';
+import { scratchTexture } from '../src/kernels/weight-texture.js';
 import type { Gpu } from '../src/device.js';
 import { normErr, randInt, rng, testGpu } from './helpers/gpu.js';
 import { inputs, reference, type Shape } from './helpers/attention-ref.js';
@@ -216,6 +219,20 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
     expect(names.filter((n) => n.startsWith('kv-texture'))).toHaveLength(4);
     expect(names.filter((n) => n.startsWith('attention-softmax'))).toHaveLength(4);
     expect(err).toBeLessThanOrEqual(TOL);
+  });
+
+  // The pieces' own checks: K rows are read as vec4s; a batch has no per-column terms.
+  it('rejects K rows off a vec4 and a batched GEMM with a bias, with clear errors', async () => {
+    const gpu = await testGpu();
+    const tex = scratchTexture(gpu, 'test keys', 64, 8);
+    const step = gpu.step('bad');
+    const src = gpu.buffer(4096, 'k');
+    expect(() => kvTexture(step, { src, base: 2, stride: 8, keys: 4, headDim: 8, transpose: false, out: tex })).toThrow(/K rows must start at multiples of 4 floats/);
+    expect(() => kvTexture(step, { src, base: 0, stride: 8, keys: 4, headDim: 8, transpose: false, out: tex, heads: 2, headStep: 6 })).toThrow(/multiples of 4 floats/);
+    const shape = { M: 16, K: 8, N: 4, ldo: 4, colOff: 0, batch: { count: 2, x: 128, w: 4, outRows: 16, outCols: 0 } };
+    const plain = { bias: false, accumulate: false, geglu: false };
+    expect(() => matmulTexture(step, { x: src, out: src }, tex, undefined, shape, { ...plain, bias: true }, textureTiling(16, 8, false, true, 'f32'))).toThrow(/a batch .* has no bias or LoRA term/);
+    expect(() => matmulTexture(step, { x: src, out: src }, tex, undefined, { ...shape, batch: { ...shape.batch, x: 6 } }, plain, textureTiling(16, 8, false, true, 'f32'))).toThrow(/steps x by multiples of 4 floats/);
   });
 
   // 8800 slots × 4096 keys of scores exceed one 128 MiB binding: two blocks of slots.
