@@ -7,7 +7,8 @@ import type { Gpu } from '../src/device.js';
 import { params, paramsWgsl } from '../src/uniforms.js';
 import type { Case } from './cases.js';
 import { activation } from './data.js';
-import { timeCase, type RunOptions } from './measure.js';
+import { median } from './stats.js';
+import { timeCase, timeSideBySide, type RunOptions } from './measure.js';
 
 const P = { n: 'u32', perLane: 'u32' } as const;
 const WG = 64;
@@ -83,12 +84,16 @@ export function readCeilingBytes(gpu: Gpu): number {
   return Math.min(1 << 30, Math.floor(Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) / (1 << 20)) << 20);
 }
 
+/** A GPU needs tens of thousands of lanes in flight to reach its bandwidth; lavapipe runs a few. */
+function readGroups(gpu: Gpu): number {
+  return gpu.cpuAdapter ? 1024 : 16384;
+}
+
 type ReadCeiling = Pick<Ceilings, 'read_gbps' | 'read_bytes' | 'read_variants'>;
 
 export async function gpuRead(gpu: Gpu, bytes: number, o: RunOptions, when: 'before' | 'after'): Promise<ReadCeiling> {
   const variants: Ceilings['read_variants'] = [];
-  // A GPU needs tens of thousands of lanes in flight to reach its bandwidth; lavapipe runs a few.
-  const groups = gpu.cpuAdapter ? 1024 : 16384;
+  const groups = readGroups(gpu);
   for (const layout of ['strided', 'chunked'] as const) {
     const t = await timeCase(gpu, readCase(layout, bytes, groups), o);
     variants.push({ layout, when, gbps: bytes / t.ms / 1e6, runs: t.runs });
@@ -99,4 +104,27 @@ export async function gpuRead(gpu: Gpu, bytes: number, o: RunOptions, when: 'bef
 /** The ceiling is the best rate measured, before or after. */
 export function bestRead(a: ReadCeiling, b: ReadCeiling): ReadCeiling {
   return { read_gbps: Math.max(a.read_gbps, b.read_gbps), read_bytes: a.read_bytes, read_variants: [...a.read_variants, ...b.read_variants] };
+}
+
+/** A streaming read of a kernel's own bytes, timed beside it (besideRead). */
+export interface SameBytesRead {
+  /** The read's rate. */
+  gbps: number;
+  /** The kernel's rate over the same bytes, in the same rounds. */
+  kernelGbps: number;
+  /** Median over rounds of read time ÷ kernel time: the kernel's rate as a fraction of the read's. */
+  ratio: number;
+  rounds: number;
+}
+
+/**
+ * A kernel beside a streaming read of exactly `bytes` (the ceiling's best layout), run in turn
+ * round by round: the read's GB/s, and the median per-round ratio of the read's time to the
+ * kernel's — the kernel's rate as a fraction of the read's, both measured under the same drift.
+ */
+export async function besideRead(gpu: Gpu, c: Case, bytes: number, ceiling: ReadCeiling, o: RunOptions): Promise<SameBytesRead> {
+  const layout = ceiling.read_variants.reduce((a, b) => (b.gbps > a.gbps ? b : a)).layout as 'strided' | 'chunked';
+  const groups = readGroups(gpu);
+  const [k, read] = await timeSideBySide(gpu, [c, readCase(layout, Math.ceil(bytes / 16) * 16, groups)], o);
+  return { gbps: bytes / read!.ms / 1e6, kernelGbps: bytes / k!.ms / 1e6, ratio: median(k!.runs.map((ms, i) => read!.runs[i]! / ms)), rounds: k!.runs.length };
 }

@@ -7,7 +7,7 @@ import type { Gpu } from '../src/device.js';
 import type { Quantization } from '../src/weights.js';
 import { describeAdapter } from '../src/adapter.js';
 import { kernelCases } from './cases.js';
-import { bestRead, gpuRead, readCeilingBytes, type Ceilings } from './ceilings.js';
+import { besideRead, bestRead, gpuRead, readCeilingBytes, type Ceilings, type SameBytesRead } from './ceilings.js';
 import { hostMemcpy, type BenchHost, type PeerName } from './host.js';
 import type { Machine } from './machine.js';
 import { runOptions, timeCase, timingSource, type RunOptions, type Timing, type TimingSource } from './measure.js';
@@ -33,10 +33,10 @@ export interface KernelResult {
   gflops?: number;
   gbps?: number;
   /**
-   * GEMVs within the read ceiling's size: the streaming read's GB/s over exactly the weight's bytes,
-   * measured in the same run (a dispatch's fixed cost weighs on 1 MiB as on any 1 MiB kernel).
+   * GEMVs within the read ceiling's size: the GEMV timed again in turn with a streaming read of
+   * exactly its weight bytes (a dispatch's fixed cost weighs on 1 MiB as on any 1 MiB kernel).
    */
-  readSameBytesGbps?: number;
+  readSameBytes?: SameBytesRead;
 }
 
 export interface PeerResult {
@@ -143,8 +143,8 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
       done++;
       continue;
     }
-    log(`ceiling: WGSL streaming read of ${k.label}'s ${bytes} bytes`);
-    k.readSameBytesGbps = (await gpuRead(gpu, Math.ceil(bytes / 16) * 16, runs, 'after')).read_gbps;
+    log(`ceiling: ${k.label} beside a WGSL streaming read of its ${bytes} bytes`);
+    k.readSameBytes = await besideRead(gpu, cases.find((c) => c.label === k.label)!, bytes, read, runs);
   }
 
   const peers: PeerResult[] = [];

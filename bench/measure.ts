@@ -5,7 +5,7 @@
 // timed by the wall clock instead, and the report says so (`timing: 'wall'`).
 
 import type { Gpu } from '../src/device.js';
-import type { Case } from './cases.js';
+import type { Case, Instance } from './cases.js';
 import { median } from './stats.js';
 
 /** What a kernel's `ms` is: GPU time from timestamp queries, or wall clock where the adapter has none. */
@@ -52,32 +52,45 @@ export function timingSource(gpu: Gpu): TimingSource {
 }
 
 export async function timeCase(gpu: Gpu, c: Case, o: RunOptions): Promise<Timing> {
+  return (await timeSideBySide(gpu, [c], o))[0]!;
+}
+
+/**
+ * Times cases side by side: every round runs each case once, in turn, so that a CPU adapter's drift
+ * (up to 2× over minutes) falls on all of them alike and per-round ratios compare like with like.
+ * Rounds go on while any case wants more runs (moreRuns); each case's runs are then as many.
+ */
+export async function timeSideBySide(gpu: Gpu, cases: readonly Case[], o: RunOptions): Promise<Timing[]> {
   const profiler = gpu.profiler;
-  const inst = await c.setup(gpu);
+  const insts: Instance[] = [];
   try {
+    for (const c of cases) insts.push(await c.setup(gpu));
     await gpu.finish('bench-upload');
     await profiler?.collect();
-    const gpuMs: number[] = [];
-    const wall: number[] = [];
-    let dispatches = 0;
-    for (let i = 0; i < o.warmup || moreRuns(o, gpuMs); i++) {
-      const t0 = performance.now();
-      const step = gpu.step(c.label);
-      inst.record(step);
-      step.end();
-      // The warm-up is waited on without a label: where pipelines compile on first use (a browser's
-      // GPU process) its time would become the next runs' wait estimate and they would sleep it.
-      await (i < o.warmup ? gpu.finish() : gpu.finish(`bench ${c.label}`, c.flops ?? 0));
-      const t1 = performance.now();
-      const t = profiler ? await profiler.collect() : undefined;
-      if (i < o.warmup) continue;
-      gpuMs.push(t ? t.reduce((s, x) => s + x.ms, 0) : t1 - t0);
-      wall.push(t1 - t0);
-      // Without timestamps, the dispatches are counted on a recording that is never submitted.
-      dispatches = t ? t.length : dispatches || gpu.record(c.label, (s) => inst.record(s)).commands.filter((x) => !('copy' in x)).length;
+    const gpuMs = cases.map(() => [] as number[]);
+    const wall = cases.map(() => [] as number[]);
+    const dispatches = cases.map(() => 0);
+    for (let i = 0; i < o.warmup || gpuMs.some((runs) => moreRuns(o, runs)); i++) {
+      for (const [j, c] of cases.entries()) {
+        const inst = insts[j]!;
+        const t0 = performance.now();
+        const step = gpu.step(c.label);
+        inst.record(step);
+        step.end();
+        // The warm-up is waited on without a label: where pipelines compile on first use (a browser's
+        // GPU process) its time would become the next runs' wait estimate and they would sleep it.
+        await (i < o.warmup ? gpu.finish() : gpu.finish(`bench ${c.label}`, c.flops ?? 0));
+        const t1 = performance.now();
+        const t = profiler ? await profiler.collect() : undefined;
+        if (i < o.warmup) continue;
+        gpuMs[j]!.push(t ? t.reduce((s, x) => s + x.ms, 0) : t1 - t0);
+        wall[j]!.push(t1 - t0);
+        // Without timestamps, the dispatches are counted on a recording that is never submitted.
+        dispatches[j] = t ? t.filter((x) => !x.copy).length : dispatches[j] || gpu.record(c.label, (s) => inst.record(s)).commands.filter((x) => !('copy' in x)).length;
+      }
     }
-    return { ms: median(gpuMs), runs: gpuMs, wallMs: median(wall), dispatches, variant: inst.variant };
+    return cases.map((_, j) => ({ ms: median(gpuMs[j]!), runs: gpuMs[j]!, wallMs: median(wall[j]!), dispatches: dispatches[j]!, variant: insts[j]!.variant }));
   } finally {
-    inst.destroy();
+    for (const inst of insts) inst.destroy();
   }
 }

@@ -64,7 +64,7 @@ const KERNEL = object({
   traffic: num,
   'gflops?': num,
   'gbps?': num,
-  'readSameBytesGbps?': num,
+  'readSameBytes?': object({ gbps: num, kernelGbps: num, ratio: num, rounds: num }),
 });
 
 const PEER = object({

@@ -41,6 +41,13 @@ export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; si
 /** A buffer (range) for buffer kinds, a texture view for 'texture' / 'storage-texture'. */
 export type Binding = BufferBinding | GPUTextureView;
 
+/** The buffer and byte offset of a binding that a copy may read (a buffer made with COPY_SRC), else undefined. */
+export function copySource(b: Binding): { buffer: GPUBuffer; offset: number } | undefined {
+  const buffer = 'buffer' in b ? b.buffer : b;
+  if (!('usage' in buffer) || (buffer.usage & GPUBufferUsage.COPY_SRC) === 0) return undefined;
+  return { buffer, offset: ('buffer' in b && b.offset) || 0 };
+}
+
 /**
  * Lets Dawn free what was destroy()ed on `device` now: it frees a buffer's or texture's memory once a
  * submission made after the destroy has completed, so without more work on the device (a model
@@ -476,7 +483,7 @@ export class Gpu {
 export type Command =
   | { kernel: Kernel; bindGroup: GPUBindGroup; params: ArrayBuffer | undefined; groups: [number, number, number]; label: string }
   | { copy: [GPUBuffer, number, GPUBuffer, number, number] }
-  | { toTexture: [GPUBuffer, number, number, GPUTexture, number, number] };
+  | { toTexture: [GPUBuffer, number, number, GPUTexture, number, number, number?, number?] };
 
 /**
  * A step recorded once (`Gpu.record`) and replayed many times (`Step.replay`): the same dispatches
@@ -521,23 +528,29 @@ export class Step {
       this.commands.push({ copy: [src, srcOffset, dst, dstOffset, size] });
       return;
     }
-    this.endPass();
-    this.encoder ??= this.gpu.device.createCommandEncoder({ label: this.label });
-    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    this.encodeCopy('copy', (e) => e.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size));
   }
 
   /**
    * Copies `height` rows of `width` 16-byte texels, `bytesPerRow` apart in src from srcOffset
-   * (multiples of 256 and 16), into layer 0 of an rgba32 texture.
+   * (multiples of 256 and 16), into an rgba32 texture from row `y` of layer `layer` on.
    */
-  copyToTexture(src: GPUBuffer, srcOffset: number, bytesPerRow: number, dst: GPUTexture, width: number, height: number): void {
+  copyToTexture(src: GPUBuffer, srcOffset: number, bytesPerRow: number, dst: GPUTexture, width: number, height: number, y = 0, layer = 0): void {
     if (this.commands) {
-      this.commands.push({ toTexture: [src, srcOffset, bytesPerRow, dst, width, height] });
+      this.commands.push({ toTexture: [src, srcOffset, bytesPerRow, dst, width, height, y, layer] });
       return;
     }
+    this.encodeCopy('copy-to-texture', (e) => e.copyBufferToTexture({ buffer: src, offset: srcOffset, bytesPerRow, rowsPerImage: height }, { texture: dst, origin: { x: 0, y, z: layer } }, { width, height, depthOrArrayLayers: 1 }));
+  }
+
+  /** A copy between passes; while profiling, timed as its own entry (it then counts towards a submit like a dispatch). */
+  private encodeCopy(label: string, encode: (e: GPUCommandEncoder) => void): void {
     this.endPass();
-    this.encoder ??= this.gpu.device.createCommandEncoder({ label: this.label });
-    this.encoder.copyBufferToTexture({ buffer: src, offset: srcOffset, bytesPerRow, rowsPerImage: height }, { texture: dst }, { width, height, depthOrArrayLayers: 1 });
+    const encoder = (this.encoder ??= this.gpu.device.createCommandEncoder({ label: this.label }));
+    const profiler = this.gpu.profiler;
+    if (!profiler) return encode(encoder);
+    profiler.copy(encoder, label, () => encode(encoder));
+    if (++this.pending >= DISPATCHES_PER_SUBMIT) this.flush();
   }
 
   /** Encodes what a Recording holds, in order. */

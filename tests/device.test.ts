@@ -69,6 +69,26 @@ describe('device layer', () => {
     expect(t.every((x) => x.ms >= 0 && x.ms < 1000)).toBe(true);
   });
 
+  it('profiles copies too, as entries of their own marked as copies', async () => {
+    const gpu = await requestGpu({ profile: true });
+    if (!gpu.features.timestamps) return;
+    const src = gpu.upload(new Float32Array(4096).fill(1), 'src');
+    const dst = gpu.buffer(4096 * 4, 'dst');
+    const tex = gpu.device.createTexture({ size: [16, 4], format: 'rgba32uint', usage: GPUTextureUsage.COPY_DST | GPUTextureUsage.TEXTURE_BINDING });
+    const k = gpu.kernel({ ...WRITE_ONE, bindings: [...WRITE_ONE.bindings] });
+    const step = gpu.step('profiled copies');
+    step.copy(src, 0, dst, 0, 4096 * 4);
+    step.dispatch(k, [dst], params({ index: 0, value: 2 }, P), [1], 'write');
+    step.copyToTexture(src, 0, 256, tex, 16, 4, 0, 0);
+    step.end();
+    await gpu.finish();
+    const t = await gpu.profiler!.collect();
+    expect(t.map((x) => [x.label, x.copy ?? false])).toEqual([['copy', true], ['write', false], ['copy-to-texture', true]]);
+    expect(t.every((x) => x.ms >= 0 && x.ms < 1000)).toBe(true);
+    expect(Array.from(await gpu.readF32(dst, 0, 2))).toEqual([2, 1]);
+    gpu.destroy();
+  });
+
   it('surfaces WGSL errors with the kernel name', async () => {
     const gpu = await requestGpu();
     gpu.kernel({ name: 'broken-kernel', bindings: [], code: '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }' });
