@@ -222,6 +222,43 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
   });
 
   // The pieces' own checks: K rows are read as vec4s; a batch has no per-column terms.
+  // K rows 256 bytes apart go into the texture by copies (one per head and layer), others by the
+  // kernel: the same texels either way, here with 3 heads of 5 keys over layers of 4 rows.
+  it('copies K rows into the texture where it can, the texels the kernel writes', async () => {
+    const gpu = await testGpu();
+    const [heads, keys, headDim, stride, base] = [3, 5, 8, 64, 4];
+    const data = Float32Array.from({ length: base + keys * stride }, (_, i) => i + 0.5);
+    const textures = [GPUBufferUsage.COPY_SRC, 0].map((copy) => {
+      const src = gpu.buffer(data.byteLength, 'k', GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | copy);
+      gpu.write(src, data, 0);
+      const texture = gpu.device.createTexture({ size: [2, 4, 4], format: 'rgba32uint', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC });
+      const out = { texture, view: texture.createView({ dimension: '2d-array' }), H: 4, W: 2, format: 'f32' as const };
+      const args = { src, base, stride, keys, headDim, transpose: false, out, heads, headStep: headDim };
+      // Copies into the texture: one per head and layer it spans (rows 0–3 | 4, 5–7 | 8–9, 10–11 | 12–14).
+      const kinds = gpu.record('kv texture', (s) => kvTexture(s, args)).commands.map((c) => ('toTexture' in c ? 'copy' : 'kernel'));
+      expect(kinds).toEqual(copy ? Array(6).fill('copy') : ['kernel']);
+      const step = gpu.step('kv texture');
+      kvTexture(step, args);
+      step.end();
+      return texture;
+    });
+    const texels = async (texture: GPUTexture) => {
+      const buf = gpu.device.createBuffer({ size: 256 * 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+      const e = gpu.device.createCommandEncoder();
+      e.copyTextureToBuffer({ texture }, { buffer: buf, bytesPerRow: 256, rowsPerImage: 4 }, [2, 4, 4]);
+      gpu.device.queue.submit([e.finish()]);
+      await buf.mapAsync(GPUMapMode.READ);
+      const f = new Float32Array(buf.getMappedRange().slice(0));
+      buf.destroy();
+      // Row r (layer r / 4, line r % 4): its 8 floats.
+      return Array.from({ length: heads * keys }, (_, r) => Array.from(f.subarray(64 * r, 64 * r + 8)));
+    };
+    const [copied, written] = [await texels(textures[0]!), await texels(textures[1]!)];
+    expect(copied).toEqual(written);
+    // Head 1's key 2 is row 7: floats base + 2·stride + 8 … of k.
+    expect(copied[7]).toEqual(Array.from(data.subarray(base + 2 * stride + headDim, base + 2 * stride + 2 * headDim)));
+  });
+
   it('rejects K rows off a vec4 and a batched GEMM with a bias, with clear errors', async () => {
     const gpu = await testGpu();
     const tex = scratchTexture(gpu, 'test keys', 64, 8);

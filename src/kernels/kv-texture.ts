@@ -2,9 +2,11 @@
 // CPU-adapter matmul (attention-matmul.ts): K [keys, headDim] row j = k[base + j·stride …] and
 // Vᵀ [headDim, keys] row d = v[base + j·stride + d] over the keys j, zero past `keys` (the scores'
 // rows are padded to a multiple of 4 keys). Texel t of a row holds its elements 4t … 4t+3. Head h
-// reads from base + h·headStep on and its rows follow head h − 1's.
+// reads from base + h·headStep on and its rows follow head h − 1's. K rows a copy can take as they
+// lie go in by copyBufferToTexture instead (SigLIP's and Gemma's): attention 0.93× / 0.98× the wall
+// time at SigLIP 224 px / Gemma prefill, the kv-texture share ≈ halved (bench/README.md).
 
-import type { Binding, Step } from '../device.js';
+import { copySource, type Binding, type Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
 import type { WeightTexture } from './weight-texture.js';
@@ -78,7 +80,28 @@ export function kvTexture(step: Step, a: KvTextureArgs): void {
   if (W > a.out.W || heads * rows > a.out.H * a.out.texture.depthOrArrayLayers) throw new Error(`kvTexture: ${heads} × ${rows} rows of ${W} texels do not fit the texture`);
   // K rows are read as vec4s.
   if (!a.transpose && (a.base % 4 !== 0 || a.stride % 4 !== 0 || (a.headStep ?? 0) % 4 !== 0)) throw new Error('kvTexture: K rows must start at multiples of 4 floats');
+  if (!a.transpose && copyKeys(step, a, heads, W)) return;
   const k = step.gpu.kernel({ name: `kv-texture${a.transpose ? '-vt' : ''}`, bindings: ['read', 'storage-texture'], code: () => kvTextureWgsl(a.transpose) });
   const u = params({ keys: a.keys, base: a.base, stride: a.stride, rows, W, H: a.out.H, heads, headStep: a.headStep ?? 0 }, P);
   step.dispatch(k, [a.src, a.out.view], u, grid(heads * rows, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
+}
+
+/**
+ * K rows whose bytes a copy can take as they lie (a buffer that may be copied, rows a multiple of
+ * 256 bytes apart, heads at multiples of 16 bytes) go into the texture by copyBufferToTexture, one
+ * copy per head and texture layer: no lane loads or stores a texel.
+ */
+function copyKeys(step: Step, a: KvTextureArgs, heads: number, W: number): boolean {
+  const src = copySource(a.src);
+  if (!src || (4 * a.stride) % 256 !== 0 || (src.offset + 4 * a.base) % 16 !== 0) return false;
+  const H = a.out.H;
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < a.keys; ) {
+      const row = h * a.keys + j;
+      const count = Math.min(a.keys - j, H - (row % H));
+      step.copyToTexture(src.buffer, src.offset + 4 * (a.base + h * (a.headStep ?? 0) + j * a.stride), 4 * a.stride, a.out.texture, W, count, row % H, Math.floor(row / H));
+      j += count;
+    }
+  }
+  return true;
 }

@@ -12,7 +12,7 @@
 // Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
 // K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
 
-import type { Binding, Step, Storage } from '../device.js';
+import { copySource, type Binding, type Step, type Storage } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { P, UNIFORM_X_FLOATS, UNIFORM_X_ROWS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, uniformXRows, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
@@ -369,13 +369,11 @@ function xKind(xr: XRead): Storage {
  */
 function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number): WeightTexture | undefined {
   const max = step.gpu.limits.maxTextureDimension2D;
-  const buffer = 'buffer' in x ? x.buffer : x;
-  const offset = ('buffer' in x && x.offset) || 0;
-  const copyable = 'usage' in buffer && (buffer.usage & GPUBufferUsage.COPY_SRC) !== 0 && offset % 16 === 0;
-  if (!t.broadcast || t.rows <= 4 || K % 64 !== 0 || K / 4 > max || M > max || !copyable) return undefined;
+  const src = copySource(x);
+  if (!t.broadcast || t.rows <= 4 || K % 64 !== 0 || K / 4 > max || M > max || !src || src.offset % 16 !== 0) return undefined;
   const tex = scratchTexture(step.gpu, 'matmul x', M, K);
   if (tex.H < M) return undefined;
-  step.copyToTexture(buffer as GPUBuffer, offset, K * 4, tex.texture, K / 4, M);
+  step.copyToTexture(src.buffer, src.offset, K * 4, tex.texture, K / 4, M);
   return tex;
 }
 
