@@ -232,7 +232,7 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
       const src = gpu.buffer(data.byteLength, 'k', GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | copy);
       gpu.write(src, data, 0);
       const texture = gpu.device.createTexture({ size: [2, 4, 4], format: 'rgba32uint', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC });
-      const out = { texture, view: texture.createView({ dimension: '2d-array' }), H: 4, W: 2, format: 'f32' as const };
+      const out = { texture, view: texture.createView({ dimension: '2d-array' }), H: 4, W: 2, L: 4, format: 'f32' as const };
       const args = { src, base, stride, keys, headDim, transpose: false, out, heads, headStep: headDim };
       // Copies into the texture: one per head and layer it spans (rows 0–3 | 4, 5–7 | 8–9, 10–11 | 12–14).
       const kinds = gpu.record('kv texture', (s) => kvTexture(s, args)).commands.map((c) => ('toTexture' in c ? 'copy' : 'kernel'));

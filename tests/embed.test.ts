@@ -9,9 +9,10 @@ import { expectErr } from './helpers/report.js';
 const TOL = 1e-7;
 
 // [vocab, dim, shardRows, rows]: one shard, uneven shards, odd dims (rows start mid-word), and the
-// real layout scaled down in vocab (257216 rows of 2048 would be 1 GiB): 8 shards, dim 2048.
+// real layout scaled down in vocab (257216 rows of 2048 would be 1 GiB): 8 shards, dim 2048; dim
+// 4100: texture rows of two column blocks (weight-texture.ts).
 const r = rng(5);
-const cases: [number, number, number, number][] = [[10, 4, 10, 3], [37, 33, 8, 50], [1000, 7, 300, 129], [300, 12, 300, 40], [8 * 64, 2048, 64, 270], [8 * 64 + 5, 2048, 64, 1]];
+const cases: [number, number, number, number][] = [[10, 4, 10, 3], [37, 33, 8, 50], [1000, 7, 300, 129], [300, 12, 300, 40], [8 * 64, 2048, 64, 270], [8 * 64 + 5, 2048, 64, 1], [40, 4100, 40, 17]];
 for (let i = 0; i < 4; i++) {
   const vocab = randInt(r, 2, 3000);
   cases.push([vocab, randInt(r, 1, 300), randInt(r, 1, vocab), randInt(r, 1, 300)]);

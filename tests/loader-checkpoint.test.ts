@@ -7,7 +7,7 @@ import { planCheckpoint } from '../src/loader/layout.js';
 import { canonicalName, EMBED, LM_HEAD } from '../src/loader/names.js';
 import { loadCheckpointFromDir } from '../src/loader/node.js';
 import type { Gpu } from '../src/device.js';
-import { fitsTexture, weightTexture } from '../src/kernels/weight-texture.js';
+import { BLOCK_TEXELS, copyWeightRows, createWeightTexture, fitsTexture, packWeightTexture, textureRowStride, texelsPerRow, weightTexture } from '../src/kernels/weight-texture.js';
 import type { GpuWeight } from '../src/weights.js';
 import { testGpu } from './helpers/gpu.js';
 import { fixtureDir, fixtureTensors, gpuWeightBytes, memorySource, textureRowPads, readFolder, singleFileCheckpoint, type RawTensor } from './loader-helpers.js';
@@ -100,6 +100,32 @@ describe('loading the fixtures', () => {
     destroyWeights(ck.weights);
   });
 
+  // K = 8·BLOCK_TEXELS + 12: rows of two column blocks (the second of 2 texels, its last half
+  // zeros), 3 rows a layer: 7 rows in 3 layers per block, copied in pieces of a layer and less.
+  it('copies rows wider than a column block into their blocks: the loader and the pack kernel store the same texels', async () => {
+    const [N, K] = [7, 8 * BLOCK_TEXELS + 12];
+    const words = Uint16Array.from({ length: N * K }, (_, i) => (i * 2654435761) >>> 16);
+    const stride = textureRowStride(texelsPerRow('bf16', K));
+    const w: GpuWeight = { name: 'wide', shape: [N, K], dtype: 'bf16', shards: [] };
+    const wt = createWeightTexture(gpu.device, w, 3);
+    expect([wt.W, wt.H, wt.L, wt.texture.width, wt.texture.depthOrArrayLayers]).toEqual([BLOCK_TEXELS + 2, 3, 3, BLOCK_TEXELS, 6]);
+    for (const [rowStart, rows] of [[0, 2], [2, 5]] as const) {
+      const staging = new Uint8Array(rows * stride);
+      for (let r = 0; r < rows; r++) staging.set(new Uint8Array(words.buffer, (rowStart + r) * K * 2, K * 2), r * stride);
+      const src = gpu.upload(staging, 'staging');
+      const enc = gpu.device.createCommandEncoder();
+      copyWeightRows(enc, src, wt, rowStart, rows);
+      gpu.device.queue.submit([enc.finish()]);
+    }
+    const bytes = new Uint8Array(words.buffer);
+    expect(Buffer.compare(await gpuWeightBytes(gpu, w), bytes)).toBe(0);
+    expect(await textureRowPads(gpu, w)).toEqual(new Uint8Array(8 * N));
+    const packed: GpuWeight = { name: 'wide packed', shape: [N, K], dtype: 'bf16', shards: [{ buffer: gpu.upload(bytes, 'wide'), rowStart: 0, rows: N }] };
+    await packWeightTexture(gpu, packed);
+    expect(Buffer.compare(await gpuWeightBytes(gpu, packed), bytes)).toBe(0);
+    expect(await textureRowPads(gpu, packed)).toEqual(new Uint8Array(8 * N));
+  });
+
   it('writes a conv kernel [N, 3, 14, 14] (K = 588, a half texel per row) into its texture with zeros after each row', async () => {
     const dir = fixtureDir('pg-tiny-v2048-224-sharded');
     const name = 'vision_tower.vision_model.embeddings.patch_embedding.weight';
@@ -123,7 +149,12 @@ describe('loading the fixtures', () => {
     expect(fitsTexture(limits, [16])).toBe(false);
     expect(fitsTexture(limits, [2, 4, 8])).toBe(true);
     expect(fitsTexture(limits, [2, 3, 7, 7])).toBe(false);
-    expect(fitsTexture(limits, [16, 8 * (limits.maxTextureDimension2D + 1)])).toBe(false);
+    // Rows wider than a column block go on in further layers, all layers within maxTextureArrayLayers.
+    expect(fitsTexture(limits, [16, 8 * (limits.maxTextureDimension2D + 1)])).toBe(true);
+    expect(fitsTexture(limits, [16, 8 * BLOCK_TEXELS * limits.maxTextureArrayLayers])).toBe(true);
+    expect(fitsTexture(limits, [16, 8 * BLOCK_TEXELS * limits.maxTextureArrayLayers + 8])).toBe(false);
+    expect(fitsTexture(limits, [limits.maxTextureArrayLayers / 2, 8 * BLOCK_TEXELS + 8], 1)).toBe(true);
+    expect(fitsTexture(limits, [limits.maxTextureArrayLayers / 2 + 1, 8 * BLOCK_TEXELS + 8], 1)).toBe(false);
     // One row per layer: as many layers as rows, within maxTextureArrayLayers or not.
     expect(fitsTexture(limits, [limits.maxTextureArrayLayers, 8], 1)).toBe(true);
     expect(fitsTexture(limits, [limits.maxTextureArrayLayers + 1, 8], 1)).toBe(false);

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../src/device.js';
-import { textureRowStride, weightTexture } from '../src/kernels/weight-texture.js';
+import { BLOCK_TEXELS, textureRowStride, weightTexture } from '../src/kernels/weight-texture.js';
 import { MemoryFileSource } from '../src/loader/memory-source.js';
 import { matrixShape, type GpuWeight } from '../src/weights.js';
 
@@ -88,18 +88,26 @@ export function singleFileCheckpoint(configText: string, tensors: Record<string,
   ]);
 }
 
-/** Every row of a weight texture as stored: N rows of W·16 bytes (texels). */
+/** Every row of a weight texture as stored: N rows of W·16 bytes (texels), gathered from its column blocks. */
 async function textureRows(gpu: Gpu, w: GpuWeight): Promise<Uint8Array[]> {
   const wt = weightTexture(w)!;
-  const layers = wt.texture.depthOrArrayLayers;
-  const stride = textureRowStride(wt.W);
+  const { width, depthOrArrayLayers: layers } = wt.texture;
+  const stride = textureRowStride(width);
   const dst = gpu.buffer(layers * wt.H * stride, 'texture readback');
   const enc = gpu.device.createCommandEncoder();
-  enc.copyTextureToBuffer({ texture: wt.texture }, { buffer: dst, bytesPerRow: stride, rowsPerImage: wt.H }, [wt.W, wt.H, layers]);
+  enc.copyTextureToBuffer({ texture: wt.texture }, { buffer: dst, bytesPerRow: stride, rowsPerImage: wt.H }, [width, wt.H, layers]);
   gpu.device.queue.submit([enc.finish()]);
   const all = new Uint8Array(await gpu.read(dst));
   dst.destroy();
-  return Array.from({ length: w.shape[0]! }, (_, n) => all.subarray(n * stride, n * stride + wt.W * 16));
+  return Array.from({ length: w.shape[0]! }, (_, n) => {
+    const row = new Uint8Array(wt.W * 16);
+    for (let t = 0; t < wt.W; t += BLOCK_TEXELS) {
+      const layer = (t / BLOCK_TEXELS) * wt.L + Math.floor(n / wt.H);
+      const at = (layer * wt.H + (n % wt.H)) * stride;
+      row.set(all.subarray(at, at + Math.min(BLOCK_TEXELS, wt.W - t) * 16), t * 16);
+    }
+    return row;
+  });
 }
 
 /**

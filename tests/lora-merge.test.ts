@@ -92,9 +92,10 @@ describe('mergeLora: W + B\'·A into a float32 copy', () => {
     gbt.destroy();
   });
 
-  it('int8 texture → f32 texture, read by the texture matmul (M = 2) as x·(W + B\'·A)ᵀ', async () => {
+  // K = 8256: int8 rows of 2 column blocks (weight-texture.ts), f32 rows of 5.
+  it.each([[19, 48, 4], [3, 8256, 2]])('int8 texture → f32 texture [%i, %i] rank %i, read by the texture matmul (M = 2) as x·(W + B\'·A)ᵀ', async (N, K, rank) => {
     const gpu = await testGpu();
-    const [M, N, K, rank] = [2, 19, 48, 4];
+    const M = 2;
     const b = base(gpu, N, K, 'int8', 5);
     await prepareWeights(gpu, [b.w], 'texture');
     const a = randomF32(rank * K, 6, 0.4);

@@ -193,10 +193,14 @@ it.each([6, 3, 12])('matmul texture with subgroupBroadcast at %i rows per lane m
 
 // The GEMM tilings read x from a texture copy where rows are a multiple of 64 floats (xTexture):
 // x here starts 256 bytes into its buffer; a row count past one 16-row block, GEGLU too.
-it.each([false, true])('matmul texture GEMM with x copied into a texture (GEGLU %s) matches float64', async (geglu) => {
+// K = 4160: x and weight rows of 3 column blocks (weight-texture.ts), x copied block by block.
+it.each([
+  [false, 37, 192, 300],
+  [true, 37, 192, 300],
+  [false, 20, 4160, 40],
+])('matmul texture GEMM with x copied into a texture (GEGLU %s, %i×%i×%i) matches float64', async (geglu, M, K, N) => {
   const gpu = await testGpu();
   if (!subgroupsOf8(gpu)) return;
-  const [M, K, N] = [37, 192, 300];
   const x = randomF32(M * K, 41);
   const [w, u] = [randomWords(N * K, 42), randomWords(N * K, 43)];
   const padded = new Float32Array(64 + M * K);

@@ -8,16 +8,17 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { grid } from './grid.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
-import type { WeightTexture } from './weight-texture.js';
+import { texelAtWgsl, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
-const P = { rows: 'u32', dim: 'u32', vocab: 'u32', scale: 'f32' } as const;
+// L: the table's layers per column block (weight-texture.ts).
+const P = { rows: 'u32', dim: 'u32', vocab: 'u32', scale: 'f32', L: 'u32' } as const;
 const WG = 64;
 
 export function embedTextureWgsl(f: WeightFormat): string {
   const E = elementsPerTexel(f);
   const kind = scaleKind(f);
-  const at = (x: string) => `textureLoad(table, vec2u(${x}, id % H), id / H, 0)`;
+  const at = (x: string) => `textureLoad(table, texelAt(${x}, id, H, p.L).xy, texelAt(${x}, id, H, p.L).z, 0)`;
   const slices = [...Array(slicesPerTexel(f)).keys()].flatMap((sub) => decodeSlice(f, 'v', sub));
   return wgsl`
 ${paramsWgsl(P)}
@@ -26,6 +27,7 @@ ${paramsWgsl(P)}
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${formatWgsl}
 ${rowWgsl(f)}
+${texelAtWgsl}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -62,6 +64,6 @@ export function embedTexture(step: Step, a: { ids: Binding; table: WeightTexture
   const gpu = step.gpu;
   const f = a.table.format;
   const k = gpu.kernel({ name: `embed-texture-${f}`, bindings: ['read', 'texture', 'write'], code: () => embedTextureWgsl(f) });
-  const p = params({ rows: a.rows, dim: a.dim, vocab: a.vocab, scale: a.scale }, P);
+  const p = params({ rows: a.rows, dim: a.dim, vocab: a.vocab, scale: a.scale, L: a.table.L }, P);
   step.dispatch(k, [a.ids, a.table.view, a.out], p, grid(a.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension));
 }

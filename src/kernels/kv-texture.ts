@@ -9,10 +9,10 @@
 import { copySource, type Binding, type Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
-import type { WeightTexture } from './weight-texture.js';
+import { BLOCK_TEXELS, texelAtWgsl, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
-const P = { keys: 'u32', base: 'u32', stride: 'u32', rows: 'u32', W: 'u32', H: 'u32', heads: 'u32', headStep: 'u32' } as const;
+const P = { keys: 'u32', base: 'u32', stride: 'u32', rows: 'u32', W: 'u32', H: 'u32', L: 'u32', heads: 'u32', headStep: 'u32' } as const;
 const WG = 64;
 
 // One lane per texture row, looping over its texels: llvmpipe divides lane by lane, and a lane per
@@ -26,6 +26,7 @@ ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> src: array<vec4f>;
 #endif
 @group(0) @binding(1) var tex: texture_storage_2d_array<rgba32uint, write>;
+${texelAtWgsl}
 
 #if ${transpose}
 fn value(base: u32, j: u32) -> f32 {
@@ -39,8 +40,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (row >= p.heads * p.rows) { return; }
   let head = row / p.rows;
   let n = row - head * p.rows;
-  let y = row % p.H;
-  let layer = row / p.H;
 #if ${transpose}
   let base = p.base + head * p.headStep + n;
 #else
@@ -52,7 +51,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 #else
     let v = src[base + t];
 #endif
-    textureStore(tex, vec2u(t, y), layer, bitcast<vec4u>(v));
+    let at = texelAt(t, row, p.H, p.L);
+    textureStore(tex, at.xy, at.z, bitcast<vec4u>(v));
   }
 }`;
 }
@@ -77,23 +77,23 @@ export function kvTexture(step: Step, a: KvTextureArgs): void {
   const rows = a.transpose ? a.headDim : a.keys;
   const heads = a.heads ?? 1;
   const W = Math.ceil((a.transpose ? a.keys : a.headDim) / 4);
-  if (W > a.out.W || heads * rows > a.out.H * a.out.texture.depthOrArrayLayers) throw new Error(`kvTexture: ${heads} × ${rows} rows of ${W} texels do not fit the texture`);
+  if (W > a.out.W || heads * rows > a.out.H * a.out.L) throw new Error(`kvTexture: ${heads} × ${rows} rows of ${W} texels do not fit the texture`);
   // K rows are read as vec4s.
   if (!a.transpose && (a.base % 4 !== 0 || a.stride % 4 !== 0 || (a.headStep ?? 0) % 4 !== 0)) throw new Error('kvTexture: K rows must start at multiples of 4 floats');
   if (!a.transpose && copyKeys(step, a, heads, W)) return;
   const k = step.gpu.kernel({ name: `kv-texture${a.transpose ? '-vt' : ''}`, bindings: ['read', 'storage-texture'], code: () => kvTextureWgsl(a.transpose) });
-  const u = params({ keys: a.keys, base: a.base, stride: a.stride, rows, W, H: a.out.H, heads, headStep: a.headStep ?? 0 }, P);
+  const u = params({ keys: a.keys, base: a.base, stride: a.stride, rows, W, H: a.out.H, L: a.out.L, heads, headStep: a.headStep ?? 0 }, P);
   step.dispatch(k, [a.src, a.out.view], u, grid(heads * rows, WG, step.gpu.limits.maxComputeWorkgroupsPerDimension));
 }
 
 /**
  * K rows whose bytes a copy can take as they lie (a buffer that may be copied, rows a multiple of
- * 256 bytes apart, heads at multiples of 16 bytes) go into the texture by copyBufferToTexture, one
- * copy per head and texture layer: no lane loads or stores a texel.
+ * 256 bytes apart, heads at multiples of 16 bytes, within one column block) go into the texture by
+ * copyBufferToTexture, one copy per head and texture layer: no lane loads or stores a texel.
  */
 function copyKeys(step: Step, a: KvTextureArgs, heads: number, W: number): boolean {
   const src = copySource(a.src);
-  if (!src || (4 * a.stride) % 256 !== 0 || (src.offset + 4 * a.base) % 16 !== 0) return false;
+  if (!src || (4 * a.stride) % 256 !== 0 || (src.offset + 4 * a.base) % 16 !== 0 || W > BLOCK_TEXELS) return false;
   const H = a.out.H;
   for (let h = 0; h < heads; h++) {
     for (let j = 0; j < a.keys; ) {

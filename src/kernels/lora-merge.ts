@@ -11,12 +11,13 @@ import { params, paramsWgsl } from '../uniforms.js';
 import { matrixShape, rowBytes, type GpuWeight, type WeightFormat } from '../weights.js';
 import { flatIndex, grid } from './grid.js';
 import { elementAt, rowWgsl, textureElementAt } from './weight-format.js';
-import { createWeightTexture, fitsTexture, weightTexture } from './weight-texture.js';
+import { createWeightTexture, fitsTexture, texelAtWgsl, weightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 const WG = 64;
 /** rows: the rows [rowStart, rowStart + rows) this dispatch computes; src / out: the first row of the source shard / output shard it reads / writes. */
-const P = { K: 'u32', N: 'u32', rank: 'u32', rowStart: 'u32', rows: 'u32', srcRow: 'u32', outRow: 'u32' } as const;
+// wL / oL: layers per column block of a source / output texture (weight-texture.ts).
+const P = { K: 'u32', N: 'u32', rank: 'u32', rowStart: 'u32', rows: 'u32', srcRow: 'u32', outRow: 'u32', wL: 'u32', oL: 'u32' } as const;
 
 /** One invocation per 4 consecutive elements of a row (an f32 texel of the output). */
 export function loraMergeWgsl(f: WeightFormat, src: 'buffer' | 'texture', out: 'buffer' | 'texture'): string {
@@ -35,7 +36,8 @@ ${paramsWgsl(P)}
 @group(0) @binding(3) var o: texture_storage_2d_array<rgba32uint, write>;
 #endif
 ${rowWgsl(f)}
-${(src === 'buffer' ? elementAt : textureElementAt)(f, 'w')}
+${texelAtWgsl}
+${src === 'buffer' ? elementAt(f, 'w') : textureElementAt(f, 'w', 'p.wL')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -55,19 +57,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 #if ${out === 'buffer'}
   for (var j = 0u; j < 4u && 4u * q + j < p.K; j++) { o[(n - p.outRow) * p.K + 4u * q + j] = v[j]; }
 #else
-  let H = textureDimensions(o).y;
-  textureStore(o, vec2u(q, n % H), n / H, bitcast<vec4u>(v));
+  let at = texelAt(q, n - p.outRow, textureDimensions(o).y, p.oL);
+  textureStore(o, at.xy, at.z, bitcast<vec4u>(v));
 #endif
 }`;
 }
 
 /** A weight's rows as the kernel reads or writes them: buffer shards, or one texture. */
-type Piece = { rowStart: number; rows: number; binding: GPUBuffer | GPUTextureView };
+type Piece = { rowStart: number; rows: number; binding: GPUBuffer | GPUTextureView; L: number };
 
 function pieces(w: GpuWeight): { kind: 'buffer' | 'texture'; pieces: Piece[] } {
   const tex = weightTexture(w);
-  if (tex) return { kind: 'texture', pieces: [{ rowStart: 0, rows: matrixShape(w.shape)[0], binding: tex.view }] };
-  return { kind: 'buffer', pieces: w.shards.map((s) => ({ rowStart: s.rowStart, rows: s.rows, binding: s.buffer })) };
+  if (tex) return { kind: 'texture', pieces: [{ rowStart: 0, rows: matrixShape(w.shape)[0], binding: tex.view, L: tex.L }] };
+  return { kind: 'buffer', pieces: w.shards.map((s) => ({ rowStart: s.rowStart, rows: s.rows, binding: s.buffer, L: 0 })) };
 }
 
 /**
@@ -84,7 +86,7 @@ export function mergeLora(gpu: Gpu, w: GpuWeight, a: GPUBuffer, bt: GPUBuffer, r
   let out: { kind: 'buffer' | 'texture'; pieces: Piece[] };
   if (src.kind === 'texture' && fitsTexture(gpu.limits, [N, K], Infinity, 'f32')) {
     const tex = createWeightTexture(gpu.device, merged);
-    out = { kind: 'texture', pieces: [{ rowStart: 0, rows: N, binding: tex.view }] };
+    out = { kind: 'texture', pieces: [{ rowStart: 0, rows: N, binding: tex.view, L: tex.L }] };
   } else {
     const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const per = Math.max(1, Math.floor(maxBinding / rowBytes('f32', K)));
@@ -105,7 +107,7 @@ export function mergeLora(gpu: Gpu, w: GpuWeight, a: GPUBuffer, bt: GPUBuffer, r
       const lo = Math.max(s.rowStart, o.rowStart);
       const hi = Math.min(s.rowStart + s.rows, o.rowStart + o.rows);
       if (hi <= lo) continue;
-      const p = params({ K, N, rank, rowStart: lo, rows: hi - lo, srcRow: s.rowStart, outRow: o.rowStart }, P);
+      const p = params({ K, N, rank, rowStart: lo, rows: hi - lo, srcRow: s.rowStart, outRow: o.rowStart, wL: s.L, oL: o.L }, P);
       step.dispatch(kernel, [s.binding, a, bt, o.binding], p, grid((hi - lo) * Math.ceil(K / 4), WG, gpu.limits.maxComputeWorkgroupsPerDimension));
     }
   }

@@ -17,7 +17,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { P, UNIFORM_X_FLOATS, UNIFORM_X_ROWS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, uniformXRows, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
-import { scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
+import { BLOCK_TEXELS, fitsTexture, scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 export interface TextureTiling {
@@ -64,7 +64,7 @@ export function textureTiling(M: number, K: number, geglu: boolean, subgroupsOf8
 // and named scalars are what lets the R×C accumulators live in registers.
 
 /**
- * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs` of
+ * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs` (of L layers per column block) of
  * format f, each into its own accumulators `${acc}${r}_${j}`: the column setup, the loop over whole
  * texels and, when K ends inside one, the `tail` elements of the last texel (a multiple of 4).
  * A texel holds S 8-element slices (bf16 1, int8 2, int4 4). Quantized codes meet x unscaled and
@@ -72,7 +72,7 @@ export function textureTiling(M: number, K: number, geglu: boolean, subgroupsOf8
  * once per texel (a group). A multiply per weight was most of int4's cost on lavapipe; the sums
  * differ from those of the dequantized weights by float32 rounding only.
  */
-function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs: { tex: string; acc: string }[], N: string, wRow0 = '0u'): string {
+function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs: { tex: string; acc: string }[], N: string, L: string, wRow0 = '0u'): string {
   const { rows: R, cols: C } = t;
   const rs = [...Array(R).keys()];
   const cs = [...Array(C).keys()];
@@ -108,7 +108,8 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
   const fmaChain = (r: number, acc: string, half: boolean) =>
     ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
       .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
-  const load = (tex: string, j: number, x: string) => `textureLoad(${tex}, vec2u(${x}, row${j}), layer${j}, 0)`;
+  // Texel x of column j's row (weight-texture.ts texelAt: blocks of BLOCK_TEXELS columns, L layers each).
+  const load = (tex: string, j: number, x: string) => `textureLoad(${tex}, vec2u((${x}) % ${BLOCK_TEXELS}u, row${j}), layer${j} + (${x}) / ${BLOCK_TEXELS}u * ${L}, 0)`;
   // int4 sums a texel (one group) in its own accumulators, then adds it scaled.
   const sum = (acc: string) => (scale === 'texel' ? `g${acc}` : acc);
   // One slice against every column, from the texels texelLoads fetched.
@@ -201,7 +202,7 @@ export type XRead = 'storage' | 'uniform' | 'rows' | 'texture';
 
 /** WGSL: the vec4 at vec4 `index` of x's row `m` (rows past M read row M-1), from storage or the texture copy. */
 function xVec(xr: XRead, m: string, index: string): string {
-  return xr === 'texture' ? `bitcast<vec4f>(textureLoad(xt, vec2u(${index}, xTexBase + min(${m}, p.M - 1u)), 0, 0))` : `x[xrow(${m}) + ${index}]`;
+  return xr === 'texture' ? `bitcast<vec4f>(textureLoad(xt, vec2u((${index}) % ${BLOCK_TEXELS}u, xTexBase + min(${m}, p.M - 1u)), (${index}) / ${BLOCK_TEXELS}u * p.xL, 0))` : `x[xrow(${m}) + ${index}]`;
 }
 
 /** WGSL: the vec4 of x at vec4 `index` of row r of the block. */
@@ -266,7 +267,8 @@ function stores(t: TextureTiling, N: string, accs: string[], store: (m: string, 
 }
 
 // The matmul params, where x's rows lie and the batch entries' steps (TextureShape).
-const PX = { ...P, ldx: 'u32', xOff: 'u32', zx: 'u32', zw: 'u32', zm: 'u32', zn: 'u32' } as const;
+// wL / xL: the weight textures' and x texture's layers per column block.
+const PX = { ...P, ldx: 'u32', xOff: 'u32', zx: 'u32', zw: 'u32', zm: 'u32', zn: 'u32', wL: 'u32', xL: 'u32' } as const;
 
 export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, xr: XRead, tail: number): string {
   const up = e.geglu;
@@ -291,7 +293,7 @@ ${h.entry} {
   xTexBase = xBase / p.ldx; // the texture copy holds whole rows
   let zm = wg.z * p.zm;
   let zn = wg.z * p.zn;
-  ${block(t, f, xr, tail, texs, 'p.N', 'wg.z * p.zw')}
+  ${block(t, f, xr, tail, texs, 'p.N', 'p.wL', 'wg.z * p.zw')}
 #if ${up}
   ${stores(t, 'p.N', ['a', 'u'], (m, n, [g, u]) => `store(zm + ${m}, zn + ${n}, ${g}, ${u});`)}
 #else
@@ -300,7 +302,7 @@ ${h.entry} {
 }`;
 }
 
-const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2: 'u32', ldx: 'u32', xOff: 'u32' } as const;
+const PM = { M: 'u32', K: 'u32', N0: 'u32', N1: 'u32', N2: 'u32', G1: 'u32', G2: 'u32', ldx: 'u32', xOff: 'u32', L0: 'u32', L1: 'u32', L2: 'u32' } as const;
 
 // Weights sharing x (Q, K, V), each into its own output: workgroups [G_i, G_i+1) compute weight i,
 // so every branch is uniform over a workgroup.
@@ -321,7 +323,7 @@ ${h.entry} {
   let m0 = wg.y * ${t.rows}u;
   ${is.map((i) => `if (wg.x >= ${start(i)}${i < parts - 1 ? ` && wg.x < p.G${i + 1}` : ''}) {
     let c0 = (wg.x - ${start(i)}) * ${t.lanes * t.cols}u + lane * ${t.cols}u;
-    ${block(t, f, xr, tail, [{ tex: `w${i}`, acc: 'a' }], `p.N${i}`)}
+    ${block(t, f, xr, tail, [{ tex: `w${i}`, acc: 'a' }], `p.N${i}`, `p.L${i}`)}
     ${stores(t, `p.N${i}`, ['a'], (m, n, [g]) => `out${i}[${m} * p.N${i} + ${n}] = ${g};`)}
   }`).join(' else ')}
 }`;
@@ -368,12 +370,14 @@ function xKind(xr: XRead): Storage {
  * patch embedding), within one texture layer, from a buffer that may be copied.
  */
 function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number): WeightTexture | undefined {
-  const max = step.gpu.limits.maxTextureDimension2D;
   const src = copySource(x);
-  if (!t.broadcast || t.rows <= 4 || K % 64 !== 0 || K / 4 > max || M > max || !src || src.offset % 16 !== 0) return undefined;
+  if (!t.broadcast || t.rows <= 4 || K % 64 !== 0 || !fitsTexture(step.gpu.limits, [M, K], Infinity, 'f32') || !src || src.offset % 16 !== 0) return undefined;
   const tex = scratchTexture(step.gpu, 'matmul x', M, K);
   if (tex.H < M) return undefined;
-  step.copyToTexture(src.buffer, src.offset, K * 4, tex.texture, K / 4, M);
+  // One copy per column block (weight-texture.ts): rows of K floats are K / 4 texels.
+  for (let b = 0; b * BLOCK_TEXELS < K / 4; b++) {
+    step.copyToTexture(src.buffer, src.offset + 16 * BLOCK_TEXELS * b, K * 4, tex.texture, Math.min(BLOCK_TEXELS, K / 4 - b * BLOCK_TEXELS), M, 0, b * tex.L);
+  }
   return tex;
 }
 
@@ -395,6 +399,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
   const z = s.batch ?? { count: 1, x: 0, w: 0, outRows: 0, outCols: 0 };
   if (ldx % 4 !== 0 || xOff % 4 !== 0 || ldx < s.K) throw new Error(`matmulTexture: x rows ${ldx} floats apart from ${xOff} on for K=${s.K} (multiples of 4, at least K)`);
   if (z.count > 1 && (z.x % 4 !== 0 || e.bias || e.lora || e.loraUp)) throw new Error('matmulTexture: a batch steps x by multiples of 4 floats and has no bias or LoRA term');
+  if (up && (up.H !== w.H || up.L !== w.L)) throw new Error(`matmulTexture: gate and up textures of different layouts (${w.H} / ${up.H} rows a layer, ${w.L} / ${up.L} layers a block)`);
   const strided = ldx !== s.K || xOff !== 0 || z.count > 1;
   // x of a batch goes into the texture as one copy where its entries are whole rows apart.
   const whole = ldx === s.K && xOff === 0 && z.x % s.K === 0;
@@ -407,7 +412,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
     code: () => textureWgsl(e, t, f, xr, tail),
   });
   const bindings = [xs.first, w.view, ...(e.geglu ? [up!.view] : []), ...epilogueBindings(step.gpu, b), ...xs.more];
-  const u = params({ ...shapeParams(s, e), ldx, xOff, zx: z.x, zw: z.w, zm: z.outRows, zn: z.outCols }, PX);
+  const u = params({ ...shapeParams(s, e), ldx, xOff, zx: z.x, zw: z.w, zm: z.outRows, zn: z.outCols, wL: w.L, xL: xt?.L ?? 0 }, PX);
   // Row blocks along x, which llvmpipe runs first: the workgroups in flight share weight columns
   // (a few hundred KiB) and stream x, instead of sharing x and streaming the whole weight once per
   // row block — 0.88–0.91× the time on SigLIP's GEMMs, 0.97–1.0× on Gemma's (bench/README.md).
@@ -431,6 +436,6 @@ export function matmulTextureMany(step: Step, x: Binding, ws: WeightTexture[], o
   });
   const groups = Ns.map((n) => Math.ceil(n / (t.lanes * t.cols)));
   const G = groups.map((_, i) => groups.slice(0, i).reduce((a, b) => a + b, 0));
-  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0, G1: G[1] ?? 0, G2: G[2] ?? 0, ldx: K, xOff: 0 }, PM);
+  const p = params({ M, K, N0: Ns[0]!, N1: Ns[1] ?? 0, N2: Ns[2] ?? 0, G1: G[1] ?? 0, G2: G[2] ?? 0, ldx: K, xOff: 0, L0: ws[0]!.L, L1: ws[1]?.L ?? 0, L2: ws[2]?.L ?? 0 }, PM);
   step.dispatch(k, [xs.first, ...ws.map((w) => w.view), ...outs, ...xs.more], p, [groups.reduce((a, b) => a + b, 0), Math.ceil(M / t.rows)]);
 }

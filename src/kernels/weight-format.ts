@@ -82,10 +82,15 @@ ${rowElement(f, w, K, (i) => `${w}[n * ${rowWords} + ${i}]`)}
 
 /**
  * WGSL \`fn ${'${tex}'}At(n: u32, k: u32) -> f32\`: element (n, k) of a weight texture (weight-texture.ts)
- * of rows of K = p.K, dequantized: the element-wise read of kernels that are not the matmul's loop.
+ * of rows of K = p.K and L layers per column block, dequantized: the element-wise read of kernels
+ * that are not the matmul's loop. The kernel includes weight-texture.ts's texelAtWgsl.
  */
-export function textureElementAt(f: WeightFormat, tex: string, K = 'p.K'): string {
-  return rowElement(f, tex, K, (i) => `textureLoad(${tex}, vec2u((${i}) / 4u, n % textureDimensions(${tex}).y), n / textureDimensions(${tex}).y, 0)[(${i}) % 4u]`);
+export function textureElementAt(f: WeightFormat, tex: string, L: string, K = 'p.K'): string {
+  return wgsl`fn ${tex}Word(i: u32, n: u32) -> u32 {
+  let at = texelAt(i / 4u, n, textureDimensions(${tex}).y, ${L});
+  return textureLoad(${tex}, at.xy, at.z, 0)[i % 4u];
+}
+${rowElement(f, tex, K, (i) => `${tex}Word(${i}, n)`)}`;
 }
 
 /** WGSL \`fn ${'${name}'}At(n, k)\` from \`word(i)\`, WGSL for u32 word i of row n in the texel layout (a bf16 row padded to whole texels). */

@@ -1,9 +1,11 @@
-// Weights [N, K] in an rgba32uint 2-D array texture for the CPU-adapter matmul: texel (t, row,
-// layer) holds texel t of weight row n = layer·H + row — bf16: elements 8t..8t+7 (K padded with
-// zeros to a multiple of 8); int8 / int4: the quantized row's texels as a buffer holds them
-// (weights.ts quantRow: codes, then scales); f32: elements 4t..4t+3 — so one textureLoad fetches 16 bytes: on lavapipe a
-// texture fetch costs a third of a per-lane storage load. Tall weights fold into layers of
-// H ≤ maxTextureDimension2D rows. The pack kernel reads the loader's buffers (any shard split).
+// Weights [N, K] in an rgba32uint 2-D array texture for the CPU-adapter matmul: texel t of weight
+// row n — bf16: elements 8t..8t+7 (K padded with zeros to a multiple of 8); int8 / int4: the
+// quantized row's texels as a buffer holds them (weights.ts quantRow: codes, then scales); f32:
+// elements 4t..4t+3 — so one textureLoad fetches 16 bytes: on lavapipe a texture fetch costs a
+// third of a per-lane storage load. Tall weights fold into L layers of H ≤ maxTextureDimension2D
+// rows, long rows into column blocks of BLOCK_TEXELS texels, each block in L layers of its own:
+// texel t of row n lies at (t % BLOCK_TEXELS, n % H) of layer (t / BLOCK_TEXELS)·L + n / H
+// (texelAtWgsl). The pack kernel reads the loader's buffers (any shard split).
 
 import type { Gpu } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
@@ -18,7 +20,28 @@ export interface WeightTexture {
   H: number;
   /** Texels per row: ceil(K / 8) for bf16, ceil(K / 4) for f32, quantRow(…).texels for int8 / int4. */
   W: number;
+  /** Layers per block of BLOCK_TEXELS columns: the rows' texels t of block t / BLOCK_TEXELS lie in layers [block·L, block·L + L). */
+  L: number;
   format: WeightFormat;
+}
+
+/**
+ * Texels per row of a texture layer: longer rows go on in further layers (column blocks), so that
+ * the rows a GEMV streams side by side lie 8 KiB apart, not a whole row: on lavapipe the decode
+ * down projection (rows of 32 KiB) ran 1.6–1.8× the time of the gate projection of the same bytes
+ * (rows of 4 KiB) in one process, and as 2048-wide blocks 1.1× (bench/README.md).
+ */
+export const BLOCK_TEXELS = 512;
+
+/** WGSL \`fn texelAt(t, n, H, L) -> vec3u\`: texture coordinates (x, y, layer) of texel t of row n (H rows a layer, L layers a column block). */
+export const texelAtWgsl = /* wgsl */ `
+fn texelAt(t: u32, n: u32, H: u32, L: u32) -> vec3u {
+  return vec3u(t % ${BLOCK_TEXELS}u, n % H, (t / ${BLOCK_TEXELS}u) * L + n / H);
+}`;
+
+/** Column blocks of a row of W texels. */
+function blocksOf(W: number): number {
+  return Math.max(1, Math.ceil(W / BLOCK_TEXELS));
 }
 
 /** Texels per row of a [N, K] weight in format f. */
@@ -52,7 +75,7 @@ export function fitsTexture(limits: GPUSupportedLimits, shape: readonly number[]
   const [N, K] = matrixShape(shape);
   if (shape.length < 2 || K % 4 !== 0 || N === 0 || K === 0) return false;
   const H = layerRows(limits, N, maxRows);
-  return texelsPerRow(format, K) <= limits.maxTextureDimension2D && H <= limits.maxTextureDimension2D && Math.ceil(N / H) <= limits.maxTextureArrayLayers;
+  return H <= limits.maxTextureDimension2D && Math.ceil(N / H) * blocksOf(texelsPerRow(format, K)) <= limits.maxTextureArrayLayers;
 }
 
 /** Whether a weight fits the texture layout on this device. */
@@ -60,7 +83,7 @@ export function texturable(gpu: Gpu, w: GpuWeight): boolean {
   return fitsTexture(gpu.limits, w.shape, Infinity, w.dtype);
 }
 
-const P = { K: 'u32', rows: 'u32', rowStart: 'u32', W: 'u32', H: 'u32' } as const;
+const P = { K: 'u32', rows: 'u32', rowStart: 'u32', W: 'u32', H: 'u32', L: 'u32' } as const;
 const WG = 64;
 
 /** bf16 rows are K halves (any K); a quantized or f32 row is already its W texels. */
@@ -90,6 +113,7 @@ ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var tex: texture_storage_2d_array<rgba32uint, write>;
 ${texelOf(f)}
+${texelAtWgsl}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -97,24 +121,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= p.rows * p.W) { return; }
   let r = i / p.W;
   let t = i % p.W;
-  let n = p.rowStart + r;
-  textureStore(tex, vec2u(t, n % p.H), n / p.H, texel(r, t));
+  let at = texelAt(t, p.rowStart + r, p.H, p.L);
+  textureStore(tex, at.xy, at.z, texel(r, t));
 }`;
 
 /**
  * An empty texture for N rows of K elements of format f with the layout the pack kernel writes:
- * row n in layer n / H, line n % H, texel t = elements 8t … 8t+7 (bf16; f32 4t … 4t+3).
+ * texel t of row n (bf16: elements 8t … 8t+7; f32 4t … 4t+3) at texelAt(t, n, H, L).
  */
 function newTexture(device: GPUDevice, label: string, N: number, K: number, format: WeightFormat, maxRows = Infinity): WeightTexture {
   const H = layerRows(device.limits, N, maxRows);
   const W = texelsPerRow(format, K);
+  const L = Math.ceil(N / H);
   const texture = device.createTexture({
     label,
-    size: [W, H, Math.ceil(N / H)],
+    size: [Math.min(W, BLOCK_TEXELS), H, L * blocksOf(W)],
     format: 'rgba32uint',
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
   });
-  return { texture, view: texture.createView({ dimension: '2d-array' }), H, W, format };
+  return { texture, view: texture.createView({ dimension: '2d-array' }), H, W, L, format };
 }
 
 function weightTextureOf(device: GPUDevice, w: GpuWeight, maxRows = Infinity): WeightTexture {
@@ -133,16 +158,17 @@ export function scratchTexture(gpu: Gpu, label: string, N: number, K: number): W
   const mine = scratches.get(gpu) ?? new Map<string, WeightTexture>();
   scratches.set(gpu, mine);
   const old = mine.get(label);
-  const rows = old ? old.H * old.texture.depthOrArrayLayers : 0;
+  const rows = old ? old.H * old.L : 0;
   const cols = old ? old.W * 4 : 0;
   if (old && rows >= N && cols >= K) return old;
   // A dimension that is too small grows to a multiple of 256, so that prompts of slowly rising
-  // length do not make one texture each (within the texture limits).
-  const grow = (have: number, need: number, max: number) => (have >= need ? have : Math.min(Math.ceil(need / 256) * 256, max));
-  const maxK = 4 * gpu.limits.maxTextureDimension2D;
-  const maxN = gpu.limits.maxTextureDimension2D * gpu.limits.maxTextureArrayLayers;
-  if (K > maxK || N > maxN) throw new Error(`scratchTexture ${label}: ${N} rows of ${K} floats exceed the texture limits`);
-  const t = newTexture(gpu.device, label, grow(rows, N, maxN), grow(cols, K, maxK), 'f32');
+  // length do not make one texture each (exactly the size asked where that would exceed the limits).
+  const grow = (have: number, need: number) => (have >= need ? have : Math.ceil(need / 256) * 256);
+  const exact = [N, Math.ceil(K / 4) * 4];
+  const grown = [grow(rows, N), grow(cols, K)];
+  const [n, k] = [grown, exact].find((s) => fitsTexture(gpu.limits, s, Infinity, 'f32')) ?? [];
+  if (n === undefined || k === undefined) throw new Error(`scratchTexture ${label}: ${N} rows of ${K} floats exceed the texture limits`);
+  const t = newTexture(gpu.device, label, n, k, 'f32');
   mine.set(label, t);
   return t;
 }
@@ -173,11 +199,13 @@ export function copyWeightRows(encoder: GPUCommandEncoder, src: GPUBuffer, wt: W
   for (let r = 0; r < rows; ) {
     const n = rowStart + r;
     const count = Math.min(rows - r, wt.H - (n % wt.H));
-    encoder.copyBufferToTexture(
-      { buffer: src, offset: r * stride, bytesPerRow: stride, rowsPerImage: count },
-      { texture: wt.texture, origin: { x: 0, y: n % wt.H, z: Math.floor(n / wt.H) } },
-      { width: wt.W, height: count, depthOrArrayLayers: 1 },
-    );
+    for (let b = 0; b < blocksOf(wt.W); b++) {
+      encoder.copyBufferToTexture(
+        { buffer: src, offset: r * stride + b * BLOCK_TEXELS * 16, bytesPerRow: stride, rowsPerImage: count },
+        { texture: wt.texture, origin: { x: 0, y: n % wt.H, z: b * wt.L + Math.floor(n / wt.H) } },
+        { width: Math.min(BLOCK_TEXELS, wt.W - b * BLOCK_TEXELS), height: count, depthOrArrayLayers: 1 },
+      );
+    }
     r += count;
   }
 }
@@ -194,7 +222,7 @@ export async function packWeightTexture(gpu: Gpu, w: GpuWeight): Promise<WeightT
   const kernel = gpu.kernel({ name: `weight-texture-pack-${w.dtype}`, bindings: ['read', 'storage-texture'], code: () => weightTexturePackWgsl(w.dtype) });
   const step = gpu.step(`pack ${w.name}`);
   for (const s of w.shards) {
-    step.dispatch(kernel, [s.buffer, wt.view], params({ K, rows: s.rows, rowStart: s.rowStart, W, H }, P), grid(s.rows * W, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
+    step.dispatch(kernel, [s.buffer, wt.view], params({ K, rows: s.rows, rowStart: s.rowStart, W, H, L: wt.L }, P), grid(s.rows * W, WG, gpu.limits.maxComputeWorkgroupsPerDimension));
   }
   step.end();
   await gpu.finish(`pack ${w.name}`);
