@@ -28,8 +28,8 @@ export interface WeightTexture {
 /**
  * Texels per row of a texture layer: longer rows go on in further layers (column blocks), so that
  * the rows a GEMV streams side by side lie 8 KiB apart, not a whole row: on lavapipe the decode
- * down projection (rows of 32 KiB) ran 1.6–1.8× the time of the gate projection of the same bytes
- * (rows of 4 KiB) in one process, and as 2048-wide blocks 1.1× (bench/README.md).
+ * down projection (rows of 32 KiB) ran 1.77–1.79× the time of the gate projection of the same
+ * bytes (rows of 4 KiB) in one process, in blocks of 8 KiB 1.11–1.16× (bench/README.md).
  */
 export const BLOCK_TEXELS = 512;
 
