@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
 import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, prepareWeights, subgroupsOf8, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
-import { textureTiling, type TextureTiling } from '../src/kernels/matmul-texture.js';
-import { weightTexture } from '../src/kernels/weight-texture.js';
+import { matmulTexture, textureTiling, type TextureTiling } from '../src/kernels/matmul-texture.js';
+import { createWeightTexture, weightTexture } from '../src/kernels/weight-texture.js';
 import { softcapRef } from '../src/kernels/softcap.js';
 import { normErr, randInt, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
 
@@ -224,6 +224,19 @@ it.each([
     return geglu ? gelu(dot(x, m, w, n, K)) * dot(x, m, u, n, K) : dot(x, m, w, n, K);
   });
   expect(normErr(got, ref)).toBeLessThanOrEqual(TOL);
+});
+
+// The GEGLU kernel reads gate and up at the same texture coordinates: textures laid out apart are refused.
+it('matmul texture refuses gate and up textures of different layouts, with a clear error', async () => {
+  const gpu = await testGpu();
+  const [N, K] = [12, 64];
+  const gate = createWeightTexture(gpu.device, { name: 'gate', shape: [N, K], dtype: 'bf16', shards: [] });
+  const up = createWeightTexture(gpu.device, { name: 'up', shape: [N, K], dtype: 'bf16', shards: [] }, 4);
+  const [x, out] = [gpu.buffer(2 * K * 4, 'x'), gpu.buffer(2 * N * 4, 'out')];
+  const step = gpu.step('bad geglu');
+  const e = { bias: false, accumulate: false, geglu: true };
+  expect(() => matmulTexture(step, { x, out }, gate, up, { M: 2, K, N, ldo: N, colOff: 0 }, e, textureTiling(2, K, true, false))).toThrow(/gate and up textures of different layouts \(12 \/ 4 rows a layer, 1 \/ 3 layers a block\)/);
+  for (const t of [gate, up]) t.texture.destroy();
 });
 
 describe('matmul decisions', () => {
