@@ -86,7 +86,7 @@ export async function timeSideBySide(gpu: Gpu, cases: readonly Case[], o: RunOpt
         gpuMs[j]!.push(t ? t.reduce((s, x) => s + x.ms, 0) : t1 - t0);
         wall[j]!.push(t1 - t0);
         // Without timestamps, the dispatches are counted on a recording that is never submitted.
-        dispatches[j] = t ? t.filter((x) => !x.copy).length : dispatches[j] || gpu.record(c.label, (s) => inst.record(s)).commands.filter((x) => !('copy' in x)).length;
+        dispatches[j] = t ? t.filter((x) => !x.copy).length : dispatches[j] || gpu.record(c.label, (s) => inst.record(s)).commands.filter((x) => 'kernel' in x).length;
       }
     }
     return cases.map((_, j) => ({ ms: median(gpuMs[j]!), runs: gpuMs[j]!, wallMs: median(wall[j]!), dispatches: dispatches[j]!, variant: insts[j]!.variant }));
