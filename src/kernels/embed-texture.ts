@@ -8,7 +8,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { grid } from './grid.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
-import { texelAtWgsl, type WeightTexture } from './weight-texture.js';
+import { texelAtWgsl, texelLoadWgsl, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 // L: the table's layers per column block (weight-texture.ts).
@@ -18,7 +18,7 @@ const WG = 64;
 export function embedTextureWgsl(f: WeightFormat): string {
   const E = elementsPerTexel(f);
   const kind = scaleKind(f);
-  const at = (x: string) => `textureLoad(table, texelAt(${x}, id, H, p.L).xy, texelAt(${x}, id, H, p.L).z, 0)`;
+  const at = (x: string) => `tableTexel(${x}, id)`;
   const slices = [...Array(slicesPerTexel(f)).keys()].flatMap((sub) => decodeSlice(f, 'v', sub));
   return wgsl`
 ${paramsWgsl(P)}
@@ -28,6 +28,7 @@ ${paramsWgsl(P)}
 ${formatWgsl}
 ${rowWgsl(f)}
 ${texelAtWgsl}
+${texelLoadWgsl('table', 'p.L')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -35,7 +36,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (row >= p.rows) { return; }
   let id = ids[row];
   let dst = row * p.dim;
-  let H = textureDimensions(table).y;
 #if ${kind === 'none'}
   let ct = (p.dim + 7u) / 8u;
 #else

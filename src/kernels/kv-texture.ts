@@ -9,7 +9,7 @@
 import { copySource, type Binding, type Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import { flatIndex, grid } from './grid.js';
-import { BLOCK_TEXELS, texelAtWgsl, type WeightTexture } from './weight-texture.js';
+import { rowCopies, texelAtWgsl, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 const P = { keys: 'u32', base: 'u32', stride: 'u32', rows: 'u32', W: 'u32', H: 'u32', L: 'u32', heads: 'u32', headStep: 'u32' } as const;
@@ -88,20 +88,15 @@ export function kvTexture(step: Step, a: KvTextureArgs): void {
 
 /**
  * K rows whose bytes a copy can take as they lie (a buffer that may be copied, rows a multiple of
- * 256 bytes apart, heads at multiples of 16 bytes, within one column block) go into the texture by
- * copyBufferToTexture, one copy per head and texture layer: no lane loads or stores a texel.
+ * 256 bytes apart, heads at multiples of 16 bytes) go into the texture by copyBufferToTexture, one
+ * copy per head, texture layer and column block: no lane loads or stores a texel.
  */
 function copyKeys(step: Step, a: KvTextureArgs, heads: number, W: number): boolean {
   const src = copySource(a.src);
-  if (!src || (4 * a.stride) % 256 !== 0 || (src.offset + 4 * a.base) % 16 !== 0 || W > BLOCK_TEXELS) return false;
-  const H = a.out.H;
+  if (!src || (4 * a.stride) % 256 !== 0 || (src.offset + 4 * a.base) % 16 !== 0) return false;
   for (let h = 0; h < heads; h++) {
-    for (let j = 0; j < a.keys; ) {
-      const row = h * a.keys + j;
-      const count = Math.min(a.keys - j, H - (row % H));
-      step.copyToTexture(src.buffer, src.offset + 4 * (a.base + h * (a.headStep ?? 0) + j * a.stride), 4 * a.stride, a.out.texture, W, count, row % H, Math.floor(row / H));
-      j += count;
-    }
+    const from = src.offset + 4 * (a.base + h * (a.headStep ?? 0));
+    for (const c of rowCopies(a.out, h * a.keys, a.keys, from, 4 * a.stride, W)) step.copyToTexture(src.buffer, c.offset, 4 * a.stride, a.out.texture, c.width, c.height, c.y, c.layer);
   }
   return true;
 }

@@ -17,7 +17,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { P, UNIFORM_X_FLOATS, UNIFORM_X_ROWS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, uniformXRows, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
-import { BLOCK_TEXELS, fitsTexture, scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
+import { BLOCK_TEXELS, fitsTexture, rowCopies, scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 export interface TextureTiling {
@@ -374,10 +374,7 @@ function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number
   if (!t.broadcast || t.rows <= 4 || K % 64 !== 0 || !fitsTexture(step.gpu.limits, [M, K], Infinity, 'f32') || !src || src.offset % 16 !== 0) return undefined;
   const tex = scratchTexture(step.gpu, 'matmul x', M, K);
   if (tex.H < M) return undefined;
-  // One copy per column block (weight-texture.ts): rows of K floats are K / 4 texels.
-  for (let b = 0; b * BLOCK_TEXELS < K / 4; b++) {
-    step.copyToTexture(src.buffer, src.offset + 16 * BLOCK_TEXELS * b, K * 4, tex.texture, Math.min(BLOCK_TEXELS, K / 4 - b * BLOCK_TEXELS), M, 0, b * tex.L);
-  }
+  for (const c of rowCopies(tex, 0, M, src.offset, K * 4, K / 4)) step.copyToTexture(src.buffer, c.offset, K * 4, tex.texture, c.width, c.height, c.y, c.layer);
   return tex;
 }
 

@@ -6,6 +6,7 @@
 // (f32(q)·scale is exactly the dequantized weight the rule defines) before its FMAs.
 
 import { QUANT_RULES, type WeightFormat } from '../weights.js';
+import { texelLoadWgsl } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 /** WGSL for all formats: bf16 halves and sign-extended int8 / int4 lanes of a u32, as f32. */
@@ -86,11 +87,8 @@ ${rowElement(f, w, K, (i) => `${w}[n * ${rowWords} + ${i}]`)}
  * that are not the matmul's loop. The kernel includes weight-texture.ts's texelAtWgsl.
  */
 export function textureElementAt(f: WeightFormat, tex: string, L: string, K = 'p.K'): string {
-  return wgsl`fn ${tex}Word(i: u32, n: u32) -> u32 {
-  let at = texelAt(i / 4u, n, textureDimensions(${tex}).y, ${L});
-  return textureLoad(${tex}, at.xy, at.z, 0)[i % 4u];
-}
-${rowElement(f, tex, K, (i) => `${tex}Word(${i}, n)`)}`;
+  return `${texelLoadWgsl(tex, L)}
+${rowElement(f, tex, K, (i) => `${tex}Texel((${i}) / 4u, n)[(${i}) % 4u]`)}`;
 }
 
 /** WGSL \`fn ${'${name}'}At(n, k)\` from \`word(i)\`, WGSL for u32 word i of row n in the texel layout (a bf16 row padded to whole texels). */

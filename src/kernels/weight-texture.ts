@@ -39,6 +39,33 @@ fn texelAt(t: u32, n: u32, H: u32, L: u32) -> vec3u {
   return vec3u(t % ${BLOCK_TEXELS}u, n % H, (t / ${BLOCK_TEXELS}u) * L + n / H);
 }`;
 
+/** WGSL \`fn ${'${tex}'}Texel(t, n) -> vec4u\`: texel t of row n of texture \`tex\` of L layers a column block (with texelAtWgsl). */
+export function texelLoadWgsl(tex: string, L: string): string {
+  return /* wgsl */ `
+fn ${tex}Texel(t: u32, n: u32) -> vec4u {
+  let at = texelAt(t, n, textureDimensions(${tex}).y, ${L});
+  return textureLoad(${tex}, at.xy, at.z, 0);
+}`;
+}
+
+/**
+ * The copies that put `rows` rows of `width` texels into texture rows rowStart … of wt, from a
+ * buffer holding row i's texels at byte srcOffset + i·bytesPerRow: one per texture layer and column
+ * block they span, each as its source offset, width, height and first (y, layer).
+ */
+export function rowCopies(wt: WeightTexture, rowStart: number, rows: number, srcOffset: number, bytesPerRow: number, width = wt.W): { offset: number; width: number; height: number; y: number; layer: number }[] {
+  const out = [];
+  for (let r = 0; r < rows; ) {
+    const n = rowStart + r;
+    const height = Math.min(rows - r, wt.H - (n % wt.H));
+    for (let b = 0; b < blocksOf(width); b++) {
+      out.push({ offset: srcOffset + r * bytesPerRow + b * BLOCK_TEXELS * 16, width: Math.min(BLOCK_TEXELS, width - b * BLOCK_TEXELS), height, y: n % wt.H, layer: b * wt.L + Math.floor(n / wt.H) });
+    }
+    r += height;
+  }
+  return out;
+}
+
 /** Column blocks of a row of W texels. */
 function blocksOf(W: number): number {
   return Math.max(1, Math.ceil(W / BLOCK_TEXELS));
@@ -196,17 +223,12 @@ export function textureRowStride(W: number): number {
 export function copyWeightRows(encoder: GPUCommandEncoder, src: GPUBuffer, wt: WeightTexture, rowStart: number, rows: number): void {
   const stride = textureRowStride(wt.W);
   if (src.size < rows * stride) throw new Error(`copyWeightRows: ${src.size} bytes for ${rows} rows at a stride of ${stride}`);
-  for (let r = 0; r < rows; ) {
-    const n = rowStart + r;
-    const count = Math.min(rows - r, wt.H - (n % wt.H));
-    for (let b = 0; b < blocksOf(wt.W); b++) {
-      encoder.copyBufferToTexture(
-        { buffer: src, offset: r * stride + b * BLOCK_TEXELS * 16, bytesPerRow: stride, rowsPerImage: count },
-        { texture: wt.texture, origin: { x: 0, y: n % wt.H, z: b * wt.L + Math.floor(n / wt.H) } },
-        { width: Math.min(BLOCK_TEXELS, wt.W - b * BLOCK_TEXELS), height: count, depthOrArrayLayers: 1 },
-      );
-    }
-    r += count;
+  for (const c of rowCopies(wt, rowStart, rows, 0, stride)) {
+    encoder.copyBufferToTexture(
+      { buffer: src, offset: c.offset, bytesPerRow: stride, rowsPerImage: c.height },
+      { texture: wt.texture, origin: { x: 0, y: c.y, z: c.layer } },
+      { width: c.width, height: c.height, depthOrArrayLayers: 1 },
+    );
   }
 }
 
