@@ -174,7 +174,7 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
     const gpu = await testGpu();
     if (!usesAttentionMatmul(gpu, { seqQ: 40, heads: 8, kvHeads: 1, headDim: 16 } as AttentionArgs)) return;
     const { names, err } = await run(gpu, { seqQ: 40, seqK: 40, heads: 8, kvHeads: 1, headDim: 16, prefixLen: 30, qStart: 0, keyStart: 0 }, 31, 0.25);
-    expect(plain(names)).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8', 'matmul-texture-f32']);
+    expect(plain(names)).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8-c16', 'matmul-texture-f32']);
     expect(err).toBeLessThanOrEqual(TOL);
   });
 
@@ -205,7 +205,19 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
     const s: Shape = { seqQ: 40, seqK: 40, heads: 6, kvHeads: 6, headDim: 12, prefixLen: 40, qStart: 0, keyStart: 0 };
     if (!usesAttentionMatmul(gpu, s as AttentionArgs)) return;
     const { names, err } = await run(gpu, s, 34, 0.3);
-    expect(plain(names)).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8', 'matmul-texture-f32']);
+    expect(plain(names)).toEqual(['kv-texture', 'kv-texture-vt', 'matmul-texture-f32', 'attention-softmax-sg8-c16', 'matmul-texture-f32']);
+    expect(err).toBeLessThanOrEqual(TOL);
+  });
+
+  // The softmax keeps a row's scores in registers, 16, 32, … 128 a lane of 8 (the least power of two
+  // that holds the row), and past 1024 keys makes three passes over them in memory: rows that just
+  // fit, one key more, and the passes; a prefix shorter than the keys, so rows see different counts.
+  it.each([[128, 'c16'], [129, 'c32'], [1024, 'c128'], [1025, '']])('softmax over %i keys (cache %s)', async (keys, cache) => {
+    const gpu = await testGpu();
+    const s: Shape = { seqQ: 24, seqK: keys, heads: 2, kvHeads: 2, headDim: 8, prefixLen: keys - 12, qStart: keys - 24, keyStart: 3 };
+    if (!usesAttentionMatmul(gpu, s as AttentionArgs)) return;
+    const { names, err } = await run(gpu, s, 36, 0.4);
+    expect(names).toContain(`attention-softmax-sg8${cache ? `-${cache}` : ''}`);
     expect(err).toBeLessThanOrEqual(TOL);
   });
 
