@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attention, attentionConfig, type AttentionArgs, type AttentionConfig } from '../src/kernels/attention.js';
 import { usesAttentionMatmul } from '../src/kernels/attention-matmul.js';
+import { attentionSoftmax } from '../src/kernels/attention-softmax.js';
 import { kvTexture } from '../src/kernels/kv-texture.js';
 import { matmulTexture, textureTiling } from '../src/kernels/matmul-texture.js';
 import { scratchTexture } from '../src/kernels/weight-texture.js';
@@ -269,6 +270,28 @@ describe('attention as texture GEMMs (CPU adapters)', () => {
     expect(copied).toEqual(written);
     // Head 1's key 2 is row 7: floats base + 2·stride + 8 … of k.
     expect(copied[7]).toEqual(Array.from(data.subarray(base + 2 * stride + headDim, base + 2 * stride + 2 * headDim)));
+  });
+
+  // Both ways to the weights: three passes over the scores in memory (rows past 1024 keys), and
+  // one from a private array; masked by prefix, window, key start and soft-cap, 3 heads of 20 rows
+  // whose seen ranges start and end inside texels.
+  it('the softmax gives the same weights from its private array as over memory', async () => {
+    const gpu = await testGpu();
+    const [rows, keys, ld] = [60, 37, 40];
+    const r = rng(37);
+    const raw = Float32Array.from({ length: rows * ld }, () => 6 * r() - 3);
+    const args = { rows, headRows: 20, keys, ld, m0: 0, perQuery: 2, qStart: 20, prefixLen: 25, window: 14, keyStart: 2, seq: 0, scale: 0.7, softcap: 2.5 };
+    const weights = async (cache?: number) => {
+      const scores = gpu.upload(raw, 'scores');
+      const step = gpu.step('softmax');
+      attentionSoftmax(step, { ...args, scores, cache });
+      step.end();
+      return gpu.readF32(scores);
+    };
+    const [stream, cached] = [await weights(0), await weights()];
+    expect(stream.filter((x) => x > 0).length).toBeGreaterThan(rows); // rows see several keys
+    expect(normErr(cached, stream)).toBeLessThanOrEqual(1e-6);
+    expect(() => gpu.record('softmax', (s) => attentionSoftmax(s, { ...args, scores: gpu.upload(raw, 'scores'), cache: 4 }))).toThrow(/hold 32 of a row's 37 keys/);
   });
 
   it('rejects K rows off a vec4 and a batched GEMM with a bias, with clear errors', async () => {

@@ -22,9 +22,10 @@ const P = {
 // of 64 lanes. Its keys seen are one range (seenKeys), so no key is masked one by one, and the
 // max pass reads raw scores: 0.66–0.90× the time of a running max and sum (two exps a key, the
 // soft-cap's tanh computed and dropped where there is none), 0.31× with Gemma 2's cap (bench/README.md).
-// Rows of up to 1024 keys stay in a private array between the passes (one load and one store a key
-// instead of three and two): 0.72× the time at SigLIP 224 px, 0.84× for Gemma's prefill and SigLIP
-// 448 px (bench/README.md).
+// Rows of up to 1024 keys stay in a private array between the passes, a lane's keys as whole vec4s
+// (one vec4 load and store per 4 keys instead of three and two scalar ones a key): 0.52–0.59× the
+// time at SigLIP 224 and 448 px and Gemma's prefill (scalars in the array: 0.72–0.89×;
+// bench/README.md).
 const WG = 8;
 const NEG = '-3.0e38';
 const MAX_CACHED = 128;
@@ -35,7 +36,11 @@ export function attentionSoftmaxWgsl(sg: boolean, perSeqKeyStart: boolean, cappe
 enable subgroups;
 #endif
 ${paramsWgsl(P)}
+#if ${cache === 0}
 @group(0) @binding(0) var<storage, read_write> s: array<f32>;
+#else
+@group(0) @binding(0) var<storage, read_write> s4: array<vec4f>;
+#endif
 #if ${perSeqKeyStart}
 @group(0) @binding(1) var<storage, read> keyStarts: array<u32>;
 #endif
@@ -66,30 +71,39 @@ ${rowMainWgsl(WG, sg)}
   // The logit grows with the raw score (scale > 0, tanh increasing): the largest raw score's is the
   // largest, so the max pass needs no exp or tanh, and each seen score takes one exp in all.
 #if ${cache > 0}
-  // The row's seen scores, ${cache} a lane, stay in a private array: one load and one store a key.
-  var c: array<f32, ${cache}>;
+  // The row's texels (4 keys each) from the first seen key's, ${cache / 4} a lane, stay in a private
+  // array: one load and one store a key. Keys not seen in them count as ${NEG} and come out 0.
+  var c: array<vec4f, ${cache / 4}>;
+  let t0 = seen.x / 4u;
+  let t1 = (seen.y + 3u) / 4u;
+  let row4 = row * (p.ld / 4u);
   var m = ${NEG};
-  for (var i = 0u; i < ${cache}u; i++) {
-    let j = seen.x + lid + ${WG}u * i;
-    if (j >= seen.y) { break; }
-    c[i] = s[base + j];
-    m = max(m, c[i]);
+  for (var i = 0u; i < ${cache / 4}u; i++) {
+    let q = t0 + lid + ${WG}u * i;
+    if (q >= t1) { break; }
+    let j = 4u * q + vec4u(0u, 1u, 2u, 3u);
+    c[i] = select(vec4f(${NEG}), s4[row4 + q], (j >= vec4u(seen.x)) & (j < vec4u(seen.y)));
+    m = max(m, max(max(c[i].x, c[i].y), max(c[i].z, c[i].w)));
   }
   let mAll = logit(wgMax(m, lid, ${sgArg(sg)}));
   var t = 0.0;
-  for (var i = 0u; i < ${cache}u; i++) {
-    if (seen.x + lid + ${WG}u * i >= seen.y) { break; }
-    c[i] = exp(logit(c[i]) - mAll);
-    t += c[i];
+  for (var i = 0u; i < ${cache / 4}u; i++) {
+    let q = t0 + lid + ${WG}u * i;
+    if (q >= t1) { break; }
+    let j = 4u * q + vec4u(0u, 1u, 2u, 3u);
+    let raw = c[i];
+    c[i] = select(vec4f(0.0), exp(vec4f(logit(raw.x), logit(raw.y), logit(raw.z), logit(raw.w)) - mAll), (j >= vec4u(seen.x)) & (j < vec4u(seen.y)));
+    t += c[i].x + c[i].y + c[i].z + c[i].w;
   }
   let total = wgSum(t, lid, ${sgArg(sg)});
   let inv = select(0.0, 1.0 / total, total > 0.0);
-  for (var j = lid; j < seen.x; j += ${WG}u) { s[base + j] = 0.0; }
-  for (var i = 0u; i < ${cache}u; i++) {
-    let j = seen.x + lid + ${WG}u * i;
-    if (j >= seen.y) { break; }
-    s[base + j] = c[i] * inv;
+  for (var q = lid; q < t0; q += ${WG}u) { s4[row4 + q] = vec4f(0.0); }
+  for (var i = 0u; i < ${cache / 4}u; i++) {
+    let q = t0 + lid + ${WG}u * i;
+    if (q >= t1) { break; }
+    s4[row4 + q] = c[i] * inv;
   }
+  for (var q = t1 + lid; q < p.ld / 4u; q += ${WG}u) { s4[row4 + q] = vec4f(0.0); }
 #else
   var m = ${NEG};
   for (var j = seen.x + lid; j < seen.y; j += ${WG}u) { m = max(m, s[base + j]); }
@@ -104,8 +118,8 @@ ${rowMainWgsl(WG, sg)}
   let inv = select(0.0, 1.0 / total, total > 0.0);
   for (var j = lid; j < seen.x; j += ${WG}u) { s[base + j] = 0.0; }
   for (var j = seen.x + lid; j < seen.y; j += ${WG}u) { s[base + j] *= inv; }
-#endif
   for (var j = seen.y + lid; j < p.ld; j += ${WG}u) { s[base + j] = 0.0; }
+#endif
 }`;
 }
 
