@@ -4,7 +4,8 @@
 // rows are padded to a multiple of 4 keys). Texel t of a row holds its elements 4t … 4t+3. Head h
 // reads from base + h·headStep on and its rows follow head h − 1's. K rows a copy can take as they
 // lie go in by copyBufferToTexture instead (SigLIP's and Gemma's): attention 0.93× / 0.98× the wall
-// time at SigLIP 224 px / Gemma prefill, the kv-texture share ≈ halved (bench/README.md).
+// time at SigLIP 224 px / Gemma prefill, the kv-texture share ≈ halved (bench/README.md). The texture
+// GEMM's x copy (matmul-texture.ts xTexture) goes in the same way: one "head" of M rows of K.
 
 import { copySource, type Binding, type Step } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';

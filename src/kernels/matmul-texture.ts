@@ -12,12 +12,13 @@
 // Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
 // K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
 
-import { copySource, type Binding, type Step, type Storage } from '../device.js';
+import type { Binding, Step, Storage } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { P, UNIFORM_X_FLOATS, UNIFORM_X_ROWS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, uniformXRows, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
-import { BLOCK_TEXELS, fitsTexture, rowCopies, scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
+import { kvTexture } from './kv-texture.js';
+import { BLOCK_TEXELS, fitsTexture, scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 export interface TextureTiling {
@@ -365,16 +366,18 @@ function xKind(xr: XRead): Storage {
  * x copied into a scratch texture for a GEMM tiling (rows > 4 shared by subgroupBroadcast): its
  * per-lane loads were ≈ 27 % of the 16-row kernel's time, and a texel fetch costs less (same-process
  * A/B, wall time with the copy: 256×1152×4304 0.87×, 260×2048² 0.94×, 260×16384×2048 0.94×, GEGLU
- * 260×2048×16384 0.91× the time). Only where the copy is
- * a plain copyBufferToTexture: rows of a multiple of 256 bytes (K % 64 == 0; not SigLIP's fc2 or the
- * patch embedding), within one texture layer, from a buffer that may be copied.
+ * 260×2048×16384 0.91× the time). kv-texture.ts puts the rows in: by copyBufferToTexture where rows
+ * are a multiple of 256 bytes (K % 64 == 0), else its kernel (SigLIP's fc2, K = 4304, and the patch
+ * embedding's 588: 0.93× / 0.89× the time from storage, kernel included), where the GEMM has at
+ * least 2^26 multiply-adds (≈ 10 ms on lavapipe; its dispatch costs ≈ 0.1–0.3 ms). Rows within one
+ * texture layer only.
  */
-function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number): WeightTexture | undefined {
-  const src = copySource(x);
-  if (!t.broadcast || t.rows <= 4 || K % 64 !== 0 || !fitsTexture(step.gpu.limits, [M, K], Infinity, 'f32') || !src || src.offset % 16 !== 0) return undefined;
+function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number, N: number): WeightTexture | undefined {
+  if (!t.broadcast || t.rows <= 4 || !fitsTexture(step.gpu.limits, [M, K], Infinity, 'f32')) return undefined;
+  if (K % 64 !== 0 && M * K * N < 2 ** 26) return undefined;
   const tex = scratchTexture(step.gpu, 'matmul x', M, K);
   if (tex.H < M) return undefined;
-  for (const c of rowCopies(tex, 0, M, src.offset, K * 4, K / 4)) step.copyToTexture(src.buffer, c.offset, K * 4, tex.texture, c.width, c.height, c.y, c.layer);
+  kvTexture(step, { src: x, base: 0, stride: K, keys: M, headDim: K, transpose: false, out: tex });
   return tex;
 }
 
@@ -400,7 +403,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
   const strided = ldx !== s.K || xOff !== 0 || z.count > 1;
   // x of a batch goes into the texture as one copy where its entries are whole rows apart.
   const whole = ldx === s.K && xOff === 0 && z.x % s.K === 0;
-  const xt = whole ? xTexture(step, t, b.x, (z.count - 1) * (z.x / s.K) + s.M, s.K) : undefined;
+  const xt = whole ? xTexture(step, t, b.x, (z.count - 1) * (z.x / s.K) + s.M, s.K, s.N * z.count) : undefined;
   const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w], strided, xt !== undefined);
   const xs = xt ? { first: xt.view, more: [] } : xBindings(step, xr, b.x, s.M, s.K);
   const k = step.gpu.kernel({
