@@ -192,15 +192,15 @@ it.each([6, 3, 12])('matmul texture with subgroupBroadcast at %i rows per lane m
 });
 
 // The GEMM tilings read x from a texture (xTexture): copied where rows are a multiple of 64 floats,
-// else (GEMMs of 2^26 multiply-adds or more) written by kv-texture's kernel (K = 4100), else read
-// from storage (K = 36). x here starts 256 bytes into its buffer; a row count past one 16-row block,
+// else (GEMMs of 1024 columns or more and 2^26 multiply-adds) written by kv-texture's kernel
+// (K = 4100), else read from storage (K = 36). x here starts 256 bytes into its buffer; a row count past one 16-row block,
 // GEGLU too. K = 4160 / 4100: x and weight rows of 3 column blocks (weight-texture.ts), x copied or
 // written block by block.
 it.each([
   [false, 37, 192, 300],
   [true, 37, 192, 300],
   [false, 20, 4160, 40],
-  [true, 20, 4100, 820],
+  [true, 20, 4100, 1030],
   [false, 37, 36, 70],
 ])('matmul texture GEMM with x copied into a texture (GEGLU %s, %i×%i×%i) matches float64', async (geglu, M, K, N) => {
   const gpu = await testGpu();

@@ -368,13 +368,14 @@ function xKind(xr: XRead): Storage {
  * A/B, wall time with the copy: 256×1152×4304 0.87×, 260×2048² 0.94×, 260×16384×2048 0.94×, GEGLU
  * 260×2048×16384 0.91× the time). kv-texture.ts puts the rows in: by copyBufferToTexture where rows
  * are a multiple of 256 bytes (K % 64 == 0), else its kernel (SigLIP's fc2, K = 4304, and the patch
- * embedding's 588: 0.93× / 0.89× the time from storage, kernel included), where the GEMM has at
- * least 2^26 multiply-adds (≈ 10 ms on lavapipe; its dispatch costs ≈ 0.1–0.3 ms). Rows within one
- * texture layer only.
+ * embedding's 588: 0.93× / 0.89× the time from storage, kernel included). The kernel writes a texel
+ * in ≈ 25 ns and the texture saves ≈ 10 % of the GEMM, so it pays for N ≥ 1024 columns (Gemma's
+ * P·V, 256 columns over 260 keys: the kernel 3.3 ms against the GEMM's 15–18) and 2^26
+ * multiply-adds (a dispatch costs ≈ 0.1–0.3 ms). Rows within one texture layer only.
  */
 function xTexture(step: Step, t: TextureTiling, x: Binding, M: number, K: number, N: number): WeightTexture | undefined {
   if (!t.broadcast || t.rows <= 4 || !fitsTexture(step.gpu.limits, [M, K], Infinity, 'f32')) return undefined;
-  if (K % 64 !== 0 && M * K * N < 2 ** 26) return undefined;
+  if (K % 64 !== 0 && (N < 1024 || M * K * N < 2 ** 26)) return undefined;
   const tex = scratchTexture(step.gpu, 'matmul x', M, K);
   if (tex.H < M) return undefined;
   kvTexture(step, { src: x, base: 0, stride: K, keys: M, headDim: K, transpose: false, out: tex });
@@ -403,7 +404,7 @@ export function matmulTexture(step: Step, b: Omit<MatmulBuffers, 'w' | 'up'>, w:
   const strided = ldx !== s.K || xOff !== 0 || z.count > 1;
   // x of a batch goes into the texture as one copy where its entries are whole rows apart.
   const whole = ldx === s.K && xOff === 0 && z.x % s.K === 0;
-  const xt = whole ? xTexture(step, t, b.x, (z.count - 1) * (z.x / s.K) + s.M, s.K, s.N * z.count) : undefined;
+  const xt = whole ? xTexture(step, t, b.x, (z.count - 1) * (z.x / s.K) + s.M, s.K, s.N) : undefined;
   const { f, xr, tail, key } = shapeVariant('matmulTexture', t, s.M, s.K, up ? [w, up] : [w], strided, xt !== undefined);
   const xs = xt ? { first: xt.view, more: [] } : xBindings(step, xr, b.x, s.M, s.K);
   const k = step.gpu.kernel({
