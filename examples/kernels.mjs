@@ -12,7 +12,8 @@ const dawn = create([]);
 const adapter = await dawn.requestAdapter();
 if (!adapter) throw new Error('no WebGPU adapter (on Linux without a GPU: install Mesa lavapipe)');
 const device = await adapter.requestDevice();
-const gpu = new Gpu(device);
+// What WGSL offers here (read-only storage textures: CPU adapters keep weights in them).
+const gpu = new Gpu(device, { wgslFeatures: dawn.wgslLanguageFeatures });
 
 const M = 5, K = 72, N = 40, eps = 1e-6;
 let seed = 1;

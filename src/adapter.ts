@@ -7,6 +7,11 @@ import { Gpu, GpuError, isCpuAdapter } from './device.js';
 export interface GpuOptions {
   /** Use this device as is (library mode). */
   device?: GPUDevice;
+  /**
+   * With `device`: the wgslLanguageFeatures of the GPU object it came from (default: navigator.gpu's;
+   * Node's requestGpu: Dawn's). CPU adapters keep weights in read-only storage textures where WGSL has them.
+   */
+  wgslFeatures?: ReadonlySet<string>;
   powerPreference?: GPUPowerPreference;
   /** Per-dispatch timestamp queries (when the adapter has timestamp-query). */
   profile?: boolean;
@@ -32,8 +37,8 @@ const WANTED_LIMITS = [
   'maxTextureArrayLayers',
 ] as const;
 
-export async function gpuFrom(gpu: Pick<GPU, 'requestAdapter'> | undefined, opts: GpuOptions, tried: string, howToFix: string): Promise<Gpu> {
-  if (opts.device) return new Gpu(opts.device, { profile: opts.profile });
+export async function gpuFrom(gpu: (Pick<GPU, 'requestAdapter'> & Partial<Pick<GPU, 'wgslLanguageFeatures'>>) | undefined, opts: GpuOptions, tried: string, howToFix: string): Promise<Gpu> {
+  if (opts.device) return new Gpu(opts.device, { profile: opts.profile, wgslFeatures: opts.wgslFeatures });
   if (!gpu) throw new GpuError(`WebGPU is not available (tried ${tried}). ${howToFix}`);
   let adapter: GPUAdapter | null;
   try {
@@ -55,7 +60,7 @@ export async function gpuFrom(gpu: Pick<GPU, 'requestAdapter'> | undefined, opts
     const d = await a?.requestDevice({ requiredFeatures, requiredLimits }).catch(() => undefined);
     if (d) helpers.push(d);
   }
-  return new Gpu(device, { adapterInfo: adapter.info, profile: opts.profile, compileHelpers: helpers });
+  return new Gpu(device, { adapterInfo: adapter.info, profile: opts.profile, compileHelpers: helpers, wgslFeatures: gpu.wgslLanguageFeatures });
 }
 
 /** A one-line description of the adapter for reports. */

@@ -8,8 +8,8 @@ import { WaitEstimates } from './wait-estimates.js';
 
 /**
  * What a @group(0) binding is: 'read' = read-only storage buffer, 'write' = read_write storage buffer,
- * 'uniform' = uniform buffer (cheap broadcast loads on CPU adapters), 'texture' = texture_2d_array<u32>
- * (sampled without a sampler via textureLoad), 'storage-texture' = texture_storage_2d_array<rgba32uint, write>.
+ * 'uniform' = uniform buffer (cheap broadcast loads on CPU adapters), 'texture' = READ_TEXTURE
+ * (weight-texture.ts: a read-only storage texture, read by textureLoad), 'storage-texture' = texture_storage_2d_array<rgba32uint, write>.
  */
 export type Storage = 'read' | 'write' | 'uniform' | 'texture' | 'storage-texture';
 export interface KernelDef {
@@ -66,6 +66,8 @@ export interface GpuFeatures {
   f16: boolean;
   subgroups: boolean;
   timestamps: boolean;
+  /** WGSL's read-only storage textures (readonly_and_readwrite_storage_textures): the 'texture' binding kind. */
+  readTextures: boolean;
 }
 
 const ids = new WeakMap<GPUBuffer | GPUTextureView, number>();
@@ -86,10 +88,14 @@ function layoutEntry(kind: Storage, binding: number): GPUBindGroupLayoutEntry {
     case 'uniform':
       return { binding, visibility, buffer: { type: 'uniform' } };
     case 'texture':
-      return { binding, visibility, texture: { sampleType: 'uint', viewDimension: '2d-array' } };
+      return { binding, visibility, storageTexture: { access: 'read-only', format: 'rgba32uint', viewDimension: '2d-array' } };
     case 'storage-texture':
       return { binding, visibility, storageTexture: { access: 'write-only', format: 'rgba32uint', viewDimension: '2d-array' } };
   }
+}
+
+function wgslFeatures(given: ReadonlySet<string> | undefined): ReadonlySet<string> {
+  return given ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu?.wgslLanguageFeatures ?? new Set();
 }
 
 /** Whether an adapter is a software one (lavapipe, SwiftShader), sharing the CPU cores with our own thread. */
@@ -150,17 +156,19 @@ export class Gpu {
   /** Placeholder resources of a compile helper, per binding kind and index (compileDetached). */
   private readonly placeholders = new Map<string, GPUBufferBinding | GPUTextureView>();
 
-  constructor(readonly device: GPUDevice, opts: { adapterInfo?: GPUAdapterInfo; profile?: boolean; compileHelpers?: GPUDevice[] } = {}) {
+  /** wgslFeatures: the GPU object's wgslLanguageFeatures (default: navigator.gpu's, where there is one). */
+  constructor(readonly device: GPUDevice, opts: { adapterInfo?: GPUAdapterInfo; profile?: boolean; compileHelpers?: GPUDevice[]; wgslFeatures?: ReadonlySet<string> } = {}) {
     this.adapterInfo = opts.adapterInfo ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
     this.limits = device.limits;
     this.features = {
       f16: device.features.has('shader-f16'),
       subgroups: device.features.has('subgroups'),
       timestamps: device.features.has('timestamp-query'),
+      readTextures: wgslFeatures(opts.wgslFeatures).has('readonly_and_readwrite_storage_textures'),
     };
     this.cpuAdapter = isCpuAdapter(this.adapterInfo);
     this.uniforms = new UniformArena(device);
-    this.helpers = this.cpuAdapter ? (opts.compileHelpers ?? []).map((d) => new Gpu(d, { adapterInfo: this.adapterInfo })) : [];
+    this.helpers = this.cpuAdapter ? (opts.compileHelpers ?? []).map((d) => new Gpu(d, { adapterInfo: this.adapterInfo, wgslFeatures: opts.wgslFeatures })) : [];
     this.timestamps = opts.profile && this.features.timestamps ? new Profiler(device) : undefined;
     this.profiling = this.timestamps !== undefined;
     device.lost.then((info) => {
@@ -387,8 +395,7 @@ export class Gpu {
     let r = this.placeholders.get(key);
     if (!r) {
       if (kind === 'texture' || kind === 'storage-texture') {
-        const usage = kind === 'texture' ? GPUTextureUsage.TEXTURE_BINDING : GPUTextureUsage.STORAGE_BINDING;
-        r = this.device.createTexture({ label: key, size: [1, 1, 1], format: 'rgba32uint', usage }).createView({ dimension: '2d-array' });
+        r = this.device.createTexture({ label: key, size: [1, 1, 1], format: 'rgba32uint', usage: GPUTextureUsage.STORAGE_BINDING }).createView({ dimension: '2d-array' });
       } else {
         r = { buffer: this.device.createBuffer({ label: key, size: 65536, usage: kind === 'uniform' ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE }) };
       }

@@ -5,6 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { Gpu, GpuError } from '../src/device.js';
 import { requestGpu } from '../src/node/gpu.js';
 import { params, paramsWgsl } from '../src/uniforms.js';
+import { READ_TEXTURE } from '../src/kernels/weight-texture.js';
+import { matmulPlan } from '../src/kernels/matmul.js';
+import { usesAttentionMatmul } from '../src/kernels/attention-matmul.js';
+import type { AttentionArgs } from '../src/kernels/attention.js';
 import { testGpu } from './helpers/gpu.js';
 
 const P = { index: 'u32', value: 'f32' } as const;
@@ -114,6 +118,22 @@ describe('device layer', () => {
     const gpu = await requestGpu({ device: own.device });
     expect(gpu).toBeInstanceOf(Gpu);
     expect(gpu.device).toBe(own.device);
+    // What WGSL offers comes from Dawn's GPU object, as for a device requestGpu makes.
+    expect(gpu.features.readTextures).toBe(own.features.readTextures);
+  });
+
+  // The weight textures are read-only storage textures, a WGSL language feature: a CPU adapter
+  // whose GPU object lacks it keeps weights in buffers and runs attention without textures.
+  it('keeps weights in buffers on a CPU adapter without read-only storage textures', async () => {
+    const own = await testGpu();
+    const args = { seqQ: 40, heads: 8, kvHeads: 1, headDim: 16 } as AttentionArgs;
+    const without = new Gpu(own.device, { adapterInfo: own.adapterInfo, wgslFeatures: new Set() });
+    const withIt = new Gpu(own.device, { adapterInfo: own.adapterInfo, wgslFeatures: new Set(['readonly_and_readwrite_storage_textures']) });
+    expect([without.features.readTextures, withIt.features.readTextures]).toEqual([false, true]);
+    if (!own.cpuAdapter) return;
+    expect([matmulPlan(without).layout, matmulPlan(withIt).layout]).toEqual(['buffer', 'texture']);
+    expect(usesAttentionMatmul(without, args)).toBe(false);
+    expect(usesAttentionMatmul(withIt, args)).toBe(usesAttentionMatmul(own, args));
   });
 
   it('compiles beside a helper device on a CPU adapter (every binding kind), and without its help when it fails', async () => {
@@ -131,7 +151,7 @@ describe('device layer', () => {
     const kernels = [
       { name: `test-read-${salt}`, bindings: ['read', 'write'], code: `@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = a[0] + ${salt}.0 * 0.0; }`, take: [src] },
       { name: `test-uniform-${salt}`, bindings: ['uniform', 'write'], code: `@group(0) @binding(0) var<uniform> u: vec4f;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = u.x + ${salt}.0 * 0.0; }`, take: [uni] },
-      { name: `test-texture-${salt}`, bindings: ['texture', 'write'], code: `@group(0) @binding(0) var t: texture_2d_array<u32>;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = f32(textureLoad(t, vec2u(0u), 0u, 0).x) + ${salt}.0 * 0.0; }`, take: [view] },
+      { name: `test-texture-${salt}`, bindings: ['texture', 'write'], code: `@group(0) @binding(0) var t: ${READ_TEXTURE};\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = f32(textureLoad(t, vec2u(0u), 0u).x) + ${salt}.0 * 0.0; }`, take: [view] },
       { name: `test-store-${salt}`, bindings: ['storage-texture', 'write'], code: `@group(0) @binding(0) var t: texture_storage_2d_array<rgba32uint, write>;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = 9.0 + ${salt}.0 * 0.0; }`, take: [gpu.device.createTexture({ size: [1, 1, 1], format: 'rgba32uint', usage: GPUTextureUsage.STORAGE_BINDING }).createView({ dimension: '2d-array' })] },
     ] as const;
     const run = async (g: Gpu) => {

@@ -38,7 +38,7 @@ function layout(a: AttentionArgs) {
  */
 export function usesAttentionMatmul(gpu: Gpu, a: AttentionArgs): boolean {
   const l = layout(a);
-  return gpu.cpuAdapter && subgroupsOf8(gpu) && !a.config && [a.headDim, l.qStride, l.kvStride, l.outStride].every((x) => x % 4 === 0) && l.slots > 8;
+  return gpu.cpuAdapter && gpu.features.readTextures && subgroupsOf8(gpu) && !a.config && [a.headDim, l.qStride, l.kvStride, l.outStride].every((x) => x % 4 === 0) && l.slots > 8;
 }
 
 /**

@@ -8,7 +8,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import type { WeightFormat } from '../weights.js';
 import { grid } from './grid.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
-import { texelAtWgsl, texelLoadWgsl, type WeightTexture } from './weight-texture.js';
+import { READ_TEXTURE, texelAtWgsl, texelLoadWgsl, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 // L: the table's layers per column block (weight-texture.ts).
@@ -23,7 +23,7 @@ export function embedTextureWgsl(f: WeightFormat): string {
   return wgsl`
 ${paramsWgsl(P)}
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
-@group(0) @binding(1) var table: texture_2d_array<u32>;
+@group(0) @binding(1) var table: ${READ_TEXTURE};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${formatWgsl}
 ${rowWgsl(f)}

@@ -11,7 +11,7 @@ import { params, paramsWgsl } from '../uniforms.js';
 import { matrixShape, rowBytes, type GpuWeight, type WeightFormat } from '../weights.js';
 import { flatIndex, grid } from './grid.js';
 import { elementAt, rowWgsl, textureElementAt } from './weight-format.js';
-import { createWeightTexture, fitsTexture, texelAtWgsl, weightTexture } from './weight-texture.js';
+import { READ_TEXTURE, createWeightTexture, fitsTexture, texelAtWgsl, weightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 const WG = 64;
@@ -26,7 +26,7 @@ ${paramsWgsl(P)}
 #if ${src === 'buffer'}
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 #else
-@group(0) @binding(0) var w: texture_2d_array<u32>;
+@group(0) @binding(0) var w: ${READ_TEXTURE};
 #endif
 @group(0) @binding(1) var<storage, read> a: array<f32>; // A [rank, K]
 @group(0) @binding(2) var<storage, read> bt: array<f32>; // B'ᵀ [rank, N]

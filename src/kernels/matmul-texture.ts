@@ -11,6 +11,10 @@
 // once). Decode reads x from a uniform copy when it fits 64 KiB (uniformX).
 // Needs K % 4 == 0 (x is read as vec4); a K that ends inside a texel (the patch embedding,
 // K = 588 = 73.5 bf16 texels) meets the zero padding of its last texel only where x has elements.
+// The weights and x's copy are read-only storage textures (READ_TEXTURE): llvmpipe loads their texels
+// as images, not through a call into its sampling code as for sampled textures — one process, the
+// three kinds alternately: 256×1152² 0.67×, 256×4304×1152 0.73×, 260×2048² 0.72× the time with both
+// read so (x alone sampled: 0.76× / 0.85× / 0.82×), decode GEMVs 0.4–0.65× (bench/README.md).
 
 import type { Binding, Step, Storage } from '../device.js';
 import { params, paramsWgsl } from '../uniforms.js';
@@ -18,7 +22,7 @@ import type { WeightFormat } from '../weights.js';
 import { P, UNIFORM_X_FLOATS, UNIFORM_X_ROWS, epilogueBindings, epilogueKey, epilogueKinds, epilogueWgsl, shapeParams, uniformX, uniformXRows, type Epilogue, type MatmulBuffers, type MatmulShape } from './matmul-common.js';
 import { decodeSlice, elementsPerTexel, formatWgsl, rowWgsl, scaleKind, slicesPerTexel } from './weight-format.js';
 import { kvTexture } from './kv-texture.js';
-import { BLOCK_TEXELS, fitsTexture, scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
+import { BLOCK_TEXELS, READ_TEXTURE, fitsTexture, scratchTexture, texelsPerRow, type WeightTexture } from './weight-texture.js';
 import { wgsl } from './wgsl.js';
 
 export interface TextureTiling {
@@ -35,7 +39,7 @@ export interface TextureTiling {
  * Tilings measured best on lavapipe, in same-run interleaved A/B medians (bench/ab.ts).
  * GEMM (2026-12-03, Intel Xeon, against the 8 × 16 tiling it replaced): 16 rows × 8 columns per lane
  * (0.67–0.72× the time on the SigLIP and Gemma shapes), x shared by subgroupBroadcast where subgroups
- * are exactly 8 lanes. A texel load is a call into llvmpipe's sampling code (≈ 200 instructions
+ * are exactly 8 lanes. A texel load was then a call into llvmpipe's sampling code (≈ 200 instructions
  * for the 8 lanes, every live vector register saved around it), so more rows per texel pay: 24 and
  * 32 rows lose again to spilled accumulators. Rows of 16 KiB or more (K ≥ 8192: Gemma's down
  * projection) take 4 columns, 0.56–0.85× the time of 8 (fewer weight rows streamed at once), as does
@@ -110,7 +114,7 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
     ['x', 'y', 'z', 'w'].map((c) => `xa${r}.${c}, lo.${c}`).concat(half ? [] : ['x', 'y', 'z', 'w'].map((c) => `xb${r}.${c}, hi.${c}`))
       .reduce((inner, args) => `fma(${args}, ${inner})`, acc);
   // Texel x of column j's row (weight-texture.ts texelAt: blocks of BLOCK_TEXELS columns, L layers each).
-  const load = (tex: string, j: number, x: string) => `textureLoad(${tex}, vec2u((${x}) % ${BLOCK_TEXELS}u, row${j}), layer${j} + (${x}) / ${BLOCK_TEXELS}u * ${L}, 0)`;
+  const load = (tex: string, j: number, x: string) => `textureLoad(${tex}, vec2u((${x}) % ${BLOCK_TEXELS}u, row${j}), layer${j} + (${x}) / ${BLOCK_TEXELS}u * ${L})`;
   // int4 sums a texel (one group) in its own accumulators, then adds it scaled.
   const sum = (acc: string) => (scale === 'texel' ? `g${acc}` : acc);
   // One slice against every column, from the texels texelLoads fetched.
@@ -203,7 +207,7 @@ export type XRead = 'storage' | 'uniform' | 'rows' | 'texture';
 
 /** WGSL: the vec4 at vec4 `index` of x's row `m` (rows past M read row M-1), from storage or the texture copy. */
 function xVec(xr: XRead, m: string, index: string): string {
-  return xr === 'texture' ? `bitcast<vec4f>(textureLoad(xt, vec2u((${index}) % ${BLOCK_TEXELS}u, xTexBase + min(${m}, p.M - 1u)), (${index}) / ${BLOCK_TEXELS}u * p.xL, 0))` : `x[xrow(${m}) + ${index}]`;
+  return xr === 'texture' ? `bitcast<vec4f>(textureLoad(xt, vec2u((${index}) % ${BLOCK_TEXELS}u, xTexBase + min(${m}, p.M - 1u)), (${index}) / ${BLOCK_TEXELS}u * p.xL))` : `x[xrow(${m}) + ${index}]`;
 }
 
 /** WGSL: the vec4 of x at vec4 `index` of row r of the block. */
@@ -223,7 +227,7 @@ function header(t: TextureTiling, f: WeightFormat, xr: XRead, moreRows: number):
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
 #endif
 #if ${xr === 'texture'}
-@group(0) @binding(0) var xt: texture_2d_array<u32>;
+@group(0) @binding(0) var xt: ${READ_TEXTURE};
 #endif
 #if ${xr === 'uniform'}
 ${uniform('x', 0)}
@@ -280,9 +284,9 @@ export function textureWgsl(e: Epilogue, t: TextureTiling, f: WeightFormat, xr: 
 enable subgroups;
 #endif
 ${paramsWgsl(PX)}
-@group(0) @binding(1) var w: texture_2d_array<u32>;
+@group(0) @binding(1) var w: ${READ_TEXTURE};
 #if ${up}
-@group(0) @binding(2) var wu: texture_2d_array<u32>;
+@group(0) @binding(2) var wu: ${READ_TEXTURE};
 #endif
 ${epilogueWgsl(e, up ? 3 : 2)}
 ${h.decls}
@@ -316,7 +320,7 @@ export function textureManyWgsl(parts: number, t: TextureTiling, f: WeightFormat
 enable subgroups;
 #endif
 ${paramsWgsl(PM)}
-${is.map((i) => `@group(0) @binding(${1 + i}) var w${i}: texture_2d_array<u32>;`).join('\n')}
+${is.map((i) => `@group(0) @binding(${1 + i}) var w${i}: ${READ_TEXTURE};`).join('\n')}
 ${is.map((i) => `@group(0) @binding(${1 + parts + i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
 ${h.decls}
 

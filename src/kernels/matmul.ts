@@ -44,8 +44,9 @@ export function matmulPlan(gpu: Gpu): MatmulPlan {
   let plan = plans.get(gpu);
   if (!plan) {
     // Software adapters (lavapipe, SwiftShader) scalarise per-lane buffer and shared-memory loads,
-    // which the GPU variants live on; textures and uniform-address loads stay cheap there.
-    plan = gpu.cpuAdapter ? { layout: 'texture', gemm: 'tiled', gemv: 'lanes' } : { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' };
+    // which the GPU variants live on; texture and uniform-address loads stay cheap there. Weight
+    // textures are read-only storage textures (weight-texture.ts READ_TEXTURE), a WGSL language feature.
+    plan = !gpu.cpuAdapter ? { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' } : gpu.features.readTextures ? { layout: 'texture', gemm: 'tiled', gemv: 'lanes' } : { layout: 'buffer', gemm: 'tiled', gemv: 'lanes' };
     plans.set(gpu, plan);
   }
   return plan;

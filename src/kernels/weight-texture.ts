@@ -2,7 +2,8 @@
 // row n — bf16: elements 8t..8t+7 (K padded with zeros to a multiple of 8); int8 / int4: the
 // quantized row's texels as a buffer holds them (weights.ts quantRow: codes, then scales); f32:
 // elements 4t..4t+3 — so one textureLoad fetches 16 bytes: on lavapipe a texture fetch costs a
-// third of a per-lane storage load. Tall weights fold into L layers of H ≤ maxTextureDimension2D
+// third of a per-lane storage load, and from a read-only storage texture (READ_TEXTURE) less again
+// than through the sampler (the matmul 0.82–0.89× the time for GEMMs, 0.37–0.69× for decode GEMVs). Tall weights fold into L layers of H ≤ maxTextureDimension2D
 // rows, long rows into column blocks of BLOCK_TEXELS texels, each block in L layers of its own:
 // texel t of row n lies at (t % BLOCK_TEXELS, n % H) of layer (t / BLOCK_TEXELS)·L + n / H
 // (texelAtWgsl). The pack kernel reads the loader's buffers (any shard split).
@@ -39,12 +40,19 @@ fn texelAt(t: u32, n: u32, H: u32, L: u32) -> vec3u {
   return vec3u(t % ${BLOCK_TEXELS}u, n % H, (t / ${BLOCK_TEXELS}u) * L + n / H);
 }`;
 
+/**
+ * WGSL: the type every kernel reads these textures as (the 'texture' binding kind, device.ts): a
+ * read-only storage texture, whose textureLoad llvmpipe compiles to an image load instead of a call
+ * into its sampling code.
+ */
+export const READ_TEXTURE = 'texture_storage_2d_array<rgba32uint, read>';
+
 /** WGSL \`fn ${'${tex}'}Texel(t, n) -> vec4u\`: texel t of row n of texture \`tex\` of L layers a column block (with texelAtWgsl). */
 export function texelLoadWgsl(tex: string, L: string): string {
   return /* wgsl */ `
 fn ${tex}Texel(t: u32, n: u32) -> vec4u {
   let at = texelAt(t, n, textureDimensions(${tex}).y, ${L});
-  return textureLoad(${tex}, at.xy, at.z, 0);
+  return textureLoad(${tex}, at.xy, at.z);
 }`;
 }
 

@@ -39,11 +39,11 @@ export function requestGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
   const flags = ['disable-dawn-features=timestamp_quantization', ...(opts.dawnFlags ?? [])];
   if (opts.adapter) flags.push(`adapter=${opts.adapter}`);
   if (opts.backend) flags.push(`backend=${opts.backend}`);
-  if (opts.device) return gpuFrom(undefined, opts, 'the given device', '');
+  if (opts.device) return gpuFrom(undefined, { ...opts, wgslFeatures: opts.wgslFeatures ?? dawn(flags).wgslLanguageFeatures }, 'the given device', '');
   const tried = `Dawn from npm 'webgpu' with [${flags.join(', ')}]`;
   const instance = dawn(flags);
   // Adapter discovery prints Dawn's limit warnings: filtered out (quiet-dawn.ts).
-  const quiet = { requestAdapter: (o?: GPURequestAdapterOptions) => filterDawnStderr(() => instance.requestAdapter(o)) };
+  const quiet = { requestAdapter: (o?: GPURequestAdapterOptions) => filterDawnStderr(() => instance.requestAdapter(o)), wgslLanguageFeatures: instance.wgslLanguageFeatures };
   // Helpers hand their pipelines over through Mesa's shader cache: none without one.
   const cacheOff = /^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '');
   const compileHelpers = opts.compileHelpers ?? (cacheOff ? 0 : availableParallelism() - 1);
