@@ -8,7 +8,7 @@ import { params, paramsWgsl } from '../src/uniforms.js';
 import type { Case } from './cases.js';
 import { activation } from './data.js';
 import { median } from './stats.js';
-import { timeCase, timeSideBySide, type RunOptions } from './measure.js';
+import { timeCase, timeSideBySide, type RunOptions, type Timing } from './measure.js';
 
 const P = { n: 'u32', perLane: 'u32' } as const;
 const WG = 64;
@@ -115,6 +115,34 @@ export interface SameBytesRead {
   /** Median over rounds of read time ÷ kernel time: the kernel's rate as a fraction of the read's. */
   ratio: number;
   rounds: number;
+}
+
+/** A GEMM timed beside the BLAS-class GEMM (besideBlas). */
+export interface BlasBeside {
+  /** The BLAS GEMM's rate (the ceiling's shape) in these rounds. */
+  blasGflops: number;
+  /** The GEMM's rate in the same rounds. */
+  gflops: number;
+  /** Median over rounds of the GEMM's rate ÷ BLAS's: the GEMM's fraction of the ceiling. */
+  ratio: number;
+  rounds: number;
+}
+
+/**
+ * A GEMM case and the host's BLAS GEMM on `size`³, in turn round by round (o.runs rounds): the
+ * share of the ceiling from rates measured under the same drift. The ceiling itself is measured
+ * once, minutes away from most cases, and this VM's speed moves up to 2× in that time.
+ */
+export async function besideBlas(gpu: Gpu, c: Case, blas: (M: number, K: number, N: number, o: RunOptions) => Promise<Timing>, size: number, o: RunOptions): Promise<BlasBeside> {
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let r = 0; r < o.runs; r++) {
+    const t = await timeCase(gpu, c, { warmup: r === 0 ? 1 : 0, runs: 1 });
+    const b = await blas(size, size, size, { warmup: 1, runs: 1 });
+    ours.push(c.flops! / t.ms / 1e6);
+    theirs.push((2 * size ** 3) / b.ms / 1e6);
+  }
+  return { blasGflops: median(theirs), gflops: median(ours), ratio: median(ours.map((g, i) => g / theirs[i]!)), rounds: o.runs };
 }
 
 /**

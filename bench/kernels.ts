@@ -7,7 +7,7 @@ import type { Gpu } from '../src/device.js';
 import type { Quantization } from '../src/weights.js';
 import { describeAdapter } from '../src/adapter.js';
 import { kernelCases } from './cases.js';
-import { besideRead, bestRead, gpuRead, readCeilingBytes, type Ceilings, type SameBytesRead } from './ceilings.js';
+import { besideBlas, besideRead, bestRead, gpuRead, readCeilingBytes, type BlasBeside, type Ceilings, type SameBytesRead } from './ceilings.js';
 import { hostMemcpy, type BenchHost, type PeerName } from './host.js';
 import type { Machine } from './machine.js';
 import { runOptions, timeCase, timingSource, type RunOptions, type Timing, type TimingSource } from './measure.js';
@@ -37,6 +37,8 @@ export interface KernelResult {
    * exactly its weight bytes (a dispatch's fixed cost weighs on 1 MiB as on any 1 MiB kernel).
    */
   readSameBytes?: SameBytesRead;
+  /** GEMMs (M > 1), where the host has a BLAS: timed again in turn with the BLAS GEMM of the ceiling. */
+  blasBeside?: BlasBeside;
 }
 
 export interface PeerResult {
@@ -114,7 +116,8 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
     return false;
   });
   const gemvReads = cases.filter((c) => c.name.startsWith('gemv') && c.bytes);
-  const total = 2 + cases.length + gemvReads.length + peerNames.length * peerCases.length + 2;
+  const gemms = host.blasGemm ? cases.filter((c) => c.name.startsWith('matmul')) : [];
+  const total = 2 + cases.length + gemvReads.length + peerNames.length * peerCases.length + 2 + gemms.length;
   let done = 0;
   const log = (line: string) => {
     if (o.signal?.aborted) throw new BenchStopped();
@@ -178,6 +181,15 @@ export async function benchKernels(gpu: Gpu, o: KernelsOptions): Promise<Kernels
       blas = { gflops: (2 * size ** 3) / t.ms / 1e6, shape: blas.shape };
     } catch (e) {
       peerErrors.push({ name: 'onnxruntime-cpu (ceiling)', error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  for (const c of gemms) {
+    log(`ceiling: ${c.label} beside the BLAS-class GEMM`);
+    try {
+      kernels.find((k) => k.label === c.label)!.blasBeside = await besideBlas(gpu, c, host.blasGemm!, size, runs);
+    } catch (e) {
+      if (e instanceof BenchStopped) throw e;
+      peerErrors.push({ name: `onnxruntime-cpu (beside ${c.label})`, error: e instanceof Error ? e.message : String(e) });
     }
   }
   // The ceiling is the best MLAS rate seen anywhere in this run, the peer shapes included.

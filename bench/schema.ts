@@ -65,6 +65,7 @@ const KERNEL = object({
   'gflops?': num,
   'gbps?': num,
   'readSameBytes?': object({ gbps: num, kernelGbps: num, ratio: num, rounds: num }),
+  'blasBeside?': object({ blasGflops: num, gflops: num, ratio: num, rounds: num }),
 });
 
 const PEER = object({

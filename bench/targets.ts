@@ -54,6 +54,8 @@ export function kernelTargets(r: KernelsReport): Target[] {
       if (tfjs) out.push(target(`${k.label}: GEMM vs tfjs matMul`, k.gflops! / tfjs.gflops, 3, `ours ${fmt2(k.gflops)} / tfjs ${fmt2(tfjs.gflops)} GFLOP/s`));
       out.push(target(`${k.label}: GEMM % of BLAS (reported, no goal)`, (100 * k.gflops!) / r.ceilings.blas_gflops, 0, `${fmt2(k.gflops)} / ${fmt2(r.ceilings.blas_gflops)} GFLOP/s`));
     }
+    const blas = k.blasBeside;
+    if (blas) out.push(target(`${k.label}: GEMM % of BLAS, side by side`, 100 * blas.ratio, 25, `median of ${blas.rounds} rounds' ratios; ${fmt2(blas.gflops)} / ${fmt2(blas.blasGflops)} GFLOP/s`));
     if (k.name === 'mask-decoder') {
       const objects = k.shape.objects!;
       out.push(target(`${k.label}: ms per object`, k.ms / objects, 50, `${fmt2(k.ms)} ms GPU time / ${objects}`, true));

@@ -77,6 +77,13 @@ describe('bench kernels --quick', () => {
       expect(s.rounds).toBeGreaterThanOrEqual(1);
     }
     expect(r.targets.some((t: { what: string; goal: number }) => /GEMV vs a read of as many bytes, side by side/.test(t.what) && t.goal === 0.6)).toBe(true);
+    // Every GEMM is timed again in turn with the BLAS GEMM of the ceiling (its share of it under the same drift).
+    for (const k of r.kernels.filter((k: { name: string }) => k.name.startsWith('matmul'))) {
+      const b = k.blasBeside;
+      for (const v of [b.blasGflops, b.gflops, b.ratio]) expect(v).toBeGreaterThan(0);
+      expect(b.rounds).toBe(r.runs.runs);
+      expect(r.targets.some((t: { what: string; goal: number; measured: number }) => t.what === `${k.label}: GEMM % of BLAS, side by side` && t.goal === 25 && t.measured === 100 * b.ratio)).toBe(true);
+    }
     const names = r.kernels.map((k: { name: string }) => k.name);
     for (const n of ['matmul', 'gemv', 'matmul-geglu', 'rms-norm', 'layer-norm', 'rope', 'geglu', 'conv2d', 'conv-transpose2d', 'mask-decoder']) expect(names).toContain(n);
     for (const k of r.kernels) {
