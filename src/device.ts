@@ -9,7 +9,8 @@ import { WaitEstimates } from './wait-estimates.js';
 /**
  * What a @group(0) binding is: 'read' = read-only storage buffer, 'write' = read_write storage buffer,
  * 'uniform' = uniform buffer (cheap broadcast loads on CPU adapters), 'texture' = READ_TEXTURE
- * (weight-texture.ts: a read-only storage texture, read by textureLoad), 'storage-texture' = texture_storage_2d_array<rgba32uint, write>.
+ * (weight-texture.ts: a read-only storage texture, read by textureLoad), 'storage-texture' =
+ * texture_storage_2d_array<rgba32uint, write>.
  */
 export type Storage = 'read' | 'write' | 'uniform' | 'texture' | 'storage-texture';
 export interface KernelDef {

@@ -59,8 +59,15 @@ fn logit(raw: f32) -> f32 {
 #endif
 }
 
+#if ${cache > 0}
+// Which of texel q's 4 keys the row sees.
+fn seenIn(q: u32, seen: vec2u) -> vec4<bool> {
+  let j = 4u * q + vec4u(0u, 1u, 2u, 3u);
+  return (j >= vec4u(seen.x)) & (j < vec4u(seen.y));
+}
+#endif
+
 ${rowMainWgsl(WG, sg)}
-  let base = row * p.ld;
   let pos = p.qStart + (p.m0 + row % p.headRows) / p.perQuery;
 #if ${perSeqKeyStart}
   let ks = keyStarts[p.seq];
@@ -81,8 +88,7 @@ ${rowMainWgsl(WG, sg)}
   for (var i = 0u; i < ${cache / 4}u; i++) {
     let q = t0 + lid + ${WG}u * i;
     if (q >= t1) { break; }
-    let j = 4u * q + vec4u(0u, 1u, 2u, 3u);
-    c[i] = select(vec4f(${NEG}), s4[row4 + q], (j >= vec4u(seen.x)) & (j < vec4u(seen.y)));
+    c[i] = select(vec4f(${NEG}), s4[row4 + q], seenIn(q, seen));
     m = max(m, max(max(c[i].x, c[i].y), max(c[i].z, c[i].w)));
   }
   let mAll = logit(wgMax(m, lid, ${sgArg(sg)}));
@@ -90,9 +96,8 @@ ${rowMainWgsl(WG, sg)}
   for (var i = 0u; i < ${cache / 4}u; i++) {
     let q = t0 + lid + ${WG}u * i;
     if (q >= t1) { break; }
-    let j = 4u * q + vec4u(0u, 1u, 2u, 3u);
     let raw = c[i];
-    c[i] = select(vec4f(0.0), exp(vec4f(logit(raw.x), logit(raw.y), logit(raw.z), logit(raw.w)) - mAll), (j >= vec4u(seen.x)) & (j < vec4u(seen.y)));
+    c[i] = select(vec4f(0.0), exp(vec4f(logit(raw.x), logit(raw.y), logit(raw.z), logit(raw.w)) - mAll), seenIn(q, seen));
     t += c[i].x + c[i].y + c[i].z + c[i].w;
   }
   let total = wgSum(t, lid, ${sgArg(sg)});
@@ -105,6 +110,7 @@ ${rowMainWgsl(WG, sg)}
   }
   for (var q = t1 + lid; q < p.ld / 4u; q += ${WG}u) { s4[row4 + q] = vec4f(0.0); }
 #else
+  let base = row * p.ld;
   var m = ${NEG};
   for (var j = seen.x + lid; j < seen.y; j += ${WG}u) { m = max(m, s[base + j]); }
   let mAll = logit(wgMax(m, lid, ${sgArg(sg)}));

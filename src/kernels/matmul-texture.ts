@@ -69,8 +69,8 @@ export function textureTiling(M: number, K: number, geglu: boolean, subgroupsOf8
 // and named scalars are what lets the R×C accumulators live in registers.
 
 /**
- * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs` (of L layers per column block) of
- * format f, each into its own accumulators `${acc}${r}_${j}`: the column setup, the loop over whole
+ * WGSL: one lane's R rows × C columns (from column c0, of N) against the weight textures `texs`
+ * (of L layers per column block) of format f, each into its own accumulators `${acc}${r}_${j}`: the column setup, the loop over whole
  * texels and, when K ends inside one, the `tail` elements of the last texel (a multiple of 4).
  * A texel holds S 8-element slices (bf16 1, int8 2, int4 4). Quantized codes meet x unscaled and
  * the scale comes after the sum it covers: int8's row scale once at the end, int4's group scale

@@ -46,7 +46,7 @@ export function matmulPlan(gpu: Gpu): MatmulPlan {
     // Software adapters (lavapipe, SwiftShader) scalarise per-lane buffer and shared-memory loads,
     // which the GPU variants live on; texture and uniform-address loads stay cheap there. Weight
     // textures are read-only storage textures (weight-texture.ts READ_TEXTURE), a WGSL language feature.
-    plan = !gpu.cpuAdapter ? { layout: 'buffer', gemm: 'tiled', gemv: 'gemv' } : gpu.features.readTextures ? { layout: 'texture', gemm: 'tiled', gemv: 'lanes' } : { layout: 'buffer', gemm: 'tiled', gemv: 'lanes' };
+    plan = { layout: gpu.cpuAdapter && gpu.features.readTextures ? 'texture' : 'buffer', gemm: 'tiled', gemv: gpu.cpuAdapter ? 'lanes' : 'gemv' };
     plans.set(gpu, plan);
   }
   return plan;

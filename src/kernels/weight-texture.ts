@@ -3,8 +3,8 @@
 // quantized row's texels as a buffer holds them (weights.ts quantRow: codes, then scales); f32:
 // elements 4t..4t+3 — so one textureLoad fetches 16 bytes: on lavapipe a texture fetch costs a
 // third of a per-lane storage load, and from a read-only storage texture (READ_TEXTURE) less again
-// than through the sampler (the matmul 0.82–0.89× the time for GEMMs, 0.37–0.69× for decode GEMVs). Tall weights fold into L layers of H ≤ maxTextureDimension2D
-// rows, long rows into column blocks of BLOCK_TEXELS texels, each block in L layers of its own:
+// than through the sampler (the matmul 0.67–0.73× the time for GEMMs, 0.4–0.65× for decode GEMVs;
+// bench/README.md). Tall weights fold into L layers of H ≤ maxTextureDimension2D rows, long rows into column blocks of BLOCK_TEXELS texels, each block in L layers of its own:
 // texel t of row n lies at (t % BLOCK_TEXELS, n % H) of layer (t / BLOCK_TEXELS)·L + n / H
 // (texelAtWgsl). The pack kernel reads the loader's buffers (any shard split).
 
