@@ -145,9 +145,6 @@ export class Gpu {
   /** Pipelines compiled by the first dispatch of their kernel instead of compile() (its time hidden in that work's). */
   compiledOnDispatch = 0;
   private zeroGroups: GPUBuffer | undefined;
-  /** The best work rate settle() has seen, used to guess how long new work takes; starts above
-   *  what lavapipe reaches (≈10 GFLOP/s) so a first guess errs short. */
-  private flopsPerMs = 2e7;
   /** A software adapter (lavapipe, SwiftShader) shares the CPU cores with our own thread. */
   readonly cpuAdapter: boolean;
   private errors: string[] = [];
@@ -423,7 +420,7 @@ export class Gpu {
   async settle<T>(label: string | undefined, promise: () => Promise<T>, flops = 0): Promise<T> {
     const t0 = performance.now();
     const known = label === undefined ? undefined : this.waitEstimates.expected(label, flops);
-    const expected = known ?? (this.cpuAdapter && flops > 0 ? flops / this.flopsPerMs : 0);
+    const expected = known ?? (this.cpuAdapter ? this.waitEstimates.byRate(flops) : 0);
     const slept = expected > 2;
     if (slept) await sleep(expected * 0.9 - 1);
     const t1 = performance.now();
@@ -443,7 +440,7 @@ export class Gpu {
     const cold = this.coldWork;
     this.coldWork = false;
     if (label !== undefined && !cold) this.waitEstimates.learn(label, flops, took);
-    if (flops > 0 && !overslept && !cold && took > 20) this.flopsPerMs = Math.max(this.flopsPerMs, flops / took);
+    if (!overslept && !cold) this.waitEstimates.learnRate(flops, took);
     this.check();
     return value;
   }

@@ -11,6 +11,8 @@ const LIMIT = 64;
 export class WaitEstimates {
   /** label → FLOPs → ms. */
   private readonly byLabel = new Map<string, Map<number, number>>();
+  /** The best rate (FLOPs per ms) measured so far; 0 before any. */
+  private bestRate = 0;
 
   /** The expected ms of `flops` of work under `label`, or undefined when the label is new. */
   expected(label: string, flops: number): number | undefined {
@@ -37,5 +39,21 @@ export class WaitEstimates {
     // A server sees many prompt lengths: keep the most recent amounts.
     if (seen.size > LIMIT) seen.delete(seen.keys().next().value!);
     this.byLabel.set(label, seen);
+  }
+
+  /**
+   * A guess at the ms `flops` of work under a new label takes: half its time at the best rate
+   * measured so far, since work of another kind may run faster per FLOP than any seen yet (the
+   * 3B model's prefill ran at 31 GFLOP/s after a vision pass at 29); 0 before any rate was
+   * measured. A fixed first rate went stale as the kernels got faster: 20 GFLOP/s, set when
+   * lavapipe reached 10, made that first prefill sleep 46.9 s for 33 s of work (2026-12-03).
+   */
+  byRate(flops: number): number {
+    return this.bestRate > 0 ? (0.5 * flops) / this.bestRate : 0;
+  }
+
+  /** A measured time of `flops` of work (not a guess after oversleeping); times of 20 ms or less say little of a rate. */
+  learnRate(flops: number, ms: number): void {
+    if (flops > 0 && ms > 20) this.bestRate = Math.max(this.bestRate, flops / ms);
   }
 }

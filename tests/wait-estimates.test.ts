@@ -45,4 +45,18 @@ describe('WaitEstimates', () => {
     w.learn('prefill', 137, 500);
     expect(w.expected('prefill', 100)).toBeCloseTo((500 * 100) / 137);
   });
+
+  it('guesses new work at half its time at the best rate measured, and nothing before any was', () => {
+    const w = new WaitEstimates();
+    expect(w.byRate(1e12)).toBe(0);
+    w.learnRate(1e12, 40_000);
+    expect(w.byRate(2e12)).toBe(40_000);
+    // Slower work does not lengthen the guess; a time of 20 ms or less, or no work, teaches nothing.
+    w.learnRate(1e12, 60_000);
+    w.learnRate(1e12, 15);
+    w.learnRate(0, 500);
+    expect(w.byRate(2e12)).toBe(40_000);
+    w.learnRate(2e12, 40_000);
+    expect(w.byRate(1e12)).toBe(10_000);
+  });
 });
