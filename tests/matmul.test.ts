@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/device.js';
 import { MATMUL_VARIANTS, linear, linearGeglu, linearMany, prepareWeights, subgroupsOf8, variantMaxRows, type MatmulVariant } from '../src/kernels/matmul.js';
 import { matmulTexture, textureTiling, type TextureTiling } from '../src/kernels/matmul-texture.js';
-import { createWeightTexture, weightTexture } from '../src/kernels/weight-texture.js';
+import { createWeightTexture, scratchTexture, weightTexture } from '../src/kernels/weight-texture.js';
 import { softcapRef } from '../src/kernels/softcap.js';
 import { normErr, randInt, randomF32, rng, testGpu, uploadWeight } from './helpers/gpu.js';
 
@@ -330,6 +330,26 @@ describe('matmul decisions', () => {
       });
       expect(normErr(got, want)).toBeLessThanOrEqual(TOL);
     }
+  });
+
+  // Attention's heads (many short rows) and the down projection (few long rows) share the x copy's
+  // label: one texture grown to both was 4096 rows of 16384 floats on the 3B model.
+  it('keeps a scratch texture per shape no other covers, each sized for its own request', async () => {
+    const gpu = await testGpu();
+    const rows = (t: { H: number; L: number }) => t.H * t.L;
+    const tall = scratchTexture(gpu, 'scratch test', 4096, 256);
+    const wide = scratchTexture(gpu, 'scratch test', 260, 16384);
+    expect(wide).not.toBe(tall);
+    expect([rows(tall), tall.W * 4]).toEqual([4096, 256]);
+    expect([rows(wide), wide.W * 4]).toEqual([512, 16384]);
+    expect(scratchTexture(gpu, 'scratch test', 2080, 256)).toBe(tall);
+    expect(scratchTexture(gpu, 'scratch test', 300, 1000)).toBe(wide);
+    // One that covers an older one replaces it; the other stays.
+    const both = scratchTexture(gpu, 'scratch test', 700, 16384);
+    expect([rows(both), both.W * 4]).toEqual([768, 16384]);
+    expect(scratchTexture(gpu, 'scratch test', 500, 10000)).toBe(both);
+    expect(scratchTexture(gpu, 'scratch test', 3000, 200)).toBe(tall);
+    expect(scratchTexture(gpu, 'other label', 260, 16384)).not.toBe(wide);
   });
 
   it('rejects mismatched weight shapes', async () => {

@@ -182,29 +182,32 @@ function weightTextureOf(device: GPUDevice, w: GpuWeight, maxRows = Infinity): W
   return newTexture(device, w.name, N, K, w.dtype, maxRows);
 }
 
-const scratches = new WeakMap<Gpu, Map<string, WeightTexture>>();
+const scratches = new WeakMap<Gpu, Map<string, WeightTexture[]>>();
 
 /**
- * A texture of at least N rows of K float32 under `label`, kept for the next call (as Gpu.scratch
- * keeps buffers): a bigger one replaces it when needed (the old one stays alive while recorded
- * steps bind it). Its rows may be wider than K: the matmul reads the texels of K only.
+ * A texture of at least N rows of K float32 under `label`, kept for later calls (as Gpu.scratch
+ * keeps buffers): a label keeps each of its textures that no later one covers, and a new one is
+ * sized for its own request. One texture grown to the most rows and the longest K asked of it
+ * made the 3B model's GEMM x copy 4096 rows of 16384 floats, 374 MiB in all, where the products
+ * need 20–32 MiB (attention's 4096 rows of 256 keys, the down projection's 260 rows of 16384). A
+ * texture dropped here stays alive while recorded steps bind it. Its rows may be wider than K: the
+ * matmul reads the texels of K only.
  */
 export function scratchTexture(gpu: Gpu, label: string, N: number, K: number): WeightTexture {
-  const mine = scratches.get(gpu) ?? new Map<string, WeightTexture>();
+  const mine = scratches.get(gpu) ?? new Map<string, WeightTexture[]>();
   scratches.set(gpu, mine);
-  const old = mine.get(label);
-  const rows = old ? old.H * old.L : 0;
-  const cols = old ? old.W * 4 : 0;
-  if (old && rows >= N && cols >= K) return old;
-  // A dimension that is too small grows to a multiple of 256, so that prompts of slowly rising
-  // length do not make one texture each (exactly the size asked where that would exceed the limits).
-  const grow = (have: number, need: number) => (have >= need ? have : Math.ceil(need / 256) * 256);
+  const kept = mine.get(label) ?? [];
+  const rows = (t: WeightTexture) => t.H * t.L;
+  const fits = kept.find((t) => rows(t) >= N && t.W * 4 >= K);
+  if (fits) return fits;
+  // Sizes grow to multiples of 256, so that prompts of slowly rising length do not make one
+  // texture each (exactly the size asked where that would exceed the limits).
+  const grown = [Math.ceil(N / 256) * 256, Math.ceil(K / 256) * 256];
   const exact = [N, Math.ceil(K / 4) * 4];
-  const grown = [grow(rows, N), grow(cols, K)];
   const [n, k] = [grown, exact].find((s) => fitsTexture(gpu.limits, s, Infinity, 'f32')) ?? [];
   if (n === undefined || k === undefined) throw new Error(`scratchTexture ${label}: ${N} rows of ${K} floats exceed the texture limits`);
   const t = newTexture(gpu.device, label, n, k, 'f32');
-  mine.set(label, t);
+  mine.set(label, [...kept.filter((o) => rows(o) > rows(t) || o.W > t.W), t]);
   return t;
 }
 
