@@ -349,7 +349,9 @@ describe('matmul decisions', () => {
     expect([rows(both), both.W * 4]).toEqual([768, 16384]);
     expect(scratchTexture(gpu, 'scratch test', 500, 10000)).toBe(both);
     expect(scratchTexture(gpu, 'scratch test', 3000, 200)).toBe(tall);
-    expect(scratchTexture(gpu, 'other label', 260, 16384)).not.toBe(wide);
+    const other = scratchTexture(gpu, 'other label', 260, 16384);
+    expect(other).not.toBe(wide);
+    for (const t of [tall, wide, both, other]) t.texture.destroy();
   });
 
   it('rejects mismatched weight shapes', async () => {
