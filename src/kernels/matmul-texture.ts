@@ -131,17 +131,19 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
     }).join('\n    ');
   // Every column's texel before any FMA: a texel load is a call that saves the live vector
   // registers around it, and between FMAs those were the accumulators (interleaved with them the
-  // 8 × 16 bf16 GEMM took 1.3×, 8 × 8 1.2× the time; decode 1.03–1.06×). int4's scales: component
-  // q of the scale texel a block of 4 texels loaded (sv…), or for a texel outside such blocks (q
-  // undefined) its own load.
-  const texelLoads = (q?: number) => texs.flatMap((x) => cs.flatMap((j) => [
+  // 8 × 16 bf16 GEMM took 1.3×, 8 × 8 1.2× the time; decode 1.03–1.06×). int4's scale: component
+  // t % 4 of scale texel t / 4, loaded with each texel. Blocks of 4 texels sharing one scale load
+  // (4 texels' code per loop) lost once the textures were read-only storage textures: one process,
+  // 2026-12-03, int4 decode 0.76–0.79× the time without them (gate, down, o), Q/K/V in one dispatch
+  // 0.70–0.75×, and that kernel compiled in 1.4 s instead of 5.2 (bench/README.md).
+  const texelLoads = () => texs.flatMap((x) => cs.flatMap((j) => [
     `let v${x.tex}${j} = ${load(x.tex, j, 't')};`,
-    ...(scale === 'texel' ? [`let s${x.tex}${j} = bitcast<f32>(${q === undefined ? `${load(x.tex, j, 'ct + t / 4u')}[t % 4u]` : `sv${x.tex}${j}.${'xyzw'[q]}`});`] : []),
+    ...(scale === 'texel' ? [`let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct + t / 4u')}[t % 4u]);`] : []),
   ])).join('\n    ');
   const each = (stmt: (acc: string, r: number, j: number, tex: string) => string, sep = ' ') =>
     texs.map((x) => rs.flatMap((r) => cs.map((j) => stmt(x.acc, r, j, x.tex))).join(sep)).join('\n  ');
   // The slices of `elems` elements of texel t, each in its own scope (a multiple of 4 elements).
-  const texel = (elems: number, q?: number) => wgsl`${texelLoads(q)}
+  const texel = (elems: number) => wgsl`${texelLoads()}
 #if ${scale === 'texel'}
     ${each((a, r, j) => `var g${a}${r}_${j} = 0.0;`)}
 #endif
@@ -156,14 +158,6 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
     ${each((a, r, j, tex) => `${a}${r}_${j} = fma(g${a}${r}_${j}, s${tex}${j}, ${a}${r}_${j});`)}
 #endif`;
   const E = elementsPerTexel(f);
-  // One output row (decode): the 4-texel blocks, whose code is 4 texels long; GEMM tilings share
-  // each scale load between their rows already and would compile for over a minute on llvmpipe.
-  const blocks = scale === 'texel' && R === 1;
-  // Only built when used: the tag evaluates every interpolation, and these are the longest.
-  const blockTexels = blocks ? [0, 1, 2, 3].map((q) => `{
-    let t = 4u * t4 + ${q}u;
-    ${texel(E, q)}
-    }`) : [];
   return wgsl`let H = textureDimensions(${texs[0]!.tex}).y; // rows per layer
 #if ${scale !== 'none'}
   let ct = codeTexels(p.K);
@@ -174,16 +168,7 @@ function block(t: TextureTiling, f: WeightFormat, xr: XRead, tail: number, texs:
   ${texs.flatMap((x) => cs.map((j) => `let s${x.tex}${j} = bitcast<f32>(${load(x.tex, j, 'ct')}.x);`)).join('\n  ')}
 #endif
   ${each((a, r, j) => `var ${a}${r}_${j} = 0.0;`)}
-#if ${blocks}
-  // Blocks of 4 texels share one scale texel (a load and no dynamic component index per texel).
-  for (var t4 = 0u; t4 < p.K / ${4 * E}u; t4++) {
-    ${texs.flatMap((x) => cs.map((j) => `let sv${x.tex}${j} = ${load(x.tex, j, 'ct + t4')};`)).join('\n    ')}
-    ${blockTexels.join('\n    ')}
-  }
-  for (var t = p.K / ${4 * E}u * 4u; t < p.K / ${E}u; t++) {
-#else
   for (var t = 0u; t < p.K / ${E}u; t++) {
-#endif
     ${texel(E)}
   }
 #if ${tail > 0}
