@@ -59,8 +59,9 @@ export async function timeCase(gpu: Gpu, c: Case, o: RunOptions): Promise<Timing
  * Times cases side by side: every round runs each case once, in turn, so that a CPU adapter's drift
  * (up to 2× over minutes) falls on all of them alike and per-round ratios compare like with like.
  * Rounds go on while any case wants more runs (moreRuns); each case's runs are then as many.
+ * `afterRound` runs after each measured round (host work timed beside the cases).
  */
-export async function timeSideBySide(gpu: Gpu, cases: readonly Case[], o: RunOptions): Promise<Timing[]> {
+export async function timeSideBySide(gpu: Gpu, cases: readonly Case[], o: RunOptions, afterRound?: () => Promise<void>): Promise<Timing[]> {
   const profiler = gpu.profiler;
   const insts: Instance[] = [];
   try {
@@ -88,6 +89,7 @@ export async function timeSideBySide(gpu: Gpu, cases: readonly Case[], o: RunOpt
         // Without timestamps, the dispatches are counted on a recording that is never submitted.
         dispatches[j] = t ? t.filter((x) => !x.copy).length : dispatches[j] || gpu.record(c.label, (s) => inst.record(s)).commands.filter((x) => 'kernel' in x).length;
       }
+      if (i >= o.warmup) await afterRound?.();
     }
     return cases.map((_, j) => ({ ms: median(gpuMs[j]!), runs: gpuMs[j]!, wallMs: median(wall[j]!), dispatches: dispatches[j]!, variant: insts[j]!.variant }));
   } finally {
