@@ -16,7 +16,7 @@ function ratesTable(rs: ShapeRate[]): string {
 
 export function e2eText(r: E2eReport): string {
   const m = r.machine;
-  const keys = ['visionMs', 'prefillMs', 'prefillTokensPerSec', 'firstTokenMs', 'decodeTokensPerSec', 'msPerToken', 'decodeSteps', 'cpuMsPerDecodeStep', 'encodeMsPerDecodeStep'] as const;
+  const keys = ['compileMs', 'setupMs', 'visionMs', 'prefillMs', 'prefillTokensPerSec', 'firstChoiceMs', 'firstTokenMs', 'decodeTokensPerSec', 'msPerToken', 'decodeSteps', 'cpuMsPerDecodeStep', 'encodeMsPerDecodeStep'] as const;
   return [
     `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB), load ${m.load.join(' ')}`,
     adapterText(r.adapter),

