@@ -31,6 +31,17 @@ export interface Kernel {
   def: KernelDef;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** Wall ms of createShaderModule + createComputePipeline (a GPU driver compiles there). */
+  createMs: number;
+  /** Wall ms of its compile alone (lavapipe compiles at the first dispatch), where compileEach timed it. */
+  compileMs?: number;
+}
+
+/** One pipeline's build times (Gpu.pipelineTimes). */
+export interface PipelineTime {
+  name: string;
+  createMs: number;
+  compileMs?: number;
 }
 
 /** Pipelines compiled so far by `Gpu.compile` and the wall time it waited for them. */
@@ -144,6 +155,11 @@ export class Gpu {
   readonly compiled: CompileStats = { pipelines: 0, ms: 0 };
   /** Pipelines compiled by the first dispatch of their kernel instead of compile() (its time hidden in that work's). */
   compiledOnDispatch = 0;
+  /**
+   * compile() takes one pipeline at a time, on this device alone, and times each (bench cold):
+   * what each costs, not what a request waits for (slower than all at once beside the helpers).
+   */
+  compileEach = false;
   private zeroGroups: GPUBuffer | undefined;
   /** A software adapter (lavapipe, SwiftShader) shares the CPU cores with our own thread. */
   readonly cpuAdapter: boolean;
@@ -205,6 +221,7 @@ export class Gpu {
     if (cached) return cached;
     const code = typeof def.code === 'function' ? def.code() : def.code;
     const device = this.device;
+    const t0 = performance.now();
     device.pushErrorScope('validation');
     const layout = device.createBindGroupLayout({
       label: def.name,
@@ -220,7 +237,7 @@ export class Gpu {
     void device.popErrorScope().then((err) => {
       if (err) this.errors.push(`kernel ${def.name}: ${err.message}`);
     });
-    const k = { def, pipeline, layout };
+    const k: Kernel = { def, pipeline, layout, createMs: performance.now() - t0 };
     this.uncompiled.add(k);
     if (typeof def.code === 'function') this.kernels.set(def.name, k);
     else {
@@ -338,6 +355,14 @@ export class Gpu {
     if (todo.size === 0) return { pipelines: 0, ms: 0 };
     this.check();
     const t0 = performance.now();
+    if (this.compileEach) {
+      for (const entry of todo) {
+        const t = performance.now();
+        await this.compileHere([entry]);
+        entry[0].compileMs = performance.now() - t;
+      }
+      return this.countCompiled(todo.size, t0);
+    }
     // Everything is submitted before anything is awaited: it compiles while the caller's thread is busy.
     const here = this.compileHere([...todo]);
     const defs = [...todo.keys()].map((k) => k.def).reverse();
@@ -345,10 +370,20 @@ export class Gpu {
     const helped = todo.size < MIN_HELPED_COMPILE ? [] : this.helpers.map((h) => h.compileDetached(defs).catch(() => {}));
     // Past the meeting point a helper only reads the cache: waiting for it costs little.
     await Promise.all([here, ...helped]);
-    const done = { pipelines: todo.size, ms: performance.now() - t0 };
+    return this.countCompiled(todo.size, t0);
+  }
+
+  private countCompiled(pipelines: number, t0: number): CompileStats {
+    const done = { pipelines, ms: performance.now() - t0 };
     this.compiled.pipelines += done.pipelines;
     this.compiled.ms += done.ms;
     return done;
+  }
+
+  /** Every pipeline made on this device so far, in the order they were made, with its build times. */
+  pipelineTimes(): PipelineTime[] {
+    const all = [...this.kernels.values()].flatMap((e) => (e instanceof Map ? [...e.values()] : [e]));
+    return all.map((k) => ({ name: k.def.name, createMs: k.createMs, ...(k.compileMs === undefined ? {} : { compileMs: k.compileMs }) }));
   }
 
   /** Dispatches each kernel once with zero workgroups and waits: lavapipe compiles them (or reads its shader cache). */

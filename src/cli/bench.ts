@@ -4,6 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { benchE2eFormats } from '../../bench/e2e.js';
 import { comparisonText, e2eText } from '../../bench/e2e-report.js';
+import { benchCold, coldChild, type ColdMode } from '../../bench/cold.js';
+import { coldText } from '../../bench/cold-report.js';
 import { benchLoad } from '../../bench/load.js';
 import { loadText } from '../../bench/load-report.js';
 import { benchKernels, type KernelsReport, type PeerName } from '../../bench/kernels.js';
@@ -13,6 +15,7 @@ import { compareText } from '../../bench/compare.js';
 import { nodeHost } from '../../bench/host-node.js';
 import { checkKernelsReport } from '../../bench/schema.js';
 import { benchKernelsInBrowser } from '../node/bench-browser.js';
+import { demoModelDir } from '../node/demo-model.js';
 import { requestGpu, type NodeGpuOptions } from '../node/gpu.js';
 import { QUANTIZATIONS, type Quantization, type LoadFormat } from '../weights.js';
 import { given, int, parse, parseIds, UsageError } from './args.js';
@@ -23,6 +26,7 @@ const USAGE = `usage:
   paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4] [--browser]
   paligemma bench compare REPORT.json REPORT.json …
   paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--images N] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ... [--lora-merge]]
+  paligemma bench cold [--model DIR] [--images N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME]
   paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--rounds N] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
@@ -34,6 +38,10 @@ e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 
   (default: the 3B-shaped synthetic checkpoint pt-224, made once into the cache: 5.9 GB, minutes).
   On lavapipe vision + prefill take about a minute and decode ≈ 0.75–1 s/token: keep --runs and --max-new-tokens small.
   --images N: N images in the prompt (one SigLIP batch), and one image alone as often, for the vision scaling.
+cold: every pipeline a first request builds, with empty shader caches (Mesa's, NVIDIA's) in fresh processes:
+  each compiled alone and timed, largest first (default model: the tiny demo model of README command 1), then
+  all at once as generate compiles them at load (beside the compile helpers); each process then runs the
+  request and says what it still compiled (0: precompile covered it).
 load: for each concurrency C (default 1,4,16), C clients send R requests in all (default 16), each the next when
   its last ended, through one Pipeline (batches of at most --max-batch, default the largest C): tokens/s, decode
   tokens/s of the batches, p50/p95 time to first token (from the call) and per token. Same model default as e2e.
@@ -68,6 +76,7 @@ const OPTIONS = {
   lora: { type: 'string', multiple: true },
   'lora-merge': { type: 'boolean' },
   browser: { type: 'boolean' },
+  child: { type: 'string' },
 } as const;
 
 /** --quantize's comma list; `bf16` only where the checkpoint's own format can be named (e2e). */
@@ -95,7 +104,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (what === 'compare') return compare(rest);
-  if (what !== 'kernels' && what !== 'e2e' && what !== 'load') throw new UsageError(`bench: expected 'kernels', 'e2e', 'load' or 'compare', got '${what ?? ''}'\n\n${USAGE}`);
+  if (what !== 'kernels' && what !== 'e2e' && what !== 'load' && what !== 'cold') throw new UsageError(`bench: expected 'kernels', 'e2e', 'cold', 'load' or 'compare', got '${what ?? ''}'\n\n${USAGE}`);
   const { values: v } = parse(rest, OPTIONS, USAGE);
   if (v.help) {
     console.log(USAGE);
@@ -126,6 +135,24 @@ export async function run(argv: string[]): Promise<number> {
       log(`chart written to ${v.chart}`);
     }
     console.log(v.json ? JSON.stringify(report, null, 2) : kernelsText(report));
+    return 0;
+  }
+  if (what === 'cold') {
+    const o = {
+      model: v.model ?? (await demoModelDir(!v.json && !v.child)),
+      images: int(v.images, 'images', 1, 1),
+      maxNewTokens: int(v['max-new-tokens'], 'max-new-tokens', 4, 2),
+      prompt: v.prompt ?? 'caption en',
+      gpu: { adapter: v.device, backend: v.backend },
+    };
+    // The parent runs itself twice with --child, each in a fresh process with empty shader caches.
+    if (v.child !== undefined) {
+      if (v.child !== 'each' && v.child !== 'together') throw new UsageError(`--child takes each or together, got '${v.child}'`);
+      console.log(JSON.stringify(await coldChild(v.child as ColdMode, o)));
+      return 0;
+    }
+    const report = await benchCold({ ...o, command, log });
+    console.log(v.json ? JSON.stringify(report, null, 2) : coldText(report));
     return 0;
   }
   if (what === 'load') {

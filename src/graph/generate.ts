@@ -88,10 +88,10 @@ export interface GeneratedToken {
 }
 
 export interface GenerationTimings {
-  /** Pipelines compiled before this generation's first step (0 when the model had them all), and the wait for them. */
+  /** Pipelines compiled before this generation's first step (0 when the model had them all), and the time to build them (creation and the compile wait). */
   compiledPipelines: number;
   compileMs: number;
-  /** Host work of the request before the vision pass (layout, buffers, uploads), compile wait excluded. */
+  /** Host work of the request before the vision pass (layout, buffers, uploads), pipeline builds excluded. */
   setupMs: number;
   visionMs: number;
   prefillMs: number;

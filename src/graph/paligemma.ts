@@ -395,6 +395,7 @@ export class PaliGemma {
    */
   private async compileFor(plan: Plan, vision: VisionPlan, batch: Batch, also?: (step: Step, logits: GPUBuffer) => void): Promise<CompileStats> {
     const key = `${batch.length} ${vision.chunk} ${vision.images}`;
+    const t0 = performance.now();
     const recordings: Recording[] = [];
     if (plan.compiledFor !== key) {
       recordings.push(
@@ -407,7 +408,9 @@ export class PaliGemma {
       plan.compiledFor = key;
     }
     if (also) recordings.push(this.gpu.record('compile', (s) => also(s, plan.logits)));
-    return this.gpu.compile(recordings);
+    const c = await this.gpu.compile(recordings);
+    // A GPU's driver compiles in createComputePipeline, which recording calls: counted with the wait.
+    return c.pipelines ? { pipelines: c.pipelines, ms: performance.now() - t0 } : c;
   }
 
   /** Next-token logits [batch, vocab] of the latest prefill or decode step. */
