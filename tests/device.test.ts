@@ -99,6 +99,30 @@ describe('device layer', () => {
     await expect(gpu.finish()).rejects.toThrow(/kernel broken-kernel/);
   });
 
+  // Recorded kernels are created asynchronously: the error comes from compile(), and a later use.
+  it('surfaces WGSL errors of a recorded kernel with its name, from compile() and from a dispatch', async () => {
+    const gpu = await requestGpu();
+    gpu.asyncCreate = true; // as on a GPU
+    const broken = { name: 'broken-recorded', bindings: [], code: '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }' };
+    const r = gpu.record('broken', (s) => s.dispatch(gpu.kernel(broken), [], undefined, [1]));
+    await expect(gpu.compile([r])).rejects.toThrow(/kernel broken-recorded/);
+    expect(() => gpu.step('again').dispatch(gpu.kernel(broken), [], undefined, [1])).toThrow(/kernel broken-recorded/);
+  });
+
+  it('creates a recorded kernel while recording goes on, and runs it as one made at once', async () => {
+    const gpu = await requestGpu();
+    gpu.asyncCreate = true;
+    const def = { name: 'write-seven', bindings: ['write'] as const, code: '@group(0) @binding(0) var<storage, read_write> o: array<u32>;\n@compute @workgroup_size(1) fn main() { o[0] = 7u; }' };
+    const out = gpu.buffer(4, 'out');
+    const r = gpu.record('seven', (s) => s.dispatch(gpu.kernel({ ...def, bindings: [...def.bindings] }), [out], undefined, [1]));
+    // Replayed before compile() waited for its pipeline: made on the spot.
+    const step = gpu.step('seven');
+    step.replay(r);
+    step.end();
+    expect(Array.from(new Uint32Array(await gpu.read(out)))).toEqual([7]);
+    expect((await gpu.compile([r])).pipelines).toBe(0);
+  });
+
   it('turns a lost device into an error on the next use, and on a pending wait', async () => {
     const gpu = await requestGpu();
     const buf = gpu.buffer(16, 'x');

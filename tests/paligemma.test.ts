@@ -126,9 +126,11 @@ describe('quantized weights (--quantize, expected.json cli_extra)', () => {
 });
 
 describe('pipelines', () => {
-  it('are all built and compiled before a request submits anything, and each one runs', async () => {
+  // Created as they are recorded (on a GPU: asynchronously, on Dawn's workers) or at once (CPU adapters).
+  it.each([false, true])('are all built and compiled before a request submits anything, and each one runs (async creation %s)', async (asyncCreate) => {
     // A Gpu of its own: an empty pipeline cache, as in a fresh process.
     const gpu = await requestGpu();
+    gpu.asyncCreate = asyncCreate;
     const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded', 'checkpoint'), gpu.device));
     const created: string[] = [];
     const late: string[] = [];
@@ -136,11 +138,12 @@ describe('pipelines', () => {
     let compiles = 0;
     // From a request's compile to its end, no pipeline may be made.
     let compiled = false;
+    // Made either way: both counted.
     const create = gpu.device.createComputePipeline.bind(gpu.device);
-    gpu.device.createComputePipeline = (d) => {
-      (compiled ? late : created).push(d.label ?? '');
-      return create(d);
-    };
+    const createAsync = gpu.device.createComputePipelineAsync.bind(gpu.device);
+    const made = (d: GPUComputePipelineDescriptor) => (compiled ? late : created).push(d.label ?? '');
+    gpu.device.createComputePipeline = (d) => (made(d), create(d));
+    gpu.device.createComputePipelineAsync = (d) => (made(d), createAsync(d));
     // Weight packing (prepareWeights, once per model) runs and compiles its kernel before.
     let coldBefore = 0;
     const compile = gpu.compile.bind(gpu);
