@@ -16,7 +16,14 @@ export function renderTimings(table: HTMLTableElement, load: LoadTimings | undef
   const rows: [string, string][] = [];
   if (load) rows.push(['load', `${load.seconds.toFixed(2)} s · ${formatBytes(load.bytes)} · ${(load.bytes / 1e6 / Math.max(load.seconds, 1e-9)).toFixed(0)} MB/s`]);
   if (gen) {
-    rows.push(['vision (SigLIP + projector)', ms(gen.visionMs)], ['prefill', ms(gen.prefillMs)], ['first token', ms(gen.firstTokenMs)]);
+    // The first token's parts: what it compiled, the passes, and the choice of its id after the prefill.
+    rows.push(
+      ['pipelines built', gen.compiledPipelines ? `${gen.compiledPipelines} in ${ms(gen.compileMs)}` : 'none new'],
+      ['vision (SigLIP + projector)', ms(gen.visionMs)],
+      ['prefill', ms(gen.prefillMs)],
+      ['first token choice', ms(gen.firstChoiceMs)],
+      ['first token', ms(gen.firstTokenMs)],
+    );
     if (gen.decodeSteps > 0) {
       const per = gen.decodeMs / gen.decodeSteps;
       rows.push(['decode per token', ms(per)], ['decode tokens/s', (1000 / per).toFixed(2)]);

@@ -181,7 +181,7 @@ describe('playground in Chromium', { timeout: 300_000 }, () => {
   it('shows timings and the per-kernel profile', async () => {
     needWebGpu();
     const timings = await page.textContent('#timings');
-    for (const label of ['load', 'vision', 'prefill', 'first token', 'decode per token', 'decode tokens/s']) expect(timings).toContain(label);
+    for (const label of ['load', 'pipelines built', 'vision', 'prefill', 'first token choice', 'first token', 'decode per token', 'decode tokens/s']) expect(timings).toContain(label);
     expect(await page.isHidden('#profile-box')).toBe(false);
     const kernels = await page.$$eval('#profile-table tbody tr', (rows) => rows.length);
     expect(kernels).toBeGreaterThan(3);
