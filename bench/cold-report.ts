@@ -14,7 +14,7 @@ export function coldText(r: ColdReport): string {
   return [
     `${r.date}  ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB), load ${m.load.join(' ')}`,
     adapterText(r.adapter),
-    `model: ${r.model}, ${r.images} image${r.images === 1 ? '' : 's'}; empty shader caches in each of two fresh processes`,
+    `model: ${r.model}, weights ${r.quantize ?? 'as in the checkpoint'}${r.lora?.length ? `, LoRA ${r.lora.join(', ')}${r.loraMerge ? ' (merged)' : ''}` : ''}, ${r.images} image${r.images === 1 ? '' : 's'}; empty shader caches in each of two fresh processes`,
     '',
     `every pipeline the load and the request built, each compiled alone (largest compile first; – = compiled by the load's own dispatch):`,
     table(

@@ -15,6 +15,7 @@ import { loadModel } from '../src/node/load-model.js';
 import type { NodeGpuOptions } from '../src/node/gpu.js';
 import { requestGpu } from '../src/node/gpu.js';
 import { withoutLimitWarnings } from '../src/node/quiet-dawn.js';
+import type { Quantization } from '../src/weights.js';
 import { randomF32 } from './data.js';
 import { machine, type Machine } from './machine.js';
 
@@ -26,6 +27,11 @@ export interface ColdOptions {
   maxNewTokens: number;
   prompt: string;
   gpu: NodeGpuOptions;
+  /** Linear weights quantized at load (their kernels differ), as `generate --quantize`. */
+  quantize?: Quantization;
+  /** LoRA adapter folders (their epilogues are other pipelines), merged or not, as `generate --lora`. */
+  lora?: string[];
+  loraMerge?: boolean;
 }
 
 /** What one child measured. */
@@ -48,6 +54,9 @@ export interface ColdReport {
   adapter: Record<string, unknown>;
   model: string;
   images: number;
+  quantize?: Quantization;
+  lora?: string[];
+  loraMerge?: boolean;
   each: ColdChild;
   together: ColdChild;
 }
@@ -58,7 +67,7 @@ export async function coldChild(mode: ColdMode, o: ColdOptions): Promise<ColdChi
   gpu.compileEach = mode === 'each';
   const images = [o.images];
   // Each: compiled after the load, so that no tokenizer parse holds the thread between two timings.
-  const loaded = await loadModel(o.model, { gpu, precompile: mode === 'together' ? { images } : undefined });
+  const loaded = await loadModel(o.model, { gpu, quantize: o.quantize, lora: o.lora, loraMerge: o.loraMerge, precompile: mode === 'together' ? { images } : undefined });
   const model = loaded.pipeline.model;
   const compiled = mode === 'each' ? await precompile(model, images) : loaded.compiled!;
   const plane = 3 * model.config.vision.imageSize ** 2;
@@ -106,10 +115,12 @@ export async function benchCold(o: ColdOptions & { command: string; log: (s: str
   const args = (mode: ColdMode) => [
     'bench', 'cold', '--child', mode, '--model', o.model, '--images', String(o.images), '--max-new-tokens', String(o.maxNewTokens), '--prompt', o.prompt,
     ...(o.gpu.adapter ? ['--device', o.gpu.adapter] : []), ...(o.gpu.backend ? ['--backend', o.gpu.backend] : []),
+    ...(o.quantize ? ['--quantize', o.quantize] : []), ...(o.lora ?? []).flatMap((d) => ['--lora', d]), ...(o.loraMerge ? ['--lora-merge'] : []),
   ];
   o.log('pipelines one at a time (a fresh process, empty shader caches)');
   const each = await runChild(args('each'));
   o.log('all at once, as generate compiles them (another fresh process)');
   const together = await runChild(args('together'));
-  return { date: new Date().toISOString(), command: o.command, machine: machine(), adapter: each.adapter, model: o.model, images: o.images, each, together };
+  const { model, images, quantize, lora, loraMerge } = o;
+  return { date: new Date().toISOString(), command: o.command, machine: machine(), adapter: each.adapter, model, images, quantize, lora, loraMerge, each, together };
 }

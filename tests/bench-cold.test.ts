@@ -38,6 +38,27 @@ describe('bench cold', () => {
     expect(text).toMatch(/then 0 pipelines compiled by the request itself\n.*then 0 pipelines compiled by the request itself/);
   });
 
+  it('lists the quantized kernels a request builds with --quantize', async () => {
+    const c = await coldChild('together', { model: MODEL, images: 1, maxNewTokens: 2, prompt: 'caption en', gpu: {}, quantize: 'int4' });
+    expect(c.request.compiledPipelines + c.request.compiledOnDispatch).toBe(0);
+    expect(c.pipelines.some((p) => p.name.includes('int4'))).toBe(true);
+  });
+
+  it('passes --lora on to its processes, and refuses what it cannot run', async () => {
+    const lora = await cli(['bench', 'cold', '--model', MODEL, '--lora', join(__dirname, 'no-such-adapter')]);
+    expect(lora.code).not.toBe(0);
+    expect(lora.stderr).toMatch(/--child each .*--lora .*no-such-adapter.* process failed \(exit \d+\):\npaligemma: .*no-such-adapter/);
+    for (const [args, message] of [
+      [['--lora', 'random:4'], "bench cold: --lora takes adapter folders (random adapters are e2e's), got 'random:4'"],
+      [['--lora-merge'], '--lora-merge merges the --lora adapters: give at least one'],
+      [['--quantize', 'int5'], "--quantize must be int8 or int4, got 'int5'"],
+    ] as const) {
+      const r = await cli(['bench', 'cold', '--model', MODEL, ...args]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(message);
+    }
+  });
+
   it('says what failed in a child process, and what --child takes', async () => {
     const missing = await cli(['bench', 'cold', '--model', join(__dirname, 'no-such-model')]);
     expect(missing.code).not.toBe(0);

@@ -61,3 +61,8 @@ export function quantization(value: string | undefined): Quantization | undefine
   if (!(QUANTIZATIONS as readonly string[]).includes(value)) throw new UsageError(`--quantize must be ${QUANTIZATIONS.join(' or ')}, got '${value}'`);
   return value as Quantization;
 }
+
+/** --lora-merge needs --lora folders to merge. */
+export function checkLoraMerge(merge: boolean | undefined, lora: string[] | undefined): void {
+  if (merge && !lora?.length) throw new UsageError('--lora-merge merges the --lora adapters: give at least one');
+}

@@ -18,7 +18,7 @@ import { benchKernelsInBrowser } from '../node/bench-browser.js';
 import { demoModelDir } from '../node/demo-model.js';
 import { requestGpu, type NodeGpuOptions } from '../node/gpu.js';
 import { QUANTIZATIONS, type Quantization, type LoadFormat } from '../weights.js';
-import { given, int, parse, parseIds, UsageError } from './args.js';
+import { checkLoraMerge, given, int, parse, parseIds, quantization, UsageError } from './args.js';
 
 export const summary = 'benchmark the kernels (vs ceilings and peers), the whole model, or concurrent requests on it';
 
@@ -26,7 +26,7 @@ const USAGE = `usage:
   paligemma bench kernels [--json] [--chart FILE.html|FILE.svg] [--device NAME] [--backend NAME] [--peers tfjs,ort|none] [--quick] [--runs N] [--skip KERNEL,…] [--quantize int8,int4] [--browser]
   paligemma bench compare REPORT.json REPORT.json …
   paligemma bench e2e [--model DIR] [--runs N] [--max-new-tokens N] [--prompt TEXT] [--images N] [--json] [--device NAME] [--backend NAME] [--quantize bf16,int8,int4] [--lora DIR|random:R ... [--lora-merge]]
-  paligemma bench cold [--model DIR] [--images N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME]
+  paligemma bench cold [--model DIR] [--images N] [--max-new-tokens N] [--prompt TEXT] [--json] [--device NAME] [--backend NAME] [--quantize int8|int4] [--lora DIR ... [--lora-merge]]
   paligemma bench load [--model DIR] [--concurrency C,…] [--requests R] [--rounds N] [--max-batch N] [--max-new-tokens N] [--prompt TEXT | --ids 2,…] [--json] [--device NAME] [--backend NAME]
 
 kernels: every kernel on PaliGemma-3B's shapes (--quick: tiny shapes), GPU time from timestamp queries,
@@ -41,7 +41,8 @@ e2e: load, RSS, vision, prefill, first token, decode (median of --runs, default 
 cold: every pipeline a first request builds, with empty shader caches (Mesa's, NVIDIA's) in fresh processes:
   each compiled alone and timed, largest first (default model: the tiny demo model of README command 1), then
   all at once as generate compiles them at load (beside the compile helpers); each process then runs the
-  request and says what it still compiled (0: precompile covered it).
+  request and says what it still compiled (0: precompile covered it). --quantize (one format) and --lora
+  folders as generate takes them: their kernels are other pipelines.
 load: for each concurrency C (default 1,4,16), C clients send R requests in all (default 16), each the next when
   its last ended, through one Pipeline (batches of at most --max-batch, default the largest C): tokens/s, decode
   tokens/s of the batches, p50/p95 time to first token (from the call) and per token. Same model default as e2e.
@@ -138,12 +139,18 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (what === 'cold') {
+    const random = v.lora?.find((d) => d.startsWith('random:'));
+    if (random) throw new UsageError(`bench cold: --lora takes adapter folders (random adapters are e2e's), got '${random}'`);
+    checkLoraMerge(v['lora-merge'], v.lora);
     const o = {
       model: v.model ?? (await demoModelDir(!v.json && !v.child)),
       images: int(v.images, 'images', 1, 1),
       maxNewTokens: int(v['max-new-tokens'], 'max-new-tokens', 4, 2),
       prompt: v.prompt ?? 'caption en',
       gpu: { adapter: v.device, backend: v.backend },
+      quantize: quantization(v.quantize),
+      lora: v.lora,
+      loraMerge: v['lora-merge'],
     };
     // The parent runs itself twice with --child, each in a fresh process with empty shader caches.
     if (v.child !== undefined) {

@@ -6,7 +6,7 @@ import { decodeImage } from '../image/decode.js';
 import { parseSafetensors } from '../loader/safetensors.js';
 import { loadModel } from '../node/load-model.js';
 import { writeSafetensors } from '../node/write-safetensors.js';
-import { int, parse, quantization, parseIds, readInput, UsageError } from './args.js';
+import { checkLoraMerge, int, parse, quantization, parseIds, readInput, UsageError } from './args.js';
 import { downloadProgress } from './progress.js';
 
 export const summary = 'write the intermediate tensors of one run (for comparison with Hugging Face)';
@@ -64,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   if (rowsMode !== 'text' && rowsMode !== 'all' && rowsMode !== 'last') throw new UsageError(`--logits-rows must be text, all or last, got '${rowsMode}'`);
   const maxNew = int(o['max-new-tokens'], 'max-new-tokens', 1, 1);
   const quantize = quantization(o.quantize);
-  if (o['lora-merge'] && !o.lora?.length) throw new UsageError('--lora-merge merges the --lora adapters: give at least one');
+  checkLoraMerge(o['lora-merge'], o.lora);
 
   const download = downloadProgress();
   const { pipeline } = await loadModel(o.model, { tokenizer: o.tokenizer, adapter: o.adapter, quantize, lora: o.lora, loraMerge: o['lora-merge'], hub: { onProgress: download.onProgress } }).finally(download.done);

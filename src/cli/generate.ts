@@ -8,7 +8,7 @@ import { loadModel } from '../node/load-model.js';
 import { generateMasks, segmentJson } from '../node/generate-masks.js';
 import { mainThreadCpuMs } from '../node/thread-cpu.js';
 import { imagesOf, type Request } from '../pipeline.js';
-import { given, int, num, parse, quantization, readInput, UsageError } from './args.js';
+import { checkLoraMerge, given, int, num, parse, quantization, readInput, UsageError } from './args.js';
 import { downloadProgress, progressBar, type ProgressBar } from './progress.js';
 
 export const summary = 'run PaliGemma on an image and a prompt';
@@ -100,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
     seed: int(o.seed, 'seed', 0),
   };
   const quantize = quantization(o.quantize);
-  if (o['lora-merge'] && !o.lora?.length) throw new UsageError('--lora-merge merges the --lora adapters: give at least one');
+  checkLoraMerge(o['lora-merge'], o.lora);
   const requests: Request[] = [];
   for (const g of groups) {
     const images = await Promise.all(g.images.map(async (file) => decodeImage(await readInput(file, 'image'), file)));
