@@ -40,8 +40,11 @@ export interface ColdChild {
   adapter: Record<string, unknown>;
   /** Every pipeline the process made (load's included), in order; compileMs where it was compiled alone. */
   pipelines: PipelineTime[];
-  /** The request's compile: one at a time (each) or all at once beside the helpers (together). */
+  /** The request's compile: one at a time (each) or all at once beside the helpers (together; after the load). */
   compiled: CompileStats;
+  /** together: what compiled while the weights streamed (loadModel's compiledAhead), and the load's seconds. */
+  compiledAhead?: CompileStats;
+  loadSeconds: number;
   helpers: number;
   /** The request after it: what it compiled itself (0 when the precompile covered it), and its times. */
   request: { compiledPipelines: number; compiledOnDispatch: number; visionMs: number; prefillMs: number; firstTokenMs: number };
@@ -80,6 +83,8 @@ export async function coldChild(mode: ColdMode, o: ColdOptions): Promise<ColdChi
     adapter: describeAdapter(gpu),
     pipelines: gpu.pipelineTimes(),
     compiled,
+    ...(loaded.compiledAhead ? { compiledAhead: loaded.compiledAhead } : {}),
+    loadSeconds: loaded.loadSeconds,
     helpers: gpu.helpers.length,
     request: { compiledPipelines: t.compiledPipelines, compiledOnDispatch: gpu.compiledOnDispatch - onDispatch, visionMs: t.visionMs, prefillMs: t.prefillMs, firstTokenMs: t.firstTokenMs },
   };

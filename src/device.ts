@@ -34,7 +34,11 @@ export interface Kernel {
   layout: GPUBindGroupLayout;
   /** Why its pipeline could not be made (the WGSL's error), once known. */
   failed?: string;
-  /** A pipeline asked for while recording: created on Dawn's worker threads, awaited by compile(). */
+  /**
+   * A pipeline not made yet: asked for while recording, created on Dawn's worker threads until
+   * `done` (compile() awaits it); or asked for ahead of the load on a CPU adapter, made when first
+   * needed (pipelineOf; `done` resolved).
+   */
   creating?: { descriptor: GPUComputePipelineDescriptor; done: Promise<void> };
   /** Wall ms of createShaderModule + createComputePipeline (a GPU driver compiles there), or until the async one came. */
   createMs: number;
@@ -174,6 +178,8 @@ export class Gpu {
   asyncCreate: boolean;
   /** Inside record(). */
   private recording = 0;
+  /** How kernel() makes pipelines meanwhile, where compileAhead or compileDetached says (else by asyncCreate). */
+  private creation: 'async' | 'lazy' | undefined;
   private zeroGroups: GPUBuffer | undefined;
   /** A software adapter (lavapipe, SwiftShader) shares the CPU cores with our own thread. */
   readonly cpuAdapter: boolean;
@@ -250,7 +256,10 @@ export class Gpu {
     };
     const k: Kernel = { def, layout, createMs: 0 };
     const failed = (msg: string) => this.errors.push((k.failed = `kernel ${def.name}: ${msg}`));
-    if (this.recording > 0 && this.asyncCreate && !this.compileEach) {
+    const creation = this.compileEach ? undefined : this.creation ?? (this.recording > 0 && this.asyncCreate ? 'async' : undefined);
+    if (creation === 'lazy') {
+      k.creating = { descriptor, done: Promise.resolve() };
+    } else if (creation === 'async') {
       // A GPU driver compiles in pipeline creation: what a recording makes compiles on Dawn's
       // workers, all at once, while this thread records on (compile() waits for them).
       const done = device.createComputePipelineAsync(descriptor).then(
@@ -370,11 +379,14 @@ export class Gpu {
     return new Recording(label, commands);
   }
 
-  /** k's pipeline; one still being created on Dawn's workers is made here and now (the same pipeline, compiled twice at worst). */
+  /** k's pipeline; one not made yet (or still being created on Dawn's workers) is made here and now (the same pipeline, compiled twice at worst). */
   pipelineOf(k: Kernel): GPUComputePipeline {
     if (k.pipeline) return k.pipeline;
     if (!k.creating) throw new GpuError(`GPU error: ${k.failed ?? `kernel ${k.def.name}: no pipeline`}`);
-    return (k.pipeline = this.device.createComputePipeline(k.creating.descriptor));
+    const t0 = performance.now();
+    k.pipeline = this.device.createComputePipeline(k.creating.descriptor);
+    k.createMs += performance.now() - t0;
+    return k.pipeline;
   }
 
   /**
@@ -391,10 +403,7 @@ export class Gpu {
    * where they meet, however unequal the pipelines are. README command 1: see bench/README.md.
    */
   async compile(recordings: readonly Recording[]): Promise<CompileStats> {
-    const todo = new Map<Kernel, GPUBindGroup>();
-    for (const r of recordings) {
-      for (const c of r.commands) if ('kernel' in c && this.uncompiled.has(c.kernel) && !todo.has(c.kernel)) todo.set(c.kernel, c.bindGroup);
-    }
+    const todo = this.uncompiledIn(recordings);
     if (todo.size === 0) return { pipelines: 0, ms: 0 };
     const t0 = performance.now();
     const creating = [...todo.keys()].flatMap((k) => (k.creating ? [k.creating.done] : []));
@@ -416,6 +425,40 @@ export class Gpu {
     // Past the meeting point a helper only reads the cache: waiting for it costs little.
     await Promise.all([here, ...helped]);
     return this.countCompiled(todo.size, t0);
+  }
+
+  /**
+   * Compiles the pipelines `build` records without this thread or this device's queue, for a model
+   * whose weights are still streaming through them: with asyncCreate (GPUs) on Dawn's worker
+   * threads; on a CPU adapter on the compile helpers (their pipelines created on Dawn's workers
+   * too) into Mesa's shader cache, this device's own made later by compile(), which then finds them
+   * there in milliseconds. The helpers take them from the last one back, as in compile(). Counts
+   * what was compiled (nothing on a GPU without asyncCreate, or a CPU adapter without helpers);
+   * errors are left to compile().
+   */
+  async compileAhead(build: (step: Step) => void): Promise<CompileStats> {
+    const t0 = performance.now();
+    this.creation = this.asyncCreate ? 'async' : 'lazy';
+    let todo: Kernel[];
+    try {
+      todo = [...this.uncompiledIn([this.record('compile ahead', build)]).keys()];
+    } finally {
+      this.creation = undefined;
+    }
+    await Promise.all(todo.flatMap((k) => (k.creating ? [k.creating.done] : [])));
+    const defs = todo.map((k) => k.def).reverse();
+    await Promise.all(this.helpers.map((h) => h.compileDetached(defs, 'async').catch(() => {})));
+    const pipelines = (this.cpuAdapter ? this.helpers.length > 0 : this.asyncCreate) ? todo.length : 0;
+    return { pipelines, ms: pipelines ? performance.now() - t0 : 0 };
+  }
+
+  /** The kernels these recordings dispatch that have not run yet, with a bind group of each. */
+  private uncompiledIn(recordings: readonly Recording[]): Map<Kernel, GPUBindGroup> {
+    const todo = new Map<Kernel, GPUBindGroup>();
+    for (const r of recordings) {
+      for (const c of r.commands) if ('kernel' in c && this.uncompiled.has(c.kernel) && !todo.has(c.kernel)) todo.set(c.kernel, c.bindGroup);
+    }
+    return todo;
   }
 
   private countCompiled(pipelines: number, t0: number): CompileStats {
@@ -453,14 +496,22 @@ export class Gpu {
 
   /**
    * On a compile helper: compiles these kernels' pipelines, bound to placeholder resources (the
-   * shader and layout, not the resources, make a pipeline), and waits for them.
+   * shader and layout, not the resources, make a pipeline), and waits for them. `creation`:
+   * 'async' creates them on Dawn's workers (compileAhead: this thread streams weights meanwhile).
    */
-  private async compileDetached(defs: KernelDef[]): Promise<void> {
-    const kernels = defs.map((def): [Kernel, GPUBindGroup] => {
-      const k = this.kernel(def);
-      const entries = def.bindings.map((kind, i) => ({ binding: i, resource: this.placeholder(kind, i) }));
-      return [k, this.device.createBindGroup({ layout: k.layout, entries })];
-    });
+  private async compileDetached(defs: KernelDef[], creation?: 'async'): Promise<void> {
+    this.creation = creation;
+    let kernels: [Kernel, GPUBindGroup][];
+    try {
+      kernels = defs.map((def): [Kernel, GPUBindGroup] => {
+        const k = this.kernel(def);
+        const entries = def.bindings.map((kind, i) => ({ binding: i, resource: this.placeholder(kind, i) }));
+        return [k, this.device.createBindGroup({ layout: k.layout, entries })];
+      });
+    } finally {
+      this.creation = undefined;
+    }
+    await Promise.all(kernels.flatMap(([k]) => (k.creating ? [k.creating.done] : [])));
     const todo = kernels.filter(([k]) => this.uncompiled.has(k));
     await this.compileHere(todo);
     this.check();

@@ -8,6 +8,7 @@ import { coldChild, type ColdReport } from '../bench/cold.js';
 import { coldText } from '../bench/cold-report.js';
 import { machine } from '../bench/machine.js';
 import { cli } from './helpers/cli.js';
+import { testGpu } from './helpers/gpu.js';
 
 const MODEL = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224', 'checkpoint');
 
@@ -30,12 +31,17 @@ describe('bench cold', () => {
     // Both processes built the same pipelines.
     expect(together.pipelines.map((p) => p.name).sort()).toEqual(each.pipelines.map((p) => p.name).sort());
     expect(together.compiled.pipelines).toBe(each.compiled.pipelines);
+    // As generate: while the weights streamed, on the helpers (a CPU adapter) or Dawn's workers (a GPU).
+    const ahead = !(await testGpu()).cpuAdapter || together.helpers > 0;
+    expect(together.compiledAhead?.pipelines ?? 0).toBe(ahead ? together.compiled.pipelines : 0);
+    expect(together.loadSeconds).toBeGreaterThan(0);
 
     const report: ColdReport = { date: '', command: 'test', machine: machine(), adapter: each.adapter, model: MODEL, images: 1, each, together };
     const text = coldText(report);
     for (const p of timed) expect(text).toContain(p.name);
     expect(text).toContain(`${each.pipelines.length} pipelines (`);
     expect(text).toMatch(/then 0 pipelines compiled by the request itself\n.*then 0 pipelines compiled by the request itself/);
+    if (ahead) expect(text).toMatch(/ms from the weights' allocation \(the load took [\d.]+ ms\), [\d.]+ ms after the load; then/);
   });
 
   it('lists the quantized kernels a request builds with --quantize', async () => {

@@ -68,6 +68,9 @@ describe('paligemma CLI', () => {
     // A fresh process builds every pipeline once (fast from Mesa's disk cache), and says so.
     expect(out.timings.pipelines_compiled).toBeGreaterThan(0);
     expect(r.stderr).toMatch(new RegExp(`compiled ${out.timings.pipelines_compiled} pipelines in \\d+\\.\\d s`));
+    // Ahead, while the weights streamed (a GPU's async creation, a CPU adapter's compile helpers), or null.
+    expect(out.timings).toHaveProperty('compile_ahead_s');
+    if (out.timings.compile_ahead_s !== null) expect(r.stderr).toMatch(/pipelines in \d+\.\d s from when the weights were allocated \(the load took \d+\.\d s\), \d+\.\d s after the load/);
   });
 
   it('says what is wrong with a missing image or a bad option', async () => {

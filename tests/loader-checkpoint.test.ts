@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCheckpoint, destroyWeights } from '../src/loader/checkpoint.js';
+import { loadCheckpoint, destroyWeights, type LoadedCheckpoint } from '../src/loader/checkpoint.js';
 import { CheckpointError } from '../src/loader/errors.js';
 import { planCheckpoint } from '../src/loader/layout.js';
 import { canonicalName, EMBED, LM_HEAD } from '../src/loader/names.js';
@@ -66,6 +66,22 @@ describe('loading the fixtures', () => {
       destroyWeights(ck.weights);
     });
   }
+
+  it('hands beforeStream the checkpoint it returns, every weight allocated (the tied LM head too) and none read yet', async () => {
+    const dir = fixtureDir('pg-tiny-v2048-224-sharded');
+    const progress: number[] = [];
+    let seen: { checkpoint: LoadedCheckpoint; weights: number; progress: number; bytesRead: number } | undefined;
+    const ck = await loadCheckpointFromDir(dir, gpu.device, {
+      onProgress: (p) => progress.push(p.bytesDone),
+      beforeStream: (c) => (seen = { checkpoint: c, weights: c.weights.size, progress: progress.length, bytesRead: c.bytesRead }),
+    });
+    expect(seen?.checkpoint).toBe(ck);
+    expect(seen).toMatchObject({ weights: ck.weights.size, progress: 0, bytesRead: 0 });
+    expect(ck.weights.get(LM_HEAD)).toBe(ck.weights.get(EMBED));
+    expect(ck.bytesRead).toBe(progress.at(-1));
+    expect(ck.seconds).toBeGreaterThan(0);
+    destroyWeights(ck.weights);
+  });
 
   it('splits a tensor over the binding limit along dim 0 and streams through small staging buffers', async () => {
     const dir = fixtureDir('pg-tiny-v2048-224-sharded');

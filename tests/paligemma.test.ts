@@ -14,7 +14,8 @@ import { isLinearWeight } from '../src/graph/weights.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { destroyWeights, residentBytes } from '../src/loader/checkpoint.js';
 import { quantizeFor } from '../src/graph/weights.js';
-import { texturesFor } from '../src/node/load-model.js';
+import { loadModel, texturesFor } from '../src/node/load-model.js';
+import { matmulPlan } from '../src/kernels/matmul.js';
 import { loadCheckpointFromDir } from '../src/loader/node.js';
 import { requestGpu } from '../src/node/gpu.js';
 import { compareGolden, GOLDEN_FLOAT_TENSORS, GOLDEN_ID_TENSORS, normErr, runGolden, type GoldenRun } from '../src/node/golden.js';
@@ -172,6 +173,70 @@ describe('pipelines', () => {
     expect(gpu.compiled.pipelines).toBe(created.length - coldBefore);
     // Nothing built that the requests do not run.
     expect(created.filter((n) => !dispatched.has(n))).toEqual([]);
+    model.destroy();
+    gpu.destroy();
+  });
+
+  // loadModel's precompile starts as soon as the weights are allocated (loadCheckpoint's beforeStream,
+  // Gpu.compileAhead): with async creation on Dawn's workers, on a CPU adapter on its compile helpers.
+  it.each([false, true])('are compiled while the weights stream; the request then compiles nothing and matches Hugging Face (async creation %s)', async (asyncCreate) => {
+    const gpu = await requestGpu();
+    gpu.asyncCreate = asyncCreate;
+    const dir = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
+    const ref = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { generated_ids: number[] };
+    const made = () => [gpu, ...gpu.helpers].reduce((n, g) => n + g.pipelineTimes().length, 0);
+    let madeWhileStreaming = 0;
+    const loaded = await loadModel(join(dir, 'checkpoint'), {
+      gpu,
+      precompile: { images: [1], generate: { maxNewTokens: 3 } },
+      onProgress: (p) => void (p.bytesDone === p.bytesTotal && (madeWhileStreaming = made())),
+    });
+    expect(madeWhileStreaming).toBeGreaterThan(0);
+    const n = loaded.compiled!.pipelines;
+    expect(n).toBeGreaterThan(0);
+    // Counted where something compiled them ahead: a CPU adapter's helpers, a GPU's async creation.
+    expect(loaded.compiledAhead?.pipelines ?? 0).toBe((gpu.cpuAdapter ? gpu.helpers.length > 0 : asyncCreate) ? n : 0);
+    for (const h of gpu.helpers) expect(h.compiled.pipelines).toBeGreaterThanOrEqual(n);
+    const [compiled, onDispatch] = [gpu.compiled.pipelines, gpu.compiledOnDispatch];
+    const image = decodeImage(readFileSync(join(dir, 'shapes_300x200.png')), 'shapes_300x200.png');
+    const [result] = await loaded.pipeline.run([{ image, prompt: 'caption en' }], { maxNewTokens: 3 });
+    expect(result!.ids).toEqual(ref.generated_ids.slice(0, 3));
+    expect([gpu.compiled.pipelines, gpu.compiledOnDispatch]).toEqual([compiled, onDispatch]);
+    loaded.pipeline.model.destroy();
+    destroyWeights(loaded.pipeline.model.checkpoint.weights, gpu.device);
+    gpu.destroy();
+  });
+
+  it('compiling ahead, a load that fails while the weights stream fails with its own error and leaves the device working', async () => {
+    const gpu = await requestGpu();
+    const dir = join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded', 'checkpoint');
+    const failing = loadModel(dir, { gpu, precompile: { images: [1] }, onProgress: () => {
+      throw new Error('stopped by the test');
+    } });
+    await expect(failing).rejects.toThrow('stopped by the test');
+    const { pipeline, compiledAhead } = await loadModel(dir, { gpu, precompile: { images: [1] } });
+    expect(compiledAhead?.pipelines ?? 0).toBe(gpu.cpuAdapter && !gpu.helpers.length ? 0 : gpu.compiled.pipelines);
+    const g = generate(pipeline.model, [{ pixels: new Float32Array(3 * 224 * 224).fill(0.5), textIds: [2, 108] }], { maxNewTokens: 2, stopIds: [] });
+    expect((await g.run())[0]).toHaveLength(2);
+    expect(g.timings.compiledPipelines).toBe(0);
+    pipeline.model.destroy();
+    destroyWeights(pipeline.model.checkpoint.weights, gpu.device);
+    gpu.destroy();
+  });
+
+  it('are not compiled ahead where the weights still have to move into the kernels\' layout, and compile after', async () => {
+    const gpu = await requestGpu();
+    // Buffers, where a CPU adapter's plan wants textures (loadModel has the loader write textures).
+    const model = new PaliGemma(gpu, await loadCheckpointFromDir(join(__dirname, 'fixtures', 'pg-tiny-v2048-224-sharded', 'checkpoint'), gpu.device));
+    const moves = matmulPlan(gpu).layout === 'texture';
+    const ahead = await precompile(model, [1], { maxNewTokens: 2 }, { ahead: true });
+    if (moves) expect(ahead).toEqual({ pipelines: 0, ms: 0 });
+    expect(gpu.compiledOnDispatch).toBe(0);
+    const pre = await precompile(model, [1], { maxNewTokens: 2 });
+    expect(pre.pipelines).toBeGreaterThan(0);
+    const g = generate(model, [{ pixels: new Float32Array(3 * 224 * 224).fill(0.5), textIds: [2, 108] }], { maxNewTokens: 2, stopIds: [] });
+    await g.run();
+    expect(g.timings.compiledPipelines).toBe(0);
     model.destroy();
     gpu.destroy();
   });

@@ -112,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   // Made at the first bytes, so its rate does not count a download before them.
   let bar: ProgressBar | undefined;
   const download = o.json ? undefined : downloadProgress();
-  const { dir, pipeline, loadSeconds, compiled } = await loadModel(model, {
+  const { dir, pipeline, loadSeconds, compiled, compiledAhead } = await loadModel(model, {
     tokenizer: o.tokenizer,
     adapter: o.adapter,
     quantize,
@@ -136,13 +136,16 @@ export async function run(argv: string[]): Promise<number> {
   if (masks.note) console.error(masks.note);
   if (masks.files.length && !o.json) console.error(`wrote ${masks.files.length} PNGs (masks and overlay) to ${o['masks-out']}`);
   const tm = generation.timings;
-  // Compiled at load, beside the tokenizer's parse, and by the request (nothing, when the load guessed right).
+  // Compiled while the weights streamed (where it could), after them beside the tokenizer's parse
+  // (the same pipelines, found compiled), and by the request (nothing, when the load guessed right).
   const pipelines = (compiled?.pipelines ?? 0) + tm.compiledPipelines;
   const compileS = ((compiled?.ms ?? 0) + tm.compileMs) / 1000;
+  const aheadS = compiledAhead ? compiledAhead.ms / 1000 : null;
   const timings = {
     load_s: loadSeconds,
     pipelines_compiled: pipelines,
     compile_s: compileS,
+    compile_ahead_s: aheadS,
     setup_ms: tm.setupMs,
     vision_ms: tm.visionMs,
     prefill_ms: tm.prefillMs,
@@ -153,7 +156,8 @@ export async function run(argv: string[]): Promise<number> {
     cpu_ms_per_decode_step: tm.cpuMsPerDecodeStep,
   };
   // The shader compiler's share of a first run (lavapipe: LLVM; warm runs read Mesa's disk cache).
-  console.error(`compiled ${pipelines} pipelines in ${compileS.toFixed(1)} s${compiled?.pipelines ? ' (while the tokenizer loaded)' : ''}`);
+  const ahead = aheadS === null ? '' : `${aheadS.toFixed(1)} s from when the weights were allocated (the load took ${loadSeconds.toFixed(1)} s), `;
+  console.error(`compiled ${pipelines} pipelines in ${ahead}${compileS.toFixed(1)} s after the load${compiled?.pipelines ? ' (while the tokenizer loaded)' : ''}`);
   const s = generation.sampling;
   const sampling = { do_sample: s.doSample, temperature: s.temperature, top_k: s.topK, top_p: s.topP, repetition_penalty: s.repetitionPenalty, seed: s.seed };
   if (o.json) {

@@ -307,13 +307,15 @@ class TokenChoice {
  * (its image count), `opts` as generate() takes them — without running anything; the request then
  * compiles nothing. lavapipe compiles on its own threads: call it, let it submit (one turn of the
  * event loop), and do other work (a tokenizer to parse) while it compiles. Not during a generation.
+ * `ahead`: while the weights still stream (loadCheckpoint's beforeStream), without the device's
+ * queue (Gpu.compileAhead); a precompile after the load then finds the pipelines compiled.
  */
-export async function precompile(model: PaliGemma, images: number[], opts: GenerateOptions = {}): Promise<CompileStats> {
+export async function precompile(model: PaliGemma, images: number[], opts: GenerateOptions = {}, when: { ahead?: boolean } = {}): Promise<CompileStats> {
   const gpu = model.gpu;
   const choice = new TokenChoice(gpu, resolveSampling(opts, model.checkpoint.generation), images.length, model.config.text.vocabSize);
   const out = gpu.buffer(images.length * 4, 'precompile ids');
   try {
-    return await model.precompile(images, opts.maxNewTokens ?? DEFAULT_MAX_NEW, (step, logits) => choice.record(step, logits, out));
+    return await model.precompile(images, opts.maxNewTokens ?? DEFAULT_MAX_NEW, (step, logits) => choice.record(step, logits, out), when);
   } finally {
     gpu.forgetBuffer(out);
     out.destroy();

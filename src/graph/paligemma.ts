@@ -4,9 +4,10 @@
 // decode steps up to the next-token logits. Choosing tokens and streaming them live in generate.ts.
 
 import { releaseDestroyed, type CompileStats, type Gpu, type Recording, type Step } from '../device.js';
-import { prepareWeights } from '../kernels/matmul.js';
+import { prepareWeights, unprepared } from '../kernels/matmul.js';
 import type { LoadedCheckpoint } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
+import type { GpuWeight } from '../weights.js';
 import { Gemma, type Batch } from './gemma.js';
 import { attachAdapters, type LoraAdapter } from './lora.js';
 import type { GenerationTimings } from './generate.js';
@@ -249,8 +250,12 @@ export class PaliGemma {
   /** Once: Linear weights move into the layout the adapter's matmul kernels read fastest. */
   private async prepareWeights(gemma: Gemma): Promise<void> {
     if (this.weightsPrepared) return;
-    await prepareWeights(this.gpu, [...this.vision.linearWeights(), ...this.projector.linearWeights(), ...gemma.linearWeights()]);
+    await prepareWeights(this.gpu, this.linearWeights(gemma));
     this.weightsPrepared = true;
+  }
+
+  private linearWeights(gemma: Gemma): GpuWeight[] {
+    return [...this.vision.linearWeights(), ...this.projector.linearWeights(), ...gemma.linearWeights()];
   }
 
   private get encoded(): VisionPlan {
@@ -335,11 +340,14 @@ export class PaliGemma {
    * steps run, and `alsoCompile`'s work on the logits, without running anything (graph/generate.ts
    * precompile). The kernels do not depend on the prompt's length: a longer one only grows the buffers.
    */
-  async precompile(images: number[], maxNewTokens: number, alsoCompile?: (step: Step, logits: GPUBuffer) => void): Promise<CompileStats> {
+  async precompile(images: number[], maxNewTokens: number, alsoCompile?: (step: Step, logits: GPUBuffer) => void, opts: { ahead?: boolean } = {}): Promise<CompileStats> {
     const plane = 3 * this.config.vision.imageSize ** 2;
     const textIds = new Array<number>(PRECOMPILE_TEXT).fill(this.config.padId);
-    const { batch, plan, vision } = await this.prepare(images.map((k) => ({ pixels: new Float32Array(k * plane), textIds })), maxNewTokens);
-    return this.compileFor(plan, vision, batch, alsoCompile);
+    const inputs = images.map((k) => ({ pixels: new Float32Array(k * plane), textIds }));
+    // Ahead of the weights' values, only where none has to move: moving one reads it, and the kernels depend on where it lies.
+    if (opts.ahead && unprepared(this.gpu, this.linearWeights(this.ensurePlan(this.layout(inputs, maxNewTokens), maxNewTokens).gemma)).length) return { pipelines: 0, ms: 0 };
+    const { batch, plan, vision } = await this.prepare(inputs, maxNewTokens);
+    return this.compileFor(plan, vision, batch, alsoCompile, opts.ahead);
   }
 
   /**
@@ -392,18 +400,22 @@ export class PaliGemma {
    * (Gpu.compile). Made mid-step, a pipeline waits for the work queued before it on lavapipe: the
    * LM head's, first needed at the end of the prefill, made the first prefill of the 3B model take
    * 89 s instead of 45. Compiled there, at its first dispatch, its time counted as vision or prefill.
+   * `ahead`: beside the device while the weights stream (Gpu.compileAhead); a compileFor after the
+   * load still records them, and finds them compiled.
    */
-  private async compileFor(plan: Plan, vision: VisionPlan, batch: Batch, also?: (step: Step, logits: GPUBuffer) => void): Promise<CompileStats> {
+  private async compileFor(plan: Plan, vision: VisionPlan, batch: Batch, also?: (step: Step, logits: GPUBuffer) => void, ahead = false): Promise<CompileStats> {
+    if (ahead) {
+      return this.gpu.compileAhead((s) => {
+        this.encodeAll(s, plan, vision, batch);
+        also?.(s, plan.logits);
+      });
+    }
     const key = `${batch.length} ${vision.chunk} ${vision.images}`;
     const t0 = performance.now();
     const recordings: Recording[] = [];
     if (plan.compiledFor !== key) {
       recordings.push(
-        this.gpu.record('compile', (s) => {
-          this.encodeImages(s, vision, vision.images - Math.min(vision.chunk, vision.images), Math.min(vision.chunk, vision.images));
-          this.encodePrefill(s, plan, vision, batch);
-          this.encodeDecode(s, plan, batch);
-        }),
+        this.gpu.record('compile', (s) => this.encodeAll(s, plan, vision, batch)),
       );
       plan.compiledFor = key;
     }
@@ -411,6 +423,13 @@ export class PaliGemma {
     const c = await this.gpu.compile(recordings);
     // A GPU's driver compiles in createComputePipeline, which recording calls: counted with the wait.
     return c.pipelines ? { pipelines: c.pipelines, ms: performance.now() - t0 } : c;
+  }
+
+  /** The last image pass, the prefill and a decode step: every kernel a request of this layout runs. */
+  private encodeAll(step: Step, plan: Plan, vision: VisionPlan, batch: Batch): void {
+    this.encodeImages(step, vision, vision.images - Math.min(vision.chunk, vision.images), Math.min(vision.chunk, vision.images));
+    this.encodePrefill(step, plan, vision, batch);
+    this.encodeDecode(step, plan, batch);
   }
 
   /** Next-token logits [batch, vocab] of the latest prefill or decode step. */

@@ -64,11 +64,12 @@ export function setMatmulPlan(gpu: Gpu, plan: MatmulPlan): void {
  * no kernel but the matmuls and `embed` reads: every other kernel reads buffers.
  */
 export async function prepareWeights(gpu: Gpu, weights: GpuWeight[], layout = matmulPlan(gpu).layout): Promise<void> {
-  if (layout === 'buffer') return;
-  for (const w of weights) {
-    if (weightTexture(w) || !texturable(gpu, w)) continue;
-    await packWeightTexture(gpu, w);
-  }
+  for (const w of unprepared(gpu, weights, layout)) await packWeightTexture(gpu, w);
+}
+
+/** The weights prepareWeights would move (the kernels that read them depend on it). */
+export function unprepared(gpu: Gpu, weights: GpuWeight[], layout = matmulPlan(gpu).layout): GpuWeight[] {
+  return layout === 'buffer' ? [] : weights.filter((w) => !weightTexture(w) && texturable(gpu, w));
 }
 
 /** The largest M a variant takes (GEMV kernels keep all rows' accumulators in registers). */

@@ -34,6 +34,13 @@ export interface LoadOptions {
    * Node loader checks the memory it will take, loader/memory.ts).
    */
   beforeUpload?: (plan: CheckpointPlan) => void;
+  /**
+   * Called once every weight is allocated, before any is written, with the checkpoint that the load
+   * then returns (bytesRead and seconds still 0): work that only needs the weights to exist (a model
+   * recorded to compile its pipelines, graph/generate.ts precompile's `ahead`) can start. Nothing
+   * may read the weights or hold the device's queue before the load resolves.
+   */
+  beforeStream?: (checkpoint: LoadedCheckpoint) => void;
 }
 
 export interface LoadedCheckpoint {
@@ -87,17 +94,12 @@ export async function loadCheckpoint(source: FileSource, device: GPUDevice, opts
       for (const t of tensors) weights.set(t.name, allocateWeight(device, t, maxBindingBytes, textureRows(t)));
       const oom = await device.popErrorScope();
       if (oom) throw new Error(`${source.name}: out of GPU memory while allocating weights: ${oom.message}`);
-      const bytesRead = await streamTensors(source, device, tensors, weights, { stagingBytes, onProgress: opts.onProgress });
       if (plan.tiedLmHead) weights.set(LM_HEAD, weights.get(EMBED)!);
-      return {
-        config: plan.config,
-        preprocessor: plan.preprocessor,
-        generation: plan.generation,
-        weights,
-        warnings: plan.warnings,
-        bytesRead,
-        seconds: (performance.now() - started) / 1000,
-      };
+      const loaded: LoadedCheckpoint = { config: plan.config, preprocessor: plan.preprocessor, generation: plan.generation, weights, warnings: plan.warnings, bytesRead: 0, seconds: 0 };
+      opts.beforeStream?.(loaded);
+      loaded.bytesRead = await streamTensors(source, device, tensors, weights, { stagingBytes, onProgress: opts.onProgress });
+      loaded.seconds = (performance.now() - started) / 1000;
+      return loaded;
     } catch (e) {
       destroyWeights(weights, device);
       throw e;

@@ -4,7 +4,7 @@ import { PaliGemma } from '../graph/paligemma.js';
 import { isLinearWeight, quantizeFor } from '../graph/weights.js';
 import { matmulPlan } from '../kernels/matmul.js';
 import { totalmem } from 'node:os';
-import type { LoadOptions, LoadProgress } from '../loader/checkpoint.js';
+import type { LoadedCheckpoint, LoadOptions, LoadProgress } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import { checkMemory } from '../loader/memory.js';
 import { destroyWeights } from '../loader/checkpoint.js';
@@ -52,6 +52,13 @@ export interface LoadedModel {
   bytes: number;
   /** What `precompile` compiled (its time overlaps the tokenizer's parse). */
   compiled?: CompileStats;
+  /**
+   * What `precompile` compiled while the weights streamed (beside the device's queue: on a GPU's
+   * worker threads, on lavapipe's compile helpers into Mesa's shader cache), from the moment they
+   * were allocated until the last pipeline; `compiled` then counts the same pipelines again, found
+   * compiled. Absent where nothing could (LoRA adapters, weights moved after the load, no helpers).
+   */
+  compiledAhead?: CompileStats;
 }
 
 /**
@@ -81,13 +88,31 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
   // ≈150 full collections in a 3B load, each ≈100 ms of CPU with the tokenizer's 80 MiB of objects
   // alive and a few ms without them.
   const tokenizerFile = findTokenizer(dir, opts.tokenizer);
-  const checkpoint = await loadCheckpointFromDir(dir, gpu.device, {
-    onProgress: opts.onProgress,
-    textures: texturesFor(gpu),
-    quantize: quantizeFor(opts.quantize),
-    beforeUpload: (plan) => checkHostMemory(gpu, plan.config, opts.quantize),
-  });
-  const model = new PaliGemma(gpu, checkpoint);
+  // The first request's pipelines compile while the weights stream, where they do not depend on
+  // adapters read after the weights (Gpu.compileAhead): the model is made as soon as they exist.
+  let early: { model: PaliGemma; compiling: Promise<CompileStats | undefined> } | undefined;
+  const ahead = opts.precompile && !opts.lora?.length ? opts.precompile : undefined;
+  let checkpoint: LoadedCheckpoint;
+  try {
+    checkpoint = await loadCheckpointFromDir(dir, gpu.device, {
+      onProgress: opts.onProgress,
+      textures: texturesFor(gpu),
+      quantize: quantizeFor(opts.quantize),
+      beforeUpload: (plan) => checkHostMemory(gpu, plan.config, opts.quantize),
+      beforeStream: ahead && ((c) => {
+        const model = new PaliGemma(gpu, c);
+        if (opts.uncappedLogits) model.capLogits = false;
+        // Its errors are the precompile's after the load too, reported there.
+        early = { model, compiling: precompile(model, ahead.images, ahead.generate, { ahead: true }).catch(() => undefined) };
+      }),
+    });
+  } catch (e) {
+    await early?.compiling;
+    early?.model.destroy();
+    throw e;
+  }
+  const model = early?.model ?? new PaliGemma(gpu, checkpoint);
+  let compiledAhead: CompileStats | undefined;
   const adapters: LoraAdapter[] = [];
   let tokenizer: PaliGemmaTokenizer;
   let compiled: CompileStats | undefined;
@@ -102,7 +127,8 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
     try {
       tokenizer = readTokenizer(tokenizerFile);
     } finally {
-      compiled = await compiling;
+      // The helpers may still be at the pipelines this device came to after the load, from the cache or not.
+      [compiled, compiledAhead] = await Promise.all([compiling, early?.compiling]);
     }
   } catch (e) {
     model.destroy();
@@ -112,7 +138,7 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
   collectGarbage();
   const pipeline = new Pipeline(model, tokenizer, checkpoint.preprocessor);
   pipeline.setAdapters(adapters, { merge: opts.loraMerge });
-  return { dir, gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead, compiled };
+  return { dir, gpu, pipeline, loadSeconds: checkpoint.seconds, bytes: checkpoint.bytesRead, compiled, ...(compiledAhead?.pipelines ? { compiledAhead } : {}) };
 }
 
 /** A PEFT LoRA adapter folder on disk, checked against the model and uploaded (Pipeline.setAdapters / PaliGemma.setAdapters apply it). */
