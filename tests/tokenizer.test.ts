@@ -143,4 +143,12 @@ describe('tokenizer.json additions', () => {
     bad.added_tokens.find((t) => t.id === 257152)!.content = '<img>';
     expect(() => addPaligemmaTokens(bad)).toThrow(/257152/);
   });
+
+  it('refuses a vocabulary whose piece at a <loc> id is another one', () => {
+    const json = JSON.parse(jsonText) as TokenizerJson;
+    const vocab = json.model.vocab as Record<string, number>;
+    delete vocab['<loc0007>'];
+    vocab['▁elsewhere'] = 256007;
+    expect(() => addPaligemmaTokens(json)).toThrow('tokenizer.json: id 256007 is "▁elsewhere", expected "<loc0007>"');
+  });
 });
