@@ -34,11 +34,7 @@ export interface Kernel {
   layout: GPUBindGroupLayout;
   /** Why its pipeline could not be made (the WGSL's error), once known. */
   failed?: string;
-  /**
-   * A pipeline not made yet: asked for while recording, created on Dawn's worker threads until
-   * `done` (compile() awaits it); or asked for ahead of the load on a CPU adapter, made when first
-   * needed (pipelineOf; `done` resolved).
-   */
+  /** A pipeline asked for while recording: created on Dawn's worker threads, awaited by compile(). */
   creating?: { descriptor: GPUComputePipelineDescriptor; done: Promise<void> };
   /** Wall ms of createShaderModule + createComputePipeline (a GPU driver compiles there), or until the async one came. */
   createMs: number;
@@ -174,12 +170,13 @@ export class Gpu {
    * (compile() waits for them). On by default on a GPU, whose driver compiles in pipeline creation;
    * off on a CPU adapter, which compiles at the first dispatch: there the extra thread only competes
    * with the compile (README command 1 with empty caches took 0.8 s longer, 9.0–9.6 → 9.8–10.6 s).
+   * compileAhead creates asynchronously either way: there this thread streams weights meanwhile.
    */
   asyncCreate: boolean;
   /** Inside record(). */
   private recording = 0;
-  /** How kernel() makes pipelines meanwhile, where compileAhead or compileDetached says (else by asyncCreate). */
-  private creation: 'async' | 'lazy' | undefined;
+  /** kernel() creates pipelines on Dawn's workers meanwhile, whatever asyncCreate says (compileAhead, compileDetached). */
+  private createAsync = false;
   private zeroGroups: GPUBuffer | undefined;
   /** A software adapter (lavapipe, SwiftShader) shares the CPU cores with our own thread. */
   readonly cpuAdapter: boolean;
@@ -256,10 +253,7 @@ export class Gpu {
     };
     const k: Kernel = { def, layout, createMs: 0 };
     const failed = (msg: string) => this.errors.push((k.failed = `kernel ${def.name}: ${msg}`));
-    const creation = this.compileEach ? undefined : this.creation ?? (this.recording > 0 && this.asyncCreate ? 'async' : undefined);
-    if (creation === 'lazy') {
-      k.creating = { descriptor, done: Promise.resolve() };
-    } else if (creation === 'async') {
+    if (!this.compileEach && (this.createAsync || (this.recording > 0 && this.asyncCreate))) {
       // A GPU driver compiles in pipeline creation: what a recording makes compiles on Dawn's
       // workers, all at once, while this thread records on (compile() waits for them).
       const done = device.createComputePipelineAsync(descriptor).then(
@@ -379,14 +373,11 @@ export class Gpu {
     return new Recording(label, commands);
   }
 
-  /** k's pipeline; one not made yet (or still being created on Dawn's workers) is made here and now (the same pipeline, compiled twice at worst). */
+  /** k's pipeline; one still being created on Dawn's workers is made here and now (the same pipeline, compiled twice at worst). */
   pipelineOf(k: Kernel): GPUComputePipeline {
     if (k.pipeline) return k.pipeline;
     if (!k.creating) throw new GpuError(`GPU error: ${k.failed ?? `kernel ${k.def.name}: no pipeline`}`);
-    const t0 = performance.now();
-    k.pipeline = this.device.createComputePipeline(k.creating.descriptor);
-    k.createMs += performance.now() - t0;
-    return k.pipeline;
+    return (k.pipeline = this.device.createComputePipeline(k.creating.descriptor));
   }
 
   /**
@@ -429,26 +420,26 @@ export class Gpu {
 
   /**
    * Compiles the pipelines `build` records without this thread or this device's queue, for a model
-   * whose weights are still streaming through them: with asyncCreate (GPUs) on Dawn's worker
-   * threads; on a CPU adapter on the compile helpers (their pipelines created on Dawn's workers
-   * too) into Mesa's shader cache, this device's own made later by compile(), which then finds them
-   * there in milliseconds. The helpers take them from the last one back, as in compile(). Counts
-   * what was compiled (nothing on a GPU without asyncCreate, or a CPU adapter without helpers);
-   * errors are left to compile().
+   * whose weights are still streaming through them: they are created on Dawn's worker threads
+   * (where a GPU's driver compiles), and on a CPU adapter, which compiles at a pipeline's first
+   * dispatch, on the compile helpers (theirs created on Dawn's workers too) into Mesa's shader
+   * cache, where compile() then finds them. The helpers take them from the last one back, as in
+   * compile(). Counts what was compiled (nothing on a CPU adapter without helpers); errors are left
+   * to compile(). README command 1 and a 3B load with empty caches: bench/README.md, Cold start.
    */
   async compileAhead(build: (step: Step) => void): Promise<CompileStats> {
     const t0 = performance.now();
-    this.creation = this.asyncCreate ? 'async' : 'lazy';
+    this.createAsync = true;
     let todo: Kernel[];
     try {
       todo = [...this.uncompiledIn([this.record('compile ahead', build)]).keys()];
     } finally {
-      this.creation = undefined;
+      this.createAsync = false;
     }
     await Promise.all(todo.flatMap((k) => (k.creating ? [k.creating.done] : [])));
     const defs = todo.map((k) => k.def).reverse();
-    await Promise.all(this.helpers.map((h) => h.compileDetached(defs, 'async').catch(() => {})));
-    const pipelines = (this.cpuAdapter ? this.helpers.length > 0 : this.asyncCreate) ? todo.length : 0;
+    await Promise.all(this.helpers.map((h) => h.compileDetached(defs, true).catch(() => {})));
+    const pipelines = !this.cpuAdapter || this.helpers.length > 0 ? todo.length : 0;
     return { pipelines, ms: pipelines ? performance.now() - t0 : 0 };
   }
 
@@ -496,11 +487,11 @@ export class Gpu {
 
   /**
    * On a compile helper: compiles these kernels' pipelines, bound to placeholder resources (the
-   * shader and layout, not the resources, make a pipeline), and waits for them. `creation`:
-   * 'async' creates them on Dawn's workers (compileAhead: this thread streams weights meanwhile).
+   * shader and layout, not the resources, make a pipeline), and waits for them. `createAsync`: on
+   * Dawn's workers (compileAhead: this thread streams weights meanwhile).
    */
-  private async compileDetached(defs: KernelDef[], creation?: 'async'): Promise<void> {
-    this.creation = creation;
+  private async compileDetached(defs: KernelDef[], createAsync = false): Promise<void> {
+    this.createAsync = createAsync;
     let kernels: [Kernel, GPUBindGroup][];
     try {
       kernels = defs.map((def): [Kernel, GPUBindGroup] => {
@@ -509,7 +500,7 @@ export class Gpu {
         return [k, this.device.createBindGroup({ layout: k.layout, entries })];
       });
     } finally {
-      this.creation = undefined;
+      this.createAsync = false;
     }
     await Promise.all(kernels.flatMap(([k]) => (k.creating ? [k.creating.done] : [])));
     const todo = kernels.filter(([k]) => this.uncompiled.has(k));
