@@ -2,7 +2,9 @@
 // independent implementation (@lenml/tokenizers) fed the same tokenizer.json.
 import { readFileSync } from 'node:fs';
 import { TokenizerLoader } from '@lenml/tokenizers';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { rng } from './helpers/gpu.js';
 import { addPaligemmaTokens, locToken, segToken, type TokenizerJson } from '../src/tokenizer/paligemma-tokens.js';
 import { buildPaligemmaTokenizerJson, gemmaTokenizerJsonPath } from '../src/tokenizer/paligemma-tokenizer-json.js';
 import { PaliGemmaTokenizer } from '../src/tokenizer/tokenizer.js';
@@ -83,6 +85,23 @@ describe('agreement with @lenml/tokenizers on the same tokenizer.json', () => {
     if (mine.length > 0) {
       expect(ours.decode(mine, { skipSpecial: false })).toBe(reference.decode(mine, { skip_special_tokens: false }));
       expect(ours.decode(mine)).toBe(reference.decode(mine, { skip_special_tokens: true }));
+    }
+  });
+});
+
+// PaliGemmaTokenizer hands tokenizers.js its merges' ranks by their strings (mergeRanks) instead of
+// letting it split and stringify 580k of them: the ids must be those of tokenizers.js built its own way.
+describe('merge ranks by string', () => {
+  it('give the ids of tokenizers.js built from the merges itself, on random text', () => {
+    const own = new Tokenizer(addPaligemmaTokens(JSON.parse(jsonText) as TokenizerJson), { clean_up_tokenization_spaces: false });
+    const pieces = Object.keys((JSON.parse(jsonText) as TokenizerJson).model.vocab as Record<string, number>);
+    const r = rng(5);
+    const pick = <T,>(a: readonly T[]) => a[Math.floor(r() * a.length)]!;
+    const chars = [...'abcxyzÄéß日本中한🦄 .,;:!?\n\t-0123456789'];
+    for (let i = 0; i < 300; i++) {
+      const parts = Array.from({ length: 1 + Math.floor(r() * 12) }, () => (r() < 0.6 ? pick(pieces).replaceAll('▁', ' ') : pick(chars).repeat(1 + Math.floor(r() * 3))));
+      const text = parts.join(r() < 0.5 ? '' : ' ');
+      expect(ours.encode(text), JSON.stringify(text)).toEqual(own.encode(text, { add_special_tokens: false }).ids);
     }
   });
 });

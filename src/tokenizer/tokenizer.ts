@@ -32,15 +32,24 @@ export class PaliGemmaTokenizer {
   constructor(tokenizerJson: string | TokenizerJson, source = 'tokenizer.json') {
     const parsed = typeof tokenizerJson === 'string' ? parseJson(tokenizerJson, source) : tokenizerJson;
     const json = addPaligemmaTokens(parsed);
+    const model = json.model as { vocab?: unknown; merges?: unknown };
+    // tokenizers.js 0.2's BPE keys its merge ranks by JSON.stringify([left, right]), made by splitting
+    // and stringifying every merge in its constructor: for Gemma's 580k merges 0.55 s of each start
+    // and as much again in garbage collection. Merges given as "left right" strings skip that: the
+    // model is built without them and looks their ranks up by the strings themselves.
+    const ranks = mergeRanks(model.merges);
+    if (ranks) model.merges = [];
     // Gemma's tokenizer_config.json: no clean-up of spaces around punctuation on decode.
     this.tokenizer = new Tokenizer(json, { clean_up_tokenization_spaces: false });
-    // tokenizers.js 0.2 builds its maps from the JSON's vocab and merges in the constructor and
-    // never reads them again, yet keeps them (and the merges split into pairs): for Gemma's 257k
-    // pieces that is 90 of the 174 MiB the tokenizer holds. Drop them.
-    const model = json.model as { vocab?: unknown; merges?: unknown };
+    const bpe = (this.tokenizer as unknown as { model: { merges?: unknown; bpe_ranks?: unknown } }).model;
+    if (ranks && !(bpe.bpe_ranks instanceof Map)) throw new Error('@huggingface/tokenizers: its BPE model has no bpe_ranks map (the pinned 0.2.0 has): update mergeRanks');
+    if (ranks) bpe.bpe_ranks = ranks;
+    // It builds its maps from the JSON's vocab and merges and never reads them again, yet keeps them
+    // (and the merges split into pairs): for Gemma's 257k pieces that is 90 of the 174 MiB the
+    // tokenizer held. Drop them.
     model.vocab = undefined;
     model.merges = undefined;
-    (this.tokenizer as unknown as { model: { merges?: unknown } }).model.merges = undefined;
+    bpe.merges = undefined;
     this.source = source;
   }
 
@@ -105,6 +114,27 @@ export class PaliGemmaTokenizer {
       flush: () => next(true),
     };
   }
+}
+
+/**
+ * The ranks of BPE merges given as "left right" strings, answering tokenizers.js's lookups by
+ * JSON.stringify([left, right]) — the pair its own split(' ', 2) of the string gives, and the last
+ * rank of a pair listed twice, as its Map built from them. undefined for other forms (pairs as arrays,
+ * which may hold spaces): tokenizers.js builds those itself.
+ */
+function mergeRanks(merges: unknown): { get(pair: string): number | undefined } | undefined {
+  if (!Array.isArray(merges) || !merges.every((m) => typeof m === 'string')) return undefined;
+  const ranks = new Map<string, number>();
+  merges.forEach((m: string, i) => {
+    const space = m.indexOf(' ');
+    ranks.set(space === m.lastIndexOf(' ') ? m : m.split(' ', 2).join(' '), i);
+  });
+  return {
+    get: (pair) => {
+      const [left, right] = JSON.parse(pair) as [string, string];
+      return ranks.get(`${left} ${right}`);
+    },
+  };
 }
 
 function parseJson(text: string, source: string): TokenizerJson {
