@@ -5,8 +5,8 @@ import { requestGpu } from '../src/browser/gpu.js';
 import { FALLBACK_TOKENIZER_PATH } from '../src/browser/playground-routes.js';
 import type { Gpu } from '../src/device.js';
 import { GpuError } from '../src/device.js';
-import { PaliGemma } from '../src/graph/paligemma.js';
-import { quantizeFor } from '../src/graph/weights.js';
+import { modelAhead } from '../src/graph/model-ahead.js';
+import { quantizeFor, texturesFor } from '../src/graph/weights.js';
 import { destroyWeights, loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from '../src/loader/checkpoint.js';
 import { CheckpointError } from '../src/loader/errors.js';
 import type { FileSource } from '../src/loader/source.js';
@@ -59,14 +59,18 @@ export async function openSession(source: FileSource, gpu: Gpu, onProgress: (p: 
   // The tokenizer's text first: a folder without one fails before megabytes of weights are
   // streamed. Its objects after them (src/load-source.ts says why).
   const { text, from, note } = await tokenizerText(source);
-  const checkpoint = await loadCheckpoint(source, gpu.device, { onProgress, quantize: quantizeFor(quantize) });
+  // A one-image request's pipelines are made while the weights stream; the first request finds them.
+  const ahead = modelAhead(gpu, { images: [1] });
+  let checkpoint: LoadedCheckpoint | undefined;
   try {
+    checkpoint = await loadCheckpoint(source, gpu.device, { onProgress, textures: texturesFor(gpu), quantize: quantizeFor(quantize), beforeStream: ahead.beforeStream });
     const tokenizer = new PaliGemmaTokenizer(text, from);
-    const model = new PaliGemma(gpu, checkpoint);
+    const model = ahead.model(checkpoint);
     gpu.check();
     return { gpu, checkpoint, pipeline: new Pipeline(model, tokenizer, checkpoint.preprocessor), tokenizerNote: note, sourceName: source.name };
   } catch (e) {
-    destroyWeights(checkpoint.weights, gpu.device);
+    await ahead.abandon();
+    if (checkpoint) destroyWeights(checkpoint.weights, gpu.device);
     throw e;
   }
 }

@@ -1,7 +1,7 @@
 // The whole graph against the golden fixtures: tensors from the real Hugging Face code (float32)
 // within 1e-5·max|ref|, generated ids identical, and the project's own image preprocessing.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dumpRun } from '../src/graph/dump.js';
@@ -10,11 +10,14 @@ import { decodeImage } from '../src/image/decode.js';
 import { preprocessImage } from '../src/image/preprocess.js';
 import { Gemma } from '../src/graph/gemma.js';
 import { PaliGemma } from '../src/graph/paligemma.js';
-import { isLinearWeight } from '../src/graph/weights.js';
+import { isLinearWeight, texturesFor } from '../src/graph/weights.js';
 import { weightTexture } from '../src/kernels/weight-texture.js';
 import { destroyWeights, residentBytes } from '../src/loader/checkpoint.js';
 import { quantizeFor } from '../src/graph/weights.js';
-import { loadModel, texturesFor } from '../src/node/load-model.js';
+import { loadModel } from '../src/node/load-model.js';
+import { loadModelFromSource } from '../src/load-source.js';
+import { MemoryFileSource } from '../src/loader/memory-source.js';
+import { buildPaligemmaTokenizerObject } from '../src/tokenizer/paligemma-tokenizer-json.js';
 import { matmulPlan } from '../src/kernels/matmul.js';
 import { loadCheckpointFromDir } from '../src/loader/node.js';
 import { requestGpu } from '../src/node/gpu.js';
@@ -205,6 +208,30 @@ describe('pipelines', () => {
     expect([gpu.compiled.pipelines, gpu.compiledOnDispatch]).toEqual([compiled, onDispatch]);
     loaded.pipeline.model.destroy();
     destroyWeights(loaded.pipeline.model.checkpoint.weights, gpu.device);
+    gpu.destroy();
+  });
+
+  it('are compiled while the weights stream from any FileSource (loadModelFromSource), written straight into their layout', async () => {
+    const gpu = await requestGpu();
+    const dir = join(__dirname, 'fixtures', 'pg-tiny-fullvocab-224');
+    const files = new Map(readdirSync(join(dir, 'checkpoint')).map((f) => [f, new Uint8Array(readFileSync(join(dir, 'checkpoint', f)))] as const));
+    const loaded = await loadModelFromSource(gpu, new MemoryFileSource('memory:fixture', files), {
+      tokenizer: buildPaligemmaTokenizerObject(),
+      precompile: { images: [1], generate: { maxNewTokens: 3 } },
+    });
+    const n = loaded.compiled!.pipelines;
+    expect(n).toBeGreaterThan(0);
+    expect(loaded.compiledAhead?.pipelines ?? 0).toBe(gpu.cpuAdapter && !gpu.helpers.length ? 0 : n);
+    const model = loaded.pipeline.model;
+    for (const [name, w] of model.checkpoint.weights) if (isLinearWeight(name)) expect(!!weightTexture(w), name).toBe(matmulPlan(gpu).layout === 'texture');
+    const [compiled, onDispatch] = [gpu.compiled.pipelines, gpu.compiledOnDispatch];
+    const image = decodeImage(readFileSync(join(dir, 'shapes_300x200.png')), 'shapes_300x200.png');
+    const [result] = await loaded.pipeline.run([{ image, prompt: 'caption en' }], { maxNewTokens: 3 });
+    const ref = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { generated_ids: number[] };
+    expect(result!.ids).toEqual(ref.generated_ids.slice(0, 3));
+    expect([gpu.compiled.pipelines, gpu.compiledOnDispatch]).toEqual([compiled, onDispatch]);
+    model.destroy();
+    destroyWeights(model.checkpoint.weights, gpu.device);
     gpu.destroy();
   });
 

@@ -4,6 +4,8 @@ import { CheckpointError } from '../loader/errors.js';
 import { EMBED, LM_HEAD } from '../loader/names.js';
 import type { LoadOptions } from '../loader/checkpoint.js';
 import type { GpuWeight, Quantization } from '../weights.js';
+import type { Gpu } from '../device.js';
+import { matmulPlan } from '../kernels/matmul.js';
 
 export type WeightMap = Map<string, GpuWeight>;
 
@@ -24,6 +26,15 @@ export function weightGetter(weights: WeightMap, prefix: string): (name: string)
 export function isLinearWeight(name: string): boolean {
   if (name === EMBED || name === LM_HEAD) return true;
   return /\.self_attn\.(q|k|v|o|out)_proj\.weight$|\.mlp\.(fc1|fc2|gate_proj|up_proj|down_proj)\.weight$|^multi_modal_projector\.linear\.weight$|\.embeddings\.patch_embedding\.weight$/.test(name);
+}
+
+/**
+ * Where the matmul plan packs Linear weights into textures (CPU adapters), the loader writes them
+ * straight into their textures: no second copy of each weight while it is repacked, and nothing
+ * left to move after the load (a precompile ahead of it needs that).
+ */
+export function texturesFor(gpu: Gpu): LoadOptions['textures'] {
+  return matmulPlan(gpu).layout === 'texture' ? (t) => isLinearWeight(t.name) : undefined;
 }
 
 /**

@@ -10,7 +10,8 @@ import { PaliGemma } from '../graph/paligemma.js';
 import { loadCheckpointFromDir } from '../loader/node.js';
 import { parseSafetensors } from '../loader/safetensors.js';
 import { quantizeFor } from '../graph/weights.js';
-import { loadLoraFromDir, texturesFor } from './load-model.js';
+import { loadLoraFromDir } from './load-model.js';
+import { texturesFor } from '../graph/weights.js';
 import { QUANTIZATIONS, type Quantization } from '../weights.js';
 
 export type Expected = Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array | Int8Array }>;

@@ -1,10 +1,10 @@
 // Node: a model folder on disk → a ready Pipeline (weights on the GPU, tokenizer, preprocessing).
 
-import { PaliGemma } from '../graph/paligemma.js';
-import { isLinearWeight, quantizeFor } from '../graph/weights.js';
-import { matmulPlan } from '../kernels/matmul.js';
+import type { PaliGemma } from '../graph/paligemma.js';
+import { modelAhead } from '../graph/model-ahead.js';
+import { quantizeFor, texturesFor } from '../graph/weights.js';
 import { totalmem } from 'node:os';
-import type { LoadedCheckpoint, LoadOptions, LoadProgress } from '../loader/checkpoint.js';
+import type { LoadedCheckpoint, LoadProgress } from '../loader/checkpoint.js';
 import type { PaliGemmaConfig } from '../loader/config.js';
 import { checkMemory } from '../loader/memory.js';
 import { destroyWeights } from '../loader/checkpoint.js';
@@ -62,14 +62,6 @@ export interface LoadedModel {
 }
 
 /**
- * Where the matmul plan packs Linear weights into textures (CPU adapters), the loader writes them
- * straight into their textures: no second copy of each weight while it is repacked.
- */
-export function texturesFor(gpu: Gpu): LoadOptions['textures'] {
-  return matmulPlan(gpu).layout === 'texture' ? (t) => isLinearWeight(t.name) : undefined;
-}
-
-/**
  * On CPU adapters the GPU's memory is the host's: refuses (MemoryError) a model whose weights, KV
  * cache and activations would not fit it, naming the quantization that would. WebGPU does not tell
  * a GPU's memory size; there an allocation that fails is reported by the loader instead.
@@ -89,9 +81,8 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
   // alive and a few ms without them.
   const tokenizerFile = findTokenizer(dir, opts.tokenizer);
   // The first request's pipelines compile while the weights stream, where they do not depend on
-  // adapters read after the weights (Gpu.compileAhead): the model is made as soon as they exist.
-  let early: { model: PaliGemma; compiling: Promise<CompileStats | undefined> } | undefined;
-  const ahead = opts.precompile && !opts.lora?.length ? opts.precompile : undefined;
+  // adapters read after the weights.
+  const ahead = modelAhead(gpu, opts.lora?.length ? undefined : opts.precompile, (m) => void (opts.uncappedLogits && (m.capLogits = false)));
   let checkpoint: LoadedCheckpoint;
   try {
     checkpoint = await loadCheckpointFromDir(dir, gpu.device, {
@@ -99,19 +90,13 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
       textures: texturesFor(gpu),
       quantize: quantizeFor(opts.quantize),
       beforeUpload: (plan) => checkHostMemory(gpu, plan.config, opts.quantize),
-      beforeStream: ahead && ((c) => {
-        const model = new PaliGemma(gpu, c);
-        if (opts.uncappedLogits) model.capLogits = false;
-        // Its errors are the precompile's after the load too, reported there.
-        early = { model, compiling: precompile(model, ahead.images, ahead.generate, { ahead: true }).catch(() => undefined) };
-      }),
+      beforeStream: ahead.beforeStream,
     });
   } catch (e) {
-    await early?.compiling;
-    early?.model.destroy();
+    await ahead.abandon();
     throw e;
   }
-  const model = early?.model ?? new PaliGemma(gpu, checkpoint);
+  const model = ahead.model(checkpoint);
   let compiledAhead: CompileStats | undefined;
   const adapters: LoraAdapter[] = [];
   let tokenizer: PaliGemmaTokenizer;
@@ -128,10 +113,10 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
       tokenizer = readTokenizer(tokenizerFile);
     } finally {
       // The helpers may still be at the pipelines this device came to after the load, from the cache or not.
-      [compiled, compiledAhead] = await Promise.all([compiling, early?.compiling]);
+      [compiled, compiledAhead] = await Promise.all([compiling, ahead.compiled()]);
     }
   } catch (e) {
-    model.destroy();
+    await ahead.abandon();
     destroyWeights(checkpoint.weights, gpu.device);
     throw e;
   }
