@@ -596,6 +596,10 @@ export class Gpu {
     return new Float32Array(await this.read(src, offset, size, label, flops));
   }
 
+  /**
+   * Frees this layer's own buffers, and the compile helpers' devices (made for it alone, each with
+   * its threads); the device itself stays the caller's to destroy.
+   */
   destroy(): void {
     this.zeroGroups?.destroy();
     for (const b of this.readPool) b.destroy();
@@ -603,6 +607,10 @@ export class Gpu {
     this.bindGroups.clear();
     this.uniforms.destroy();
     this.timestamps?.destroy();
+    for (const h of this.helpers) {
+      h.destroy();
+      h.device.destroy();
+    }
   }
 }
 

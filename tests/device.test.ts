@@ -197,4 +197,17 @@ describe('device layer', () => {
     const alone = new Gpu(gpu.device, { adapterInfo: gpu.adapterInfo, compileHelpers: [dead] });
     expect(await run(alone)).toEqual([3, 5, 7, 9]);
   });
+
+  // Each lavapipe device brings its threads: a test file making Gpus one after another crashed its
+  // worker while destroy() left the helpers' devices alive.
+  it('destroy() destroys the compile helpers it was given, and leaves the device to its owner', async () => {
+    const gpu = await requestGpu({ compileHelpers: 1 });
+    const helpers = gpu.helpers.map((h) => h.device);
+    gpu.destroy();
+    for (const d of helpers) expect((await d.lost).reason).toBe('destroyed');
+    const again = new Gpu(gpu.device);
+    expect(Array.from(await again.readF32(again.upload(new Float32Array([4, 2]), 'x')))).toEqual([4, 2]);
+    again.destroy();
+    gpu.device.destroy();
+  });
 });

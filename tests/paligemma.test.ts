@@ -209,6 +209,7 @@ describe('pipelines', () => {
     loaded.pipeline.model.destroy();
     destroyWeights(loaded.pipeline.model.checkpoint.weights, gpu.device);
     gpu.destroy();
+    gpu.device.destroy();
   });
 
   it('are compiled while the weights stream from any FileSource (loadModelFromSource), written straight into their layout', async () => {
@@ -233,6 +234,7 @@ describe('pipelines', () => {
     model.destroy();
     destroyWeights(model.checkpoint.weights, gpu.device);
     gpu.destroy();
+    gpu.device.destroy();
   });
 
   it('compiling ahead, a load that fails while the weights stream fails with its own error and leaves the device working', async () => {
@@ -250,6 +252,7 @@ describe('pipelines', () => {
     pipeline.model.destroy();
     destroyWeights(pipeline.model.checkpoint.weights, gpu.device);
     gpu.destroy();
+    gpu.device.destroy();
   });
 
   it('are not compiled ahead where the weights still have to move into the kernels\' layout, and compile after', async () => {
@@ -267,6 +270,7 @@ describe('pipelines', () => {
     expect(g.timings.compiledPipelines).toBe(0);
     model.destroy();
     gpu.destroy();
+    gpu.device.destroy();
   });
 
   it('are compiled ahead by precompile for a request of that shape, which then compiles nothing, and each one runs', async () => {
