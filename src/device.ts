@@ -436,7 +436,7 @@ export class Gpu {
     } finally {
       this.createAsync = false;
     }
-    await Promise.all(todo.flatMap((k) => (k.creating ? [k.creating.done] : [])));
+    await this.quietly(Promise.all(todo.flatMap((k) => (k.creating ? [k.creating.done] : []))));
     const defs = todo.map((k) => k.def).reverse();
     await Promise.all(this.helpers.map((h) => h.compileDetached(defs, true).catch(() => {})));
     const pipelines = !this.cpuAdapter || this.helpers.length > 0 ? todo.length : 0;
@@ -502,7 +502,7 @@ export class Gpu {
     } finally {
       this.createAsync = false;
     }
-    await Promise.all(kernels.flatMap(([k]) => (k.creating ? [k.creating.done] : [])));
+    await this.quietly(Promise.all(kernels.flatMap(([k]) => (k.creating ? [k.creating.done] : []))));
     const todo = kernels.filter(([k]) => this.uncompiled.has(k));
     await this.compileHere(todo);
     this.check();
@@ -550,7 +550,7 @@ export class Gpu {
       throw new GpuError(`GPU device lost while waiting for ${label ?? 'GPU work'} (${info.reason}: ${info.message})`);
     });
     const race = Promise.race([promise(), lost]);
-    const value = await (this.cpuAdapter ? quietly(race) : race);
+    const value = await this.quietly(race);
     const t2 = performance.now();
     // Work that was (about) done when the sleep ended took an unknown, shorter time: guess lower
     // next time, or the estimate would feed on its own sleeps. Otherwise t2 − t0 is the real time.
@@ -565,6 +565,11 @@ export class Gpu {
     if (!overslept && !cold) this.waitEstimates.learnRate(flops, took);
     this.check();
     return value;
+  }
+
+  /** `p`, awaited on a CPU adapter without Dawn-node's polling spinning a core the adapter computes on (quiet-wait.ts). */
+  private quietly<T>(p: Promise<T>): Promise<T> {
+    return this.cpuAdapter ? quietly(p) : p;
   }
 
   /** Waits until all submitted work is done. */
