@@ -42,6 +42,11 @@ export interface Kernel {
   compileMs?: number;
 }
 
+/** The pipeline creations still under way on Dawn's workers for these kernels. */
+function creations(kernels: Kernel[]): Promise<void>[] {
+  return kernels.flatMap((k) => (k.creating ? [k.creating.done] : []));
+}
+
 /** One pipeline's build times (Gpu.pipelineTimes). */
 export interface PipelineTime {
   name: string;
@@ -397,7 +402,7 @@ export class Gpu {
     const todo = this.uncompiledIn(recordings);
     if (todo.size === 0) return { pipelines: 0, ms: 0 };
     const t0 = performance.now();
-    const creating = [...todo.keys()].flatMap((k) => (k.creating ? [k.creating.done] : []));
+    const creating = creations([...todo.keys()]);
     if (creating.length) await this.settle(undefined, () => Promise.all(creating));
     this.check();
     if (this.compileEach) {
@@ -436,7 +441,7 @@ export class Gpu {
     } finally {
       this.createAsync = false;
     }
-    await this.quietly(Promise.all(todo.flatMap((k) => (k.creating ? [k.creating.done] : []))));
+    await this.quietly(Promise.all(creations(todo)));
     const defs = todo.map((k) => k.def).reverse();
     await Promise.all(this.helpers.map((h) => h.compileDetached(defs, true).catch(() => {})));
     const pipelines = !this.cpuAdapter || this.helpers.length > 0 ? todo.length : 0;
@@ -502,7 +507,7 @@ export class Gpu {
     } finally {
       this.createAsync = false;
     }
-    await this.quietly(Promise.all(kernels.flatMap(([k]) => (k.creating ? [k.creating.done] : []))));
+    await this.quietly(Promise.all(creations(kernels.map(([k]) => k))));
     const todo = kernels.filter(([k]) => this.uncompiled.has(k));
     await this.compileHere(todo);
     this.check();

@@ -9,7 +9,7 @@ import { PaliGemma } from './paligemma.js';
 export interface ModelAhead {
   /** For LoadOptions.beforeStream; undefined without a request to compile for. */
   beforeStream?: (checkpoint: LoadedCheckpoint) => void;
-  /** The model of the loaded checkpoint: the one made ahead, or a new one. */
+  /** The model of the loaded checkpoint: the one made ahead, or a new one (set up either way). */
   model(checkpoint: LoadedCheckpoint): PaliGemma;
   /** What compiled ahead; undefined where nothing did (its errors are the precompile's after the load). */
   compiled(): Promise<CompileStats | undefined>;
@@ -24,13 +24,17 @@ export interface ModelAhead {
 export function modelAhead(gpu: Gpu, request?: { images: number[]; generate?: GenerateOptions }, setup?: (model: PaliGemma) => void): ModelAhead {
   let early: { model: PaliGemma; compiling: Promise<CompileStats | undefined> } | undefined;
   let made: PaliGemma | undefined;
+  const make = (checkpoint: LoadedCheckpoint) => {
+    const model = new PaliGemma(gpu, checkpoint);
+    setup?.(model);
+    return model;
+  };
   return {
     beforeStream: request && ((checkpoint) => {
-      const model = new PaliGemma(gpu, checkpoint);
-      setup?.(model);
+      const model = make(checkpoint);
       early = { model, compiling: precompile(model, request.images, request.generate, { ahead: true }).catch(() => undefined) };
     }),
-    model: (checkpoint) => (made = early?.model ?? new PaliGemma(gpu, checkpoint)),
+    model: (checkpoint) => (made = early?.model ?? make(checkpoint)),
     compiled: async () => early?.compiling,
     abandon: async () => {
       await early?.compiling;

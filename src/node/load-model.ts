@@ -105,7 +105,6 @@ export async function loadModel(pathOrId: string, opts: LoadModelOptions = {}): 
     for (const dir of opts.lora ?? []) adapters.push(await loadLoraFromDir(model, dir));
     // On the model too, for callers that run it directly (dump, bench).
     model.setAdapters(adapters, { merge: opts.loraMerge });
-    if (opts.uncappedLogits) model.capLogits = false;
     const compiling = opts.precompile && precompile(model, opts.precompile.images, opts.precompile.generate);
     // One turn of the event loop submits the compile; lavapipe's threads then run it while the parse holds this one.
     if (compiling) await new Promise((r) => setImmediate(r));
