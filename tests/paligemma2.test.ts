@@ -12,6 +12,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { compareGolden, GOLDEN_FLOAT_TENSORS, GOLDEN_ID_TENSORS, normErr, readExpected, runGolden } from '../src/node/golden.js';
 import { testGpu } from './helpers/gpu.js';
+import { loadModel } from '../src/node/load-model.js';
+import { destroyWeights } from '../src/loader/checkpoint.js';
 
 const FIXTURE = join(__dirname, 'fixtures', 'pg2-tiny-fullvocab-224');
 
@@ -48,6 +50,20 @@ describe('PaliGemma 2 (pg2-tiny-fullvocab-224)', () => {
     expect(normErr(raw.map((z) => 30 * Math.tanh(z / 30)), ref(run, 'gen_logits'))).toBeLessThanOrEqual(1e-5);
     expect(normErr(raw, ref(run, 'gen_logits'))).toBeGreaterThan(1e-3);
     run.model.destroy();
+  });
+
+  // generate --uncapped-logits: loadModel uncaps the model before anything records its LM head,
+  // whether the model was made to compile ahead of the weights or after them.
+  it.each([true, false])('loadModel uncaps the logits before it compiles (precompile %s)', async (pre) => {
+    const gpu = await testGpu();
+    const loaded = await loadModel(join(FIXTURE, 'checkpoint'), { gpu, uncappedLogits: true, precompile: pre ? { images: [1], generate: { maxNewTokens: 2 } } : undefined });
+    const model = loaded.pipeline.model;
+    expect(model.capLogits).toBe(false);
+    const g = generate(model, [{ pixels: new Float32Array(3 * 224 * 224).fill(0.5), textIds: [2, 108] }], { maxNewTokens: 2, stopIds: [] });
+    await g.run();
+    if (pre) expect(g.timings.compiledPipelines).toBe(0);
+    model.destroy();
+    destroyWeights(model.checkpoint.weights, gpu.device);
   });
 
   it('the window is where the config puts it: one key more (off by one) misses the decode logits, not the prefix', async () => {
